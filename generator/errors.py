@@ -1,0 +1,57 @@
+"""The error family: each carries what the user needs to fix the problem.
+
+Core code raises these; the CLI shows ``format_message()`` and exits non-zero
+(click does this for every ``ClickException``). Real bugs are not wrapped and
+keep their traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+class CallslotError(click.ClickException):
+    """Base of every known, user-fixable mistake."""
+
+    exit_code = 1
+
+
+class ConfigError(CallslotError):
+    """A setting is missing or wrong; names the file and the field."""
+
+    def __init__(self, message: str, *, file: str | None = None, field: str | None = None,
+                 line: int | None = None) -> None:
+        self.file = file
+        self.field = field
+        self.line = line
+        where = ""
+        if file:
+            where = file
+            if line:
+                where += f", line {line}"
+        if field:
+            where = f"{where}: {field}" if where else field
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class CalendarError(CallslotError):
+    """A calendar could not be fetched or parsed; never treated as free time.
+
+    ``calendar`` is the calendar's display name, never a secret URL.
+    """
+
+    def __init__(self, message: str, *, calendar: str) -> None:
+        self.calendar = calendar
+        super().__init__(f"calendar {calendar!r}: {message}")
+
+
+class BuildError(CallslotError):
+    """The site could not be built (theme, template, Markdown); nothing was written."""
+
+
+class StoreError(CallslotError):
+    """The booking store could not be opened or migrated."""
+
+
+class NotifyError(CallslotError):
+    """A notification channel is misconfigured."""

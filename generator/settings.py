@@ -1,0 +1,809 @@
+"""content/site.toml -> Settings: a typed schema, validated once at load.
+
+Every option lives in ``OPTIONS`` with its default and help text; the loader
+checks each value and reports the file, the field (and line, where it can be
+found) of any mistake. Secrets are written as ``"env:NAME"`` and read from the
+environment; they are wrapped in :class:`Secret` so they never show in a repr.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+__all__ = [
+    "OPTIONS",
+    "WEEKDAYS",
+    "Availability",
+    "BookingRules",
+    "CalendarSource",
+    "CallType",
+    "DayRange",
+    "EmailSettings",
+    "NotifySettings",
+    "Owner",
+    "Secret",
+    "Settings",
+    "SiteOptions",
+    "check_settings",
+    "load_settings",
+    "parse_duration",
+    "parse_hours",
+    "parse_range",
+]
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+LANGUAGES = ("de", "en")
+DEFAULT_CONFIG = Path("content") / "site.toml"
+
+# --------------------------------------------------------------------------
+# Small value types
+
+
+class Secret:
+    """A value read from the environment (or the settings file) that must never be shown."""
+
+    __slots__ = ("env", "field", "_value")
+
+    def __init__(self, value: str | None, *, env: str | None = None, field: str = "") -> None:
+        self._value = value
+        self.env = env
+        self.field = field
+
+    def get(self) -> str:
+        """The secret value; a ConfigError naming the variable when it is not set."""
+        if self._value is None:
+            raise ConfigError(
+                f"environment variable {self.env} is not set; export it "
+                f"(the settings say {self.field} = \"env:{self.env}\")",
+                field=self.field,
+            )
+        return self._value
+
+    @property
+    def present(self) -> bool:
+        return self._value is not None
+
+    def __repr__(self) -> str:
+        source = f"env:{self.env}" if self.env else "inline"
+        return f"Secret({source}, {'set' if self.present else 'missing'})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and (self._value, self.env) == (other._value, other.env)
+
+    def __hash__(self) -> int:
+        return hash((self._value, self.env))
+
+
+@dataclass(frozen=True, order=True)
+class DayRange:
+    """A range of local wall-clock time within one day, in minutes after midnight (0..1440)."""
+
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"{_hhmm(self.start)}-{_hhmm(self.end)}"
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+_DURATION_RE = re.compile(r"(\d+)\s*(w|d|h|m|s)")
+
+
+def parse_duration(text: object, *, field: str = "duration", file: str | None = None) -> timedelta:
+    """Parse "30m", "4h", "14d", "1h30m", "2w" (weeks, days, hours, minutes, seconds)."""
+    if isinstance(text, bool) or not isinstance(text, str):
+        raise ConfigError(
+            f"expected a duration such as \"30m\", \"4h\" or \"14d\", got {text!r}",
+            file=file, field=field,
+        )
+    compact = text.strip().lower().replace(" ", "")
+    units = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    pos, total = 0, timedelta()
+    for match in _DURATION_RE.finditer(compact):
+        if match.start() != pos:
+            break
+        total += timedelta(**{units[match.group(2)]: int(match.group(1))})
+        pos = match.end()
+    if not compact or pos != len(compact):
+        raise ConfigError(
+            f"{text!r} is not a duration; write a number and a unit: "
+            "\"30m\", \"4h\", \"14d\", \"1h30m\" (units w, d, h, m, s)",
+            file=file, field=field,
+        )
+    return total
+
+
+_RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_range(text: object, *, field: str = "hours", file: str | None = None) -> DayRange:
+    """Parse "09:00-12:00" (24:00 allowed as an end) into a DayRange."""
+    match = _RANGE_RE.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ConfigError(
+            f"{text!r} is not a time range; write \"HH:MM-HH:MM\", e.g. \"09:00-12:00\"",
+            file=file, field=field,
+        )
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if m1 > 59 or m2 > 59 or start > 1440 or end > 1440:
+        raise ConfigError(f"{text!r} has an impossible time (00:00 to 24:00)", file=file, field=field)
+    if end <= start:
+        raise ConfigError(f"{text!r} ends before it starts", file=file, field=field)
+    return DayRange(start, end)
+
+
+def parse_hours(value: object, *, field: str, file: str | None = None) -> tuple[DayRange, ...]:
+    """Parse a list of ranges (or one range string); overlapping ranges are merged."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(
+            f"expected a list of ranges such as [\"09:00-12:00\", \"14:00-17:00\"], got {value!r}",
+            file=file, field=field,
+        )
+    ranges = sorted(parse_range(v, field=field, file=file) for v in value)
+    merged: list[DayRange] = []
+    for r in ranges:
+        if merged and r.start <= merged[-1].end:
+            merged[-1] = DayRange(merged[-1].start, max(merged[-1].end, r.end))
+        else:
+            merged.append(r)
+    return tuple(merged)
+
+
+# --------------------------------------------------------------------------
+# The settings
+
+
+@dataclass(frozen=True)
+class Owner:
+    name: str
+    timezone: str
+    language: str = "de"
+    email: str | None = None
+    phone: str | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class CalendarSource:
+    """One calendar to read. ``name`` is safe to print; ``location`` may be secret."""
+
+    name: str
+    location: Secret
+    kind: str  # "file" or "url"
+
+    def path(self) -> Path:
+        return Path(self.location.get())
+
+    def url(self) -> str:
+        """The URL to fetch; webcal:// means https://."""
+        value = self.location.get()
+        if value.lower().startswith("webcal://"):
+            return "https://" + value[len("webcal://"):]
+        return value
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Weekly hours (index 0 = Monday), special hours on dates, closed date ranges."""
+
+    weekly: tuple[tuple[DayRange, ...], ...] = tuple(() for _ in WEEKDAYS)
+    dates: tuple[tuple[date, tuple[DayRange, ...]], ...] = ()
+    closed: tuple[tuple[date, date], ...] = ()
+
+    def ranges_for(self, day: date) -> tuple[DayRange, ...]:
+        """The open hours of one local day, after overrides and closed ranges."""
+        for first, last in self.closed:
+            if first <= day <= last:
+                return ()
+        for special, ranges in self.dates:
+            if special == day:
+                return ranges
+        return self.weekly[day.weekday()]
+
+
+@dataclass(frozen=True)
+class CallType:
+    slug: str
+    title: str
+    duration: timedelta
+    step: timedelta
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class BookingRules:
+    notice: timedelta = timedelta(0)
+    horizon: timedelta = timedelta(days=14)
+    buffer_before: timedelta = timedelta(0)
+    buffer_after: timedelta = timedelta(0)
+    max_per_day: int | None = None
+    offers_per_day: int | None = None
+    endpoint: str = "/api/book"
+    taken_endpoint: str = "/api/taken"
+    who_calls: str = "owner"  # "owner" calls the caller, "caller" calls the owner, "either"
+    require_phone: bool = True
+    require_email: bool = False
+    rate_limit: str = "5/10m"
+    backend: str = "handler"  # or "netlify-forms"
+    recheck_calendars: bool = True
+
+
+@dataclass(frozen=True)
+class SiteOptions:
+    title: str = ""
+    description: str = ""
+    base_url: str = ""
+    theme: str = "default"
+    intro: str = "intro.md"
+    robots_index: bool = False
+    allow_framing: bool = False
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    host: str
+    port: int
+    security: str  # "none", "starttls" or "ssl"
+    username: str | None
+    password: Secret | None
+    sender: str
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    email: EmailSettings | None = None
+    webhooks: tuple[Secret, ...] = ()
+    webhook_secret: Secret | None = None
+    build_hook: Secret | None = None
+    feed_key: Secret | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    owner: Owner
+    call_types: tuple[CallType, ...]
+    calendars: tuple[CalendarSource, ...] = ()
+    availability: Availability = field(default_factory=Availability)
+    booking: BookingRules = field(default_factory=BookingRules)
+    site: SiteOptions = field(default_factory=SiteOptions)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    path: Path | None = None  # the site.toml read, None for settings made from CLI flags
+    root: Path = field(default_factory=Path.cwd)  # the folder holding content/ and .callslot/
+
+    @property
+    def content_dir(self) -> Path:
+        return self.path.parent if self.path else self.root / "content"
+
+    @property
+    def state_dir(self) -> Path:
+        """Local state (database, cache, dev secret): never committed."""
+        return self.root / ".callslot"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.owner.tz
+
+    def call_type(self, slug: str) -> CallType | None:
+        return next((c for c in self.call_types if c.slug == slug), None)
+
+
+# --------------------------------------------------------------------------
+# The schema: each option's name, default and help together.
+
+OPTIONS: dict[str, str] = {
+    "owner.name": "Your name as callers see it. Required.",
+    "owner.timezone": "IANA time zone of your working day, e.g. \"Europe/Berlin\". Required.",
+    "owner.language": "Language of the page and messages: \"de\" or \"en\". Default \"de\".",
+    "owner.email": "Where booking notifications go; also the ORGANIZER of invitations.",
+    "owner.phone": "Your phone number, shown to callers when they are to call you.",
+    "calendars": "List of calendars whose events block time: [[calendars]] with name and "
+                 "source (a file path relative to content/, an http(s):// or webcal:// URL, "
+                 "or \"env:NAME\" to read a secret URL from the environment).",
+    "calendars.name": "A label for messages; never the URL. Default: the file name or \"calendar N\".",
+    "calendars.source": "File path, URL or \"env:NAME\". Required.",
+    "availability.monday": "Open hours on Mondays, e.g. [\"09:00-12:00\", \"14:00-17:00\"]; "
+                           "likewise tuesday ... sunday. A missing day is closed.",
+    "availability.dates": "Special hours on single dates: \"2026-12-23\" = [\"09:00-12:00\"]; "
+                          "an empty list closes that date.",
+    "availability.closed": "Closed date ranges (holidays, vacation): [[availability.closed]] "
+                           "with from and until (both inclusive, YYYY-MM-DD).",
+    "booking.notice": "Minimum time between booking and call, e.g. \"4h\". Default \"0m\".",
+    "booking.horizon": "How far ahead slots are offered, e.g. \"14d\". Default \"14d\".",
+    "booking.buffer_before": "Free time kept before each busy interval and booking. Default \"0m\".",
+    "booking.buffer_after": "Free time kept after each busy interval and booking. Default \"0m\".",
+    "booking.max_per_day": "Most calls on one day, bookings counted. Default: no limit.",
+    "booking.offers_per_day": "Offer only N well-spread start times per day. Default: all.",
+    "booking.endpoint": "Where the form posts. Default \"/api/book\".",
+    "booking.taken_endpoint": "Where the page asks for slots taken since the build. "
+                              "Default \"/api/taken\".",
+    "booking.who_calls": "\"owner\" (you call the caller), \"caller\" (they call you) or "
+                         "\"either\" (the caller chooses). Default \"owner\".",
+    "booking.require_phone": "The caller must give a phone number. Default true.",
+    "booking.require_email": "The caller must give an email address. Default false.",
+    "booking.rate_limit": "Bookings per client address, e.g. \"5/10m\"; \"off\" disables. "
+                          "CALLSLOT_RATE_LIMIT overrides it. Default \"5/10m\".",
+    "booking.backend": "\"handler\" (the callslot handler records bookings) or "
+                       "\"netlify-forms\" (Netlify Forms stores submissions). Default \"handler\".",
+    "booking.recheck_calendars": "The handler re-reads the calendars before recording a "
+                                 "booking. Default true.",
+    "call_types": "At least one [[call_types]] with slug, title, duration and step.",
+    "call_types.slug": "Short name used in URLs (a-z, 0-9, -). Required.",
+    "call_types.title": "What the caller sees, e.g. \"Telefonat (30 Minuten)\". Required.",
+    "call_types.duration": "Length of the call, e.g. \"30m\". Required.",
+    "call_types.step": "Spacing of start times, e.g. \"30m\". Default: the duration.",
+    "call_types.description": "One line under the title. Optional.",
+    "site.title": "Page title. Default: \"<owner name>: Rückruf vereinbaren\" or the English.",
+    "site.description": "Description for search and link previews.",
+    "site.base_url": "Public address of the page, e.g. \"https://call.example.org\"; "
+                     "used for links in offers and link previews.",
+    "site.theme": "Theme name (a folder in themes/) or a path. Default \"default\".",
+    "site.intro": "Markdown file in content/ shown above the slots. Default \"intro.md\".",
+    "site.robots_index": "Let search engines index the page. Default false.",
+    "site.allow_framing": "Allow the page inside frames of other sites. Default false.",
+    "notify.email.host": "SMTP server (SMTP_URL in the environment takes precedence).",
+    "notify.email.port": "SMTP port. Default 587 (465 with security = \"ssl\").",
+    "notify.email.security": "\"starttls\", \"ssl\" or \"none\". Default \"starttls\".",
+    "notify.email.username": "SMTP user name.",
+    "notify.email.password": "SMTP password, as \"env:NAME\".",
+    "notify.email.sender": "From address. Default: owner.email.",
+    "notify.webhooks": "URLs to POST JSON to (Slack-compatible); secret ones as \"env:NAME\".",
+    "notify.webhook_secret": "Key for the X-Callslot-Signature header, as \"env:NAME\". "
+                             "Default: CALLSLOT_SECRET.",
+    "notify.build_hook": "A build hook URL (Netlify) POSTed after bookings, as \"env:NAME\".",
+    "notify.feed_key": "Key of the private bookings feed /api/bookings.ics, as \"env:NAME\".",
+}
+
+
+# --------------------------------------------------------------------------
+# Loading
+
+
+class _Reader:
+    """Reads typed values out of the parsed TOML and reports mistakes with file and line."""
+
+    def __init__(self, data: dict[str, Any], file: str, text: str, env: Mapping[str, str]):
+        self.data = data
+        self.file = file
+        self.lines = text.splitlines()
+        self.env = env
+
+    def line_of(self, dotted: str) -> int | None:
+        """Best effort: the line where the last key of ``dotted`` is assigned."""
+        parts = dotted.split(".")
+        key = re.sub(r"\[\d+\]$", "", parts[-1])
+        table = ".".join(re.sub(r"\[\d+\]$", "", p) for p in parts[:-1])
+        in_table = table == ""
+        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+        for number, line in enumerate(self.lines, 1):
+            stripped = line.strip()
+            if stripped.startswith("["):
+                name = stripped.strip("[] ")
+                in_table = name == table
+                continue
+            if in_table and pattern.match(line):
+                return number
+        return None
+
+    def error(self, dotted: str, message: str) -> ConfigError:
+        return ConfigError(message, file=self.file, field=dotted, line=self.line_of(dotted))
+
+    def table(self, data: dict[str, Any], key: str, dotted: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.error(dotted, f"expected a table [{dotted}]")
+        return value
+
+    def unknown(self, data: dict[str, Any], allowed: set[str], prefix: str) -> None:
+        for key in data:
+            if key not in allowed:
+                dotted = f"{prefix}.{key}" if prefix else key
+                known = ", ".join(sorted(allowed))
+                raise self.error(dotted, f"unknown setting {key!r}; known here: {known}")
+
+    def string(self, data: dict[str, Any], key: str, dotted: str, default: str | None = None,
+               *, required: bool = False, choices: tuple[str, ...] | None = None) -> str | None:
+        if key not in data:
+            if required:
+                raise self.error(dotted, f"missing; {OPTIONS.get(dotted, '')}".rstrip("; "))
+            return default
+        value = data[key]
+        if not isinstance(value, str):
+            raise self.error(dotted, f"expected text in quotes, got {value!r}")
+        value = value.strip()
+        if required and not value:
+            raise self.error(dotted, "must not be empty")
+        if choices and value not in choices:
+            allowed = ", ".join(f'"{c}"' for c in choices)
+            raise self.error(dotted, f"{value!r} is not allowed; choose one of {allowed}")
+        return value
+
+    def boolean(self, data: dict[str, Any], key: str, dotted: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(dotted, f"expected true or false, got {value!r}")
+        return value
+
+    def integer(self, data: dict[str, Any], key: str, dotted: str, *, minimum: int = 1) -> int | None:
+        if key not in data:
+            return None
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.error(dotted, f"expected a whole number of at least {minimum}, got {value!r}")
+        return value
+
+    def duration(self, data: dict[str, Any], key: str, dotted: str, default: str) -> timedelta:
+        try:
+            return parse_duration(data.get(key, default), field=dotted, file=self.file)
+        except ConfigError as exc:
+            raise self.error(dotted, exc.message.split(": ", 1)[-1]) from None
+
+    def secret(self, value: object, dotted: str) -> Secret:
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(dotted, f"expected text (a value or \"env:NAME\"), got {value!r}")
+        value = value.strip()
+        if value.startswith("env:"):
+            name = value[4:].strip()
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise self.error(dotted, f"{value!r}: write env: followed by a variable name")
+            return Secret(self.env.get(name), env=name, field=dotted)
+        return Secret(value, field=dotted)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate a site.toml; ``path`` defaults to content/site.toml."""
+    env = os.environ if env is None else env
+    file = Path(path) if path is not None else DEFAULT_CONFIG
+    shown = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "settings file not found; create one with `callslot init` or pass --config PATH",
+            file=shown,
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the settings file: {exc}", file=shown) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", file=shown,
+                          line=int(line.group(1)) if line else None) from None
+    file = file.resolve()
+    return _settings_from_data(data, _Reader(data, shown, text, env), file)
+
+
+def _settings_from_data(data: dict[str, Any], r: _Reader, file: Path) -> Settings:
+    r.unknown(data, {"owner", "calendars", "availability", "booking", "call_types", "site",
+                     "notify"}, "")
+    content_dir = file.parent
+    owner = _owner(r, r.table(data, "owner", "owner"))
+    calendars = _calendars(r, data.get("calendars", []), content_dir)
+    availability = _availability(r, r.table(data, "availability", "availability"))
+    booking = _booking(r, r.table(data, "booking", "booking"), r.env)
+    call_types = _call_types(r, data.get("call_types"))
+    site = _site(r, r.table(data, "site", "site"), owner)
+    notify = _notify(r, r.table(data, "notify", "notify"), owner, r.env)
+    return Settings(owner=owner, call_types=call_types, calendars=calendars,
+                    availability=availability, booking=booking, site=site, notify=notify,
+                    path=file, root=content_dir.parent)
+
+
+def _owner(r: _Reader, t: dict[str, Any]) -> Owner:
+    r.unknown(t, {"name", "timezone", "language", "email", "phone"}, "owner")
+    name = r.string(t, "name", "owner.name", required=True)
+    tzname = r.string(t, "timezone", "owner.timezone", required=True)
+    assert name is not None and tzname is not None
+    try:
+        ZoneInfo(tzname)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.error("owner.timezone",
+                      f"{tzname!r} is not an IANA time zone; write e.g. \"Europe/Berlin\" "
+                      "or \"America/New_York\"") from None
+    language = r.string(t, "language", "owner.language", "de", choices=LANGUAGES)
+    email = r.string(t, "email", "owner.email")
+    if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise r.error("owner.email", f"{email!r} is not an email address")
+    phone = r.string(t, "phone", "owner.phone")
+    return Owner(name=name, timezone=tzname, language=language or "de", email=email, phone=phone)
+
+
+def _calendars(r: _Reader, value: object, content_dir: Path) -> tuple[CalendarSource, ...]:
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise r.error("calendars", "expected [[calendars]] tables with name and source")
+    result = []
+    for i, item in enumerate(value):
+        dotted = f"calendars[{i}]"
+        if isinstance(item, str):
+            item = {"source": item}
+        if not isinstance(item, dict):
+            raise r.error(dotted, "expected a table with name and source")
+        r.unknown(item, {"name", "source"}, dotted)
+        if "source" not in item:
+            raise r.error(f"{dotted}.source", "missing; " + OPTIONS["calendars.source"])
+        secret = r.secret(item["source"], "calendars.source")
+        raw = item["source"].strip()
+        is_url = bool(re.match(r"^(https?|webcal)://", raw, re.I))
+        if secret.env:
+            kind = "url"
+            value_ = secret._value
+            if value_ is not None and not re.match(r"^(https?|webcal)://", value_, re.I):
+                kind = "file"
+                secret = Secret(str((content_dir / value_).resolve()), env=secret.env,
+                                field=secret.field)
+        elif is_url:
+            kind = "url"
+        else:
+            if "://" in raw:
+                raise r.error("calendars.source",
+                              "only http://, https:// and webcal:// URLs or file paths are read")
+            kind = "file"
+            secret = Secret(str((content_dir / raw).resolve()), field="calendars.source")
+        default_name = (Path(raw).name if kind == "file" and not secret.env
+                        else f"calendar {i + 1}")
+        name = r.string(item, "name", "calendars.name", default_name) or default_name
+        result.append(CalendarSource(name=name, location=secret, kind=kind))
+    return tuple(result)
+
+
+def _availability(r: _Reader, t: dict[str, Any]) -> Availability:
+    r.unknown(t, {*WEEKDAYS, "dates", "closed"}, "availability")
+    weekly = tuple(
+        parse_hours(t[day], field=f"availability.{day}", file=r.file) if day in t else ()
+        for day in WEEKDAYS
+    )
+    dates_t = r.table(t, "dates", "availability.dates")
+    dates = []
+    for key, value in dates_t.items():
+        dotted = f"availability.dates.{key}"
+        day = _date(r, key, dotted)
+        dates.append((day, parse_hours(value, field=dotted, file=r.file) if value else ()))
+    closed_v = t.get("closed", [])
+    if not isinstance(closed_v, list):
+        raise r.error("availability.closed", OPTIONS["availability.closed"])
+    closed = []
+    for i, item in enumerate(closed_v):
+        dotted = f"availability.closed[{i}]"
+        if not isinstance(item, dict) or "from" not in item:
+            raise r.error(dotted, "expected a table with from and until dates")
+        r.unknown(item, {"from", "until", "reason"}, dotted)
+        first = _date(r, item["from"], f"{dotted}.from")
+        last = _date(r, item.get("until", item["from"]), f"{dotted}.until")
+        if last < first:
+            raise r.error(f"{dotted}.until", "is before from")
+        closed.append((first, last))
+    return Availability(weekly=weekly, dates=tuple(sorted(dates)), closed=tuple(sorted(closed)))
+
+
+def _date(r: _Reader, value: object, dotted: str) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise r.error(dotted, f"{value!r} is not a date; write YYYY-MM-DD, e.g. 2026-12-24")
+
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
+
+
+def parse_rate_limit(text: str, *, field: str = "booking.rate_limit",
+                     file: str | None = None) -> tuple[int, timedelta] | None:
+    """Parse "5/10m" into (5, 10 minutes); "off" into None."""
+    if text.strip().lower() in ("off", "none", "0"):
+        return None
+    match = _RATE_RE.match(text)
+    if not match or int(match.group(1)) < 1:
+        raise ConfigError(f"{text!r} is not a rate limit; write e.g. \"5/10m\" or \"off\"",
+                          file=file, field=field)
+    window = parse_duration(match.group(2), field=field, file=file)
+    if window <= timedelta(0):
+        raise ConfigError("the rate limit window must be longer than zero", file=file, field=field)
+    return int(match.group(1)), window
+
+
+def _booking(r: _Reader, t: dict[str, Any], env: Mapping[str, str]) -> BookingRules:
+    r.unknown(t, {"notice", "horizon", "buffer_before", "buffer_after", "max_per_day",
+                  "offers_per_day", "endpoint", "taken_endpoint", "who_calls", "require_phone",
+                  "require_email", "rate_limit", "backend", "recheck_calendars"}, "booking")
+    horizon = r.duration(t, "horizon", "booking.horizon", "14d")
+    if horizon <= timedelta(0):
+        raise r.error("booking.horizon", "must be longer than zero, e.g. \"14d\"")
+    rate = r.string(t, "rate_limit", "booking.rate_limit", "5/10m") or "5/10m"
+    try:
+        parse_rate_limit(rate, file=r.file)
+    except ConfigError:
+        raise r.error("booking.rate_limit",
+                      f"{rate!r} is not a rate limit; write e.g. \"5/10m\" or \"off\"") from None
+    rules = BookingRules(
+        notice=r.duration(t, "notice", "booking.notice", "0m"),
+        horizon=horizon,
+        buffer_before=r.duration(t, "buffer_before", "booking.buffer_before", "0m"),
+        buffer_after=r.duration(t, "buffer_after", "booking.buffer_after", "0m"),
+        max_per_day=r.integer(t, "max_per_day", "booking.max_per_day"),
+        offers_per_day=r.integer(t, "offers_per_day", "booking.offers_per_day"),
+        endpoint=r.string(t, "endpoint", "booking.endpoint", "/api/book") or "/api/book",
+        taken_endpoint=r.string(t, "taken_endpoint", "booking.taken_endpoint", "/api/taken")
+        or "/api/taken",
+        who_calls=r.string(t, "who_calls", "booking.who_calls", "owner",
+                           choices=("owner", "caller", "either")) or "owner",
+        require_phone=r.boolean(t, "require_phone", "booking.require_phone", True),
+        require_email=r.boolean(t, "require_email", "booking.require_email", False),
+        rate_limit=rate,
+        backend=r.string(t, "backend", "booking.backend", "handler",
+                         choices=("handler", "netlify-forms")) or "handler",
+        recheck_calendars=r.boolean(t, "recheck_calendars", "booking.recheck_calendars", True),
+    )
+    if not rules.require_phone and not rules.require_email:
+        # A call needs a way to reach the caller: at least one of the two.
+        raise r.error("booking.require_email",
+                      "require_phone and require_email are both false; a call needs at least one")
+    return rules
+
+
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+def _call_types(r: _Reader, value: object) -> tuple[CallType, ...]:
+    if value is None:
+        raise r.error("call_types", "missing; add at least one [[call_types]] with slug, title, "
+                      "duration (e.g. \"30m\") and step")
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise r.error("call_types", "expected at least one [[call_types]] table")
+    result: list[CallType] = []
+    for i, item in enumerate(value):
+        dotted = f"call_types[{i}]"
+        if not isinstance(item, dict):
+            raise r.error(dotted, "expected a table with slug, title, duration and step")
+        r.unknown(item, {"slug", "title", "duration", "step", "description"}, "call_types")
+        slug = r.string(item, "slug", "call_types.slug", required=True) or ""
+        if not _SLUG_RE.match(slug):
+            raise r.error("call_types.slug",
+                          f"{slug!r}: use lowercase letters, digits and -, e.g. \"call-30\"")
+        if any(c.slug == slug for c in result):
+            raise r.error("call_types.slug", f"{slug!r} is used twice; slugs must be unique")
+        title = r.string(item, "title", "call_types.title", required=True) or ""
+        if "duration" not in item:
+            raise r.error("call_types.duration", "missing; write e.g. duration = \"30m\"")
+        duration = r.duration(item, "duration", "call_types.duration", "30m")
+        if duration < timedelta(minutes=1) or duration > timedelta(hours=12):
+            raise r.error("call_types.duration", "must be between 1m and 12h")
+        step = r.duration(item, "step", "call_types.step", item.get("duration", "30m"))
+        if step < timedelta(minutes=5):
+            raise r.error("call_types.step", "must be at least 5m")
+        description = r.string(item, "description", "call_types.description", "") or ""
+        result.append(CallType(slug=slug, title=title, duration=duration, step=step,
+                               description=description))
+    return tuple(result)
+
+
+def _site(r: _Reader, t: dict[str, Any], owner: Owner) -> SiteOptions:
+    r.unknown(t, {"title", "description", "base_url", "theme", "intro", "robots_index",
+                  "allow_framing"}, "site")
+    default_title = (f"{owner.name}: Rückruf vereinbaren" if owner.language == "de"
+                     else f"{owner.name}: schedule a call")
+    base_url = r.string(t, "base_url", "site.base_url", "") or ""
+    if base_url and not re.match(r"^https?://[^\s/]+", base_url):
+        raise r.error("site.base_url", f"{base_url!r}: write a full address such as "
+                      "\"https://call.example.org\"")
+    return SiteOptions(
+        title=r.string(t, "title", "site.title", default_title) or default_title,
+        description=r.string(t, "description", "site.description", "") or "",
+        base_url=base_url.rstrip("/"),
+        theme=r.string(t, "theme", "site.theme", "default") or "default",
+        intro=r.string(t, "intro", "site.intro", "intro.md") or "intro.md",
+        robots_index=r.boolean(t, "robots_index", "site.robots_index", False),
+        allow_framing=r.boolean(t, "allow_framing", "site.allow_framing", False),
+    )
+
+
+def _notify(r: _Reader, t: dict[str, Any], owner: Owner, env: Mapping[str, str]) -> NotifySettings:
+    r.unknown(t, {"email", "webhooks", "webhook_secret", "build_hook", "feed_key"}, "notify")
+    email = _email_from_url(env.get("SMTP_URL"), owner) if env.get("SMTP_URL") else None
+    if email is None and "email" in t:
+        e = r.table(t, "email", "notify.email")
+        r.unknown(e, {"host", "port", "security", "username", "password", "sender"},
+                  "notify.email")
+        security = r.string(e, "security", "notify.email.security", "starttls",
+                            choices=("starttls", "ssl", "none")) or "starttls"
+        port = r.integer(e, "port", "notify.email.port") or (465 if security == "ssl" else 587)
+        sender = r.string(e, "sender", "notify.email.sender", owner.email)
+        if not sender:
+            raise r.error("notify.email.sender", "missing; set it or owner.email")
+        email = EmailSettings(
+            host=r.string(e, "host", "notify.email.host", required=True) or "",
+            port=port,
+            security=security,
+            username=r.string(e, "username", "notify.email.username"),
+            password=r.secret(e["password"], "notify.email.password") if "password" in e
+            else None,
+            sender=sender,
+        )
+    hooks = t.get("webhooks", [])
+    if isinstance(hooks, str):
+        hooks = [hooks]
+    if not isinstance(hooks, list):
+        raise r.error("notify.webhooks", "expected a list of URLs or \"env:NAME\" values")
+    webhooks = tuple(r.secret(h, "notify.webhooks") for h in hooks)
+    for hook in webhooks:
+        if hook.present and not re.match(r"^https?://", hook.get()):
+            raise r.error("notify.webhooks", "each webhook must be an http(s):// URL")
+    return NotifySettings(
+        email=email,
+        webhooks=webhooks,
+        webhook_secret=r.secret(t["webhook_secret"], "notify.webhook_secret")
+        if "webhook_secret" in t else None,
+        build_hook=r.secret(t["build_hook"], "notify.build_hook") if "build_hook" in t else None,
+        feed_key=r.secret(t["feed_key"], "notify.feed_key") if "feed_key" in t else None,
+    )
+
+
+def _email_from_url(url: str, owner: Owner) -> EmailSettings:
+    """SMTP_URL: smtp://user:password@host:port, smtps:// for TLS, ?starttls=true."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 "
+                          "or smtps://user:password@host:465", field="SMTP_URL")
+    query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+    if parts.scheme == "smtps":
+        security = "ssl"
+    elif query.get("starttls") in ("1", "true", "yes"):
+        security = "starttls"
+    else:
+        security = "none"
+    try:
+        port = parts.port or (465 if security == "ssl" else 587 if security == "starttls" else 25)
+    except ValueError:
+        raise ConfigError("SMTP_URL has an invalid port", field="SMTP_URL") from None
+    sender = query.get("from") or owner.email
+    if not sender:
+        raise ConfigError("no sender address: set owner.email in site.toml or ?from= in SMTP_URL",
+                          field="SMTP_URL")
+    password = unquote(parts.password) if parts.password is not None else None
+    return EmailSettings(
+        host=parts.hostname,
+        port=port,
+        security=security,
+        username=unquote(parts.username) if parts.username else None,
+        password=Secret(password, env="SMTP_URL", field="SMTP_URL") if password else None,
+        sender=sender,
+    )
+
+
+def check_settings(settings: Settings) -> list[str]:
+    """Problems that do not stop a build but that the owner should know of."""
+    problems = []
+    if not settings.calendars:
+        problems.append("no calendars configured: every slot in the opening hours is offered")
+    if not any(settings.availability.weekly):
+        problems.append("availability has no open weekday: only special dates offer slots")
+    return problems

@@ -1,0 +1,60 @@
+"""Shared fixtures: the CLI runner, the example content, a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+CALENDARS = Path(__file__).resolve().parent / "calendars"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get("CALLSLOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def example_site(tmp_path: Path) -> Path:
+    """A copy of the example project (content/ and themes/) in a temporary folder."""
+    shutil.copytree(ROOT / "content", tmp_path / "content")
+    if (ROOT / "themes").exists():
+        shutil.copytree(ROOT / "themes", tmp_path / "themes")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards.
+
+    Skips when no server answers, except in CI where the server must be there.
+    """
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is in the test extra
+        if IN_CI:
+            raise
+        pytest.skip("psycopg not installed")
+    name = f"callslot_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        if IN_CI:
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
