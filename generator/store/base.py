@@ -1,0 +1,137 @@
+"""The booking store's interface: one small ABC, one class per backend.
+
+Bookings and their notification outbox live in one store, and a booking and
+its outbox rows are written in one transaction: a booking is never recorded
+without its notifications, nor a notification queued without its booking.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+__all__ = ["Booking", "DayFull", "OutboxItem", "SlotTaken", "Store"]
+
+
+class SlotTaken(Exception):
+    """A confirmed booking already overlaps the requested time (any call type)."""
+
+
+class DayFull(Exception):
+    """The owner's maximum number of calls on that local day is reached."""
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A recorded call. Times are aware UTC datetimes."""
+
+    id: str
+    call_type: str
+    start: datetime
+    end: datetime
+    name: str
+    phone: str
+    email: str
+    topic: str
+    note: str
+    who_calls: str  # "owner" (the owner calls the caller) or "caller"
+    language: str  # the page's language when booked: "de" or "en"
+    caller_timezone: str  # IANA name reported by the caller's browser, or ""
+    created_at: datetime
+    status: str = "confirmed"  # or "cancelled"
+    cancelled_at: datetime | None = None
+    outcome: str | None = None  # "held" or "missed", marked by the owner afterwards
+    sequence: int = 0  # iCalendar SEQUENCE; a cancellation raises it
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One notification to send: a booking, a channel and what happened to it."""
+
+    id: int
+    booking_id: str
+    channel: str  # "email:owner", "email:caller", "webhook:<index>", "build_hook"
+    event: str  # "booked" or "cancelled"
+    status: str  # "pending", "sent" or "failed" (gave up after the last attempt)
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+
+
+class Store(ABC):
+    """Bookings and their outbox. Implementations: SQLiteStore, PostgresStore."""
+
+    @abstractmethod
+    def migrate(self) -> None:
+        """Create or upgrade the schema (tracked in a version table)."""
+
+    @abstractmethod
+    def book(self, booking: Booking, *, cancel_token_hash: str, idempotency_key: str,
+             channels: Sequence[str], day_start: datetime, day_end: datetime,
+             max_per_day: int | None) -> tuple[Booking, bool]:
+        """Record a booking and its outbox rows atomically.
+
+        Returns (booking, created). The same idempotency key again returns the
+        first booking with created=False. Raises SlotTaken when a confirmed
+        booking overlaps [start, end), DayFull when ``max_per_day`` confirmed
+        bookings already start within [day_start, day_end).
+        """
+
+    @abstractmethod
+    def get(self, booking_id: str) -> Booking | None: ...
+
+    @abstractmethod
+    def by_cancel_hash(self, token_hash: str) -> Booking | None: ...
+
+    @abstractmethod
+    def cancel(self, booking_id: str, *, now: datetime,
+               channels: Sequence[str]) -> Booking | None:
+        """Cancel a confirmed booking and queue ``channels`` for the "cancelled" event.
+
+        Returns the updated booking, None when unknown; cancelling twice is a no-op.
+        """
+
+    @abstractmethod
+    def taken(self, after: datetime) -> list[tuple[datetime, datetime]]:
+        """(start, end) of confirmed bookings ending after ``after``; nothing personal."""
+
+    @abstractmethod
+    def bookings(self, *, since: datetime | None = None,
+                 include_cancelled: bool = False) -> list[Booking]:
+        """Bookings whose call ends after ``since`` (all when None), sorted by start."""
+
+    @abstractmethod
+    def set_outcome(self, booking_id: str, outcome: str) -> Booking | None: ...
+
+    @abstractmethod
+    def claim_outbox(self, *, now: datetime, worker: str, lease: timedelta,
+                     include_waiting: bool = False, booking_id: str | None = None,
+                     limit: int = 50) -> list[OutboxItem]:
+        """Atomically claim due pending rows for ``worker`` for ``lease``.
+
+        A row claimed by one worker is not returned to another until the lease
+        runs out, so two workers never send the same row. ``include_waiting``
+        also claims rows still waiting out their backoff.
+        """
+
+    @abstractmethod
+    def finish_outbox(self, item_id: int, *, sent: bool, error: str = "",
+                      next_attempt_at: datetime | None = None) -> None:
+        """Mark a claimed row sent, or failed with a retry time (None = give up)."""
+
+    @abstractmethod
+    def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
+        """All outbox rows (for status reports and tests)."""
+
+    @abstractmethod
+    def rate_hit(self, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
+        """Count one request for ``key``; False when over ``limit`` within ``window``."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise when the database cannot be reached (health checks, `callslot check`)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
