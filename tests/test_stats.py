@@ -1,0 +1,173 @@
+"""`callslot stats`: the numbers an owner reviews after a test phase, from hand-made bookings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from generator.stats import compute_stats, format_json, format_table, plot_stats
+from generator.store.base import Booking
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def booking(
+    id_: str,
+    start: str,
+    *,
+    created: str,
+    topic: str = "Vertrag",
+    status: str = "confirmed",
+    outcome: str | None = None,
+    minutes: int = 30,
+) -> Booking:
+    """A booking whose call starts at ``start`` (Berlin wall-clock time)."""
+    begin = datetime.fromisoformat(start).replace(tzinfo=BERLIN).astimezone(UTC)
+    made = datetime.fromisoformat(created).replace(tzinfo=BERLIN).astimezone(UTC)
+    return Booking(
+        id=id_,
+        call_type="rueckruf",
+        start=begin,
+        end=begin + timedelta(minutes=minutes),
+        name="Max",
+        phone="+49 30 1",
+        email="",
+        topic=topic,
+        note="",
+        who_calls="owner",
+        language="de",
+        caller_timezone="",
+        created_at=made,
+        status=status,
+        cancelled_at=made + timedelta(hours=1) if status == "cancelled" else None,
+        outcome=outcome,
+    )
+
+
+@pytest.fixture
+def sample() -> list[Booking]:
+    return [
+        # ISO week 49 of 2026: Mon 30 Nov .. Sun 6 Dec
+        booking(
+            "a", "2026-11-30T09:00", created="2026-11-29T09:00", topic="Vertrag", outcome="held"
+        ),
+        booking(
+            "b", "2026-11-30T10:30", created="2026-11-30T08:30", topic=" vertrag ", outcome="held"
+        ),
+        booking(
+            "c", "2026-12-01T09:00", created="2026-11-28T09:00", topic="Steuer", outcome="missed"
+        ),
+        booking(
+            "d", "2026-12-02T14:00", created="2026-12-01T14:00", topic="VERTRAG", status="cancelled"
+        ),
+        # ISO week 50
+        booking("e", "2026-12-07T09:30", created="2026-12-06T09:30", topic="Angebot  Müller"),
+        booking("f", "2026-12-08T09:00", created="2026-12-07T21:00", topic="angebot müller"),
+    ]
+
+
+def test_calls_and_cancellations_are_counted_per_iso_week(sample: list[Booking]) -> None:
+    stats = compute_stats(sample, tz=BERLIN, since=None)
+    assert stats.total == 6 and stats.confirmed == 5 and stats.cancelled == 1
+    assert [(w.week, w.booked, w.cancelled) for w in stats.weeks] == [
+        ("2026-W49", 3, 1),
+        ("2026-W50", 2, 0),
+    ]
+
+
+def test_week_follows_the_owners_local_time_not_utc() -> None:
+    # Monday 00:30 in Berlin is still Sunday (week 49) in UTC.
+    early = booking("x", "2026-12-07T00:30", created="2026-12-01T12:00")
+    stats = compute_stats([early], tz=BERLIN, since=None)
+    assert [w.week for w in stats.weeks] == ["2026-W50"]
+    assert stats.weekdays == (("Monday", 1),)
+    assert stats.hours == ((0, 1),)
+
+
+def test_average_and_median_notice_between_booking_and_call(sample: list[Booking]) -> None:
+    stats = compute_stats(sample, tz=BERLIN, since=None)
+    notices_h = [24, 2, 72, 24, 24, 12]
+    assert stats.notice_average == timedelta(hours=sum(notices_h) / len(notices_h))
+    assert stats.notice_median == timedelta(hours=24)
+
+
+def test_topics_are_case_folded_and_trimmed(sample: list[Booking]) -> None:
+    stats = compute_stats(sample, tz=BERLIN, since=None)
+    assert stats.topics == (("vertrag", 3), ("angebot müller", 2), ("steuer", 1))
+
+
+def test_busiest_weekdays_and_hours_count_confirmed_calls_only(sample: list[Booking]) -> None:
+    stats = compute_stats(sample, tz=BERLIN, since=None)
+    # The cancelled Wednesday call does not make Wednesday busy.
+    assert stats.weekdays == (("Monday", 3), ("Tuesday", 2))
+    assert stats.hours == ((9, 4), (10, 1))
+
+
+def test_share_of_marked_calls_that_took_place(sample: list[Booking]) -> None:
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # after e, before f
+    stats = compute_stats(sample, tz=BERLIN, since=None, now=now)
+    assert (stats.held, stats.missed) == (2, 1)
+    assert stats.held_share == pytest.approx(2 / 3)
+    assert stats.unmarked == 1  # e is over and not marked
+    assert stats.upcoming == 1  # f
+
+
+def test_share_is_none_while_nothing_is_marked() -> None:
+    stats = compute_stats(
+        [booking("a", "2026-11-30T09:00", created="2026-11-29T09:00")], tz=BERLIN, since=None
+    )
+    assert stats.held_share is None
+    assert "none marked yet" in format_table(stats)
+
+
+def test_since_leaves_out_earlier_calls(sample: list[Booking]) -> None:
+    since = datetime(2026, 12, 7, tzinfo=BERLIN)
+    stats = compute_stats(sample, tz=BERLIN, since=since)
+    assert stats.total == 2
+    assert [w.week for w in stats.weeks] == ["2026-W50"]
+
+
+def test_no_bookings_gives_a_helpful_table_and_empty_json() -> None:
+    stats = compute_stats([], tz=BERLIN, since=None)
+    assert stats.total == 0 and stats.notice_average is None
+    assert "No bookings yet" in format_table(stats)
+    data = json.loads(format_json(stats))
+    assert data["total"] == 0 and data["weeks"] == [] and data["held_share"] is None
+
+
+def test_table_and_json_show_the_numbers(sample: list[Booking]) -> None:
+    stats = compute_stats(sample, tz=BERLIN, since=None)
+    table = format_table(stats)
+    assert "2026-W49" in table and "vertrag (3)" in table
+    assert "2 held, 1 missed" in table and "67%" in table
+    data = json.loads(format_json(stats))
+    assert data["weeks"][0] == {"week": "2026-W49", "booked": 3, "cancelled": 1}
+    assert data["topics"][0] == {"topic": "vertrag", "count": 3}
+    assert data["notice_median_minutes"] == 24 * 60
+    assert data["held_share"] == pytest.approx(2 / 3)
+
+
+def _assert_real_picture(path: Path) -> None:
+    import matplotlib.image
+
+    assert path.stat().st_size > 10_000  # a drawn chart, not an empty file
+    pixels = matplotlib.image.imread(str(path))
+    height, width = pixels.shape[:2]
+    assert (width, height) == (900, 400)
+    assert pixels[..., :3].var() > 0.01  # not one flat colour
+
+
+def test_plot_draws_calls_per_week_and_outcomes(sample: list[Booking], tmp_path: Path) -> None:
+    out = tmp_path / "stats.png"
+    plot_stats(compute_stats(sample, tz=BERLIN, since=None), out)
+    _assert_real_picture(out)
+
+
+def test_plot_works_without_bookings(tmp_path: Path) -> None:
+    out = tmp_path / "empty.png"
+    plot_stats(compute_stats([], tz=BERLIN, since=None), out)
+    assert out.stat().st_size > 5_000
