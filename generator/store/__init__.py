@@ -1,0 +1,62 @@
+"""Where bookings live: ``open_store`` picks the backend from DATABASE_URL.
+
+(unset)                  SQLite file .callslot/bookings.sqlite3 beside content/
+sqlite:///path/file      SQLite file (relative paths are relative to the project root;
+                         sqlite:////abs/path for an absolute one)
+postgresql://...         PostgreSQL (psycopg 3, imported only here)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import StoreError
+from .base import Booking, DayFull, OutboxItem, SlotTaken, Store
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = ["Booking", "DayFull", "OutboxItem", "SlotTaken", "Store", "open_store"]
+
+
+def open_store(url: str | None, *, settings: Settings | None = None) -> Store:
+    """Open (and migrate) the store named by ``url``; None means the default SQLite file."""
+    url = (url or "").strip()
+    if not url:
+        if settings is None:
+            raise StoreError(
+                "no DATABASE_URL and no settings to find the default database; "
+                "set DATABASE_URL=sqlite:///path/to/bookings.sqlite3"
+            )
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(settings.state_dir / "bookings.sqlite3")
+    scheme = url.split(":", 1)[0].lower() if "://" in url else ""
+    if scheme == "sqlite":
+        if not url.lower().startswith("sqlite:///") or len(url) <= len("sqlite:///"):
+            raise StoreError(
+                "DATABASE_URL: write sqlite:///relative/path.sqlite3 or "
+                "sqlite:////absolute/path.sqlite3"
+            )
+        path = Path(url[len("sqlite:///") :])
+        if not path.is_absolute() and settings is not None:
+            path = settings.root / path
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(path)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from .postgres import PostgresStore
+        except ImportError:
+            raise StoreError(
+                "DATABASE_URL names PostgreSQL but psycopg is not installed; "
+                "run: pip install 'callslot[postgres]'"
+            ) from None
+        return PostgresStore(url)
+    # Never echo the URL: it may hold a password.
+    what = f"the unknown scheme {scheme!r}" if scheme else "no scheme"
+    raise StoreError(
+        f"DATABASE_URL has {what}; use sqlite:///path/bookings.sqlite3 "
+        "or postgresql://user@host/database"
+    )

@@ -1,0 +1,508 @@
+"""The PostgreSQL store (psycopg 3): for serverless deployments and more than one machine.
+
+No double booking is guaranteed by the database itself: an exclusion
+constraint on ``tstzrange(start_at, end_at)`` over confirmed bookings refuses
+any overlap, whatever the call type. The per-day limit and the idempotency
+check are serialised with a transaction-scoped advisory lock on the owner's
+day, so two requests on one day take turns and the second sees the first.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from ..errors import StoreError
+from .base import Booking, DayFull, OutboxItem, SlotTaken, Store
+from .sqlite import hash_rate_key
+
+__all__ = ["PostgresStore"]
+
+# Advisory lock namespaces (first key of pg_advisory_xact_lock(int, int)).
+_LOCK_DAY = 0x63616C6C  # "call"
+_LOCK_RATE = 0x72617465  # "rate"
+_LOCK_MIGRATE = 0x736C6F74  # "slot"
+
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE bookings (
+        id text PRIMARY KEY,
+        call_type text NOT NULL,
+        start_at timestamptz NOT NULL,
+        end_at timestamptz NOT NULL,
+        name text NOT NULL,
+        phone text NOT NULL DEFAULT '',
+        email text NOT NULL DEFAULT '',
+        topic text NOT NULL,
+        note text NOT NULL DEFAULT '',
+        who_calls text NOT NULL,
+        language text NOT NULL,
+        caller_timezone text NOT NULL DEFAULT '',
+        created_at timestamptz NOT NULL,
+        status text NOT NULL DEFAULT 'confirmed',
+        cancelled_at timestamptz,
+        outcome text,
+        sequence integer NOT NULL DEFAULT 0,
+        cancel_hash text NOT NULL UNIQUE,
+        idem_key text UNIQUE,
+        CHECK (start_at < end_at),
+        -- gist on a range needs no btree_gist: only the range itself is compared.
+        CONSTRAINT bookings_no_overlap EXCLUDE USING gist
+            (tstzrange(start_at, end_at, '[)') WITH &&) WHERE (status = 'confirmed')
+    );
+    CREATE INDEX bookings_start ON bookings (start_at);
+    CREATE TABLE outbox (
+        id bigserial PRIMARY KEY,
+        booking_id text NOT NULL REFERENCES bookings (id),
+        channel text NOT NULL,
+        event text NOT NULL,
+        status text NOT NULL DEFAULT 'pending',
+        attempts integer NOT NULL DEFAULT 0,
+        last_error text NOT NULL DEFAULT '',
+        next_attempt_at timestamptz NOT NULL,
+        claimed_by text,
+        lease_until timestamptz
+    );
+    CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+    CREATE TABLE rate_hits (
+        key text NOT NULL,
+        at timestamptz NOT NULL
+    );
+    CREATE INDEX rate_hits_key ON rate_hits (key, at);
+    CREATE INDEX rate_hits_at ON rate_hits (at);
+    """,
+)
+
+_BOOKING_COLS = (
+    "id, call_type, start_at, end_at, name, phone, email, topic, note, who_calls, "
+    "language, caller_timezone, created_at, status, cancelled_at, outcome, sequence"
+)
+_OUTBOX_COLS = "id, booking_id, channel, event, status, attempts, last_error, next_attempt_at"
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+    return moment.astimezone(UTC)
+
+
+def _booking(row: tuple[Any, ...]) -> Booking:
+    (
+        id_,
+        call_type,
+        start,
+        end,
+        name,
+        phone,
+        email,
+        topic,
+        note,
+        who_calls,
+        language,
+        tz,
+        created,
+        status,
+        cancelled,
+        outcome,
+        sequence,
+    ) = row
+    return Booking(
+        id=id_,
+        call_type=call_type,
+        start=_utc(start),
+        end=_utc(end),
+        name=name,
+        phone=phone,
+        email=email,
+        topic=topic,
+        note=note,
+        who_calls=who_calls,
+        language=language,
+        caller_timezone=tz,
+        created_at=_utc(created),
+        status=status,
+        cancelled_at=_utc(cancelled),
+        outcome=outcome,
+        sequence=sequence,
+    )
+
+
+def _outbox(row: tuple[Any, ...]) -> OutboxItem:
+    id_, booking_id, channel, event, status, attempts, last_error, next_at = row
+    return OutboxItem(
+        id=id_,
+        booking_id=booking_id,
+        channel=channel,
+        event=event,
+        status=status,
+        attempts=attempts,
+        last_error=last_error,
+        next_attempt_at=_utc(next_at),
+    )
+
+
+def describe_url(url: str) -> str:
+    """host:port/database of a DATABASE_URL, without user or password (safe to print)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.hostname or 'localhost'}{port}{parts.path or ''}"
+
+
+class _Pool:
+    """A few reusable connections shared by threads; a fork starts a fresh pool."""
+
+    def __init__(self, url: str, size: int) -> None:
+        self.url = url
+        self.size = size
+        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+        self._pid = os.getpid()
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {describe_url(self.url)} (DATABASE_URL): {first}"
+            ) from None
+        conn.execute("SET TIME ZONE 'UTC'")
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        if self._pid != os.getpid():
+            # Connections inherited from the parent process are not ours to use.
+            self.__init__(self.url, self.size)  # type: ignore[misc]
+        self._slots.acquire()
+        conn = None
+        try:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = self._connect()
+            yield conn
+        finally:
+            if conn is not None:
+                if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.close()
+                else:
+                    self._idle.put(conn)
+            self._slots.release()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+class PostgresStore(Store):
+    """Bookings in a PostgreSQL database named by a postgresql:// URL."""
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self._pool = _Pool(url, pool_size)
+        self.migrate()
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    def _read(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    # -- schema ---------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        with self._tx() as conn:
+            # Several workers may start at once: one migrates, the others wait and see it done.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_MIGRATE,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS callslot_schema_version (version integer NOT NULL)"
+            )
+            current = conn.execute(
+                "SELECT coalesce(max(version), 0) FROM callslot_schema_version"
+            ).fetchone()[0]
+            if current > len(_MIGRATIONS):
+                raise StoreError(
+                    f"the database {describe_url(self.url)} has callslot schema "
+                    f"version {current}, newer than this callslot knows "
+                    f"({len(_MIGRATIONS)}); upgrade callslot"
+                )
+            for version in range(current + 1, len(_MIGRATIONS) + 1):
+                conn.execute(_MIGRATIONS[version - 1])
+                conn.execute(
+                    "INSERT INTO callslot_schema_version (version) VALUES (%s)", (version,)
+                )
+
+    def schema_version(self) -> int:
+        return self._read("SELECT max(version) FROM callslot_schema_version")[0][0]
+
+    # -- bookings -------------------------------------------------------------------
+
+    def book(
+        self,
+        booking: Booking,
+        *,
+        cancel_token_hash: str,
+        idempotency_key: str,
+        channels: Sequence[str],
+        day_start: datetime,
+        day_end: datetime,
+        max_per_day: int | None,
+    ) -> tuple[Booking, bool]:
+        try:
+            with self._tx() as conn:
+                # Minutes since the epoch fit the lock's int4 key until the year 6053.
+                day_key = int(_aware(day_start).timestamp()) // 60
+                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_DAY, day_key))
+                row = conn.execute(
+                    f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = %s", (idempotency_key,)
+                ).fetchone()
+                if row:
+                    return _booking(row), False
+                start, end = _aware(booking.start), _aware(booking.end)
+                clash = conn.execute(
+                    "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < %s "
+                    "AND end_at > %s LIMIT 1",
+                    (end, start),
+                ).fetchone()
+                if clash:
+                    raise SlotTaken(f"{start:%Y-%m-%d %H:%M} UTC is already booked")
+                if max_per_day is not None:
+                    (count,) = conn.execute(
+                        "SELECT count(*) FROM bookings WHERE status = 'confirmed' "
+                        "AND start_at >= %s AND start_at < %s",
+                        (_aware(day_start), _aware(day_end)),
+                    ).fetchone()
+                    if count >= max_per_day:
+                        raise DayFull(f"{max_per_day} calls already booked that day")
+                conn.execute(
+                    f"INSERT INTO bookings ({_BOOKING_COLS}, cancel_hash, idem_key) VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'confirmed', NULL, "
+                    "NULL, 0, %s, %s)",
+                    (
+                        booking.id,
+                        booking.call_type,
+                        start,
+                        end,
+                        booking.name,
+                        booking.phone,
+                        booking.email,
+                        booking.topic,
+                        booking.note,
+                        booking.who_calls,
+                        booking.language,
+                        booking.caller_timezone,
+                        _aware(booking.created_at),
+                        cancel_token_hash,
+                        idempotency_key,
+                    ),
+                )
+                self._enqueue(conn, booking.id, channels, "booked", booking.created_at)
+        except pg_errors.ExclusionViolation:
+            # An overlap the day lock did not serialise (a call across midnight): the
+            # constraint is the last word.
+            raise SlotTaken(f"{booking.start:%Y-%m-%d %H:%M} UTC is already booked") from None
+        except pg_errors.UniqueViolation as exc:
+            if exc.diag.constraint_name == "bookings_idem_key_key":
+                rows = self._read(
+                    f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = %s", (idempotency_key,)
+                )
+                if rows:
+                    return _booking(rows[0]), False
+            raise
+        return self.get(booking.id) or booking, True
+
+    @staticmethod
+    def _enqueue(
+        conn: psycopg.Connection,
+        booking_id: str,
+        channels: Sequence[str],
+        event: str,
+        now: datetime,
+    ) -> None:
+        if channels:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO outbox (booking_id, channel, event, next_attempt_at) "
+                    "VALUES (%s, %s, %s, %s)",
+                    [(booking_id, channel, event, _aware(now)) for channel in channels],
+                )
+
+    def get(self, booking_id: str) -> Booking | None:
+        rows = self._read(f"SELECT {_BOOKING_COLS} FROM bookings WHERE id = %s", (booking_id,))
+        return _booking(rows[0]) if rows else None
+
+    def by_cancel_hash(self, token_hash: str) -> Booking | None:
+        rows = self._read(
+            f"SELECT {_BOOKING_COLS} FROM bookings WHERE cancel_hash = %s", (token_hash,)
+        )
+        return _booking(rows[0]) if rows else None
+
+    def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT status FROM bookings WHERE id = %s FOR UPDATE", (booking_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            if row[0] == "confirmed":
+                # The idempotency key is released so the same caller may book the slot again.
+                conn.execute(
+                    "UPDATE bookings SET status = 'cancelled', cancelled_at = %s, "
+                    "sequence = sequence + 1, idem_key = NULL WHERE id = %s",
+                    (_aware(now), booking_id),
+                )
+                self._enqueue(conn, booking_id, channels, "cancelled", now)
+        return self.get(booking_id)
+
+    def taken(self, after: datetime) -> list[tuple[datetime, datetime]]:
+        rows = self._read(
+            "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' "
+            "AND end_at > %s ORDER BY start_at",
+            (_aware(after),),
+        )
+        return [(_utc(s), _utc(e)) for s, e in rows]
+
+    def bookings(
+        self, *, since: datetime | None = None, include_cancelled: bool = False
+    ) -> list[Booking]:
+        where: list[str] = []
+        args: list[Any] = []
+        if since is not None:
+            where.append("end_at > %s")
+            args.append(_aware(since))
+        if not include_cancelled:
+            where.append("status = 'confirmed'")
+        sql = f"SELECT {_BOOKING_COLS} FROM bookings"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [_booking(r) for r in self._read(sql + " ORDER BY start_at, created_at", args)]
+
+    def set_outcome(self, booking_id: str, outcome: str) -> Booking | None:
+        if outcome not in ("held", "missed"):
+            raise ValueError(f"outcome must be 'held' or 'missed', not {outcome!r}")
+        with self._tx() as conn:
+            conn.execute("UPDATE bookings SET outcome = %s WHERE id = %s", (outcome, booking_id))
+        return self.get(booking_id)
+
+    # -- outbox ---------------------------------------------------------------------
+
+    def claim_outbox(
+        self,
+        *,
+        now: datetime,
+        worker: str,
+        lease: timedelta,
+        include_waiting: bool = False,
+        booking_id: str | None = None,
+        limit: int = 50,
+    ) -> list[OutboxItem]:
+        where = ["status = 'pending'", "(lease_until IS NULL OR lease_until <= %(now)s)"]
+        if not include_waiting:
+            where.append("next_attempt_at <= %(now)s")
+        if booking_id is not None:
+            where.append("booking_id = %(booking)s")
+        params = {
+            "now": _aware(now),
+            "until": _aware(now + lease),
+            "worker": worker,
+            "booking": booking_id,
+            "limit": limit,
+        }
+        with self._tx() as conn:
+            # SKIP LOCKED: a second worker passes over rows the first is claiming right now.
+            rows = conn.execute(
+                f"WITH due AS (SELECT id FROM outbox WHERE {' AND '.join(where)} "
+                "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+                "UPDATE outbox o SET claimed_by = %(worker)s, lease_until = %(until)s "
+                f"FROM due WHERE o.id = due.id RETURNING "
+                + ", ".join(f"o.{c.strip()}" for c in _OUTBOX_COLS.split(",")),
+                params,
+            ).fetchall()
+        return sorted((_outbox(r) for r in rows), key=lambda item: item.id)
+
+    def finish_outbox(
+        self, item_id: int, *, sent: bool, error: str = "", next_attempt_at: datetime | None = None
+    ) -> None:
+        with self._tx() as conn:
+            if sent:
+                conn.execute(
+                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, "
+                    "last_error = '', claimed_by = NULL, lease_until = NULL "
+                    "WHERE id = %s",
+                    (item_id,),
+                )
+            elif next_attempt_at is not None:
+                conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = %s, "
+                    "next_attempt_at = %s, claimed_by = NULL, lease_until = NULL "
+                    "WHERE id = %s",
+                    (error[:2000], _aware(next_attempt_at), item_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE outbox SET status = 'failed', attempts = attempts + 1, "
+                    "last_error = %s, claimed_by = NULL, lease_until = NULL "
+                    "WHERE id = %s",
+                    (error[:2000], item_id),
+                )
+
+    def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
+        sql = f"SELECT {_OUTBOX_COLS} FROM outbox"
+        args: tuple[Any, ...] = ()
+        if booking_id is not None:
+            sql += " WHERE booking_id = %s"
+            args = (booking_id,)
+        return [_outbox(r) for r in self._read(sql + " ORDER BY id", args)]
+
+    # -- the rest -------------------------------------------------------------------
+
+    def rate_hit(self, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
+        hashed = hash_rate_key(key)
+        with self._tx() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_RATE, hashed))
+            conn.execute(
+                "DELETE FROM rate_hits WHERE at <= %s",
+                (_aware(now - max(window, timedelta(days=1))),),
+            )
+            (count,) = conn.execute(
+                "SELECT count(*) FROM rate_hits WHERE key = %s AND at > %s",
+                (hashed, _aware(now - window)),
+            ).fetchone()
+            if count >= limit:
+                return False
+            conn.execute("INSERT INTO rate_hits (key, at) VALUES (%s, %s)", (hashed, _aware(now)))
+        return True
+
+    def ping(self) -> None:
+        try:
+            self._read("SELECT 1")
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"PostgreSQL at {describe_url(self.url)} does not answer: {type(exc).__name__}"
+            ) from None
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({describe_url(self.url)!r})"

@@ -1,0 +1,473 @@
+"""The SQLite store: one file, WAL mode, each booking written in one immediate transaction.
+
+``BEGIN IMMEDIATE`` takes SQLite's single write lock before the overlap check,
+so the check and the insert cannot interleave with another writer, in this
+process or any other: many simultaneous requests for one slot give exactly
+one booking. Each thread (and each process after a fork) gets its own
+connection; ``busy_timeout`` makes writers queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ..errors import StoreError
+from .base import Booking, DayFull, OutboxItem, SlotTaken, Store
+
+__all__ = ["SQLiteStore"]
+
+_FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+# Each entry upgrades the schema by one version; never edit a released entry, append one.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE bookings (
+        id TEXT PRIMARY KEY,
+        call_type TEXT NOT NULL,
+        start_at TEXT NOT NULL,
+        end_at TEXT NOT NULL,
+        name TEXT NOT NULL,
+        phone TEXT NOT NULL DEFAULT '',
+        email TEXT NOT NULL DEFAULT '',
+        topic TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        who_calls TEXT NOT NULL,
+        language TEXT NOT NULL,
+        caller_timezone TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'confirmed',
+        cancelled_at TEXT,
+        outcome TEXT,
+        sequence INTEGER NOT NULL DEFAULT 0,
+        cancel_hash TEXT NOT NULL UNIQUE,
+        idem_key TEXT UNIQUE,
+        CHECK (start_at < end_at)
+    );
+    CREATE INDEX bookings_confirmed_time ON bookings (status, start_at, end_at);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        booking_id TEXT NOT NULL REFERENCES bookings (id),
+        channel TEXT NOT NULL,
+        event TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        next_attempt_at TEXT NOT NULL,
+        claimed_by TEXT,
+        lease_until TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+    CREATE TABLE rate_hits (
+        key TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX rate_hits_key ON rate_hits (key, at);
+    CREATE INDEX rate_hits_at ON rate_hits (at);
+    """,
+)
+
+
+def _ts(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+    return moment.astimezone(UTC).strftime(_FMT)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.strptime(text, _FMT).replace(tzinfo=UTC)
+
+
+def hash_rate_key(key: str) -> str:
+    """Client addresses are personal data: the rate table only keeps a hash."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+_BOOKING_COLS = (
+    "id, call_type, start_at, end_at, name, phone, email, topic, note, who_calls, "
+    "language, caller_timezone, created_at, status, cancelled_at, outcome, sequence"
+)
+_OUTBOX_COLS = "id, booking_id, channel, event, status, attempts, last_error, next_attempt_at"
+
+
+def _booking(row: sqlite3.Row | tuple) -> Booking:
+    (
+        id_,
+        call_type,
+        start,
+        end,
+        name,
+        phone,
+        email,
+        topic,
+        note,
+        who_calls,
+        language,
+        tz,
+        created,
+        status,
+        cancelled,
+        outcome,
+        sequence,
+    ) = row
+    return Booking(
+        id=id_,
+        call_type=call_type,
+        start=_dt(start),
+        end=_dt(end),
+        name=name,
+        phone=phone,
+        email=email,
+        topic=topic,
+        note=note,
+        who_calls=who_calls,
+        language=language,
+        caller_timezone=tz,
+        created_at=_dt(created),
+        status=status,
+        cancelled_at=_dt(cancelled),
+        outcome=outcome,
+        sequence=sequence,
+    )
+
+
+def _outbox(row: sqlite3.Row | tuple) -> OutboxItem:
+    id_, booking_id, channel, event, status, attempts, last_error, next_at = row
+    return OutboxItem(
+        id=id_,
+        booking_id=booking_id,
+        channel=channel,
+        event=event,
+        status=status,
+        attempts=attempts,
+        last_error=last_error,
+        next_attempt_at=_dt(next_at),
+    )
+
+
+class SQLiteStore(Store):
+    """Bookings in one SQLite file (created with its folder when missing)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder for the booking database {self.path}: "
+                f"{exc.strerror}; set DATABASE_URL=sqlite:///writable/path"
+            ) from None
+        self.migrate()
+
+    # -- connections ---------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        # A connection must not cross a fork (gunicorn workers): open a new one per process.
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL is durable across application crashes; a power cut may lose the
+            # last transactions but never corrupts the file.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot open the booking database {self.path}: {exc}; check the "
+                "path and its permissions, or set DATABASE_URL"
+            ) from None
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One immediate write transaction: the write lock is held from the first read."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # -- schema ---------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > len(_MIGRATIONS):
+                raise StoreError(
+                    f"the booking database {self.path} has schema version "
+                    f"{current}, newer than this callslot knows "
+                    f"({len(_MIGRATIONS)}); upgrade callslot"
+                )
+            for version in range(current + 1, len(_MIGRATIONS) + 1):
+                for statement in _MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    def schema_version(self) -> int:
+        return self._conn().execute("SELECT max(version) FROM schema_version").fetchone()[0]
+
+    # -- bookings -------------------------------------------------------------------
+
+    def book(
+        self,
+        booking: Booking,
+        *,
+        cancel_token_hash: str,
+        idempotency_key: str,
+        channels: Sequence[str],
+        day_start: datetime,
+        day_end: datetime,
+        max_per_day: int | None,
+    ) -> tuple[Booking, bool]:
+        with self._write() as conn:
+            row = conn.execute(
+                f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = ?", (idempotency_key,)
+            ).fetchone()
+            if row:
+                return _booking(row), False
+            start, end = _ts(booking.start), _ts(booking.end)
+            clash = conn.execute(
+                "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < ? "
+                "AND end_at > ? LIMIT 1",
+                (end, start),
+            ).fetchone()
+            if clash:
+                raise SlotTaken(f"{booking.start:%Y-%m-%d %H:%M} UTC is already booked")
+            if max_per_day is not None:
+                (count,) = conn.execute(
+                    "SELECT count(*) FROM bookings WHERE status = 'confirmed' "
+                    "AND start_at >= ? AND start_at < ?",
+                    (_ts(day_start), _ts(day_end)),
+                ).fetchone()
+                if count >= max_per_day:
+                    raise DayFull(f"{max_per_day} calls already booked that day")
+            conn.execute(
+                f"INSERT INTO bookings ({_BOOKING_COLS}, cancel_hash, idem_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'confirmed', NULL, NULL, 0, ?, ?)",
+                (
+                    booking.id,
+                    booking.call_type,
+                    start,
+                    end,
+                    booking.name,
+                    booking.phone,
+                    booking.email,
+                    booking.topic,
+                    booking.note,
+                    booking.who_calls,
+                    booking.language,
+                    booking.caller_timezone,
+                    _ts(booking.created_at),
+                    cancel_token_hash,
+                    idempotency_key,
+                ),
+            )
+            self._enqueue(conn, booking.id, channels, "booked", booking.created_at)
+        return self.get(booking.id) or booking, True
+
+    @staticmethod
+    def _enqueue(
+        conn: sqlite3.Connection,
+        booking_id: str,
+        channels: Sequence[str],
+        event: str,
+        now: datetime,
+    ) -> None:
+        conn.executemany(
+            "INSERT INTO outbox (booking_id, channel, event, next_attempt_at) VALUES (?, ?, ?, ?)",
+            [(booking_id, channel, event, _ts(now)) for channel in channels],
+        )
+
+    def get(self, booking_id: str) -> Booking | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT {_BOOKING_COLS} FROM bookings WHERE id = ?", (booking_id,))
+            .fetchone()
+        )
+        return _booking(row) if row else None
+
+    def by_cancel_hash(self, token_hash: str) -> Booking | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT {_BOOKING_COLS} FROM bookings WHERE cancel_hash = ?", (token_hash,))
+            .fetchone()
+        )
+        return _booking(row) if row else None
+
+    def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+            if row is None:
+                return None
+            if row[0] == "confirmed":
+                # The idempotency key is released so the same caller may book the slot again.
+                conn.execute(
+                    "UPDATE bookings SET status = 'cancelled', cancelled_at = ?, "
+                    "sequence = sequence + 1, idem_key = NULL WHERE id = ?",
+                    (_ts(now), booking_id),
+                )
+                self._enqueue(conn, booking_id, channels, "cancelled", now)
+        return self.get(booking_id)
+
+    def taken(self, after: datetime) -> list[tuple[datetime, datetime]]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' AND end_at > ? "
+                "ORDER BY start_at",
+                (_ts(after),),
+            )
+            .fetchall()
+        )
+        return [(_dt(s), _dt(e)) for s, e in rows]
+
+    def bookings(
+        self, *, since: datetime | None = None, include_cancelled: bool = False
+    ) -> list[Booking]:
+        where, args = [], []
+        if since is not None:
+            where.append("end_at > ?")
+            args.append(_ts(since))
+        if not include_cancelled:
+            where.append("status = 'confirmed'")
+        sql = f"SELECT {_BOOKING_COLS} FROM bookings"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._conn().execute(sql + " ORDER BY start_at, created_at", args).fetchall()
+        return [_booking(r) for r in rows]
+
+    def set_outcome(self, booking_id: str, outcome: str) -> Booking | None:
+        if outcome not in ("held", "missed"):
+            raise ValueError(f"outcome must be 'held' or 'missed', not {outcome!r}")
+        with self._write() as conn:
+            conn.execute("UPDATE bookings SET outcome = ? WHERE id = ?", (outcome, booking_id))
+        return self.get(booking_id)
+
+    # -- outbox ---------------------------------------------------------------------
+
+    def claim_outbox(
+        self,
+        *,
+        now: datetime,
+        worker: str,
+        lease: timedelta,
+        include_waiting: bool = False,
+        booking_id: str | None = None,
+        limit: int = 50,
+    ) -> list[OutboxItem]:
+        where = ["status = 'pending'", "(lease_until IS NULL OR lease_until <= :now)"]
+        if not include_waiting:
+            where.append("next_attempt_at <= :now")
+        if booking_id is not None:
+            where.append("booking_id = :booking")
+        params = {
+            "now": _ts(now),
+            "until": _ts(now + lease),
+            "worker": worker,
+            "booking": booking_id,
+            "limit": limit,
+        }
+        with self._write() as conn:
+            rows = conn.execute(
+                "UPDATE outbox SET claimed_by = :worker, lease_until = :until "
+                f"WHERE id IN (SELECT id FROM outbox WHERE {' AND '.join(where)} "
+                f"ORDER BY id LIMIT :limit) RETURNING {_OUTBOX_COLS}",
+                params,
+            ).fetchall()
+        return sorted((_outbox(r) for r in rows), key=lambda item: item.id)
+
+    def finish_outbox(
+        self, item_id: int, *, sent: bool, error: str = "", next_attempt_at: datetime | None = None
+    ) -> None:
+        with self._write() as conn:
+            if sent:
+                conn.execute(
+                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, "
+                    "last_error = '', claimed_by = NULL, lease_until = NULL "
+                    "WHERE id = ?",
+                    (item_id,),
+                )
+            elif next_attempt_at is not None:
+                conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
+                    "next_attempt_at = ?, claimed_by = NULL, lease_until = NULL "
+                    "WHERE id = ?",
+                    (error[:2000], _ts(next_attempt_at), item_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE outbox SET status = 'failed', attempts = attempts + 1, "
+                    "last_error = ?, claimed_by = NULL, lease_until = NULL "
+                    "WHERE id = ?",
+                    (error[:2000], item_id),
+                )
+
+    def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
+        sql = f"SELECT {_OUTBOX_COLS} FROM outbox"
+        args: tuple = ()
+        if booking_id is not None:
+            sql += " WHERE booking_id = ?"
+            args = (booking_id,)
+        return [_outbox(r) for r in self._conn().execute(sql + " ORDER BY id", args)]
+
+    # -- the rest -------------------------------------------------------------------
+
+    def rate_hit(self, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
+        hashed, since = hash_rate_key(key), _ts(now - window)
+        with self._write() as conn:
+            conn.execute("DELETE FROM rate_hits WHERE key = ? AND at <= ?", (hashed, since))
+            (count,) = conn.execute(
+                "SELECT count(*) FROM rate_hits WHERE key = ?", (hashed,)
+            ).fetchone()
+            if count >= limit:
+                return False
+            conn.execute("INSERT INTO rate_hits (key, at) VALUES (?, ?)", (hashed, _ts(now)))
+            # Old hits of clients that never came back.
+            conn.execute(
+                "DELETE FROM rate_hits WHERE at <= ?", (_ts(now - max(window, timedelta(days=1))),)
+            )
+        return True
+
+    def ping(self) -> None:
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"the booking database {self.path} cannot be read: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
