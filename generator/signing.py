@@ -18,7 +18,14 @@ from pathlib import Path
 from .availability import Slot
 from .errors import ConfigError
 
-__all__ = ["ForgedSlot", "load_secret", "slot_id", "slot_token", "verify_slot_token"]
+__all__ = [
+    "ForgedSlot",
+    "cancel_token",
+    "load_secret",
+    "slot_id",
+    "slot_token",
+    "verify_slot_token",
+]
 
 _FMT = "%Y%m%dT%H%M%SZ"
 
@@ -66,6 +73,16 @@ def verify_slot_token(secret: bytes, token: str) -> Slot:
     if end <= start:
         raise ForgedSlot("slot ends before it starts")
     return Slot(start=start, end=end, call_type=call_type)
+
+
+def cancel_token(secret: bytes, booking_id: str) -> str:
+    """The booker's cancel token: urlsafe-base64 HMAC-SHA256(secret, "cancel:" + id), no padding.
+
+    The handler stores only a hash of it; the notifier recomputes it for the
+    cancel link in the caller's email, so neither needs to keep the token.
+    """
+    digest = hmac.new(secret, f"cancel:{booking_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def load_secret(state_dir: Path | None = None, *, create: bool = False,
