@@ -54,3 +54,90 @@ def main() -> None:
 
 
 # Commands are registered below, one per pipeline stage or job.
+
+
+# -- stats (the test-phase review) ----------------------------------------------------
+
+
+@main.command("stats")
+@config_option
+@now_option
+@click.option("--since", "since", default=None, metavar="YYYY-MM-DD",
+              help="Only calls on or after this date (owner's time zone). Default: all.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="A table for the terminal, or JSON for scripts.")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE.png",
+              help="Also draw calls per week and the outcome share into a PNG "
+                   "(needs matplotlib: pip install 'callslot[plot]').")
+def stats_command(config_path: Path | None, now: str | None, since: str | None, fmt: str,
+                  plot: Path | None) -> None:
+    """Review the calls booked so far: per week, cancellations, notice, topics, outcomes.
+
+    Mark outcomes with `callslot bookings mark ID held|missed` to see the share
+    of scheduled calls that took place. Reads the store named by DATABASE_URL
+    (default: .callslot/bookings.sqlite3).
+    """
+    import os
+    from datetime import date
+    from datetime import datetime as _datetime
+
+    from .settings import load_settings
+    from .stats import compute_stats, format_json, format_table, plot_stats
+    from .store import open_store
+
+    settings = load_settings(config_path)
+    moment = parse_now(now)
+    start = None
+    if since is not None:
+        try:
+            day = date.fromisoformat(since.strip())
+        except ValueError:
+            raise ConfigError(f"{since!r} is not a date; write YYYY-MM-DD, e.g. 2026-11-01",
+                              field="--since") from None
+        start = _datetime.combine(day, _datetime.min.time(), tzinfo=settings.tz)
+    store = open_store(os.environ.get("DATABASE_URL"), settings=settings)
+    try:
+        bookings = store.bookings(include_cancelled=True)
+    finally:
+        store.close()
+    result = compute_stats(bookings, tz=settings.tz, since=start, now=moment)
+    click.echo(format_json(result) if fmt == "json" else format_table(result), nl=False)
+    if plot is not None:
+        plot_stats(result, plot)
+        if fmt == "table":
+            click.echo(f"Plot written to {plot}")
+
+
+@main.command("notify")
+@config_option
+@now_option
+@click.option("--retry-now", is_flag=True,
+              help="Also send notifications that are still waiting out their retry backoff.")
+def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -> None:
+    """Send every pending notification that is due: emails, webhooks, the build hook.
+
+    Run it from cron or a scheduled function (`callslot serve` runs it in the
+    background). Prints each delivery. Exits 0 even when some deliveries
+    failed (they stay queued and are retried with backoff), 1 when the
+    settings are broken. DATABASE_URL chooses the store; SMTP_URL the mail server.
+    """
+    import os
+
+    from .notify import check_notify_settings, run_due
+    from .settings import load_settings
+    from .signing import load_secret
+    from .store import open_store
+
+    settings = load_settings(config_path)
+    check_notify_settings(settings)
+    secret, _ = load_secret(settings.state_dir)
+    moment = parse_now(now)
+    store = open_store(os.environ.get("DATABASE_URL"), settings=settings)
+    try:
+        report = run_due(settings, store, now=moment, secret=secret, retry_now=retry_now)
+    finally:
+        store.close()
+    for delivery in report.deliveries:
+        click.echo(delivery.line())
+    click.echo(f"{report.sent} sent, {report.failed} not sent (queued for a retry or given up)")

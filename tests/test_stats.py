@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -171,3 +172,94 @@ def test_plot_works_without_bookings(tmp_path: Path) -> None:
     out = tmp_path / "empty.png"
     plot_stats(compute_stats([], tz=BERLIN, since=None), out)
     assert out.stat().st_size > 5_000
+
+
+# -- the command ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, sample: list[Booking]) -> str:
+    """A real SQLite store holding the sample bookings, outcomes and one cancellation."""
+    from generator.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'bookings.sqlite3'}"
+    store = open_store(url)
+    try:
+        for b in sample:
+            kept = replace(b, status="confirmed", cancelled_at=None, outcome=None)
+            store.book(
+                kept,
+                cancel_token_hash=f"hash-{b.id}",
+                idempotency_key=f"key-{b.id}",
+                channels=(),
+                day_start=b.start - timedelta(hours=12),
+                day_end=b.start + timedelta(hours=12),
+                max_per_day=None,
+            )
+            if b.status == "cancelled":
+                store.cancel(b.id, now=b.created_at + timedelta(hours=1), channels=())
+            if b.outcome:
+                store.set_outcome(b.id, b.outcome)
+    finally:
+        store.close()
+    return url
+
+
+def test_command_prints_the_table(runner, example_site: Path, store_url: str) -> None:
+    from generator.cli import main
+
+    result = runner.invoke(
+        main,
+        [
+            "stats",
+            "--config",
+            str(example_site / "content/site.toml"),
+            "--now",
+            "2026-12-07T12:00Z",
+        ],
+        env={"DATABASE_URL": store_url},
+    )
+    assert result.exit_code == 0, result.output
+    assert "6 booked, 1 cancelled" in result.output
+    assert "2026-W49" in result.output and "vertrag (3)" in result.output
+    assert "2 held, 1 missed, 1 not marked" in result.output
+
+
+def test_command_json_since_and_plot(
+    runner, example_site: Path, store_url: str, tmp_path: Path
+) -> None:
+    from generator.cli import main
+
+    out = tmp_path / "review.png"
+    result = runner.invoke(
+        main,
+        [
+            "stats",
+            "--config",
+            str(example_site / "content/site.toml"),
+            "--since",
+            "2026-12-01",
+            "--format",
+            "json",
+            "--plot",
+            str(out),
+        ],
+        env={"DATABASE_URL": store_url},
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)  # nothing but JSON on stdout
+    assert data["total"] == 4 and data["cancelled"] == 1
+    assert data["since"].startswith("2026-12-01T00:00:00+01:00")
+    _assert_real_picture(out)
+
+
+def test_command_rejects_a_bad_date(runner, example_site: Path, store_url: str) -> None:
+    from generator.cli import main
+
+    result = runner.invoke(
+        main,
+        ["stats", "--config", str(example_site / "content/site.toml"), "--since", "last week"],
+        env={"DATABASE_URL": store_url},
+    )
+    assert result.exit_code == 1
+    assert "--since" in result.output and "YYYY-MM-DD" in result.output
