@@ -1,9 +1,67 @@
-"""Calendars -> busy intervals: read ICS files and URLs, expand recurrences, merge in UTC."""
+"""Calendars -> busy intervals: read ICS files and URLs, expand recurrences, merge in UTC.
+
+Semantics (RFC 5545): RRULE, RDATE, EXDATE and RECURRENCE-ID overrides (also
+RANGE=THISANDFUTURE) are expanded by recurring-ical-events; Google exports are
+normalised with x-wr-timezone; TRANSP:TRANSPARENT and STATUS:CANCELLED events
+block nothing, every other status (TENTATIVE too: the safer answer) blocks;
+all-day events block the owner's whole local day(s); floating times are the
+owner's local time; VFREEBUSY periods block unless FBTYPE=FREE; Outlook's
+Windows zone names work (icalendar maps them, or uses the file's VTIMEZONE).
+An event without DTEND and DURATION lasts one day when it starts on a DATE and
+no time at all when it starts at a DATE-TIME: an instant cannot overlap a slot,
+so it blocks nothing.
+
+Where the library answers differently from the RFC, and the difference would
+offer a busy slot, we compute the time ourselves (each case has a test):
+
+- Every instance of a series lasts exactly as long as the first one when the
+  length comes from DTEND (3.8.5.3). The library adds the wall-clock difference,
+  so across a spring-forward change an instance lost an hour.
+- DURATION: weeks and days are nominal, hours/minutes/seconds exact (3.3.6).
+  icalendar reads "PT24H" as one day (the text is kept by :mod:`.icstext`), and
+  the library adds every duration on the wall clock: PT24H across a DST change
+  must be 24 real hours, P1D one calendar day.
+- A local time inside a DST gap takes the offset from before the gap, an
+  ambiguous one the first occurrence (3.3.5). zoneinfo already does so; the
+  zones icalendar builds from a custom VTIMEZONE (dateutil) take the offset
+  after the gap, an hour early. :func:`_utc` resolves every local time by the RFC.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import recurring_ical_events
+
+from .errors import CalendarError
+from .icstext import DURATION_MARK, filter_events, parse_duration_text
+from .settings import CalendarSource
+
+__all__ = [
+    "Busy",
+    "CalendarInfo",
+    "busy_from_ics",
+    "describe_calendar",
+    "fetch_calendar",
+    "merge_busy",
+    "read_busy",
+]
+
+# The library is asked for a wider window than ours: its instance ends can be
+# off by a DST hour or two, and we compute the true ones.
+_QUERY_MARGIN = timedelta(days=2)
+_SPAN_MARK = "X-CALLSLOT-SPAN"
 
 
 @dataclass(frozen=True, order=True)
@@ -12,3 +70,393 @@ class Busy:
 
     start: datetime
     end: datetime
+
+
+@dataclass(frozen=True)
+class CalendarInfo:
+    """What `callslot check` shows about one calendar."""
+
+    name: str
+    events: int  # VEVENT components in the calendar, past ones included
+    timezones: tuple[str, ...]  # X-WR-TIMEZONE first, then the VTIMEZONE ids
+    busy: int  # merged busy intervals in the window
+    next_busy: Busy | None  # the first busy interval that ends after the window's start
+
+
+# --------------------------------------------------------------------------
+# Reading the bytes
+
+
+def fetch_calendar(
+    source: CalendarSource,
+    *,
+    timeout: float = 20.0,
+    max_bytes: int = 20_000_000,
+    cache_dir: Path | None = None,
+) -> bytes:
+    """The calendar's bytes, from its file or URL; CalendarError when it cannot be read.
+
+    With ``cache_dir``, a URL is asked with the validators of the last answer,
+    and a 304 answer reuses the bytes stored then.
+    """
+    if source.kind == "url":
+        from .fetch import fetch_url  # urllib is only imported where a URL is read
+
+        return fetch_url(
+            source.url(),
+            name=source.name,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            cache_dir=cache_dir,
+        )
+    path = source.path()
+    shown = "" if source.location.env else f" {path}"
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise CalendarError(
+                f"the file{shown} is {size:,} bytes, more than the limit of {max_bytes:,}",
+                calendar=source.name,
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CalendarError(
+            f"file not found:{shown or ' (path from the environment)'}; "
+            "check the calendars.source setting",
+            calendar=source.name,
+        ) from None
+    except IsADirectoryError:
+        raise CalendarError(
+            f"{shown.strip() or 'the path'} is a folder, not an .ics file", calendar=source.name
+        ) from None
+    except OSError as exc:
+        raise CalendarError(
+            f"cannot read the file{shown}: {exc.strerror}", calendar=source.name
+        ) from None
+
+
+# --------------------------------------------------------------------------
+# Times by the RFC
+
+
+def _utc(value: datetime | date, tz: ZoneInfo) -> datetime:
+    """An iCalendar time in UTC: floating and DATE values are the owner's local time.
+
+    A local time in a DST gap takes the offset from before the gap, an ambiguous
+    one the first occurrence (RFC 5545 3.3.5), whatever tzinfo icalendar chose.
+    """
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    zone: tzinfo = value.tzinfo or tz
+    if zone is UTC or getattr(zone, "key", None) == "UTC":
+        return value.replace(tzinfo=UTC)
+    wall = value.replace(tzinfo=None, fold=0)
+    candidates = set()
+    for fold in (0, 1):
+        offset = zone.utcoffset(wall.replace(fold=fold, tzinfo=zone))
+        if offset is not None:
+            candidates.add(offset)
+            # The offset in force at the instant this offset names: in a gap the
+            # two offsets name instants on either side of the change.
+            candidates.add(_offset_at(wall - offset, zone))
+    valid = [o for o in candidates if _offset_at(wall - o, zone) == o]
+    chosen = max(valid) if valid else min(candidates)
+    return (wall - chosen).replace(tzinfo=UTC)
+
+
+def _offset_at(instant: datetime, zone: tzinfo) -> timedelta:
+    local = instant.replace(tzinfo=UTC).astimezone(zone)
+    return local.utcoffset() or timedelta(0)
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return _utc(datetime.combine(day, time()), tz)
+
+
+# --------------------------------------------------------------------------
+# Parsing and expanding
+
+
+def _parse(
+    data: bytes, name: str, start: datetime | None, end: datetime | None
+) -> tuple[list[icalendar.Calendar], int]:
+    """The calendars in ``data`` (events outside the window skipped) and the event count."""
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").upper().startswith(b"BEGIN:VCALENDAR"):
+        head = data.lstrip()[:200].lower()
+        hint = (
+            " (an HTML page: a login page or an expired link?)"
+            if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+            else ""
+        )
+        raise CalendarError(
+            f"this is not an iCalendar file{hint}; it must start with BEGIN:VCALENDAR",
+            calendar=name,
+        )
+    filtered = filter_events(data, start, end)
+    try:
+        calendars = icalendar.Calendar.from_ical(filtered.data, multiple=True)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise CalendarError(f"cannot be read as iCalendar: {exc}", calendar=name) from None
+    if not calendars:
+        raise CalendarError("holds no VCALENDAR", calendar=name)
+    return [_normalise(c, name) for c in calendars], filtered.events
+
+
+def _normalise(calendar: icalendar.Calendar, name: str) -> icalendar.Calendar:
+    """Google's X-WR-TIMEZONE: UTC times of the file become local (series keep their wall time)."""
+    if "X-WR-TIMEZONE" not in calendar:
+        return calendar
+    import x_wr_timezone
+
+    try:
+        return x_wr_timezone.to_standard(calendar)
+    except Exception as exc:  # the library raises plain errors for unknown zones
+        raise CalendarError(
+            f"its X-WR-TIMEZONE {str(calendar['X-WR-TIMEZONE'])!r} cannot be used: {exc}",
+            calendar=name,
+        ) from None
+
+
+def _span(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
+    """How long each instance of this component lasts, by the RFC, as a mark the copies keep.
+
+    "days:N" (an all-day event, N local days), "exact:S" (S real seconds) or
+    "nominal:D:S" (D calendar days, then S real seconds).
+    """
+    first = event.get("DTSTART")
+    if first is None:
+        return "exact:0"
+    start = first.dt
+    written = event.get(DURATION_MARK)
+    duration = parse_duration_text(str(written)) if written is not None else None
+    if duration is None and "DURATION" in event:
+        delta = event["DURATION"].dt
+        duration = (delta.days, timedelta(seconds=delta.seconds))
+    if not isinstance(start, datetime):  # an all-day event
+        days = 1
+        if "DTEND" in event:
+            last = event["DTEND"].dt
+            whole = last.date() if isinstance(last, datetime) else last
+            days = (whole - start).days + (isinstance(last, datetime) and last.time() > time())
+        elif duration is not None:
+            days = duration[0] + math.ceil(duration[1] / timedelta(days=1))
+        return f"days:{max(days, 1)}"
+    if "DTEND" in event:
+        exact = _utc(event["DTEND"].dt, tz) - _utc(start, tz)
+        return f"exact:{max(exact, timedelta(0)).total_seconds():.0f}"
+    if duration is not None:
+        return f"nominal:{duration[0]}:{duration[1].total_seconds():.0f}"
+    return "exact:0"
+
+
+def _instance(event: icalendar.cal.Component, tz: ZoneInfo) -> Busy | None:
+    """The busy time of one expanded instance, or None when it blocks nothing."""
+    if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+        return None
+    if str(event.get("STATUS", "")).upper() == "CANCELLED":
+        return None
+    begin = event["DTSTART"].dt
+    kind, *numbers = str(event.get(_SPAN_MARK, "exact:0")).split(":")
+    if kind == "days":
+        day = (
+            begin.astimezone(tz).date()
+            if isinstance(begin, datetime) and begin.tzinfo
+            else begin.date()
+            if isinstance(begin, datetime)
+            else begin
+        )
+        start = _local_midnight(day, tz)
+        end = _local_midnight(day + timedelta(days=int(numbers[0])), tz)
+    elif kind == "nominal":
+        start = _utc(begin, tz)
+        wall = begin + timedelta(days=int(numbers[0]))  # same tzinfo: wall-clock days
+        end = _utc(wall, tz) + timedelta(seconds=int(numbers[1]))
+    else:
+        start = _utc(begin, tz)
+        end = start + timedelta(seconds=int(numbers[0]))
+    return Busy(start, end) if end > start else None
+
+
+def _freebusy(calendar: icalendar.Calendar, tz: ZoneInfo) -> Iterator[Busy]:
+    """The busy periods of VFREEBUSY components (FBTYPE=FREE excepted)."""
+    for component in calendar.walk("VFREEBUSY"):
+        periods = component.get("FREEBUSY", [])
+        for period in periods if isinstance(periods, list) else [periods]:
+            fbtype = str(period.params.get("FBTYPE", "BUSY")).upper()
+            if fbtype == "FREE":
+                continue
+            start = _utc(period.start, tz)
+            end = start + period.duration if period.by_duration else _utc(period.end, tz)
+            if end > start:
+                yield Busy(start, end)
+
+
+def _expand(
+    calendar: icalendar.Calendar, tz: ZoneInfo, start: datetime, end: datetime, name: str
+) -> list[Busy]:
+    for event in calendar.walk("VEVENT"):
+        event[_SPAN_MARK] = _span(event, tz)
+    try:
+        instances = recurring_ical_events.of(calendar).between(
+            start - _QUERY_MARGIN, end + _QUERY_MARGIN
+        )
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise CalendarError(f"cannot expand its events: {exc}", calendar=name) from None
+    result = [busy for event in instances if (busy := _instance(event, tz)) is not None]
+    result.extend(_freebusy(calendar, tz))
+    return [b for b in result if b.end > start and b.start < end]
+
+
+def _check_window(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("the window needs aware datetimes")
+    if end <= start:
+        raise ValueError("the window must end after it starts")
+
+
+def busy_from_ics(
+    data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str = "calendar"
+) -> list[Busy]:
+    """The merged busy intervals (UTC) of one calendar's bytes that touch [start, end).
+
+    Intervals are not clipped to the window, so a sub-window may reuse them.
+    """
+    return _busy(data, tz, start, end, name=name, prefilter=True)
+
+
+def _busy(
+    data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str, prefilter: bool
+) -> list[Busy]:
+    _check_window(start, end)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    calendars, _ = _parse(data, name, start if prefilter else None, end if prefilter else None)
+    busy: list[Busy] = []
+    for calendar in calendars:
+        busy.extend(_expand(calendar, tz, start, end, name))
+    return merge_busy(busy)
+
+
+def merge_busy(intervals: Iterable[Busy]) -> list[Busy]:
+    """Sorted, with overlapping and touching intervals joined; empty ones dropped."""
+    merged: list[Busy] = []
+    for item in sorted(i for i in intervals if i.end > i.start):
+        if merged and item.start <= merged[-1].end:
+            if item.end > merged[-1].end:
+                merged[-1] = Busy(merged[-1].start, item.end)
+        else:
+            merged.append(item)
+    return merged
+
+
+def describe_calendar(
+    data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str
+) -> CalendarInfo:
+    """Events read, the calendar's time zones, and its next busy interval in the window."""
+    _check_window(start, end)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    calendars, events = _parse(data, name, start, end)
+    zones: list[str] = []
+    busy: list[Busy] = []
+    for calendar in calendars:
+        if "X-WR-TIMEZONE" in calendar:
+            zones.append(str(calendar["X-WR-TIMEZONE"]))
+        zones.extend(str(c["TZID"]) for c in calendar.walk("VTIMEZONE") if "TZID" in c)
+        busy.extend(_expand(calendar, tz, start, end, name))
+    merged = merge_busy(busy)
+    upcoming = next((b for b in merged if b.end > start), None)
+    return CalendarInfo(
+        name=name,
+        events=events,
+        timezones=tuple(dict.fromkeys(zones)),
+        busy=len(merged),
+        next_busy=upcoming,
+    )
+
+
+# --------------------------------------------------------------------------
+# All calendars, with a cache of what was derived
+
+
+def read_busy(
+    sources: Sequence[CalendarSource],
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    *,
+    cache_dir: Path | None = None,
+    timeout: float = 20.0,
+    max_bytes: int = 20_000_000,
+) -> list[Busy]:
+    """Every calendar read (file or URL), expanded in [start, end), merged, sorted, UTC.
+
+    A calendar that cannot be fetched or parsed raises CalendarError naming it:
+    it is never taken as free time.
+    """
+    _check_window(start, end)
+    busy: list[Busy] = []
+    for source in sources:
+        data = fetch_calendar(source, timeout=timeout, max_bytes=max_bytes, cache_dir=cache_dir)
+        busy.extend(_cached_busy(data, tz, start, end, name=source.name, cache_dir=cache_dir))
+    return merge_busy(busy)
+
+
+_CACHE_VERSION = 1
+# A cold read covers a week more than asked, so the builds of the next days
+# (whose window moved on with the clock) still find their window inside it.
+_CACHE_AHEAD = timedelta(days=7)
+
+
+def _cached_busy(
+    data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str, cache_dir: Path | None
+) -> list[Busy]:
+    if cache_dir is None:
+        return busy_from_ics(data, tz, start, end, name=name)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    digest = hashlib.sha256(data).hexdigest()
+    file = cache_dir / "busy" / f"{digest}.json"
+    entry = _load_entry(file)
+    if (
+        entry is not None
+        and entry.get("version") == _CACHE_VERSION
+        and entry.get("tz") == tz.key
+        and datetime.fromisoformat(entry["start"]) <= start
+        and datetime.fromisoformat(entry["end"]) >= end
+    ):
+        cached = [
+            Busy(datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in entry["busy"]
+        ]
+        return [b for b in cached if b.end > start and b.start < end]
+    wide_end = end + _CACHE_AHEAD
+    busy = busy_from_ics(data, tz, start, wide_end, name=name)
+    _store_entry(
+        file,
+        {
+            "version": _CACHE_VERSION,
+            "tz": tz.key,
+            "start": start.isoformat(),
+            "end": wide_end.isoformat(),
+            "busy": [[b.start.isoformat(), b.end.isoformat()] for b in busy],
+        },
+    )
+    return [b for b in busy if b.end > start and b.start < end]
+
+
+def _load_entry(file: Path) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # no cache or a damaged one: derive again
+    return entry if isinstance(entry, dict) else None
+
+
+def _store_entry(file: Path, entry: dict[str, Any]) -> None:
+    """Write atomically; a cache that cannot be written only costs speed."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=file.parent, delete=False, suffix=".tmp", encoding="utf-8"
+        ) as out:
+            json.dump(entry, out)
+        os.replace(out.name, file)
+    except OSError:
+        pass

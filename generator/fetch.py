@@ -1,0 +1,196 @@
+"""Calendar URLs -> bytes: one careful HTTP GET (stdlib urllib).
+
+A time limit for the whole answer, a size limit, a few redirects (http and
+https only), and every failure a CalendarError that names the calendar but never
+its URL: calendar links carry their secret in the path or query string. With a
+cache folder the last answer's ETag and Last-Modified are sent back, and a
+``304 Not Modified`` reuses the bytes stored then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+from http.client import HTTPException
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import __version__
+from .errors import CalendarError
+
+__all__ = ["MAX_REDIRECTS", "fetch_url"]
+
+MAX_REDIRECTS = 5
+_CHUNK = 64 * 1024
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follow at most MAX_REDIRECTS redirects, and only to http(s)."""
+
+    max_redirections = MAX_REDIRECTS
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise urllib.error.HTTPError(
+                req.full_url, code, "redirect to a non-HTTP address", headers, fp
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_Redirects)
+
+
+def fetch_url(
+    url: str,
+    *,
+    name: str,
+    timeout: float = 20.0,
+    max_bytes: int = 20_000_000,
+    cache_dir: Path | None = None,
+) -> bytes:
+    """The body of ``url`` (an iCalendar text), or CalendarError(calendar=name)."""
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise CalendarError(
+            "only http://, https:// and webcal:// addresses can be read", calendar=name
+        )
+    key = hashlib.sha256(url.encode()).hexdigest()
+    meta_file = cache_dir / "http" / f"{key}.json" if cache_dir else None
+    body_file = cache_dir / "http" / f"{key}.ics" if cache_dir else None
+    meta = _load_meta(meta_file)
+    headers = {
+        "User-Agent": f"callslot/{__version__}",
+        "Accept": "text/calendar, */*;q=0.5",
+        "Accept-Encoding": "gzip",
+    }
+    if meta and body_file and body_file.exists():
+        if meta.get("etag"):
+            headers["If-None-Match"] = meta["etag"]
+        if meta.get("last_modified"):
+            headers["If-Modified-Since"] = meta["last_modified"]
+    request = urllib.request.Request(url, headers=headers)
+    deadline = time.monotonic() + timeout
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > max_bytes:
+                raise CalendarError(_too_big(max_bytes), calendar=name)
+            raw = _read_limited(response, max_bytes, deadline, name)
+            encoding = (response.headers.get("Content-Encoding") or "").lower()
+            etag = response.headers.get("ETag")
+            last_modified = response.headers.get("Last-Modified")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 304 and body_file is not None:
+            try:
+                return body_file.read_bytes()
+            except OSError:
+                pass  # the stored copy is gone: the error below asks for a fresh read
+        reason = exc.reason if isinstance(exc.reason, str) else ""
+        hint = {
+            401: "the server wants a login; use the calendar's secret address (ICS link)",
+            403: "access denied; is the secret address still valid?",
+            404: "not found; check the address (was the secret link reset?)",
+            410: "gone; the calendar was removed or its link reset",
+        }.get(exc.code, "the server failed; try again later or check the address")
+        raise CalendarError(
+            f"the server answered {exc.code} {_clean(reason, url)}: {hint}", calendar=name
+        ) from None
+    except TimeoutError:
+        raise CalendarError(
+            f"no complete answer within {timeout:g} s; is the server up?", calendar=name
+        ) from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise CalendarError(
+                f"no answer within {timeout:g} s; is the server up?", calendar=name
+            ) from None
+        raise CalendarError(
+            f"cannot connect: {_clean(str(exc.reason), url)}", calendar=name
+        ) from None
+    except (HTTPException, OSError) as exc:
+        raise CalendarError(
+            f"the connection failed: {_clean(str(exc), url)}", calendar=name
+        ) from None
+    body = _decode(raw, encoding, max_bytes, name)
+    if cache_dir is not None and meta_file is not None and body_file is not None:
+        _store(body_file, meta_file, body, etag, last_modified)
+    return body
+
+
+def _too_big(max_bytes: int) -> str:
+    return f"larger than the limit of {max_bytes:,} bytes; is this really a calendar?"
+
+
+def _read_limited(response: object, max_bytes: int, deadline: float, name: str) -> bytes:
+    """Read at most ``max_bytes`` before the deadline (a slow server cannot hold us forever)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        chunk = response.read(_CHUNK)  # type: ignore[attr-defined]
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_bytes:
+            raise CalendarError(_too_big(max_bytes), calendar=name)
+        chunks.append(chunk)
+
+
+def _decode(raw: bytes, encoding: str, max_bytes: int, name: str) -> bytes:
+    if encoding not in ("gzip", "x-gzip"):
+        return raw
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        body = inflater.decompress(raw, max_bytes + 1)
+    except zlib.error:
+        raise CalendarError("the server sent a damaged compressed answer", calendar=name) from None
+    if len(body) > max_bytes:
+        raise CalendarError(_too_big(max_bytes), calendar=name)
+    return body
+
+
+def _clean(text: str, url: str) -> str:
+    """Remove the URL and its parts from an error text: they may hold the secret."""
+    parts = urlsplit(url)
+    for secret in (
+        url,
+        parts.path + ("?" + parts.query if parts.query else ""),
+        parts.query,
+        parts.path if len(parts.path) > 1 else "",
+    ):
+        if secret:
+            text = text.replace(secret, "…")
+    return text
+
+
+def _load_meta(file: Path | None) -> dict[str, str] | None:
+    if file is None:
+        return None
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _store(
+    body_file: Path, meta_file: Path, body: bytes, etag: str | None, last_modified: str | None
+) -> None:
+    """Keep the bytes and validators for the next conditional request (best effort)."""
+    try:
+        body_file.parent.mkdir(parents=True, exist_ok=True)
+        for file, content in (
+            (body_file, body),
+            (meta_file, json.dumps({"etag": etag, "last_modified": last_modified}).encode()),
+        ):
+            with tempfile.NamedTemporaryFile(dir=file.parent, delete=False, suffix=".tmp") as out:
+                out.write(content)
+            os.replace(out.name, file)
+    except OSError:
+        pass
