@@ -1,0 +1,368 @@
+"""How fast and how small is `callslot build`, next to parsing the same calendar with icalendar?
+
+For each size (1,000, 10,000 and 50,000 events from bench/calendars.py) this
+measures, each in a fresh process so nothing is shared or pre-warmed:
+
+- parse: ``icalendar.Calendar.from_ical`` on the calendar's bytes, nothing else;
+- cold:  ``callslot build`` with no cache (.callslot/ and public/ removed);
+- warm:  ``callslot build`` again with the calendar unchanged and the cache present;
+
+as the child process's wall time (interpreter start and imports included, on
+both sides) and its peak resident memory (``ru_maxrss`` from ``os.wait4``).
+Small sizes take the median of a few runs; 50,000 events run once to keep the
+whole script under five minutes on two cores.
+
+Then, against the 10,000-event calendar, the handler's re-check: ``read_busy``
+for one local day around a slot, timed inside a process (the handler is
+already running when a booking arrives), without and with the build's cache.
+
+Last, the slots of every size are computed twice, with the pre-filter and with
+a full parse, and must be identical.
+
+    python bench/build.py                      # all sizes, the full table
+    python bench/build.py --sizes 1000 --runs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/build.py` puts bench/, not the root, on the path
+    sys.path.insert(0, str(ROOT))
+
+from bench.calendars import SIZES, generate_calendar  # noqa: E402
+
+NOW = "2026-11-30T08:00Z"
+SECRET = "bench-secret-not-for-production"
+CALENDAR_FILE = "bench.ics"
+
+# The goals of issue 7.
+GOAL_COLD_VS_PARSE_10K = 0.3
+GOAL_COLD_50K_SECONDS = 10.0
+GOAL_COLD_50K_MB = 300.0
+GOAL_WARM_SPEEDUP = 10.0
+GOAL_RECHECK_SECONDS = 0.5
+
+PARSE_CHILD = """\
+import sys, icalendar
+with open(sys.argv[1], "rb") as f:
+    data = f.read()
+calendar = icalendar.Calendar.from_ical(data)
+"""
+
+BUILD_CHILD = "import sys; from generator.cli import main; sys.exit(main())"
+# How the slots are computed for the equivalence check; "full" is the reference.
+SLOT_WAYS = ("prefilter", "cache", "full")
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_mb: float
+
+
+@dataclass(frozen=True)
+class Row:
+    events: int
+    size_mb: float
+    parse: Run
+    cold: Run
+    warm: Run
+    runs: int
+
+
+# --------------------------------------------------------------------------
+# Measuring one child process
+
+
+def measure(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> Run:
+    """Run ``argv`` to completion; its wall time and its own peak RSS (not the parent's)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    # wait4 reports the rusage of exactly this child, so runs never mix.
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"{' '.join(argv[:3])} ... failed (exit {proc.returncode}):\n"
+            + output.decode(errors="replace")[-3000:]
+        )
+    return Run(seconds=seconds, peak_mb=usage.ru_maxrss / 1024)
+
+
+def median_run(runs: list[Run]) -> Run:
+    return Run(
+        seconds=statistics.median(r.seconds for r in runs),
+        peak_mb=statistics.median(r.peak_mb for r in runs),
+    )
+
+
+# --------------------------------------------------------------------------
+# The temporary project
+
+
+def make_project(base: Path, events: int, now: datetime) -> Path:
+    """A copy of the example site whose calendar is the generated one."""
+    project = base / f"site-{events}"
+    shutil.copytree(ROOT / "content", project / "content")
+    if (ROOT / "themes").exists():
+        shutil.copytree(ROOT / "themes", project / "themes")
+    (project / "content" / CALENDAR_FILE).write_bytes(generate_calendar(events, now=now))
+    toml = project / "content" / "site.toml"
+    text = toml.read_text(encoding="utf-8")
+    if 'source = "calendar.ics"' not in text:
+        raise SystemExit("content/site.toml no longer reads calendar.ics; update bench/build.py")
+    toml.write_text(text.replace('source = "calendar.ics"', f'source = "{CALENDAR_FILE}"'))
+    return project
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["CALLSLOT_SECRET"] = SECRET
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+def clean_state(project: Path) -> None:
+    for name in (".callslot", "public"):
+        shutil.rmtree(project / name, ignore_errors=True)
+
+
+def build_argv() -> list[str]:
+    return [sys.executable, "-c", BUILD_CHILD, "build", "--now", NOW]
+
+
+# --------------------------------------------------------------------------
+# The measurements
+
+
+def measure_size(project: Path, events: int, runs: int) -> Row:
+    ics = project / "content" / CALENDAR_FILE
+    env = child_env()
+    parse = [measure([sys.executable, "-c", PARSE_CHILD, str(ics)]) for _ in range(runs)]
+    cold, warm = [], []
+    for _ in range(runs):
+        clean_state(project)
+        cold.append(measure(build_argv(), cwd=project, env=env))
+        warm.append(measure(build_argv(), cwd=project, env=env))
+    return Row(
+        events=events,
+        size_mb=ics.stat().st_size / 1e6,
+        parse=median_run(parse),
+        cold=median_run(cold),
+        warm=median_run(warm),
+        runs=runs,
+    )
+
+
+def run_child(project: Path, *args: str) -> dict:
+    """Run this script's --child mode in ``project``; its JSON answer."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        cwd=project,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"child {args} failed:\n{proc.stdout}{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------
+# Child modes: run inside the temporary project (cwd), print one JSON line
+
+
+def read_window(settings, start: datetime, end: datetime, *, how: str) -> list:
+    """Busy time of the settings' calendars in [start, end), read one of three ways.
+
+    "prefilter": read_busy without a cache (events that cannot touch the window are
+    skipped before parsing); "cache": read_busy with the build's cache folder;
+    "full": every event parsed, the pre-filter switched off (calendars._busy's flag).
+    """
+    from generator import calendars
+
+    if how == "full":
+        busy = []
+        for source in settings.calendars:
+            data = calendars.fetch_calendar(source)
+            busy += calendars._busy(
+                data, settings.tz, start, end, name=source.name, prefilter=False
+            )
+        return calendars.merge_busy(busy)
+    cache_dir = settings.state_dir / "cache" if how == "cache" else None
+    return calendars.read_busy(settings.calendars, settings.tz, start, end, cache_dir=cache_dir)
+
+
+def child(mode: str) -> dict:
+    from generator.availability import calendar_window, open_slots
+    from generator.cli import parse_now
+    from generator.settings import load_settings
+
+    now = parse_now(NOW)
+    settings = load_settings(Path("content") / "site.toml")
+    kind, how = mode.split(":")
+    if kind == "slots":
+        start, end = calendar_window(settings, now)
+        busy = read_window(settings, start, end, how=how)
+        slots = open_slots(settings, busy, now)
+        return {
+            "slots": [[s.start.isoformat(), s.end.isoformat(), s.call_type] for s in slots],
+            "busy": len(busy),
+        }
+    if kind == "recheck":
+        # A slot one week ahead: the handler reads that local day's busy time.
+        tz = settings.tz
+        day = (now + timedelta(days=7)).astimezone(tz).date()
+        start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+        end = start + timedelta(days=1)
+        started = time.perf_counter()
+        busy = read_window(settings, start, end, how=how)
+        seconds = time.perf_counter() - started
+        return {"seconds": seconds, "busy": len(busy)}
+    raise SystemExit(f"unknown child mode {mode!r}")
+
+
+# --------------------------------------------------------------------------
+# The report
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def report(rows: list[Row], recheck: dict[str, float] | None, equal: dict[int, str]) -> str:
+    lines = [
+        f"callslot build vs icalendar.Calendar.from_ical, --now {NOW}",
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores; "
+        "wall time of a fresh process (start-up and imports included), peak RSS",
+        "",
+        "| events | .ics MB | runs | parse s | parse MB | cold s | cold MB | warm s | warm MB "
+        "| cold/parse | warm/cold |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.events:,} | {r.size_mb:.1f} | {r.runs} "
+            f"| {r.parse.seconds:.2f} | {r.parse.peak_mb:.0f} "
+            f"| {r.cold.seconds:.2f} | {r.cold.peak_mb:.0f} "
+            f"| {r.warm.seconds:.2f} | {r.warm.peak_mb:.0f} "
+            f"| {ratio(r.cold.seconds, r.parse.seconds):.2f}x "
+            f"| {ratio(r.warm.seconds, r.cold.seconds):.2f}x |"
+        )
+    lines += ["", "Goals:"]
+    by_size = {r.events: r for r in rows}
+    if 10_000 in by_size:
+        r = by_size[10_000]
+        x = ratio(r.cold.seconds, r.parse.seconds)
+        lines.append(
+            f"- cold build 10k <= {GOAL_COLD_VS_PARSE_10K}x bare parse: "
+            f"{x:.2f}x ({r.cold.seconds:.2f} s vs {r.parse.seconds:.2f} s): "
+            f"{verdict(x <= GOAL_COLD_VS_PARSE_10K)}"
+        )
+    if 50_000 in by_size:
+        r = by_size[50_000]
+        ok = r.cold.seconds < GOAL_COLD_50K_SECONDS and r.cold.peak_mb < GOAL_COLD_50K_MB
+        lines.append(
+            f"- cold build 50k < {GOAL_COLD_50K_SECONDS:.0f} s and < {GOAL_COLD_50K_MB:.0f} MB: "
+            f"{r.cold.seconds:.2f} s, {r.cold.peak_mb:.0f} MB: "
+            f"{verdict(ok)}"
+        )
+    for r in rows:
+        speedup = ratio(r.cold.seconds, r.warm.seconds)
+        lines.append(
+            f"- warm >= {GOAL_WARM_SPEEDUP:.0f}x faster than cold, {r.events:,} events: "
+            f"{speedup:.1f}x: {verdict(speedup >= GOAL_WARM_SPEEDUP)}"
+        )
+    if recheck is not None:
+        worst = max(recheck.values())
+        lines.append(
+            f"- handler re-check of one day, 10k events, < {GOAL_RECHECK_SECONDS} s: "
+            f"no cache {recheck['cold']:.3f} s, with cache {recheck['warm']:.3f} s: "
+            f"{verdict(worst < GOAL_RECHECK_SECONDS)}"
+        )
+    lines += ["", "Slots with the pre-filter == slots from a full parse:"]
+    for events, result in equal.items():
+        lines.append(f"- {events:,} events: {result}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        default=",".join(str(s) for s in SIZES),
+        help="comma-separated event counts (default: 1000,10000,50000)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="runs per measurement below 50,000 events (median shown); 50,000 events run once",
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="build the projects in this folder and keep them"
+    )
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child)))
+        return 0
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    now = datetime.fromisoformat(NOW.replace("Z", "+00:00"))
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="callslot-bench-") as tmp:
+        base = args.keep or Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        rows, equal = [], {}
+        recheck = None
+        for events in sizes:
+            project = make_project(base, events, now)
+            runs = 1 if events >= 50_000 else args.runs
+            print(f"measuring {events:,} events ({runs} run(s)) ...", file=sys.stderr, flush=True)
+            rows.append(measure_size(project, events, runs))
+            # The cache of the last warm build is still there for "slots:cache".
+            results = {how: run_child(project, f"slots:{how}") for how in SLOT_WAYS}
+            full = results["full"]
+            verdicts = [
+                f"{how} {'identical' if r['slots'] == full['slots'] else 'DIFFERENT'}"
+                for how, r in results.items()
+                if how != "full"
+            ]
+            equal[events] = (
+                f"{', '.join(verdicts)} ({len(full['slots'])} slots from "
+                f"{full['busy']} busy intervals)"
+            )
+            if events == 10_000:
+                cached = run_child(project, "recheck:cache")["seconds"]
+                uncached = run_child(project, "recheck:prefilter")["seconds"]
+                recheck = {"cold": uncached, "warm": cached}
+        print(report(rows, recheck, equal))
+    print(f"\n(total {time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
