@@ -8,6 +8,7 @@ the same event and calendar apps update it instead of adding a second one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -17,7 +18,14 @@ from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 from .settings import Settings
 from .store.base import Booking
 
-__all__ = ["REMINDER", "booking_uid", "bookings_feed", "call_description", "invitation"]
+__all__ = [
+    "REMINDER",
+    "booking_uid",
+    "bookings_feed",
+    "call_description",
+    "clean_address",
+    "invitation",
+]
 
 PRODID = "-//callslot//callslot//EN"
 REMINDER = timedelta(minutes=10)  # long enough to look at the topic before the call
@@ -48,6 +56,17 @@ _TEXT = {
         "reminder": "Call in 10 minutes: {topic}",
     },
 }
+
+
+_ADDRESS_RE = re.compile(r"^[^\s@<>,;:\"()\[\]\\]+@[^\s@<>,;:\"()\[\]\\]+\.[^\s@<>,;:\"()\[\]\\]+$")
+
+
+def clean_address(value: str | None) -> str | None:
+    """A plain addr-spec, or None when the value is not one (no display name, no CR/LF)."""
+    if not value:
+        return None
+    value = value.strip()
+    return value if _ADDRESS_RE.match(value) and len(value) <= 254 else None
 
 
 def _t(language: str) -> dict[str, str]:
@@ -98,7 +117,8 @@ def _summary(settings: Settings, booking: Booking, audience: str, language: str)
 
 def _address(email: str, name: str, **params: str) -> vCalAddress:
     address = vCalAddress(f"mailto:{email}")
-    address.params["CN"] = vText(name)
+    # A parameter value cannot hold a line break or a quote; the form may send both.
+    address.params["CN"] = vText(" ".join(name.replace('"', "'").split()))
     for key, value in params.items():
         address.params[key] = value
     return address
@@ -149,16 +169,17 @@ def invitation(
     )
     sequence = booking.sequence if method == "REQUEST" else max(booking.sequence, 1)
     event.add("sequence", sequence)
-    organizer = settings.owner.email or (
+    organizer = clean_address(settings.owner.email) or clean_address(
         settings.notify.email.sender if settings.notify.email else None
     )
     if organizer:
         event.add("organizer", _address(organizer, settings.owner.name))
-    if booking.email:
+    attendee = clean_address(booking.email)
+    if attendee:
         event.add(
             "attendee",
             _address(
-                booking.email,
+                attendee,
                 booking.name,
                 ROLE="REQ-PARTICIPANT",
                 PARTSTAT="NEEDS-ACTION" if method == "REQUEST" else "DECLINED",

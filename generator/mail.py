@@ -11,7 +11,6 @@ before use, so a CR/LF in a name or topic can never add a header.
 from __future__ import annotations
 
 import html
-import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_datetime, get_timezone_name
 
-from .invite import call_description, invitation
+from .invite import call_description, clean_address, invitation
 from .settings import EmailSettings, Settings
 from .store.base import Booking
 
@@ -79,8 +78,6 @@ _TEXT = {
     },
 }
 
-_ADDRESS_RE = re.compile(r"^[^\s@<>,;:\"()\[\]\\]+@[^\s@<>,;:\"()\[\]\\]+\.[^\s@<>,;:\"()\[\]\\]+$")
-
 
 def _t(language: str) -> dict[str, str]:
     return _TEXT.get(language, _TEXT["en"])
@@ -90,14 +87,6 @@ def one_line(value: str, limit: int = 120) -> str:
     """Collapse all whitespace (CR, LF, tabs, Unicode line separators) to single spaces."""
     flat = " ".join(value.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def clean_address(value: str | None) -> str | None:
-    """A plain addr-spec, or None when the value is not one (no display name, no CR/LF)."""
-    if not value:
-        return None
-    value = value.strip()
-    return value if _ADDRESS_RE.match(value) and len(value) <= 254 else None
 
 
 def short_when(moment: datetime, tz: ZoneInfo, language: str) -> str:

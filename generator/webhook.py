@@ -102,6 +102,7 @@ def post(
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the connection open otherwise
         # str(exc) is "HTTP Error 500: ..." without the URL, which may be a secret
         raise WebhookFailed(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
