@@ -141,3 +141,34 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     for delivery in report.deliveries:
         click.echo(delivery.line())
     click.echo(f"{report.sent} sent, {report.failed} not sent (queued for a retry or given up)")
+
+
+# -- check (before a caller finds a problem) -------------------------------------------
+
+
+@main.command("check")
+@config_option
+@now_option
+@click.option("--send-test", is_flag=True,
+              help="Also send a test mail to owner.email and a test message to each webhook.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, metavar="SECONDS",
+              help="How long to wait for each calendar, mail server and webhook.")
+def check_command(config_path: Path | None, now: str | None, send_test: bool,
+                  timeout: float) -> None:
+    """Check the set-up: settings, calendars, secrets, database, mail server.
+
+    Prints one line per part ("ok", "note" or "FAIL" with what to do) and exits
+    1 when anything is wrong. Never prints a secret (calendar URLs, passwords,
+    tokens).
+    """
+    from .check import run_check
+    from .errors import CallslotError
+
+    report = run_check(config_path, now=parse_now(now), send_test=send_test, timeout=timeout)
+    for line in report.lines():
+        click.echo(line)
+    problems = len(report.problems)
+    if problems:
+        raise CallslotError(f"{problems} problem{'s' if problems > 1 else ''} found: "
+                            "fix the FAIL lines above and run `callslot check` again")
+    click.echo("All good.")
