@@ -192,13 +192,20 @@ def _parse(
             f"this is not an iCalendar file{hint}; it must start with BEGIN:VCALENDAR",
             calendar=name,
         )
+    if not data.rstrip().upper().endswith(b"END:VCALENDAR"):
+        # A download cut short would silently free the time of its missing events.
+        raise CalendarError(
+            "is cut short: it does not end with END:VCALENDAR; read it again", calendar=name
+        )
     filtered = filter_events(data, start, end)
     try:
         calendars = icalendar.Calendar.from_ical(filtered.data, multiple=True)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise CalendarError(f"cannot be read as iCalendar: {exc}", calendar=name) from None
     if not calendars:
-        raise CalendarError("holds no VCALENDAR", calendar=name)
+        raise CalendarError(
+            "holds no complete VCALENDAR (cut short? END:VCALENDAR is missing)", calendar=name
+        )
     return [_normalise(c, name) for c in calendars], filtered.events
 
 
@@ -294,16 +301,17 @@ def _freebusy(calendar: icalendar.Calendar, tz: ZoneInfo) -> Iterator[Busy]:
 def _expand(
     calendar: icalendar.Calendar, tz: ZoneInfo, start: datetime, end: datetime, name: str
 ) -> list[Busy]:
-    for event in calendar.walk("VEVENT"):
-        event[_SPAN_MARK] = _span(event, tz)
     try:
+        for event in calendar.walk("VEVENT"):
+            event[_SPAN_MARK] = _span(event, tz)
         instances = recurring_ical_events.of(calendar).between(
             start - _QUERY_MARGIN, end + _QUERY_MARGIN
         )
+        result = [busy for event in instances if (busy := _instance(event, tz)) is not None]
+        result.extend(_freebusy(calendar, tz))
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
-        raise CalendarError(f"cannot expand its events: {exc}", calendar=name) from None
-    result = [busy for event in instances if (busy := _instance(event, tz)) is not None]
-    result.extend(_freebusy(calendar, tz))
+        # icalendar keeps a wrong value as a "broken property" and raises on use.
+        raise CalendarError(f"cannot read its events: {exc}", calendar=name) from None
     return [b for b in result if b.end > start and b.start < end]
 
 
@@ -414,18 +422,9 @@ def _cached_busy(
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     digest = hashlib.sha256(data).hexdigest()
     file = cache_dir / "busy" / f"{digest}.json"
-    entry = _load_entry(file)
-    if (
-        entry is not None
-        and entry.get("version") == _CACHE_VERSION
-        and entry.get("tz") == tz.key
-        and datetime.fromisoformat(entry["start"]) <= start
-        and datetime.fromisoformat(entry["end"]) >= end
-    ):
-        cached = [
-            Busy(datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in entry["busy"]
-        ]
-        return [b for b in cached if b.end > start and b.start < end]
+    cached = _cached_window(_load_entry(file), tz, start, end)
+    if cached is not None:
+        return cached
     wide_end = end + _CACHE_AHEAD
     busy = busy_from_ics(data, tz, start, wide_end, name=name)
     _store_entry(
@@ -439,6 +438,26 @@ def _cached_busy(
         },
     )
     return [b for b in busy if b.end > start and b.start < end]
+
+
+def _cached_window(
+    entry: dict[str, Any] | None, tz: ZoneInfo, start: datetime, end: datetime
+) -> list[Busy] | None:
+    """The cached intervals touching [start, end), if the entry covers that window."""
+    if entry is None or entry.get("version") != _CACHE_VERSION or entry.get("tz") != tz.key:
+        return None
+    try:
+        if not (
+            datetime.fromisoformat(entry["start"]) <= start
+            and datetime.fromisoformat(entry["end"]) >= end
+        ):
+            return None
+        cached = [
+            Busy(datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in entry["busy"]
+        ]
+    except (KeyError, TypeError, ValueError):
+        return None  # a damaged entry: derive again
+    return [b for b in cached if b.end > start and b.start < end]
 
 
 def _load_entry(file: Path) -> dict[str, Any] | None:
