@@ -172,3 +172,234 @@ def check_command(config_path: Path | None, now: str | None, send_test: bool,
         raise CallslotError(f"{problems} problem{'s' if problems > 1 else ''} found: "
                             "fix the FAIL lines above and run `callslot check` again")
     click.echo("All good.")
+
+
+# -- build, offer, init (the booking page) ---------------------------------------------
+
+
+def _booked_calls(settings: Any, moment: datetime, secret: bytes) -> list[Any]:
+    """Calls already booked, so a rebuild does not offer them again."""
+    import os
+
+    if settings.booking.backend == "netlify-forms":
+        from .netlify import taken_from_netlify
+
+        return taken_from_netlify(secret)
+    url = os.environ.get("DATABASE_URL")
+    if not url and not (settings.state_dir / "bookings.sqlite3").exists():
+        return []  # no store yet: nothing booked
+    from .calendars import Busy
+    from .store import open_store
+
+    store = open_store(url, settings=settings)
+    try:
+        return [Busy(start, end) for start, end in store.taken(moment)]
+    finally:
+        store.close()
+
+
+@main.command("build")
+@config_option
+@now_option
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder. Default: public/ beside content/.")
+def build_command(config_path: Path | None, now: str | None, out: Path | None) -> None:
+    """Build the booking page: one page per call type, thanks, error, slots.json, robots.txt.
+
+    Reads the calendars, leaves out calls already booked (the store named by
+    DATABASE_URL, or Netlify Forms submissions), signs each offered slot with
+    CALLSLOT_SECRET and writes the site into a fresh folder that replaces the
+    old one only when everything succeeded. The same --now gives
+    byte-identical files.
+    """
+    from .settings import check_settings, load_settings
+    from .signing import load_secret
+    from .site import build_site
+
+    settings = load_settings(config_path)
+    moment = parse_now(now)
+    secret, source = load_secret(settings.state_dir, create=True)
+    if source != "env":
+        click.echo(f"Warning: CALLSLOT_SECRET is not set; signing with the development key "
+                   f"{source}. Production must set CALLSLOT_SECRET (the handler needs the "
+                   "same value).", err=True)
+    for problem in check_settings(settings):
+        click.echo(f"Warning: {problem}", err=True)
+    target = out if out is not None else settings.root / "public"
+    result = build_site(settings, moment, target, secret=secret,
+                        taken=_booked_calls(settings, moment, secret))
+    for path in result.files:
+        click.echo(f"wrote {path}")
+    counts = ", ".join(f"{slug}: {n}" for slug, n in result.slot_counts.items())
+    click.echo(f"{result.total_slots} open slots ({counts})")
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+@main.command("offer")
+@config_option
+@now_option
+@click.option("--count", default=3, show_default=True, type=click.IntRange(1, 10),
+              help="How many times to propose.")
+@click.option("--call-type", "call_type", default=None, metavar="SLUG",
+              help="Which call type. Default: the first in site.toml.")
+def offer_command(config_path: Path | None, now: str | None, count: int,
+                  call_type: str | None) -> None:
+    """Print a reply ready to paste into an email, proposing a few open times.
+
+    In the site's language, e.g. "Wie passt es bei Ihnen am Montag um 9:00,
+    10:30 oder 14:00 Uhr? Mögen Sie mir schon ein Stichwort nennen?", with a
+    link per time that opens the booking page with it selected.
+    """
+    from .offer import make_offer
+    from .settings import load_settings
+    from .signing import load_secret
+    from .site import offered_slots
+
+    settings = load_settings(config_path)
+    moment = parse_now(now)
+    secret, _ = load_secret(settings.state_dir, create=True)
+    slots = offered_slots(settings, moment, taken=_booked_calls(settings, moment, secret))
+    offer = make_offer(settings, moment, count=count, call_type=call_type, slots=slots)
+    if not settings.site.base_url:
+        click.echo("Warning: site.base_url is not set in site.toml; the links are relative.",
+                   err=True)
+    click.echo(offer.text, nl=False)
+
+
+@main.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--name", default=None, help="Your name as callers see it.")
+@click.option("--timezone", default=None, help="IANA time zone, e.g. Europe/Berlin.")
+@click.option("--language", type=click.Choice(["de", "en"]), default=None,
+              help="Language of the page: de or en.")
+@click.option("--calendar-env", "calendar_env", default=None, metavar="NAME",
+              help="Environment variable that will hold your secret calendar address "
+                   "(\"none\" for no calendar yet). Default: CALLSLOT_CALENDAR_URL.")
+@click.option("--hours", default=None, metavar="RANGES",
+              help="Open hours Monday to Friday, e.g. 09:00-12:00,14:00-17:00.")
+@click.option("--no-input", "no_input", is_flag=True,
+              help="Ask nothing: take the flags, defaults for the rest (--name is required).")
+def init_command(directory: Path, name: str | None, timezone: str | None,
+                 language: str | None, calendar_env: str | None, hours: str | None,
+                 no_input: bool) -> None:
+    """Create content/site.toml and content/intro.md in DIRECTORY for a new owner.
+
+    Asks for what is not given as a flag, validates the settings by loading
+    them, and never overwrites an existing file.
+    """
+    from .scaffold import InitAnswers, scaffold
+
+    defaults = InitAnswers(name="")
+
+    def ask(value: str | None, prompt: str, default: str, **kwargs: Any) -> str:
+        if value is not None:
+            return value
+        if no_input:
+            return default
+        return str(click.prompt(prompt, default=default or None, **kwargs))
+
+    if no_input and not name:
+        raise ConfigError("--name is required with --no-input", field="--name")
+    answers = InitAnswers(
+        name=ask(name, "Your name (as callers see it)", ""),
+        timezone=ask(timezone, "Time zone", defaults.timezone),
+        language=ask(language, "Language of the page", defaults.language,
+                     type=click.Choice(["de", "en"])),
+        calendar_env=ask(calendar_env, "Environment variable for your calendar's secret ICS "
+                         "address (none = no calendar yet)", defaults.calendar_env),
+        hours=ask(hours, "Open hours Monday to Friday", defaults.hours),
+    )
+    if answers.calendar_env.strip().lower() in ("", "none", "-"):
+        answers = InitAnswers(answers.name, answers.timezone, answers.language, "",
+                              answers.hours)
+    written, kept = scaffold(directory, answers)
+    for path in written:
+        click.echo(f"created {path}")
+    for path in kept:
+        click.echo(f"kept {path} (it exists; nothing overwritten)")
+    click.echo("Next: edit content/intro.md, then run `callslot build` "
+               "(and `callslot offer` to propose times by email).")
+
+
+# -- slots (check a calendar, see what the page would offer) ---------------------------
+
+
+@main.command("slots")
+@config_option
+@now_option
+@click.option("--calendar", "calendars", multiple=True, metavar="PATH_OR_URL",
+              help="A calendar file or http(s)/webcal URL; repeat for several. Replaces the "
+                   "settings' calendars.")
+@click.option("--days", type=click.IntRange(1, 366), default=None, metavar="N",
+              help="Offer slots this many days ahead (the horizon). Default: the settings, or 14.")
+@click.option("--timezone", "timezone", default=None, metavar="TZ",
+              help="IANA time zone of the open hours, e.g. Europe/Berlin. Default: the "
+                   "settings, or UTC without a settings file.")
+@click.option("--duration", type=click.IntRange(1, 720), default=None, metavar="MIN",
+              help="Call length in minutes, for every call type. Default: the settings, or 30.")
+@click.option("--step", type=click.IntRange(1, 1440), default=None, metavar="MIN",
+              help="Minutes between start times. Default: the settings, or the duration.")
+@click.option("--hours", "hours", default=None, metavar="HH:MM-HH:MM",
+              help="Open these hours every day (00:00-24:00 allowed); replaces the settings' "
+                   "availability and date overrides. Default without a settings file: all day.")
+@click.option("--call-type", "call_type", default=None, metavar="SLUG",
+              help="Only this call type. Default: all.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="A table grouped by day, or JSON for scripts.")
+def slots_command(config_path: Path | None, now: str | None, calendars: tuple[str, ...],
+                  days: int | None, timezone: str | None, duration: int | None,
+                  step: int | None, hours: str | None, call_type: str | None,
+                  fmt: str) -> None:
+    """Print the open call slots: what the booking page would offer.
+
+    Reads content/site.toml (or --config); the options override it. Without a
+    settings file, every rule not given here is off (no notice, no buffers, no
+    limit per day, every slot offered) and one call type "call" is checked: so
+    `callslot slots --calendar my.ics --hours 09:00-17:00 --timezone Europe/Berlin`
+    shows when a calendar is free. JSON: {"timezone", "slots": [{"start", "end",
+    "call_type"}]}, times in the owner's zone with offset. A calendar that cannot
+    be read fails the command: nothing is printed as free.
+    """
+    from datetime import timedelta
+
+    from .availability import calendar_window, open_slots, settings_for_check
+    from .calendars import read_busy
+    from .settings import DEFAULT_CONFIG, load_settings, parse_range
+    from .slotlist import calendar_from_option, format_json, format_table, with_overrides
+
+    moment = parse_now(now)
+    day_range = parse_range(hours, field="--hours") if hours is not None else None
+    sources = [calendar_from_option(c, i) for i, c in enumerate(calendars)] or None
+
+    def minutes(n: int | None) -> timedelta | None:
+        return timedelta(minutes=n) if n is not None else None
+
+    if config_path is not None or DEFAULT_CONFIG.exists():
+        settings = with_overrides(
+            load_settings(config_path), timezone=timezone, duration=minutes(duration),
+            step=minutes(step), hours=day_range, days=days, calendars=sources,
+        )
+        cache_dir = settings.state_dir / "cache"
+    else:
+        settings = settings_for_check(
+            timezone=timezone or "UTC", duration=minutes(duration or 30), step=minutes(step),
+            hours=day_range, days=days, calendars=sources or (),
+        )
+        cache_dir = None  # no project folder to keep a cache in
+        if not sources:
+            click.echo("Note: no --calendar given and no settings file: every slot is free.",
+                       err=True)
+    if call_type is not None and settings.call_type(call_type) is None:
+        known = ", ".join(c.slug for c in settings.call_types)
+        raise ConfigError(f"{call_type!r} is not a call type; known: {known}",
+                          field="--call-type")
+    window = calendar_window(settings, moment)
+    busy = read_busy(settings.calendars, settings.tz, *window, cache_dir=cache_dir)
+    slots = open_slots(settings, busy, moment,
+                       call_types=[call_type] if call_type is not None else None)
+    if fmt == "json":
+        click.echo(format_json(settings, slots), nl=False)
+    else:
+        shown = (moment + settings.booking.notice, moment + settings.booking.horizon)
+        click.echo(format_table(settings, slots, shown), nl=False)
