@@ -78,10 +78,10 @@ class SmtpSink:
 
 
 @contextmanager
-def smtp_server(**kwargs: Any) -> Iterator[tuple[SmtpSink, int]]:
-    """A real SMTP server on a free port; kwargs go to aiosmtpd (tls_context, ssl_context...)."""
+def smtp_server(port: int | None = None, **kwargs: Any) -> Iterator[tuple[SmtpSink, int]]:
+    """A real SMTP server (on ``port`` or a free one); kwargs go to aiosmtpd (tls_context...)."""
     sink = SmtpSink()
-    port = free_port()
+    port = port or free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     try:

@@ -1,0 +1,291 @@
+"""The outbox worker end to end: a down mail server loses nothing, nothing is sent twice."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import itertools
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import PG_ADMIN_URL, ROOT
+from notify_support import (
+    SECRET,
+    HttpSink,
+    book,
+    free_port,
+    make_booking,
+    site_settings,
+    smtp_server,
+)
+
+from generator.cli import main
+from generator.notify import MAX_ATTEMPTS, backoff_after, channels_for, run_due, send_now
+from generator.store import open_store
+
+NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+OWNER = "anna@example.org"
+
+
+def _env(db: Path | str, smtp_port: int, **extra: str) -> dict[str, str]:
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
+    return {
+        "DATABASE_URL": url,
+        "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "CALLSLOT_SECRET": SECRET.decode(),
+        **extra,
+    }
+
+
+def test_channels_for_follows_the_settings(example_site: Path) -> None:
+    bare = site_settings(example_site)
+    assert channels_for(bare, "booked") == []
+    settings = site_settings(
+        example_site,
+        env={
+            "SMTP_URL": "smtp://127.0.0.1:25",
+            "HOOK": "https://hooks.example/x",
+            "BH": "https://b",
+        },
+        extra_toml='[notify]\nwebhooks = ["https://a.example/1", "env:HOOK"]\n'
+        'build_hook = "env:BH"\n',
+    )
+    expected = ["email:owner", "email:caller", "webhook:0", "webhook:1", "build_hook"]
+    assert channels_for(settings, "booked") == expected
+    assert channels_for(settings, "cancelled") == expected
+    with pytest.raises(ValueError):
+        channels_for(settings, "moved")
+
+
+def test_backoff_grows_then_gives_up() -> None:
+    waits = [backoff_after(n) for n in range(1, MAX_ATTEMPTS + 1)]
+    assert waits[0] == dt.timedelta(minutes=1)
+    assert all(a < b for a, b in itertools.pairwise(waits[:-1]))
+    assert waits[-1] is None
+
+
+def test_smtp_down_keeps_the_booking_and_notify_sends_each_mail_once(
+    example_site: Path, runner, tmp_path: Path
+) -> None:
+    db = tmp_path / "bookings.sqlite3"
+    port = free_port()  # nothing listens here yet: the mail server is down
+    env = _env(db, port)
+    settings = site_settings(example_site, env=env)
+    store = open_store(env["DATABASE_URL"], settings=settings)
+    booking = book(store, make_booking(), channels_for(settings, "booked"))
+    report = send_now(settings, store, booking.id, now=NOW, secret=SECRET)
+    assert [d.outcome for d in report.deliveries] == ["retry", "retry"]
+    assert store.get(booking.id) == booking
+    rows = store.outbox()
+    assert [(r.status, r.attempts) for r in rows] == [("pending", 1), ("pending", 1)]
+    assert all("Connection refused" in r.last_error for r in rows)
+    store.close()
+
+    config = str(example_site / "content" / "site.toml")
+    later = (NOW + dt.timedelta(minutes=2)).isoformat()
+    with smtp_server(port) as (sink, _):
+        first = runner.invoke(main, ["notify", "--config", config, "--now", later], env=env)
+        assert first.exit_code == 0, first.output
+        assert "2 sent" in first.output
+        second = runner.invoke(main, ["notify", "--config", config, "--now", later], env=env)
+        assert second.exit_code == 0, second.output
+        assert "0 sent" in second.output
+    assert sorted(r for m in sink.messages for r in m.rcpt_tos) == [OWNER, "max@example.com"]
+
+
+def test_retry_now_sends_before_the_backoff_is_over(example_site: Path, runner, tmp_path) -> None:
+    port = free_port()
+    env = _env(tmp_path / "b.sqlite3", port)
+    settings = site_settings(example_site, env=env)
+    store = open_store(env["DATABASE_URL"], settings=settings)
+    booking = book(store, make_booking(email=""), channels_for(settings, "booked"))
+    send_now(settings, store, booking.id, now=NOW, secret=SECRET)
+    store.close()
+    config = str(example_site / "content" / "site.toml")
+    with smtp_server(port) as (sink, _):
+        waiting = runner.invoke(
+            main, ["notify", "--config", config, "--now", NOW.isoformat()], env=env
+        )
+        assert waiting.exit_code == 0, waiting.output
+        assert sink.messages == []
+        forced = runner.invoke(
+            main, ["notify", "--config", config, "--now", NOW.isoformat(), "--retry-now"], env=env
+        )
+        assert forced.exit_code == 0, forced.output
+    assert [m.rcpt_tos for m in sink.messages] == [[OWNER]]
+    assert "1 sent" in forced.output
+    # The caller gave no address: that row was marked done at once, never retried.
+    store = open_store(env["DATABASE_URL"], settings=settings)
+    assert [(r.channel, r.status, r.attempts) for r in store.outbox()] == [
+        ("email:owner", "sent", 2),
+        ("email:caller", "sent", 1),
+    ]
+    store.close()
+
+
+def test_gives_up_after_the_last_attempt_and_keeps_the_error(example_site: Path, tmp_path) -> None:
+    env = _env(tmp_path / "b.sqlite3", free_port())
+    settings = site_settings(example_site, env=env)
+    store = open_store(env["DATABASE_URL"], settings=settings)
+    book(store, make_booking(), ["email:owner"])
+    moment = NOW
+    outcomes = []
+    for _ in range(MAX_ATTEMPTS + 2):
+        report = run_due(settings, store, now=moment, secret=SECRET)
+        outcomes += [d.outcome for d in report.deliveries]
+        moment += dt.timedelta(days=2)  # longer than any backoff
+    assert outcomes == ["retry"] * (MAX_ATTEMPTS - 1) + ["failed"]
+    [row] = store.outbox()
+    assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
+    assert "Connection refused" in row.last_error
+    store.close()
+
+
+def test_a_booked_mail_not_yet_sent_is_dropped_once_cancelled(example_site: Path, tmp_path) -> None:
+    with smtp_server() as (sink, port):
+        env = _env(tmp_path / "b.sqlite3", port)
+        settings = site_settings(example_site, env=env)
+        store = open_store(env["DATABASE_URL"], settings=settings)
+        booking = book(store, make_booking(), channels_for(settings, "booked"))
+        store.cancel(booking.id, now=NOW, channels=channels_for(settings, "cancelled"))
+        report = run_due(settings, store, now=NOW, secret=SECRET)
+        store.close()
+    # A REQUEST arriving after the CANCEL would put the call back into the calendars.
+    assert [(d.event, d.outcome) for d in report.deliveries] == [
+        ("booked", "skipped"),
+        ("booked", "skipped"),
+        ("cancelled", "sent"),
+        ("cancelled", "sent"),
+    ]
+    assert len(sink.messages) == 2
+    assert all("CANCEL" in m.message.get_body(("calendar",)).get_content() for m in sink.messages)
+
+
+def test_build_hook_is_posted_at_most_once_a_minute(example_site: Path, tmp_path: Path) -> None:
+    with HttpSink() as hook:
+        settings = site_settings(
+            example_site,
+            env={"BUILD_HOOK": hook.url + "/build_hooks/abc"},
+            extra_toml='[notify]\nbuild_hook = "env:BUILD_HOOK"\n',
+        )
+        assert channels_for(settings, "booked") == ["build_hook"]
+        store = open_store(f"sqlite:///{tmp_path / 'b.sqlite3'}", settings=settings)
+        first = book(store, make_booking(0), ["build_hook"])
+        send_now(settings, store, first.id, now=NOW, secret=SECRET)
+        assert len(hook.requests) == 1
+        # Two more bookings within the minute: no POST now, they wait for the next window.
+        for n in (1, 2):
+            booking = book(store, make_booking(n), ["build_hook"])
+            report = send_now(
+                settings, store, booking.id, now=NOW + dt.timedelta(seconds=10 * n), secret=SECRET
+            )
+            assert [d.outcome for d in report.deliveries] == ["delayed"]
+        assert len(hook.requests) == 1
+        # After the minute, one POST covers both waiting changes.
+        report = run_due(settings, store, now=NOW + dt.timedelta(seconds=90), secret=SECRET)
+        assert [d.outcome for d in report.deliveries] == ["sent", "coalesced"]
+        assert len(hook.requests) == 2
+        assert {row.status for row in store.outbox()} == {"sent"}
+        store.close()
+
+
+def test_broken_configuration_exits_non_zero_without_secrets(example_site: Path, runner) -> None:
+    site_settings(example_site, extra_toml='[notify]\nwebhooks = ["env:CHAT_HOOK_URL"]\n')
+    result = runner.invoke(
+        main,
+        ["notify", "--config", str(example_site / "content" / "site.toml")],
+        env={"CALLSLOT_SECRET": SECRET.decode(), "CHAT_HOOK_URL": None, "DATABASE_URL": None},
+    )
+    assert result.exit_code == 1
+    assert "CHAT_HOOK_URL" in result.output and "notify.webhooks" in result.output
+    assert SECRET.decode() not in result.output
+
+
+# --------------------------------------------------------------------------
+# Two workers at once
+
+
+@pytest.fixture
+def fresh_pg_url(postgres_url: str) -> Iterator[str]:
+    """A database of our own, so outbox rows of other tests in the session are not counted."""
+    import psycopg
+
+    name = f"callslot_notify_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _two_workers_send_each_mail_once(site: Path, database_url: str) -> None:
+    bookings = 12
+    with smtp_server() as (sink, port):
+        sink.delay = 0.02  # each mail takes a moment, so the two workers overlap
+        env = _env(database_url, port)
+        settings = site_settings(site, env=env)
+        store = open_store(database_url, settings=settings)
+        for n in range(bookings):
+            book(
+                store,
+                make_booking(n, id=f"b{n:03d}", email=f"caller{n}@example.com"),
+                channels_for(settings, "booked"),
+            )
+        store.close()
+        command = [
+            sys.executable,
+            "-c",
+            "from generator.cli import main; main()",
+            "notify",
+            "--config",
+            str(site / "content" / "site.toml"),
+            "--now",
+            NOW.isoformat(),
+        ]
+        workers = [
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={"PATH": "/usr/bin:/bin", **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outputs = [w.communicate(timeout=120) for w in workers]
+        for worker, (out, err) in zip(workers, outputs, strict=True):
+            assert worker.returncode == 0, out + err
+    # Between them the two workers report every row sent exactly once.
+    lines = [line for out, _ in outputs for line in out.splitlines() if line.startswith("sent ")]
+    assert len(lines) == 2 * bookings
+    print(
+        "rows sent per worker:",
+        [out.count("\nsent ") + out.startswith("sent ") for out, _ in outputs],
+    )
+    recipients = collections.Counter(r for m in sink.messages for r in m.rcpt_tos)
+    assert recipients[OWNER] == bookings
+    assert all(recipients[f"caller{n}@example.com"] == 1 for n in range(bookings))
+    assert len(sink.messages) == 2 * bookings
+    store = open_store(database_url, settings=settings)
+    assert {row.status for row in store.outbox()} == {"sent"}
+    store.close()
+
+
+def test_two_notify_processes_on_one_sqlite_file_send_each_mail_once(
+    example_site: Path, tmp_path: Path
+) -> None:
+    _two_workers_send_each_mail_once(example_site, f"sqlite:///{tmp_path / 'shared.sqlite3'}")
+
+
+@pytest.mark.postgres
+def test_two_notify_processes_on_postgres_send_each_mail_once(
+    example_site: Path, fresh_pg_url: str
+) -> None:
+    _two_workers_send_each_mail_once(example_site, fresh_pg_url)
