@@ -186,3 +186,63 @@ def test_build_entry_point_reads_the_environment(api: FakeNetlify) -> None:
     # SITE_ID is what Netlify sets during its builds.
     env = {"SITE_ID": SITE, "NETLIFY_AUTH_TOKEN": TOKEN, "CALLSLOT_NETLIFY_API": api.base}
     assert taken_from_netlify(SECRET, env) == [Busy(START, START + timedelta(minutes=30))]
+
+
+# -- the build leaves out what Netlify already holds ---------------------------------------
+
+
+def test_build_leaves_out_slots_booked_through_netlify_forms(
+    api: FakeNetlify, runner, example_site
+) -> None:
+    import re
+
+    from generator.cli import main
+
+    config = example_site / "content" / "site.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('who_calls = "either"', 'who_calls = "either"\nbackend = "netlify-forms"'),
+        encoding="utf-8",
+    )
+    env = {
+        "CALLSLOT_SECRET": SECRET.decode(),
+        "NETLIFY_SITE_ID": SITE,
+        "NETLIFY_AUTH_TOKEN": TOKEN,
+        "CALLSLOT_NETLIFY_API": api.base,
+        "DATABASE_URL": None,
+    }
+    args = ["build", "--config", str(config), "--now", "2026-11-27T08:00Z"]
+    api.forms["f1"] = ("booking", [])
+
+    def offered() -> list[str]:
+        result = runner.invoke(main, args, env=env)
+        assert result.exit_code == 0, result.output
+        page = (example_site / "public" / "index.html").read_text(encoding="utf-8")
+        return re.findall(r'name="slot" id="[^"]+" value="([^"]+)"', page)
+
+    before = offered()
+    assert len(before) > 2
+    api.forms["f1"][1].append(submission(1, before[1]))
+    after = offered()
+    assert before[1] not in after and before[0] in after
+
+
+def test_build_in_netlify_mode_without_token_stops(runner, example_site) -> None:
+    from generator.cli import main
+
+    config = example_site / "content" / "site.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('who_calls = "either"', 'who_calls = "either"\nbackend = "netlify-forms"'),
+        encoding="utf-8",
+    )
+    env = {
+        "CALLSLOT_SECRET": SECRET.decode(),
+        "NETLIFY_SITE_ID": None,
+        "SITE_ID": None,
+        "NETLIFY_AUTH_TOKEN": None,
+    }
+    result = runner.invoke(main, ["build", "--config", str(config)], env=env)
+    assert result.exit_code == 1
+    assert "export NETLIFY_SITE_ID and NETLIFY_AUTH_TOKEN" in result.output
+    assert not (example_site / "public").exists()  # no page that might offer taken slots
