@@ -29,6 +29,7 @@ from generator.store import open_store
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 OWNER = "anna@example.org"
+START_MONDAY = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)  # 09:00 in Berlin
 
 
 def _env(db: Path | str, smtp_port: int, **extra: str) -> dict[str, str]:
@@ -289,3 +290,57 @@ def test_two_notify_processes_on_postgres_send_each_mail_once(
     example_site: Path, fresh_pg_url: str
 ) -> None:
     _two_workers_send_each_mail_once(example_site, fresh_pg_url)
+
+
+def test_booking_through_the_handler_survives_a_down_mail_server(
+    example_site: Path, runner, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from werkzeug.test import Client
+
+    from generator.availability import Slot
+    from generator.handler import create_app
+    from generator.signing import slot_token
+
+    port = free_port()
+    env = {**_env(tmp_path / "b.sqlite3", port), "CALLSLOT_RATE_LIMIT": "off"}
+    settings = site_settings(example_site, env=env)
+    # No calendar re-check: this test is about what happens after the booking is recorded.
+    settings = dataclasses.replace(settings, calendars=())
+    app = create_app(settings, secret=SECRET, clock=lambda: NOW, env=env)
+    slot = Slot(
+        start=START_MONDAY, end=START_MONDAY + dt.timedelta(minutes=30), call_type="rueckruf"
+    )
+    response = Client(app).post(
+        "/api/book",
+        json={
+            "slot": slot_token(SECRET, slot),
+            "name": "Max Muster",
+            "phone": "+49 170 5550101",
+            "email": "max@example.com",
+            "topic": "Vertrag XY",
+            "who_calls": "owner",
+            "lang": "en",
+        },
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    store = app.ctx.store
+    [booking] = store.bookings()
+    assert (booking.start, booking.topic) == (START_MONDAY, "Vertrag XY")
+    assert {(r.channel, r.status, r.attempts) for r in store.outbox()} == {
+        ("email:owner", "pending", 1),
+        ("email:caller", "pending", 1),
+    }
+    store.close()
+
+    config = str(example_site / "content" / "site.toml")
+    later = (NOW + dt.timedelta(minutes=5)).isoformat()
+    with smtp_server(port) as (sink, _):
+        for _ in range(2):
+            result = runner.invoke(main, ["notify", "--config", config, "--now", later], env=env)
+            assert result.exit_code == 0, result.output
+    assert sorted(r for m in sink.messages for r in m.rcpt_tos) == [OWNER, "max@example.com"]
+    to_caller = sink.to("max@example.com")[0].message
+    assert to_caller["Subject"] == "Your call with Dr. Anna Beispiel: Mon 30 Nov 09:00"
