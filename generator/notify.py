@@ -23,7 +23,8 @@ import os
 import secrets
 import smtplib
 import socket
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -44,6 +45,7 @@ __all__ = [
     "channels_for",
     "check_notify_settings",
     "run_due",
+    "run_forever",
     "send_now",
 ]
 
@@ -217,6 +219,32 @@ def run_due(
         if retry_now:
             break
     return NotifyReport(tuple(done))
+
+
+def run_forever(
+    settings: Settings,
+    store: Store,
+    *,
+    secret: bytes,
+    stop: threading.Event,
+    clock: Callable[[], datetime],
+    interval: float = 30.0,
+) -> None:
+    """The background loop of `callslot serve`: :func:`run_due` every ``interval`` seconds.
+
+    Runs once at once, then until ``stop`` is set. A run that fails (the
+    database is away for a moment) is logged and tried again next time.
+    """
+    worker = _worker_id()
+    while True:
+        try:
+            report = run_due(settings, store, now=clock(), secret=secret, worker=worker)
+            for delivery in report.deliveries:
+                log.info("notify: %s", delivery.line())
+        except Exception:
+            log.exception("the notification run failed; trying again in %s s", interval)
+        if stop.wait(interval):
+            return
 
 
 def _deliver_batch(

@@ -344,3 +344,32 @@ def test_booking_through_the_handler_survives_a_down_mail_server(
     assert sorted(r for m in sink.messages for r in m.rcpt_tos) == [OWNER, "max@example.com"]
     to_caller = sink.to("max@example.com")[0].message
     assert to_caller["Subject"] == "Your call with Dr. Anna Beispiel: Mon 30 Nov 09:00"
+
+
+def test_background_loop_sends_queued_mail_once_and_stops(example_site: Path, tmp_path) -> None:
+    import threading
+    import time
+
+    from generator.notify import run_forever
+
+    with smtp_server() as (sink, port):
+        env = _env(tmp_path / "b.sqlite3", port)
+        settings = site_settings(example_site, env=env)
+        store = open_store(env["DATABASE_URL"], settings=settings)
+        book(store, make_booking(), channels_for(settings, "booked"))
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=run_forever,
+            args=(settings, store),
+            kwargs={"secret": SECRET, "stop": stop, "clock": lambda: NOW, "interval": 0.05},
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while {r.status for r in store.outbox()} != {"sent"} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # a few more rounds: nothing is sent again
+        stop.set()
+        thread.join(5)
+        assert not thread.is_alive()
+        store.close()
+    assert len(sink.messages) == 2
