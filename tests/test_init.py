@@ -1,0 +1,125 @@
+"""`callslot init`: a working content/ folder for a new owner, never overwriting a file."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+from generator.settings import load_settings
+
+FLAGS = [
+    "--name",
+    "Jo Example",
+    "--timezone",
+    "America/New_York",
+    "--language",
+    "en",
+    "--calendar-env",
+    "JO_CALENDAR",
+    "--hours",
+    "10:00-12:00, 13:00-16:30",
+    "--no-input",
+]
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLSLOT_SECRET", "test-secret-0123456789abcdef")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+
+def test_init_from_flags_writes_settings_that_load(runner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["init", str(tmp_path), *FLAGS])
+    assert result.exit_code == 0, result.output
+    assert f"created {tmp_path / 'content' / 'site.toml'}" in result.output
+    settings = load_settings(tmp_path / "content" / "site.toml", env={})
+    assert settings.owner.name == "Jo Example" and settings.owner.language == "en"
+    assert settings.owner.timezone == "America/New_York"
+    assert settings.calendars[0].location.env == "JO_CALENDAR"
+    assert [str(r) for r in settings.availability.weekly[0]] == ["10:00-12:00", "13:00-16:30"]
+    assert settings.availability.weekly[4] == settings.availability.weekly[0]
+    assert settings.availability.weekly[5] == ()  # weekends closed
+    assert settings.call_types[0].duration == timedelta(minutes=30)
+    intro = (tmp_path / "content" / "intro.md").read_text()
+    assert "keyword" in intro
+
+
+def test_init_never_overwrites_an_existing_file(runner, tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "intro.md").write_text("My own words.\n")
+    result = runner.invoke(main, ["init", str(tmp_path), *FLAGS])
+    assert result.exit_code == 0, result.output
+    assert "kept" in result.output and (content / "intro.md").read_text() == "My own words.\n"
+    settings_text = (content / "site.toml").read_text()
+    again = runner.invoke(main, ["init", str(tmp_path), "--name", "Someone Else", "--no-input"])
+    assert again.exit_code == 0, again.output
+    assert "created" not in again.output and again.output.count("kept") == 2
+    assert (content / "site.toml").read_text() == settings_text
+
+
+def test_init_asks_questions(runner, tmp_path: Path) -> None:
+    answers = "Anna Beispiel\nEurope/Berlin\nde\nnone\n09:00-12:00\n"
+    result = runner.invoke(main, ["init", str(tmp_path)], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "Your name" in result.output and "Time zone" in result.output
+    settings = load_settings(tmp_path / "content" / "site.toml", env={})
+    assert settings.owner.name == "Anna Beispiel" and settings.owner.language == "de"
+    assert settings.calendars == ()
+    assert settings.call_types[0].title == "Rückruf (30 Minuten)"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--timezone", "Mars/Olympus"], "'Mars/Olympus' is not an IANA time zone"),
+        (["--hours", "9-17"], "'9-17' is not a time range"),
+        (["--calendar-env", "my url"], "'my url' is not an environment variable name"),
+    ],
+)
+def test_init_refuses_bad_answers_and_writes_nothing(
+    runner, tmp_path: Path, flags: list[str], message: str
+) -> None:
+    result = runner.invoke(main, ["init", str(tmp_path), "--name", "Jo", "--no-input", *flags])
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert not (tmp_path / "content").exists()
+
+
+def test_init_without_a_name_and_no_input_is_an_error(runner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["init", str(tmp_path), "--no-input"])
+    assert result.exit_code == 1 and "--name is required" in result.output
+
+
+def test_a_new_site_builds_with_the_bundled_theme(runner, tmp_path: Path) -> None:
+    result = runner.invoke(
+        main,
+        [
+            "init",
+            str(tmp_path),
+            "--name",
+            "Jo",
+            "--language",
+            "en",
+            "--calendar-env",
+            "none",
+            "--no-input",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    build = runner.invoke(
+        main,
+        [
+            "build",
+            "--config",
+            str(tmp_path / "content" / "site.toml"),
+            "--now",
+            "2026-11-30T08:00:00Z",
+        ],
+    )
+    assert build.exit_code == 0, build.output
+    html = (tmp_path / "public" / "index.html").read_text()
+    assert "Pick an open time" in html and 'name="slot"' in html

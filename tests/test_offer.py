@@ -1,0 +1,160 @@
+"""`callslot offer`: a reply to paste into an email, proposing open, well-spread times."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+from page_support import parse_page
+
+from generator.availability import Slot
+from generator.cli import main
+from generator.offer import offer_text, pick_spread
+from generator.settings import load_settings
+from generator.site import offered_slots
+
+SECRET = "test-secret-0123456789abcdef"
+NOW = "2026-11-27T08:00:00Z"
+NOW_DT = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLSLOT_SECRET", SECRET)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+
+def berlin(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=BERLIN).astimezone(UTC)
+
+
+def slot(start: datetime, minutes: int = 30, call_type: str = "rueckruf") -> Slot:
+    return Slot(start, start + timedelta(minutes=minutes), call_type)
+
+
+def use_language(site: Path, language: str) -> None:
+    path = site / "content" / "site.toml"
+    path.write_text(path.read_text().replace('language = "de"', f'language = "{language}"'))
+
+
+def run_offer(runner, site: Path, *args: str) -> str:
+    config = str(site / "content" / "site.toml")
+    result = runner.invoke(main, ["offer", "--config", config, "--now", NOW, *args])
+    assert result.exit_code == 0, result.output
+    build = runner.invoke(main, ["build", "--config", config, "--now", NOW])
+    assert build.exit_code == 0, build.output
+    return result.output
+
+
+def check_links(site: Path, output: str, call_type: str) -> list[Slot]:
+    """Each link names an open slot, and the page it points to has that slot's radio."""
+    settings = load_settings(site / "content" / "site.toml")
+    open_ = {f"{s.call_type}.{s.start:%Y%m%dT%H%M%SZ}": s for s in offered_slots(settings, NOW_DT)}
+    links = re.findall(r"https://\S+", output)
+    assert links
+    proposed = []
+    for link in links:
+        parts = urlsplit(link)
+        assert parts.netloc == "anna-beispiel.example.org"
+        slot_id = parse_qs(parts.query)["slot"][0]
+        assert slot_id in open_, f"{slot_id} is not an open slot"
+        assert open_[slot_id].call_type == call_type
+        page = parse_page(site / "public" / (parts.path.lstrip("/") or "index.html"))
+        radio = page.one("input", id=slot_id)
+        assert radio.attrs["name"] == "slot"
+        proposed.append(open_[slot_id])
+    return proposed
+
+
+def test_offer_in_german_proposes_open_slots_that_the_links_preselect(
+    runner, example_site: Path
+) -> None:
+    output = run_offer(runner, example_site)
+    assert output.startswith("Wie passt es bei Ihnen am ")
+    assert "Uhr? Mögen Sie mir schon ein Stichwort nennen?" in output
+    proposed = check_links(example_site, output, "rueckruf")
+    assert len(proposed) == 3
+    # Well spread: not adjacent half hours, and over more than one day.
+    starts = sorted(s.start for s in proposed)
+    assert all(b - a >= timedelta(minutes=90) for a, b in pairwise(starts))
+    assert len({s.astimezone(BERLIN).date() for s in starts}) >= 2
+    for start in starts:  # each time is named in the sentence, German style "9:00"
+        assert f"{start.astimezone(BERLIN):%-H:%M}" in output.splitlines()[0]
+
+
+def test_offer_in_english_for_another_call_type(runner, example_site: Path) -> None:
+    use_language(example_site, "en")
+    output = run_offer(runner, example_site, "--count", "2", "--call-type", "beratung")
+    first = output.splitlines()[0]
+    assert first.startswith("How about ") and first.endswith(
+        "? Could you give me a keyword in advance?"
+    )
+    assert "Uhr" not in output and re.search(r"Monday|Tuesday|Wednesday|Thursday", first)
+    proposed = check_links(example_site, output, "beratung")
+    assert len(proposed) == 2
+    assert all("/beratung.html?slot=" in line for line in output.splitlines() if "https" in line)
+
+
+def test_the_sentence_from_the_idea_in_both_languages(example_site: Path) -> None:
+    settings = load_settings(example_site / "content" / "site.toml")
+    now = berlin(28, 10)  # Saturday: Monday is named by its weekday
+    slots = [slot(berlin(30, 9)), slot(berlin(30, 10, 30)), slot(berlin(30, 14))]
+    text = offer_text(settings, slots, now)
+    assert text.splitlines()[0] == (
+        "Wie passt es bei Ihnen am Montag um 9:00, 10:30 oder "
+        "14:00 Uhr? Mögen Sie mir schon ein Stichwort nennen?"
+    )
+    assert (
+        "- Montag, 30. November, 10:30 Uhr: https://anna-beispiel.example.org/"
+        "?slot=rueckruf.20261130T093000Z" in text
+    )
+    english = offer_text(settings, slots, now, language="en")
+    assert english.splitlines()[0] == (
+        "How about Monday at 9:00, 10:30 or 14:00? Could you give me a keyword in advance?"
+    )
+
+
+def test_each_day_is_named_and_far_days_get_their_date(example_site: Path) -> None:
+    settings = load_settings(example_site / "content" / "site.toml")
+    now = berlin(30, 7)  # Monday morning
+    slots = [slot(berlin(30, 15)), slot(berlin(1, 9, month=12)), slot(berlin(8, 9, month=12))]
+    text = offer_text(settings, slots, now).splitlines()[0]
+    assert text.startswith(
+        "Wie passt es bei Ihnen heute um 15:00 Uhr, morgen um 9:00 Uhr "
+        "oder am Dienstag, 8. Dezember um 9:00 Uhr?"
+    )
+    english = offer_text(settings, slots, now, language="en").splitlines()[0]
+    assert english.startswith(
+        "How about today at 15:00, tomorrow at 9:00 or Tuesday, 8 December at 9:00?"
+    )
+
+
+def test_pick_spread_skips_adjacent_half_hours_and_uses_several_days() -> None:
+    monday = [slot(berlin(30, 9) + timedelta(minutes=30 * i)) for i in range(14)]
+    tuesday = [slot(berlin(1, 9, month=12) + timedelta(minutes=30 * i)) for i in range(14)]
+    chosen = pick_spread(monday + tuesday, 3, BERLIN)
+    assert chosen == [monday[0], monday[3], tuesday[0]]
+    # Only one day open: three times on it, still apart.
+    assert pick_spread(monday, 3, BERLIN) == [monday[0], monday[3], monday[6]]
+    # Too few slots for the gap: the nearest ones are still offered.
+    assert pick_spread(monday[:2], 3, BERLIN) == monday[:2]
+
+
+def test_offer_errors_are_clear(runner, example_site: Path) -> None:
+    config = str(example_site / "content" / "site.toml")
+    result = runner.invoke(main, ["offer", "--config", config, "--now", NOW, "--call-type", "nope"])
+    assert (
+        result.exit_code == 1 and "no call type 'nope'; known: rueckruf, beratung" in result.output
+    )
+    result = runner.invoke(main, ["offer", "--config", config, "--now", NOW, "--count", "0"])
+    assert result.exit_code == 2 and "--count" in result.output
+    path = example_site / "content" / "site.toml"
+    path.write_text(path.read_text().replace('horizon = "14d"', 'horizon = "1h"'))
+    result = runner.invoke(main, ["offer", "--config", config, "--now", NOW])
+    assert result.exit_code == 1 and "no open slot of 'rueckruf' to offer" in result.output
