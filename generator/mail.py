@@ -161,19 +161,16 @@ def _caller_body(settings: Settings, booking: Booking, event: str, cancel_url: s
     zone = _caller_zone(booking, settings.tz)
     if zone is not None:
         when.append(f"({t['your_time']}: {long_when(booking, zone, language)})")
-    when.append(f"{_t(language)['name']}: {booking.name}")
-    intro = [
-        t["greeting"].format(name=booking.name),
-        t[f"caller_intro_{event}"].format(owner=owner),
-    ]
+    greeting = [t["greeting"].format(name=booking.name)]
+    intro = [t[f"caller_intro_{event}"].format(owner=owner)]
     if event == "cancelled":
-        return _render([intro, when, [t["cancelled_hint"]]], None)
+        return _render([greeting, intro + when, [t["cancelled_hint"]]], None)
     if booking.who_calls == "caller":
         step = t["you_call_owner"].format(owner=owner, phone=settings.owner.phone or "—")
     else:
         step = t["owner_calls_you"].format(owner=owner, phone=booking.phone or "—")
     topic = call_description(settings, booking, language).splitlines()[0]
-    paragraphs = [intro, [*when, topic], [f"{t['next']}: {step}", t["invite_hint"]]]
+    paragraphs = [greeting, [*intro, *when, topic], [f"{t['next']}: {step}", t["invite_hint"]]]
     if cancel_url:
         paragraphs.append([t["cancel_hint"]])
     return _render(paragraphs, cancel_url)

@@ -250,3 +250,17 @@ def test_caller_calls_owner_and_relative_cancel_link(example_site: Path) -> None
     )
     # Same zone as the owner: no second time line.
     assert "bei Ihnen" not in text
+
+
+def test_non_ascii_names_and_topics_arrive_intact(example_site: Path, store) -> None:
+    booking = make_booking(name="Jürgen Öztürk", topic="Prüfung – Kündigung 📄")
+    with smtp_server() as (sink, port):
+        settings = site_settings(example_site, env={"SMTP_URL": f"smtp://127.0.0.1:{port}"})
+        book(store, booking, channels_for(settings, "booked"))
+        send_now(settings, store, booking.id, now=NOW, secret=SECRET)
+    owner = sink.to(OWNER)[0].message
+    assert owner["Subject"] == "Telefontermin Mo 30.11. 09:00 – Prüfung – Kündigung 📄"
+    assert "Name: Jürgen Öztürk" in owner.get_body(("plain",)).get_content()
+    _, _, event = _invite(owner)
+    assert str(event["SUMMARY"]) == "Telefonat: Prüfung – Kündigung 📄 – Jürgen Öztürk"
+    assert sink.to(CALLER)[0].message["To"].addresses[0].display_name == "Jürgen Öztürk"
