@@ -429,3 +429,15 @@ def test_build_without_secret_uses_the_development_key_and_says_so(
     page = parse_page(example_site / "public" / "index.html")
     verify_slot_token(key.encode(), page.slot_radios[0].attrs["value"])
     assert key not in result.output
+
+
+def test_netlify_builds_publishes_and_proxies_the_handler() -> None:
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / "netlify.toml").read_text())
+    assert "callslot build" in config["build"]["command"]
+    assert config["build"]["publish"] == "public"
+    assert config["build"]["environment"]["PYTHON_VERSION"] == "3.11"
+    (api,) = [r for r in config["redirects"] if r["from"] == "/api/*"]
+    assert api["to"].endswith("/api/:splat") and api["status"] == 200 and api["force"] is True
+    assert config["headers"]  # the rest (CSP) comes from public/_headers
