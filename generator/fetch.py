@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from http import HTTPStatus
 from http.client import HTTPException
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -85,21 +86,13 @@ def fetch_url(
             etag = response.headers.get("ETag")
             last_modified = response.headers.get("Last-Modified")
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the open answer
         if exc.code == 304 and body_file is not None:
             try:
                 return body_file.read_bytes()
             except OSError:
                 pass  # the stored copy is gone: the error below asks for a fresh read
-        reason = exc.reason if isinstance(exc.reason, str) else ""
-        hint = {
-            401: "the server wants a login; use the calendar's secret address (ICS link)",
-            403: "access denied; is the secret address still valid?",
-            404: "not found; check the address (was the secret link reset?)",
-            410: "gone; the calendar was removed or its link reset",
-        }.get(exc.code, "the server failed; try again later or check the address")
-        raise CalendarError(
-            f"the server answered {exc.code} {_clean(reason, url)}: {hint}", calendar=name
-        ) from None
+        raise CalendarError(_status_message(exc.code), calendar=name) from None
     except TimeoutError:
         raise CalendarError(
             f"no complete answer within {timeout:g} s; is the server up?", calendar=name
@@ -120,6 +113,26 @@ def fetch_url(
     if cache_dir is not None and meta_file is not None and body_file is not None:
         _store(body_file, meta_file, body, etag, last_modified)
     return body
+
+
+def _status_message(code: int) -> str:
+    """What an HTTP error status means for the owner; the URL is never repeated."""
+    if 300 <= code < 400:
+        return (
+            f"too many redirects (at most {MAX_REDIRECTS}) or a redirect to a non-HTTP "
+            "address; use the calendar's final https:// address"
+        )
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        phrase = ""
+    hint = {
+        401: "the server wants a login; use the calendar's secret address (ICS link)",
+        403: "access denied; is the secret address still valid?",
+        404: "check the address (was the secret link reset?)",
+        410: "the calendar was removed or its link reset",
+    }.get(code, "try again later; if it stays, check the address")
+    return f"the server answered {code} {phrase}: {hint}".replace(" :", ":")
 
 
 def _too_big(max_bytes: int) -> str:
