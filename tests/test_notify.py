@@ -373,3 +373,20 @@ def test_background_loop_sends_queued_mail_once_and_stops(example_site: Path, tm
         assert not thread.is_alive()
         store.close()
     assert len(sink.messages) == 2
+
+
+def test_notify_exits_zero_when_deliveries_fail_and_says_so(
+    example_site: Path, runner, tmp_path: Path
+) -> None:
+    env = _env(tmp_path / "b.sqlite3", free_port())  # nothing listens: every mail fails
+    settings = site_settings(example_site, env=env)
+    store = open_store(env["DATABASE_URL"], settings=settings)
+    book(store, make_booking(), channels_for(settings, "booked"))
+    store.close()
+    config = str(example_site / "content" / "site.toml")
+    result = runner.invoke(main, ["notify", "--config", config, "--now", NOW.isoformat()], env=env)
+    assert result.exit_code == 0, result.output
+    assert sum(line.startswith("retry ") for line in result.output.splitlines()) == 2
+    assert "Connection refused" in result.output
+    assert "(next attempt 2026-11-27T10:01:00+00:00)" in result.output
+    assert "0 sent, 2 not sent" in result.output
