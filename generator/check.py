@@ -75,7 +75,7 @@ def run_check(
     except CallslotError as exc:
         report.add(PROBLEM, "settings", exc.format_message())
         return report
-    report.secrets += [s.get() for s in _all_secrets(settings) if s.present and len(s.get()) >= 4]
+    report.secrets += [s.get() for s in _all_secrets(settings) if s.present and len(s.get()) >= 8]
     shown = settings.path.name if settings.path else "settings"
     report.add(
         OK,

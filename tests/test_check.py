@@ -328,3 +328,19 @@ def test_check_does_not_create_a_missing_sqlite_file(
     assert result.exit_code == 0, result.output
     assert "does not exist yet" in result.output
     assert not target.parent.exists()
+
+
+def test_netlify_forms_mode_needs_the_netlify_token(runner: CliRunner, example_site: Path) -> None:
+    config = example_site / "content/site.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'who_calls = "either"', 'who_calls = "either"\nbackend = "netlify-forms"'
+        ),
+        encoding="utf-8",
+    )
+    result = check(runner, config, {"CALLSLOT_SECRET": SECRET})
+    assert result.exit_code == 1
+    (line,) = fail_lines(result)
+    assert line.startswith("FAIL  Netlify Forms: ")
+    assert "export NETLIFY_SITE_ID and NETLIFY_AUTH_TOKEN" in line
+    assert "database" not in result.output  # no handler, so no store to look at
