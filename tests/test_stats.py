@@ -263,3 +263,17 @@ def test_command_rejects_a_bad_date(runner, example_site: Path, store_url: str) 
     )
     assert result.exit_code == 1
     assert "--since" in result.output and "YYYY-MM-DD" in result.output
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(
+    sample: list[Booking], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from generator.errors import CallslotError
+
+    # None in sys.modules makes the import fail as if the extra were not installed.
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    with pytest.raises(CallslotError, match=r"pip install 'callslot\[plot\]'"):
+        plot_stats(compute_stats(sample, tz=BERLIN, since=None), tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
