@@ -40,7 +40,9 @@
     picked.labels[0].scrollIntoView({block: "center"});
   }
   if (!data.takenUrl || !window.fetch) return;
-  fetch(data.takenUrl, {headers: {Accept: "application/json"}}).then(function (r) {
+  // no-cache: a caller who just booked and comes back must see that time taken,
+  // not a copy of the list from before (the handler lets proxies keep it for seconds).
+  fetch(data.takenUrl, {headers: {Accept: "application/json"}, cache: "no-cache"}).then(function (r) {
     return r.ok ? r.json() : {};
   }).then(function (body) {
     var taken = (body && body.taken) || [];

@@ -1,0 +1,175 @@
+"""The booking page's small script in real Chromium, under the CSP that public/_headers sets.
+
+The built site is served statically by http.server with the headers from
+_headers (as Netlify sends them) and a stand-in GET /api/taken, so what runs
+here is exactly the inline script the build hashed into the policy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from generator.settings import load_settings
+from generator.site import build_site, offered_slots
+
+SECRET = b"browser-secret-0123456789"
+NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+@dataclass
+class StaticSite:
+    url: str
+    slots: list[dict[str, str]]  # slots.json entries
+    taken: list[dict[str, str]]  # what /api/taken answers; tests may change it
+
+
+def _headers_for(public: Path) -> dict[str, str]:
+    """The "/*" block of Netlify's _headers file."""
+    headers: dict[str, str] = {}
+    block = None
+    for line in (public / "_headers").read_text().splitlines():
+        if not line.startswith(" "):
+            block = line.strip()
+        elif block == "/*":
+            name, value = line.strip().split(": ", 1)
+            headers[name] = value
+    return headers
+
+
+@pytest.fixture(scope="module")
+def static_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticSite]:
+    import shutil
+
+    root = Path(__file__).resolve().parents[2]
+    site = tmp_path_factory.mktemp("static-site")
+    shutil.copytree(root / "content", site / "content")
+    settings = load_settings(site / "content" / "site.toml")
+    public = site / "public"
+    build_site(settings, NOW, public, secret=SECRET, slots=offered_slots(settings, NOW))
+    slots = [
+        s
+        for s in json.loads((public / "slots.json").read_text())["slots"]
+        if s["call_type"] == settings.call_types[0].slug
+    ]  # the slots on index.html
+    state = StaticSite(url="", slots=slots, taken=[])
+    headers = _headers_for(public)
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def end_headers(self) -> None:
+            for name, value in headers.items():
+                self.send_header(name, value)
+            super().end_headers()
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/api/taken"):
+                body = json.dumps({"taken": state.taken}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            super().do_GET()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(public)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def open_page(browser, site: StaticSite, query: str = "", **context_options):  # type: ignore[no-untyped-def]
+    options = {"locale": "de-DE", "timezone_id": "Europe/Berlin", **context_options}
+    context = browser.new_context(**options)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    with page.expect_response(lambda r: "/api/taken" in r.url):
+        page.goto(f"{site.url}/{query}")
+    page.evaluate("() => new Promise(r => setTimeout(r, 0))")
+    return context, page, problems
+
+
+def test_script_runs_under_the_csp_and_fills_hidden_fields(browser, static_site) -> None:
+    context, page, problems = open_page(browser, static_site)
+    try:
+        assert page.locator("input[name=tz]").input_value() == "Europe/Berlin"
+        assert re.fullmatch(r"[0-9a-f]{32}", page.locator("input[name=idem]").input_value())
+        # Same zone as the owner: no second time shown.
+        assert page.locator("label .local").count() == 0
+        assert not problems, problems  # no CSP violation, no script error
+    finally:
+        context.close()
+
+
+def test_visitor_in_another_zone_sees_both_times(browser, static_site) -> None:
+    context, page, problems = open_page(browser, static_site, timezone_id="America/New_York")
+    try:
+        first = static_site.slots[0]
+        label = page.locator(f'label[for="{first["id"]}"]').inner_text()
+        berlin = datetime.fromisoformat(first["start"].replace("Z", "+00:00"))
+        ny_hour = (berlin.hour - 5) % 24  # New York is UTC-5 in November
+        assert re.search(rf"\(.*{ny_hour:02d}:00 in Ihrer Zeitzone\)", label), label
+        assert page.locator("input[name=tz]").input_value() == "America/New_York"
+        assert not problems, problems
+    finally:
+        context.close()
+
+
+def test_taken_slots_are_greyed_out_and_links_preselect(browser, static_site) -> None:
+    taken, wanted = static_site.slots[0], static_site.slots[2]
+    static_site.taken = [{"start": taken["start"], "end": taken["end"]}]
+    try:
+        context, page, problems = open_page(
+            browser, static_site, f"?slot={wanted['id']}&topic=Vertrag%20M%C3%BCller"
+        )
+        radio = page.locator(f'input[id="{taken["id"]}"]')
+        assert radio.is_disabled()
+        assert "vergeben" in page.locator(f'label[for="{taken["id"]}"]').inner_text()
+        assert page.locator(f'input[id="{wanted["id"]}"]').is_checked()
+        assert page.get_by_label(re.compile("^Worum geht es")).input_value() == "Vertrag Müller"
+        assert not problems, problems
+        context.close()
+    finally:
+        static_site.taken = []
+
+
+def test_page_fits_a_small_phone(browser, static_site, screenshot_dir: Path) -> None:
+    context, page, problems = open_page(
+        browser,
+        static_site,
+        viewport={"width": 375, "height": 740},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    try:
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 375, "the page scrolls sideways on a 375px phone"
+        box = page.locator(f'label[for="{static_site.slots[0]["id"]}"]').bounding_box()
+        assert box and box["height"] >= 44 and box["width"] >= 44  # a comfortable tap target
+        button = page.get_by_role("button", name="Termin buchen").bounding_box()
+        assert button and button["height"] >= 44
+        page.screenshot(path=str(screenshot_dir / "booking-page-375.png"), full_page=True)
+        assert not problems, problems
+    finally:
+        context.close()
