@@ -1,0 +1,95 @@
+"""Browser fixtures: one Chromium per test session (per xdist worker), a live `callslot serve`.
+
+Without /usr/bin/chromium the tests skip locally and fail in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from served import ROOT, Served, serve_site
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = Path(os.environ.get("CALLSLOT_CHROMIUM", "/usr/bin/chromium"))
+# Debian's Chromium: Playwright's own browser download is not available here.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+LOCALES = {"de": "de-DE", "en": "en-GB"}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, driven by Playwright; one per test session."""
+    if not CHROMIUM.exists():
+        message = f"Chromium not found at {CHROMIUM}; install Debian's chromium package"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def site_de(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The German example site, served by `callslot serve` for this test session."""
+    yield from serve_site(tmp_path_factory.mktemp("site-de"), "de")
+
+
+@pytest.fixture(scope="session")
+def site_en(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The same owner's site in English."""
+    yield from serve_site(tmp_path_factory.mktemp("site-en"), "en")
+
+
+@pytest.fixture(params=["de", "en"])
+def site(request: pytest.FixtureRequest) -> Served:
+    """The German site, then the English one."""
+    return request.getfixturevalue(f"site_{request.param}")
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator:
+    """Make browser contexts (a fresh profile each: cookies, storage); all closed afterwards.
+
+    Defaults: the site's locale, a visitor in the owner's time zone, a desktop window.
+    """
+    made: list[BrowserContext] = []
+
+    def make(site: Served, **options: object) -> BrowserContext:
+        options = {
+            "locale": LOCALES[site.language],
+            "timezone_id": "Europe/Berlin",
+            "viewport": {"width": 1280, "height": 900},
+            **options,
+        }
+        context = browser.new_context(**options)
+        context.set_default_timeout(10_000)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir() -> Path:
+    """test-artifacts/screenshots/ at the repository root (gitignored)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -1,0 +1,203 @@
+"""A live `callslot serve` over a copy of the example site, and the slots it offers.
+
+The page is built with the real clock: the handler checks notice and horizon
+against its own clock, so the offered slots must be real future slots. Tests
+therefore assert on whatever slots the page shows, never on fixed times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "browser-tests-fixed-secret-0123456789"
+OWNER_TZ = ZoneInfo("Europe/Berlin")
+
+ENGLISH_INTRO = """\
+I am often in workshops during the day and cannot answer the phone on the spot.
+Choose one of the free times - **I will call you back reliably**.
+
+Please give me a *keyword* for your topic so that I can prepare.
+"""
+
+
+@dataclass(frozen=True)
+class OfferedSlot:
+    """One slot as slots.json lists it, with what the page should show for it."""
+
+    id: str  # the radio's id, and ?slot= in links
+    token: str  # the radio's value: the signed slot
+    start: datetime  # aware, UTC
+    end: datetime
+
+    @property
+    def local_start(self) -> datetime:
+        return self.start.astimezone(OWNER_TZ)
+
+    @property
+    def hhmm(self) -> str:
+        """The owner's local start time as the booking page shows it: "09:00"."""
+        return self.local_start.strftime("%H:%M")
+
+    @property
+    def time_pattern(self) -> re.Pattern[str]:
+        """The start time as pages write it, "09:00", "9:00" or "9:00 AM"."""
+        start = self.local_start
+        return re.compile(rf"\b0?{start.hour}:{start.minute:02d}\b")
+
+
+@dataclass
+class Served:
+    """A running `callslot serve` over a copy of the example site."""
+
+    url: str
+    root: Path
+    language: str
+    log: Path
+    slots: list[OfferedSlot]
+    _handed_out: set[str] = field(default_factory=set)
+
+    def claim_slot(self) -> OfferedSlot:
+        """A slot no other test of this session has used, on a day none has used if possible.
+
+        The example site allows few calls per day (booking.max_per_day) and keeps a
+        buffer around each booking, so each booking test gets a day of its own.
+        """
+        used_days = {s.local_start.date() for s in self.slots if s.token in self._handed_out}
+        fresh = [s for s in self.slots if s.token not in self._handed_out]
+        if not fresh:
+            raise AssertionError(f"all {len(self.slots)} offered slots are used up")
+        choice = next((s for s in fresh if s.local_start.date() not in used_days), fresh[0])
+        self._handed_out.add(choice.token)
+        return choice
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _make_english(content: Path) -> None:
+    """Turn the German example into the same owner's English site."""
+    toml = content / "site.toml"
+    text = toml.read_text(encoding="utf-8")
+    replacements = {
+        r'(?m)^language = "de"$': 'language = "en"',
+        r'(?m)^title = "Dr\. Anna Beispiel: .*"$': 'title = "Dr. Anna Beispiel: book a call"',
+        r'(?m)^description = ".*"$': 'description = "Choose a time for a phone call with '
+        'Dr. Anna Beispiel and give a keyword."',
+        r'(?m)^title = "Rückruf \(30 Minuten\)"$': 'title = "Call back (30 minutes)"',
+        r'(?m)^title = "Beratungsgespräch \(60 Minuten\)"$': 'title = "Consultation (60 minutes)"',
+    }
+    for pattern, new in replacements.items():
+        text, count = re.subn(pattern, new, text)
+        assert count >= 1, f"example site.toml changed: {pattern} not found"
+    text = re.sub(
+        r'(?m)^description = "Ein kurzes.*"$',
+        'description = "A short call about your topic."',
+        text,
+    )
+    text = re.sub(
+        r'(?m)^description = "Ausführliches.*"$',
+        'description = "A longer talk, e.g. about a contract or a project."',
+        text,
+    )
+    toml.write_text(text, encoding="utf-8")
+    (content / "intro.md").write_text(ENGLISH_INTRO, encoding="utf-8")
+
+
+def _wait_for_health(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"callslot serve exited with {proc.returncode}:\n"
+                f"{log.read_text(encoding='utf-8', errors='replace')}"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(
+        f"callslot serve did not answer /api/health within {timeout:.0f} s:\n"
+        f"{log.read_text(encoding='utf-8', errors='replace')}"
+    )
+
+
+def _read_slots(url: str) -> list[OfferedSlot]:
+    with urllib.request.urlopen(f"{url}/slots.json", timeout=5) as response:
+        data = json.load(response)
+    slots = [
+        OfferedSlot(
+            id=item["id"],
+            token=item["token"],
+            start=datetime.fromisoformat(item["start"]).astimezone(UTC),
+            end=datetime.fromisoformat(item["end"]).astimezone(UTC),
+        )
+        for item in data["slots"]
+        if item.get("call_type", "rueckruf") == "rueckruf"
+    ]
+    assert slots, "the example site offers no slot: the browser tests need at least a few"
+    return slots
+
+
+def serve_site(base: Path, language: str) -> Iterator[Served]:
+    """Copy the example site into ``base`` (English when asked), serve it, stop it after."""
+    shutil.copytree(ROOT / "content", base / "content")
+    shutil.copytree(ROOT / "themes", base / "themes")
+    if language == "en":
+        _make_english(base / "content")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CALLSLOT_SECRET": SECRET,
+        "CALLSLOT_RATE_LIMIT": "off",
+        "DATABASE_URL": f"sqlite:///{base / 'bookings.sqlite3'}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("SMTP_URL", None)  # no mail leaves a test
+    log = base / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from generator.cli import main; main()",
+                "serve",
+                "--port",
+                str(port),
+            ],
+            cwd=base,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_health(url, proc, log, timeout=30)
+        yield Served(url=url, root=base, language=language, log=log, slots=_read_slots(url))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

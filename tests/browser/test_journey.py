@@ -1,0 +1,172 @@
+"""A caller's whole journey in a real browser: choose a time, give a topic, get the call.
+
+Each booking test claims a slot (on a day of its own) from the site's
+slots.json, so tests never compete for one slot unless they mean to.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+from caller import (
+    LABELS,
+    Caller,
+    body_text,
+    book,
+    choose_slot,
+    fill_details,
+    open_booking_page,
+    slot_radio,
+    submit,
+)
+from playwright.sync_api import expect
+from served import Served
+
+pytestmark = pytest.mark.browser
+
+
+def test_book_a_call_then_the_time_is_taken_for_everyone_else(site: Served, new_context) -> None:
+    """Choose, book, see the thanks page; the slot greys out; a slower caller is told kindly."""
+    slot = site.claim_slot()
+    slower = new_context(site).new_page()
+    open_booking_page(slower, site)  # opened before the booking: still shows the slot free
+
+    page = new_context(site).new_page()
+    caller = Caller(topic="Vertrag XY" if site.language == "de" else "Lease renewal")
+    response = book(page, site, slot, caller)
+
+    assert response.status == 200, body_text(page)
+    text = body_text(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text(LABELS[site.language]["booked"])
+    assert slot.time_pattern.search(text), f"the thanks page lacks the booked time {slot.hhmm}"
+    assert caller.topic in text
+
+    # Reloaded, the page greys the slot out and it cannot be chosen.
+    open_booking_page(page, site)
+    radio = slot_radio(page, slot)
+    expect(radio).to_be_disabled()
+    expect(page.locator(f'label[for="{slot.id}"]')).to_contain_text(LABELS[site.language]["taken"])
+    page.locator(f'label[for="{slot.id}"]').click(force=True)
+    expect(radio).not_to_be_checked()
+
+    # The slower caller still sees it free, tries, and is told it was just taken.
+    expect(slot_radio(slower, slot)).to_be_enabled()
+    choose_slot(slower, slot)
+    fill_details(slower, site, Caller(name="Max Zweiter", topic="Zu spät"))
+    answer = submit(slower, site)
+    assert answer.status == 409
+    expect(slower.get_by_role("heading", level=1)).to_have_text(LABELS[site.language]["just_taken"])
+    # ... with a way back to the open slots.
+    slower.get_by_role("link", name=LABELS[site.language]["back"]).click()
+    expect(slower.locator("input[name=slot]").first).to_be_attached()
+    assert slower.locator("input[name=slot]:not([disabled])").count() >= 1
+
+
+def test_booking_works_without_javascript(site_de: Served, new_context) -> None:
+    slot = site_de.claim_slot()
+    page = new_context(site_de, java_script_enabled=False).new_page()
+    caller = Caller(topic="Ohne Skript")
+    response = book(page, site_de, slot, caller, javascript=False)
+    assert response.status == 200, body_text(page)
+    text = body_text(page)
+    assert "Ihr Telefonat ist gebucht" in text
+    assert slot.time_pattern.search(text), text
+    assert caller.topic in text
+
+
+def test_visitor_in_new_york_sees_their_time_next_to_the_owners(site: Served, new_context) -> None:
+    page = new_context(site, timezone_id="America/New_York").new_page()
+    open_booking_page(page, site)
+    slot = site.slots[0]
+    label = page.locator(f'label[for="{slot.id}"]')
+    local = slot.start.astimezone(ZoneInfo("America/New_York"))
+    # The owner's time first, then the visitor's, e.g. "09:00 (03:00 in Ihrer Zeitzone)"
+    # or "09:00 (03:00 AM in your time zone)" in English.
+    expect(label).to_contain_text(slot.hhmm)
+    if site.language == "de":
+        expect(label).to_contain_text(f"{local:%H:%M} in Ihrer Zeitzone")
+    else:
+        expect(label).to_contain_text(f"{local:%I:%M}")
+        expect(label).to_contain_text("in your time zone")
+
+
+def test_visitor_in_the_owners_zone_sees_one_time(site_de: Served, new_context) -> None:
+    page = new_context(site_de).new_page()
+    open_booking_page(page, site_de)
+    assert page.locator("label .local").count() == 0
+
+
+def test_phone_viewport_has_no_horizontal_scrolling(site: Served, new_context) -> None:
+    page = new_context(
+        site, viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True
+    ).new_page()
+    open_booking_page(page, site)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page is {width}px wide on a 375px phone: it scrolls sideways"
+
+
+def test_keyboard_only_journey(site_en: Served, new_context) -> None:
+    """Tab to the times, arrow to one, Space to pick it, type, Tab to the button, Enter."""
+    slot = site_en.claim_slot()
+    page = new_context(site_en).new_page()
+    open_booking_page(page, site_en)
+    active = "() => document.activeElement"
+
+    def focused(attribute: str) -> str:
+        return page.evaluate(f"() => document.activeElement.getAttribute({attribute!r}) || ''")
+
+    for _ in range(40):  # links in the intro and the navigation come first
+        page.keyboard.press("Tab")
+        if focused("name") == "slot":
+            break
+    else:
+        raise AssertionError("Tab never reached a time slot")
+    # One radio group holds all times: arrow keys move through it, as in any form.
+    for _ in range(len(site_en.slots) + 1):
+        if focused("value") == slot.token:
+            break
+        page.keyboard.press("ArrowDown")
+    else:
+        raise AssertionError("the arrow keys never reached the chosen time")
+    page.keyboard.press("Space")
+    expect(slot_radio(page, slot)).to_be_checked()
+
+    answers = {"topic": "Keyboard only", "name": "Kim Tab", "phone": "+1 555 0100"}
+    typed = {}
+    for _ in range(20):  # Tab through the fields, typing into those the booking needs
+        page.keyboard.press("Tab")
+        name = focused("name")
+        if name in ("topic", "name", "phone") and name not in typed:
+            typed[name] = answers[name]
+            page.keyboard.type(answers[name])
+        if page.evaluate(f"({active})().type") == "submit":
+            break
+    else:
+        raise AssertionError("Tab never reached the booking button")
+    assert set(typed) == {"topic", "name", "phone"}, f"Tab skipped fields: only {sorted(typed)}"
+    with page.expect_navigation() as navigation:
+        page.keyboard.press("Enter")
+    assert navigation.value is not None and navigation.value.status == 200, body_text(page)
+    text = body_text(page)
+    assert "Your call is booked" in text
+    assert "Keyboard only" in text
+
+
+def test_focus_is_visible_on_a_time_slot(site_de: Served, new_context) -> None:
+    """A keyboard user sees where they are: the focused time has an outline."""
+    page = new_context(site_de).new_page()
+    open_booking_page(page, site_de)
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.name") == "slot":
+            break
+    outline = page.evaluate(
+        """() => {
+            const radio = document.activeElement;
+            const styles = [getComputedStyle(radio), getComputedStyle(radio.labels[0])];
+            return styles.some(s => s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2
+                                    || s.boxShadow !== 'none');
+        }"""
+    )
+    assert outline, "the focused time slot has no visible focus indicator"
