@@ -10,6 +10,7 @@ before use, so a CR/LF in a name or topic can never add a header.
 
 from __future__ import annotations
 
+import functools
 import html
 import smtplib
 import ssl
@@ -241,6 +242,12 @@ def booking_message(
     return message
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The default verifying context, made once: loading the CA store takes ~60 ms."""
+    return ssl.create_default_context()
+
+
 def send_message(
     email: EmailSettings,
     message: EmailMessage,
@@ -254,7 +261,7 @@ def send_message(
     the outbox retries. The default TLS context checks the certificate
     (SSL_CERT_FILE names extra CAs, e.g. for a private relay).
     """
-    context = ssl_context or ssl.create_default_context()
+    context = ssl_context or (_tls_context() if email.security != "none" else None)
     client: smtplib.SMTP
     if email.security == "ssl":
         client = smtplib.SMTP_SSL(email.host, email.port, timeout=timeout, context=context)
