@@ -198,6 +198,7 @@ def write_site(files: Mapping[str, bytes], out_dir: Path) -> list[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=parent))
     except OSError as exc:
         raise BuildError(f"cannot create a folder next to {out_dir}: {exc}") from None
+    old: Path | None = None
     try:
         for name, data in files.items():
             target = tmp / name
@@ -205,13 +206,15 @@ def write_site(files: Mapping[str, bytes], out_dir: Path) -> list[Path]:
             target.write_bytes(data)
             os.chmod(target, 0o644)
         os.chmod(tmp, 0o755)
-        old = None
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=parent))
             old.rmdir()
             os.replace(out_dir, old)
         os.replace(tmp, out_dir)
     except OSError as exc:
+        if old is not None and not out_dir.exists():
+            os.replace(old, out_dir)  # put the previous site back
+            old = None
         shutil.rmtree(tmp, ignore_errors=True)
         raise BuildError(f"cannot write the site to {out_dir}: {exc}") from None
     if old is not None:

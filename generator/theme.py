@@ -105,7 +105,19 @@ class Theme:
                 + ", ".join(str(d / "templates") for d in self.dirs)
             ) from None
         except jinja2.TemplateError as exc:
-            raise BuildError(f"template {template}: {exc}") from None
+            raise BuildError(f"template {_where(exc, template)}: {exc}") from None
+
+
+def _where(exc: BaseException, template: str) -> str:
+    """File and line of a runtime template error: Jinja maps its frames to the template."""
+    where = template
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith((".html", ".txt", ".xml")):
+            where = f"{filename}, line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
 
 
 def _theme_dirs(settings: Settings) -> tuple[str, list[Path]]:

@@ -441,3 +441,26 @@ def test_netlify_builds_publishes_and_proxies_the_handler() -> None:
     (api,) = [r for r in config["redirects"] if r["from"] == "/api/*"]
     assert api["to"].endswith("/api/:splat") and api["status"] == 200 and api["force"] is True
     assert config["headers"]  # the rest (CSP) comes from public/_headers
+
+
+def test_a_rebuild_leaves_out_calls_booked_in_the_store(runner, example_site: Path) -> None:
+    from notify_support import book, make_booking
+
+    from generator.store import open_store
+
+    build(runner, example_site)
+    first = json.loads((example_site / "public" / "slots.json").read_text())["slots"][0]
+    start = datetime.fromisoformat(first["start"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(first["end"].replace("Z", "+00:00"))
+    settings = load_settings(example_site / "content" / "site.toml")
+    store = open_store(None, settings=settings)  # the default .callslot/bookings.sqlite3
+    try:
+        book(store, make_booking(call_type=first["call_type"], start=start, end=end), [])
+    finally:
+        store.close()
+    build(runner, example_site)
+    again = json.loads((example_site / "public" / "slots.json").read_text())["slots"]
+    assert first["id"] not in {s["id"] for s in again}
+    for item in again:
+        slot = verify_slot_token(SECRET.encode(), item["token"])
+        assert slot.end <= start or slot.start >= end
