@@ -173,3 +173,22 @@ def test_page_fits_a_small_phone(browser, static_site, screenshot_dir: Path) -> 
         assert not problems, problems
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("path", ["", "thanks.html"])
+def test_axe_finds_no_accessibility_violation(browser, static_site, path: str) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    context, page, _ = open_page(browser, static_site)
+    try:
+        if path:
+            page.goto(f"{static_site.url}/{path}")
+        assert page.locator("h1").count() == 1
+        results = Axe().run(page)
+        violations = [
+            (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+            for v in results.response["violations"]
+        ]
+        assert not violations, violations
+    finally:
+        context.close()
