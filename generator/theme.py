@@ -11,6 +11,7 @@ overrides single files and inherits the rest, as in Pelican and Hugo.
 from __future__ import annotations
 
 import base64
+import gettext
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -65,7 +66,8 @@ class Theme:
             self._envs[language] = env
         return env
 
-    def translations(self, language: str | None = None):  # -> gettext.NullTranslations
+    def translations(self, language: str | None = None) -> gettext.NullTranslations:
+        """The theme's gettext catalogs for ``language`` (default: the site's)."""
         return translations(language or self.language, self.dirs)
 
     def gettext(self, message: str, language: str | None = None, **variables: Any) -> str:

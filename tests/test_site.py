@@ -382,6 +382,9 @@ def test_no_open_slot_warns_and_shows_a_calm_message(
     page = parse_page(tmp_path / "out" / "index.html")
     assert not page.find("form") and page.find("p", role="status")
     assert json.loads((tmp_path / "out" / "slots.json").read_text())["slots"] == []
+    set_setting(example_site, 'horizon = "14d"', 'horizon = "1h"')  # shorter than the notice
+    result = build(runner, example_site)
+    assert "0 open slots" in result.output and "Warning: no slot is open" in result.output
 
 
 def test_booked_calls_are_not_offered(example_site: Path, tmp_path: Path) -> None:
