@@ -203,6 +203,11 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     if isinstance(form, list):
         return refuse("invalid_fields", form)
     assert slot is not None  # parse_form reports a missing slot
+    key = idempotency_key(form)
+    earlier = ctx.store.by_idempotency_key(key)
+    if earlier is not None:
+        # A double click or a retry: the first answer again, whatever happened since.
+        return _booked(req, ctx, form.back, earlier, created=False)
 
     day_start, day_end = _day_bounds(slot.start, ctx)
     rules = ctx.settings.booking
@@ -240,7 +245,7 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         recorded, created = ctx.store.book(
             booking,
             cancel_token_hash=hash_token(_cancel_token(ctx.secret, booking.id)),
-            idempotency_key=idempotency_key(form),
+            idempotency_key=key,
             channels=channels,
             day_start=day_start,
             day_end=day_end,
@@ -252,23 +257,29 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         return refuse("day_full")
     if created and channels:
         ctx.after_commit(recorded.id, now)
-    cancel = _cancel_token(ctx.secret, recorded.id)
+    return _booked(req, ctx, form.back, recorded, created=created)
+
+
+def _booked(
+    req: ApiRequest, ctx: Context, back: str, booking: Booking, *, created: bool
+) -> ApiResponse:
+    cancel = _cancel_token(ctx.secret, booking.id)
     if req.wants_json:
         base = ctx.settings.site.base_url.rstrip("/")
         return ApiResponse(
             201 if created else 200,
             data={
-                "id": recorded.id,
-                "start": _iso(recorded.start),
-                "end": _iso(recorded.end),
-                "call_type": recorded.call_type,
-                "who_calls": recorded.who_calls,
+                "id": booking.id,
+                "start": _iso(booking.start),
+                "end": _iso(booking.end),
+                "call_type": booking.call_type,
+                "who_calls": booking.who_calls,
                 "cancel_url": f"{base}/api/cancel?token={cancel}",
             },
         )
     location = f"/api/booking?token={cancel}"
-    if form.back:
-        location += f"&back={quote(form.back, safe='/')}"
+    if back:
+        location += f"&back={quote(back, safe='/')}"
     return ApiResponse(303, location=location)
 
 

@@ -92,10 +92,12 @@ def test_overlap_with_any_call_type_is_refused_and_records_nothing(store: Store)
 
 
 def test_same_idempotency_key_gives_the_first_booking(store: Store) -> None:
-    _, created = book(store, make("b1", T0), key="same")
+    first, created = book(store, make("b1", T0), key="same")
     again, created_again = book(store, make("b2", T0), key="same")
     assert created and not created_again
     assert again.id == "b1"
+    assert store.by_idempotency_key("same") == first
+    assert store.by_idempotency_key("other") is None
     assert len(store.bookings()) == 1
     assert len(store.outbox()) == 1
 

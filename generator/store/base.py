@@ -68,9 +68,17 @@ class Store(ABC):
         """Create or upgrade the schema (tracked in a version table)."""
 
     @abstractmethod
-    def book(self, booking: Booking, *, cancel_token_hash: str, idempotency_key: str,
-             channels: Sequence[str], day_start: datetime, day_end: datetime,
-             max_per_day: int | None) -> tuple[Booking, bool]:
+    def book(
+        self,
+        booking: Booking,
+        *,
+        cancel_token_hash: str,
+        idempotency_key: str,
+        channels: Sequence[str],
+        day_start: datetime,
+        day_end: datetime,
+        max_per_day: int | None,
+    ) -> tuple[Booking, bool]:
         """Record a booking and its outbox rows atomically.
 
         Returns (booking, created). The same idempotency key again returns the
@@ -86,8 +94,11 @@ class Store(ABC):
     def by_cancel_hash(self, token_hash: str) -> Booking | None: ...
 
     @abstractmethod
-    def cancel(self, booking_id: str, *, now: datetime,
-               channels: Sequence[str]) -> Booking | None:
+    def by_idempotency_key(self, key: str) -> Booking | None:
+        """The booking a form with this key already made (a resubmit), if any."""
+
+    @abstractmethod
+    def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
         """Cancel a confirmed booking and queue ``channels`` for the "cancelled" event.
 
         Returns the updated booking, None when unknown; cancelling twice is a no-op.
@@ -98,17 +109,25 @@ class Store(ABC):
         """(start, end) of confirmed bookings ending after ``after``; nothing personal."""
 
     @abstractmethod
-    def bookings(self, *, since: datetime | None = None,
-                 include_cancelled: bool = False) -> list[Booking]:
+    def bookings(
+        self, *, since: datetime | None = None, include_cancelled: bool = False
+    ) -> list[Booking]:
         """Bookings whose call ends after ``since`` (all when None), sorted by start."""
 
     @abstractmethod
     def set_outcome(self, booking_id: str, outcome: str) -> Booking | None: ...
 
     @abstractmethod
-    def claim_outbox(self, *, now: datetime, worker: str, lease: timedelta,
-                     include_waiting: bool = False, booking_id: str | None = None,
-                     limit: int = 50) -> list[OutboxItem]:
+    def claim_outbox(
+        self,
+        *,
+        now: datetime,
+        worker: str,
+        lease: timedelta,
+        include_waiting: bool = False,
+        booking_id: str | None = None,
+        limit: int = 50,
+    ) -> list[OutboxItem]:
         """Atomically claim due pending rows for ``worker`` for ``lease``.
 
         A row claimed by one worker is not returned to another until the lease
@@ -117,8 +136,9 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def finish_outbox(self, item_id: int, *, sent: bool, error: str = "",
-                      next_attempt_at: datetime | None = None) -> None:
+    def finish_outbox(
+        self, item_id: int, *, sent: bool, error: str = "", next_attempt_at: datetime | None = None
+    ) -> None:
         """Mark a claimed row sent, or failed with a retry time (None = give up)."""
 
     @abstractmethod

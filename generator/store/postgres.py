@@ -357,6 +357,10 @@ class PostgresStore(Store):
         )
         return _booking(rows[0]) if rows else None
 
+    def by_idempotency_key(self, key: str) -> Booking | None:
+        rows = self._read(f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = %s", (key,))
+        return _booking(rows[0]) if rows else None
+
     def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
         with self._tx() as conn:
             row = conn.execute(

@@ -321,6 +321,14 @@ class SQLiteStore(Store):
         )
         return _booking(row) if row else None
 
+    def by_idempotency_key(self, key: str) -> Booking | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = ?", (key,))
+            .fetchone()
+        )
+        return _booking(row) if row else None
+
     def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
         with self._write() as conn:
             row = conn.execute("SELECT status FROM bookings WHERE id = ?", (booking_id,)).fetchone()
