@@ -250,6 +250,8 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
             day_start=day_start,
             day_end=day_end,
             max_per_day=rules.max_per_day,
+            buffer_before=rules.buffer_before,
+            buffer_after=rules.buffer_after,
         )
     except SlotTaken:
         return refuse("slot_taken")

@@ -91,6 +91,44 @@ def test_overlap_with_any_call_type_is_refused_and_records_nothing(store: Store)
     assert book(store, make("b3", T0 + timedelta(hours=1)))[1]
 
 
+def test_buffers_keep_a_pause_around_confirmed_calls(store: Store) -> None:
+    book(store, make("b1", T0, 60))  # 09:00-10:00 UTC
+    pause = {"buffer_before": timedelta(minutes=10), "buffer_after": timedelta(minutes=15)}
+    for start in (T0 + timedelta(minutes=70), T0 - timedelta(minutes=35)):
+        with pytest.raises(SlotTaken):
+            store.book(
+                make("b2", start),
+                cancel_token_hash="h2",
+                idempotency_key="k2",
+                channels=(),
+                day_start=DAY[0],
+                day_end=DAY[1],
+                max_per_day=None,
+                **pause,
+            )
+    after = store.book(
+        make("b3", T0 + timedelta(minutes=75)),
+        cancel_token_hash="h3",
+        idempotency_key="k3",
+        channels=(),
+        day_start=DAY[0],
+        day_end=DAY[1],
+        max_per_day=None,
+        **pause,
+    )
+    before = store.book(
+        make("b4", T0 - timedelta(minutes=40)),
+        cancel_token_hash="h4",
+        idempotency_key="k4",
+        channels=(),
+        day_start=DAY[0],
+        day_end=DAY[1],
+        max_per_day=None,
+        **pause,
+    )
+    assert after[1] and before[1]
+
+
 def test_same_idempotency_key_gives_the_first_booking(store: Store) -> None:
     first, created = book(store, make("b1", T0), key="same")
     again, created_again = book(store, make("b2", T0), key="same")

@@ -78,6 +78,8 @@ class Store(ABC):
         day_start: datetime,
         day_end: datetime,
         max_per_day: int | None,
+        buffer_before: timedelta = timedelta(0),
+        buffer_after: timedelta = timedelta(0),
     ) -> tuple[Booking, bool]:
         """Record a booking and its outbox rows atomically.
 
@@ -85,6 +87,10 @@ class Store(ABC):
         first booking with created=False. Raises SlotTaken when a confirmed
         booking overlaps [start, end), DayFull when ``max_per_day`` confirmed
         bookings already start within [day_start, day_end).
+
+        With buffers, a confirmed booking widened to [start - buffer_before,
+        end + buffer_after) must not overlap either (the owner's pause between
+        calls), checked in the same transaction.
         """
 
     @abstractmethod

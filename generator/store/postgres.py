@@ -267,6 +267,8 @@ class PostgresStore(Store):
         day_start: datetime,
         day_end: datetime,
         max_per_day: int | None,
+        buffer_before: timedelta = timedelta(0),
+        buffer_after: timedelta = timedelta(0),
     ) -> tuple[Booking, bool]:
         try:
             with self._tx() as conn:
@@ -282,7 +284,7 @@ class PostgresStore(Store):
                 clash = conn.execute(
                     "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < %s "
                     "AND end_at > %s LIMIT 1",
-                    (end, start),
+                    (end + buffer_before, start - buffer_after),
                 ).fetchone()
                 if clash:
                     raise SlotTaken(f"{start:%Y-%m-%d %H:%M} UTC is already booked")

@@ -245,6 +245,8 @@ class SQLiteStore(Store):
         day_start: datetime,
         day_end: datetime,
         max_per_day: int | None,
+        buffer_before: timedelta = timedelta(0),
+        buffer_after: timedelta = timedelta(0),
     ) -> tuple[Booking, bool]:
         with self._write() as conn:
             row = conn.execute(
@@ -256,7 +258,7 @@ class SQLiteStore(Store):
             clash = conn.execute(
                 "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < ? "
                 "AND end_at > ? LIMIT 1",
-                (end, start),
+                (_ts(booking.end + buffer_before), _ts(booking.start - buffer_after)),
             ).fetchone()
             if clash:
                 raise SlotTaken(f"{booking.start:%Y-%m-%d %H:%M} UTC is already booked")
