@@ -272,17 +272,82 @@ def child(mode: str) -> dict:
 
 
 def ratio(a: Run, b: Run) -> str:
-    if a.error or b.error or not b.seconds:
+    """a/b in wall time, and in brackets in CPU time."""
+    if a.error or b.error or not b.seconds or not b.cpu:
         return "-"
-    return f"{a.seconds / b.seconds:.2f}x"
+    return f"{a.seconds / b.seconds:.2f}x ({a.cpu / b.cpu:.2f}x)"
 
 
 def cell(run: Run) -> str:
     return "failed | -" if run.error else f"{run.seconds:.2f} ({run.cpu:.2f}) | {run.peak_mb:.0f}"
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
+def verdict(wall_ok: bool, cpu_ok: bool) -> str:
+    """Wall time decides; CPU time tells whether a miss is only the machine being busy."""
+    if wall_ok:
+        return "met"
+    if cpu_ok:
+        return "met in CPU time, MISSED in wall time (the machine was busy: see load)"
+    return "MISSED"
+
+
+def goals(rows: list[Row], recheck: dict[str, dict]) -> list[str]:
+    lines = []
+    by_size = {r.events: r for r in rows}
+    if 10_000 in by_size:
+        r = by_size[10_000]
+        limit = GOAL_COLD_VS_PARSE_10K
+        ok = [
+            not r.cold.error and c <= limit * p
+            for c, p in ((r.cold.seconds, r.parse.seconds), (r.cold.cpu, r.parse.cpu))
+        ]
+        lines.append(
+            f"- cold build of 10k events <= {limit}x the bare parse: "
+            f"{ratio(r.cold, r.parse)}: {verdict(*ok)}"
+        )
+    if 50_000 in by_size:
+        r = by_size[50_000]
+        small = not r.cold.error and r.cold.peak_mb < GOAL_COLD_50K_MB
+        ok = [small and t < GOAL_COLD_50K_SECONDS for t in (r.cold.seconds, r.cold.cpu)]
+        shown = (
+            "failed"
+            if r.cold.error
+            else f"{r.cold.seconds:.2f} s (CPU {r.cold.cpu:.2f} s), {r.cold.peak_mb:.0f} MB"
+        )
+        lines.append(
+            f"- cold build of 50k events < {GOAL_COLD_50K_SECONDS:.0f} s and "
+            f"< {GOAL_COLD_50K_MB:.0f} MB: {shown}: {verdict(*ok)}"
+        )
+    for r in rows:
+        ok = [
+            not r.warm.error and not r.cold.error and w * GOAL_WARM_SPEEDUP <= c
+            for w, c in ((r.warm.seconds, r.cold.seconds), (r.warm.cpu, r.cold.cpu))
+        ]
+        speedup = (
+            "-"
+            if r.warm.error or r.cold.error
+            else f"{r.cold.seconds / r.warm.seconds:.1f}x (CPU {r.cold.cpu / r.warm.cpu:.1f}x)"
+        )
+        lines.append(
+            f"- warm build >= {GOAL_WARM_SPEEDUP:.0f}x faster than cold, {r.events:,} events: "
+            f"{speedup}: {verdict(*ok)}"
+        )
+    if recheck:
+        shown = ", ".join(
+            f"{how}: {v['error']}"
+            if "error" in v
+            else f"{how} {v['seconds']:.3f} s (CPU {v['cpu']:.3f} s)"
+            for how, v in recheck.items()
+        )
+        ok = [
+            all("error" not in v and v[key] < GOAL_RECHECK_SECONDS for v in recheck.values())
+            for key in ("seconds", "cpu")
+        ]
+        lines.append(
+            f"- handler re-check, one day of the 10k calendar, < {GOAL_RECHECK_SECONDS} s "
+            f"(in-process): {shown}: {verdict(*ok)}"
+        )
+    return lines
 
 
 def report(rows: list[Row], floor: Run, recheck: dict[str, dict], equal: dict[int, str]) -> str:
@@ -312,47 +377,7 @@ def report(rows: list[Row], floor: Run, recheck: dict[str, dict], equal: dict[in
     ]
     if failures:
         lines += ["", "Failed runs:", *failures]
-
-    lines += ["", "Goals:"]
-    by_size = {r.events: r for r in rows}
-    if 10_000 in by_size:
-        r = by_size[10_000]
-        ok = not r.cold.error and r.cold.seconds <= GOAL_COLD_VS_PARSE_10K * r.parse.seconds
-        lines.append(
-            f"- cold build of 10k events <= {GOAL_COLD_VS_PARSE_10K}x the bare parse: "
-            f"{ratio(r.cold, r.parse)}: {verdict(ok)}"
-        )
-    if 50_000 in by_size:
-        r = by_size[50_000]
-        ok = (
-            not r.cold.error
-            and r.cold.seconds < GOAL_COLD_50K_SECONDS
-            and r.cold.peak_mb < GOAL_COLD_50K_MB
-        )
-        shown = "failed" if r.cold.error else f"{r.cold.seconds:.2f} s, {r.cold.peak_mb:.0f} MB"
-        lines.append(
-            f"- cold build of 50k events < {GOAL_COLD_50K_SECONDS:.0f} s and "
-            f"< {GOAL_COLD_50K_MB:.0f} MB: {shown}: {verdict(ok)}"
-        )
-    for r in rows:
-        ok = not r.warm.error and r.warm.seconds * GOAL_WARM_SPEEDUP <= r.cold.seconds
-        speedup = "-" if r.warm.error or r.cold.error else f"{r.cold.seconds / r.warm.seconds:.1f}x"
-        lines.append(
-            f"- warm build >= {GOAL_WARM_SPEEDUP:.0f}x faster than cold, {r.events:,} events: "
-            f"{speedup}: {verdict(ok)}"
-        )
-    if recheck:
-        shown = ", ".join(
-            f"{how}: {v['error']}"
-            if "error" in v
-            else f"{how} {v['seconds']:.3f} s (CPU {v['cpu']:.3f} s)"
-            for how, v in recheck.items()
-        )
-        ok = all("error" not in v and v["seconds"] < GOAL_RECHECK_SECONDS for v in recheck.values())
-        lines.append(
-            f"- handler re-check, one day of the 10k calendar, < {GOAL_RECHECK_SECONDS} s "
-            f"(in-process): {shown}: {verdict(ok)}"
-        )
+    lines += ["", "Goals:", *goals(rows, recheck)]
     lines += ["", "Slots equal to those of a full parse (pre-filter off):"]
     for events, result in equal.items():
         lines.append(f"- {events:,} events: {result}")
