@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, sync_playwright
 from served import ROOT, Served, serve_site
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -68,8 +68,15 @@ def new_context(browser: Browser) -> Iterator:
     """Make browser contexts (a fresh profile each: cookies, storage); all closed afterwards.
 
     Defaults: the site's locale, a visitor in the owner's time zone, a desktop window.
+    A script error or a blocked script (Content-Security-Policy) on any page fails the test.
     """
     made: list[BrowserContext] = []
+    problems: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        # Chromium also logs every 4xx answer; the 409 and 400 pages are meant to be.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            problems.append(f"{message.page.url if message.page else ''}: {message.text}")
 
     def make(site: Served, **options: object) -> BrowserContext:
         options = {
@@ -80,12 +87,15 @@ def new_context(browser: Browser) -> Iterator:
         }
         context = browser.new_context(**options)
         context.set_default_timeout(10_000)
+        context.on("console", console)
+        context.on("weberror", lambda error: problems.append(str(error.error)))
         made.append(context)
         return context
 
     yield make
     for context in made:
         context.close()
+    assert not problems, "errors in the browser console:\n" + "\n".join(problems)
 
 
 @pytest.fixture(scope="session")

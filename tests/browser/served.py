@@ -96,27 +96,23 @@ def _make_english(content: Path) -> None:
     """Turn the German example into the same owner's English site."""
     toml = content / "site.toml"
     text = toml.read_text(encoding="utf-8")
+    # Each German text of the example, and its English; every one must be found.
     replacements = {
-        r'(?m)^language = "de"$': 'language = "en"',
-        r'(?m)^title = "Dr\. Anna Beispiel: .*"$': 'title = "Dr. Anna Beispiel: book a call"',
-        r'(?m)^description = ".*"$': 'description = "Choose a time for a phone call with '
-        'Dr. Anna Beispiel and give a keyword."',
-        r'(?m)^title = "Rückruf \(30 Minuten\)"$': 'title = "Call back (30 minutes)"',
-        r'(?m)^title = "Beratungsgespräch \(60 Minuten\)"$': 'title = "Consultation (60 minutes)"',
+        'language = "de"': 'language = "en"',
+        'title = "Dr. Anna Beispiel: Rückruf vereinbaren"': (
+            'title = "Dr. Anna Beispiel: book a call"'
+        ),
+        'description = "Wählen Sie': 'description = "Choose a time for a phone call with '
+        'Dr. Anna Beispiel and give a keyword."\n# was: "Wählen Sie',
+        'title = "Rückruf (30 Minuten)"': 'title = "Call back (30 minutes)"',
+        'description = "Ein kurzes': 'description = "A short call about your topic."\n# was: "',
+        'title = "Beratungsgespräch (60 Minuten)"': 'title = "Consultation (60 minutes)"',
+        'description = "Ausführliches': 'description = "A longer talk about a contract or a '
+        'project."\n# was: "',
     }
-    for pattern, new in replacements.items():
-        text, count = re.subn(pattern, new, text)
-        assert count >= 1, f"example site.toml changed: {pattern} not found"
-    text = re.sub(
-        r'(?m)^description = "Ein kurzes.*"$',
-        'description = "A short call about your topic."',
-        text,
-    )
-    text = re.sub(
-        r'(?m)^description = "Ausführliches.*"$',
-        'description = "A longer talk, e.g. about a contract or a project."',
-        text,
-    )
+    for german, english in replacements.items():
+        assert german in text, f"the example site.toml changed: {german!r} is not in it"
+        text = text.replace(german, english, 1)
     toml.write_text(text, encoding="utf-8")
     (content / "intro.md").write_text(ENGLISH_INTRO, encoding="utf-8")
 

@@ -1,0 +1,141 @@
+"""Accessibility: axe-core finds no violation on any page a caller can see.
+
+axe-core comes from the axe-playwright-python package (it ships axe.min.js);
+it runs with its default rule set, which covers WCAG 2.0/2.1 A and AA and
+axe's best practices. Each page is scanned in the state a caller sees it:
+with a time greyed out, times in a second zone, an error message shown.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import pytest
+from caller import (
+    LABELS,
+    Caller,
+    body_text,
+    book,
+    choose_slot,
+    fill_details,
+    open_booking_page,
+    submit,
+)
+from playwright.sync_api import Page, expect
+from served import Served
+
+pytestmark = pytest.mark.browser
+
+REPORTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "axe"
+
+
+@cache
+def _axe_source() -> str:
+    import axe_playwright_python
+
+    return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
+
+
+def axe_violations(page: Page, name: str) -> list[dict]:
+    """Run axe-core on the page as it is now; its violations (also written to test-artifacts/)."""
+    page.evaluate(_axe_source())
+    results = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / f"{name}.json").write_text(
+        json.dumps(
+            {
+                "url": page.url,
+                "axe": results["testEngine"]["version"],
+                "violations": results["violations"],
+                "passes": len(results["passes"]),
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    return results["violations"]
+
+
+def report(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"{v['id']} ({v['impact']}): {v['help']} - {v['helpUrl']}")
+        for node in v["nodes"][:5]:
+            lines.append(f"    {', '.join(map(str, node['target']))}: {node['failureSummary']}")
+    return "\n".join(lines)
+
+
+def assert_accessible(page: Page, name: str) -> None:
+    violations = axe_violations(page, name)
+    assert not violations, f"axe-core on {name} ({page.url}):\n{report(violations)}"
+
+
+def test_booking_page(site: Served, new_context) -> None:
+    """The page as a visitor abroad sees it: both times next to every slot."""
+    page = new_context(site, timezone_id="America/New_York").new_page()
+    open_booking_page(page, site)
+    expect(page.locator("label .local").first).to_be_visible()
+    assert_accessible(page, f"booking-{site.language}")
+
+
+def test_thanks_taken_and_error_pages(site: Served, new_context) -> None:
+    """Thanks, the page with a greyed-out time, "just taken" (409), a refused form (400)."""
+    lang = site.language
+    slot = site.claim_slot()
+    slower = new_context(site).new_page()
+    open_booking_page(slower, site)
+
+    page = new_context(site).new_page()
+    assert book(page, site, slot, Caller(topic="Barrierefreiheit")).status == 200
+    assert_accessible(page, f"thanks-{lang}")
+
+    # The cancel link on the thanks page leads to a confirmation page.
+    page.get_by_role("link", name="absagen" if lang == "de" else "cancel").click()
+    page.wait_for_load_state()
+    assert_accessible(page, f"cancel-confirm-{lang}")
+
+    open_booking_page(page, site)
+    expect(page.locator(f'input[name="slot"][value="{slot.token}"]')).to_be_disabled()
+    assert_accessible(page, f"booking-with-taken-{lang}")
+
+    choose_slot(slower, slot)
+    fill_details(slower, site, Caller(name="Zweite Person"))
+    assert submit(slower, site).status == 409
+    assert_accessible(slower, f"just-taken-409-{lang}")
+
+    # The browser checks required fields; a form sent without that check (an old
+    # browser, a script) gets the handler's own answer: 400 with what to fix.
+    open_booking_page(slower, site)
+    choose_slot(slower, site.claim_slot())
+    fill_details(slower, site, Caller(topic=""))
+    slower.evaluate("() => { document.getElementById('booking').noValidate = true; }")
+    assert submit(slower, site).status == 400
+    assert LABELS[lang]["invalid"] in body_text(slower)
+    assert_accessible(slower, f"invalid-400-{lang}")
+
+
+def test_static_answer_pages(site_de: Served, new_context) -> None:
+    """thanks.html and error.html from the build, and the handler's 404."""
+    page = new_context(site_de).new_page()
+    for path, name in (("/thanks.html", "thanks-static"), ("/error.html", "error-static")):
+        assert page.goto(site_de.url + path).status == 200
+        assert_accessible(page, name)
+    assert page.goto(site_de.url + "/api/nothing-here").status == 404
+    assert_accessible(page, "not-found-404")
+
+
+def test_the_scan_finds_what_it_should(site_de: Served, new_context) -> None:
+    """A control: the same scan flags a field without a label and text without contrast."""
+    page = new_context(site_de).new_page()
+    page.goto(site_de.url + "/thanks.html")
+    page.evaluate(
+        """() => {
+            const main = document.querySelector('main');
+            main.insertAdjacentHTML('beforeend',
+                '<input type="text" name="x"><p style="color:#ccc;background:#fff">faint</p>');
+        }"""
+    )
+    found = {v["id"] for v in axe_violations(page, "control")}
+    assert {"label", "color-contrast"} <= found
