@@ -53,7 +53,7 @@ DEFAULT_CONFIG = Path("content") / "site.toml"
 class Secret:
     """A value read from the environment (or the settings file) that must never be shown."""
 
-    __slots__ = ("env", "field", "_value")
+    __slots__ = ("_value", "env", "field")
 
     def __init__(self, value: str | None, *, env: str | None = None, field: str = "") -> None:
         self._value = value
@@ -118,7 +118,10 @@ def parse_duration(text: object, *, field: str = "duration", file: str | None = 
     for match in _DURATION_RE.finditer(compact):
         if match.start() != pos:
             break
-        total += timedelta(**{units[match.group(2)]: int(match.group(1))})
+        try:
+            total += timedelta(**{units[match.group(2)]: int(match.group(1))})
+        except OverflowError:
+            raise ConfigError(f"{text!r} is far too long", file=file, field=field) from None
         pos = match.end()
     if not compact or pos != len(compact):
         raise ConfigError(
@@ -143,7 +146,8 @@ def parse_range(text: object, *, field: str = "hours", file: str | None = None) 
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if m1 > 59 or m2 > 59 or start > 1440 or end > 1440:
-        raise ConfigError(f"{text!r} has an impossible time (00:00 to 24:00)", file=file, field=field)
+        raise ConfigError(f"{text!r} has an impossible time (00:00 to 24:00)",
+                          file=file, field=field)
     if end <= start:
         raise ConfigError(f"{text!r} ends before it starts", file=file, field=field)
     return DayRange(start, end)
@@ -321,17 +325,28 @@ OPTIONS: dict[str, str] = {
     "calendars": "List of calendars whose events block time: [[calendars]] with name and "
                  "source (a file path relative to content/, an http(s):// or webcal:// URL, "
                  "or \"env:NAME\" to read a secret URL from the environment).",
-    "calendars.name": "A label for messages; never the URL. Default: the file name or \"calendar N\".",
+    "calendars.name": "A label for messages; never the URL. "
+                      "Default: the file name or \"calendar N\".",
     "calendars.source": "File path, URL or \"env:NAME\". Required.",
     "availability.monday": "Open hours on Mondays, e.g. [\"09:00-12:00\", \"14:00-17:00\"]; "
                            "likewise tuesday ... sunday. A missing day is closed.",
+    "availability.tuesday": "Open hours on Tuesdays, written like availability.monday.",
+    "availability.wednesday": "Open hours on Wednesdays, written like availability.monday.",
+    "availability.thursday": "Open hours on Thursdays, written like availability.monday.",
+    "availability.friday": "Open hours on Fridays, written like availability.monday.",
+    "availability.saturday": "Open hours on Saturdays, written like availability.monday.",
+    "availability.sunday": "Open hours on Sundays, written like availability.monday.",
     "availability.dates": "Special hours on single dates: \"2026-12-23\" = [\"09:00-12:00\"]; "
                           "an empty list closes that date.",
     "availability.closed": "Closed date ranges (holidays, vacation): [[availability.closed]] "
                            "with from and until (both inclusive, YYYY-MM-DD).",
+    "availability.closed.from": "First closed day, YYYY-MM-DD. Required.",
+    "availability.closed.until": "Last closed day (inclusive), YYYY-MM-DD. Default: from.",
+    "availability.closed.reason": "A note for yourself (\"vacation\"); never shown to callers.",
     "booking.notice": "Minimum time between booking and call, e.g. \"4h\". Default \"0m\".",
     "booking.horizon": "How far ahead slots are offered, e.g. \"14d\". Default \"14d\".",
-    "booking.buffer_before": "Free time kept before each busy interval and booking. Default \"0m\".",
+    "booking.buffer_before": "Free time kept before each busy interval and booking. "
+                             "Default \"0m\".",
     "booking.buffer_after": "Free time kept after each busy interval and booking. Default \"0m\".",
     "booking.max_per_day": "Most calls on one day, bookings counted. Default: no limit.",
     "booking.offers_per_day": "Offer only N well-spread start times per day. Default: all.",
@@ -394,13 +409,20 @@ class _Reader:
         parts = dotted.split(".")
         key = re.sub(r"\[\d+\]$", "", parts[-1])
         table = ".".join(re.sub(r"\[\d+\]$", "", p) for p in parts[:-1])
+        # "call_types[1].slug" is in the second [[call_types]] table
+        index = re.search(r"\[(\d+)\]$", parts[-2]) if len(parts) > 1 else None
+        wanted = int(index.group(1)) if index else None
+        seen = -1
         in_table = table == ""
         pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
         for number, line in enumerate(self.lines, 1):
             stripped = line.strip()
             if stripped.startswith("["):
-                name = stripped.strip("[] ")
+                name = stripped.split("#", 1)[0].strip().strip("[] ")
                 in_table = name == table
+                seen += in_table
+                if wanted is not None and seen != wanted:
+                    in_table = False
                 continue
             if in_table and pattern.match(line):
                 return number
@@ -426,7 +448,8 @@ class _Reader:
                *, required: bool = False, choices: tuple[str, ...] | None = None) -> str | None:
         if key not in data:
             if required:
-                raise self.error(dotted, f"missing; {OPTIONS.get(dotted, '')}".rstrip("; "))
+                help_ = OPTIONS.get(re.sub(r"\[\d+\]", "", dotted), "")
+                raise self.error(dotted, f"missing; {help_}".rstrip("; "))
             return default
         value = data[key]
         if not isinstance(value, str):
@@ -445,19 +468,21 @@ class _Reader:
             raise self.error(dotted, f"expected true or false, got {value!r}")
         return value
 
-    def integer(self, data: dict[str, Any], key: str, dotted: str, *, minimum: int = 1) -> int | None:
+    def integer(self, data: dict[str, Any], key: str, dotted: str, *,
+                minimum: int = 1) -> int | None:
         if key not in data:
             return None
         value = data[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.error(dotted, f"expected a whole number of at least {minimum}, got {value!r}")
+            raise self.error(dotted,
+                             f"expected a whole number of at least {minimum}, got {value!r}")
         return value
 
     def duration(self, data: dict[str, Any], key: str, dotted: str, default: str) -> timedelta:
         try:
-            return parse_duration(data.get(key, default), field=dotted, file=self.file)
+            return parse_duration(data.get(key, default), field="")
         except ConfigError as exc:
-            raise self.error(dotted, exc.message.split(": ", 1)[-1]) from None
+            raise self.error(dotted, exc.message) from None
 
     def secret(self, value: object, dotted: str) -> Secret:
         if not isinstance(value, str) or not value.strip():
@@ -573,16 +598,19 @@ def _calendars(r: _Reader, value: object, content_dir: Path) -> tuple[CalendarSo
 
 def _availability(r: _Reader, t: dict[str, Any]) -> Availability:
     r.unknown(t, {*WEEKDAYS, "dates", "closed"}, "availability")
-    weekly = tuple(
-        parse_hours(t[day], field=f"availability.{day}", file=r.file) if day in t else ()
-        for day in WEEKDAYS
-    )
+    def hours(value: object, dotted: str) -> tuple[DayRange, ...]:
+        try:
+            return parse_hours(value, field="")
+        except ConfigError as exc:  # again with the line of the mistake
+            raise r.error(dotted, exc.message) from None
+
+    weekly = tuple(hours(t[day], f"availability.{day}") if day in t else () for day in WEEKDAYS)
     dates_t = r.table(t, "dates", "availability.dates")
     dates = []
     for key, value in dates_t.items():
         dotted = f"availability.dates.{key}"
         day = _date(r, key, dotted)
-        dates.append((day, parse_hours(value, field=dotted, file=r.file) if value else ()))
+        dates.append((day, hours(value, dotted) if value else ()))
     closed_v = t.get("closed", [])
     if not isinstance(closed_v, list):
         raise r.error("availability.closed", OPTIONS["availability.closed"])
@@ -636,6 +664,12 @@ def _booking(r: _Reader, t: dict[str, Any], env: Mapping[str, str]) -> BookingRu
     horizon = r.duration(t, "horizon", "booking.horizon", "14d")
     if horizon <= timedelta(0):
         raise r.error("booking.horizon", "must be longer than zero, e.g. \"14d\"")
+    if horizon > timedelta(days=366):
+        raise r.error("booking.horizon", "must be at most a year (\"366d\")")
+    notice = r.duration(t, "notice", "booking.notice", "0m")
+    for key in ("buffer_before", "buffer_after"):
+        if r.duration(t, key, f"booking.{key}", "0m") > timedelta(days=1):
+            raise r.error(f"booking.{key}", "must be at most a day (\"1d\")")
     rate = r.string(t, "rate_limit", "booking.rate_limit", "5/10m") or "5/10m"
     try:
         parse_rate_limit(rate, file=r.file)
@@ -643,7 +677,7 @@ def _booking(r: _Reader, t: dict[str, Any], env: Mapping[str, str]) -> BookingRu
         raise r.error("booking.rate_limit",
                       f"{rate!r} is not a rate limit; write e.g. \"5/10m\" or \"off\"") from None
     rules = BookingRules(
-        notice=r.duration(t, "notice", "booking.notice", "0m"),
+        notice=notice,
         horizon=horizon,
         buffer_before=r.duration(t, "buffer_before", "booking.buffer_before", "0m"),
         buffer_after=r.duration(t, "buffer_after", "booking.buffer_after", "0m"),
@@ -684,23 +718,23 @@ def _call_types(r: _Reader, value: object) -> tuple[CallType, ...]:
         dotted = f"call_types[{i}]"
         if not isinstance(item, dict):
             raise r.error(dotted, "expected a table with slug, title, duration and step")
-        r.unknown(item, {"slug", "title", "duration", "step", "description"}, "call_types")
-        slug = r.string(item, "slug", "call_types.slug", required=True) or ""
+        r.unknown(item, {"slug", "title", "duration", "step", "description"}, dotted)
+        slug = r.string(item, "slug", f"{dotted}.slug", required=True) or ""
         if not _SLUG_RE.match(slug):
-            raise r.error("call_types.slug",
+            raise r.error(f"{dotted}.slug",
                           f"{slug!r}: use lowercase letters, digits and -, e.g. \"call-30\"")
         if any(c.slug == slug for c in result):
-            raise r.error("call_types.slug", f"{slug!r} is used twice; slugs must be unique")
-        title = r.string(item, "title", "call_types.title", required=True) or ""
+            raise r.error(f"{dotted}.slug", f"{slug!r} is used twice; slugs must be unique")
+        title = r.string(item, "title", f"{dotted}.title", required=True) or ""
         if "duration" not in item:
-            raise r.error("call_types.duration", "missing; write e.g. duration = \"30m\"")
-        duration = r.duration(item, "duration", "call_types.duration", "30m")
+            raise r.error(f"{dotted}.duration", "missing; write e.g. duration = \"30m\"")
+        duration = r.duration(item, "duration", f"{dotted}.duration", "30m")
         if duration < timedelta(minutes=1) or duration > timedelta(hours=12):
-            raise r.error("call_types.duration", "must be between 1m and 12h")
-        step = r.duration(item, "step", "call_types.step", item.get("duration", "30m"))
+            raise r.error(f"{dotted}.duration", "must be between 1m and 12h")
+        step = r.duration(item, "step", f"{dotted}.step", item.get("duration", "30m"))
         if step < timedelta(minutes=5):
-            raise r.error("call_types.step", "must be at least 5m")
-        description = r.string(item, "description", "call_types.description", "") or ""
+            raise r.error(f"{dotted}.step", "must be at least 5m")
+        description = r.string(item, "description", f"{dotted}.description", "") or ""
         result.append(CallType(slug=slug, title=title, duration=duration, step=step,
                                description=description))
     return tuple(result)
@@ -804,6 +838,9 @@ def check_settings(settings: Settings) -> list[str]:
     problems = []
     if not settings.calendars:
         problems.append("no calendars configured: every slot in the opening hours is offered")
+    if settings.booking.notice >= settings.booking.horizon:
+        problems.append("booking.notice is not shorter than booking.horizon: no slot can be "
+                        "offered; shorten the notice or lengthen the horizon")
     if not any(settings.availability.weekly):
         problems.append("availability has no open weekday: only special dates offer slots")
     return problems
