@@ -403,3 +403,131 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
     else:
         shown = (moment + settings.booking.notice, moment + settings.booking.horizon)
         click.echo(format_table(settings, slots, shown), nl=False)
+
+
+# -- serve and bookings (the handler side) ----------------------------------------------
+
+
+@main.command("serve")
+@config_option
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port; the URL is printed).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Keep 127.0.0.1 unless a proxy sits in front.")
+@click.option("--now", "now", default=None, metavar="ISO-8601",
+              help="Pin the clock of the build only (a preview of another week); bookings "
+                   "are always checked against the real clock.")
+def serve_command(config_path: Path | None, port: int, host: str, now: str | None) -> None:
+    """Build the booking page and serve it with the booking handler on one address.
+
+    Serves public/ and /api/* together, records bookings in .callslot/bookings.sqlite3
+    (or the store named by DATABASE_URL), rebuilds when content/ or the theme
+    changes and after each booking, and sends due notifications every 30
+    seconds. Signs with CALLSLOT_SECRET, or creates a development key in
+    .callslot/. For production, run the handler under a WSGI server instead:
+    gunicorn generator.handler:app.
+    """
+    from .serve import serve
+
+    serve(config_path, host=host, port=port, build_now=parse_now(now) if now else None)
+
+
+@main.group("bookings", invoke_without_command=True)
+@config_option
+@now_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "ics"]),
+              default="table", show_default=True,
+              help="A table for the terminal; CSV for spreadsheets; JSON for scripts; ICS "
+                   "for a calendar app.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Also past and cancelled calls (default: upcoming confirmed calls).")
+@click.pass_context
+def bookings_command(ctx: click.Context, config_path: Path | None, now: str | None, fmt: str,
+                     show_all: bool) -> None:
+    """List upcoming bookings, or cancel one or mark how it went (see the commands below).
+
+    Reads the store named by DATABASE_URL (default .callslot/bookings.sqlite3
+    beside content/). Times are in the owner's time zone.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj.update(config_path=config_path, now=now)
+    if ctx.invoked_subcommand is not None:
+        return
+    from .roster import format_bookings
+
+    settings, store = _open_bookings(config_path)
+    try:
+        if show_all:
+            found = store.bookings(include_cancelled=True)
+        else:
+            found = store.bookings(since=parse_now(now))
+    finally:
+        store.close()
+    click.echo(format_bookings(settings, found, fmt), nl=False)
+
+
+def _open_bookings(config_path: Path | None) -> tuple[Any, Any]:
+    import os
+
+    from .settings import load_settings
+    from .store import open_store
+
+    settings = load_settings(config_path)
+    return settings, open_store(os.environ.get("DATABASE_URL"), settings=settings)
+
+
+@bookings_command.command("cancel")
+@click.argument("booking_id", metavar="ID")
+@config_option
+@now_option
+@click.pass_context
+def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Path | None,
+                            now: str | None) -> None:
+    """Cancel booking ID: the slot is free again and the caller is told (as their own cancel
+    link would do). Cancelling twice changes nothing."""
+    from .errors import CallslotError
+    from .notify import channels_for, send_now
+    from .signing import load_secret
+
+    settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    moment = parse_now(now or ctx.obj["now"])
+    try:
+        booking = store.get(booking_id)
+        if booking is None:
+            raise CallslotError(f"no booking with the id {booking_id!r}; "
+                                "list them with `callslot bookings --all`")
+        if booking.status == "cancelled":
+            click.echo(f"{booking_id} was already cancelled.")
+            return
+        channels = channels_for(settings, "cancelled")
+        store.cancel(booking_id, now=moment, channels=channels)
+        start = booking.start.astimezone(settings.tz)
+        click.echo(f"Cancelled {booking_id}: {start:%a %Y-%m-%d %H:%M} {booking.topic} "
+                   f"({booking.name}).")
+        if channels:
+            secret, _ = load_secret(settings.state_dir)
+            report = send_now(settings, store, booking_id, now=moment, secret=secret)
+            click.echo(f"{report.sent} notification(s) sent, {report.failed} queued "
+                       "(`callslot notify` retries).")
+    finally:
+        store.close()
+
+
+@bookings_command.command("mark")
+@click.argument("booking_id", metavar="ID")
+@click.argument("outcome", type=click.Choice(["held", "missed"]))
+@config_option
+@click.pass_context
+def bookings_mark_command(ctx: click.Context, booking_id: str, outcome: str,
+                          config_path: Path | None) -> None:
+    """Record whether call ID took place (held) or not (missed), for `callslot stats`."""
+    from .errors import CallslotError
+
+    _settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    try:
+        if store.set_outcome(booking_id, outcome) is None:
+            raise CallslotError(f"no booking with the id {booking_id!r}; "
+                                "list them with `callslot bookings --all`")
+    finally:
+        store.close()
+    click.echo(f"{booking_id}: {outcome}.")
