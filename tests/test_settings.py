@@ -1,0 +1,551 @@
+"""content/site.toml -> Settings: values, every mistake named with file, field and line."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from generator import settings as settings_module
+from generator.cli import main
+from generator.errors import ConfigError
+from generator.settings import (
+    OPTIONS,
+    DayRange,
+    Secret,
+    check_settings,
+    load_settings,
+    parse_duration,
+    parse_hours,
+    parse_range,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = (ROOT / "content" / "site.toml").read_text(encoding="utf-8")
+ENV = {"CAL_URL": "https://calendar.example.org/private-abc/basic.ics", "SMTP_PASSWORD": "pw",
+       "HOOK": "https://hooks.example.org/T1", "WHS": "k", "BH": "https://api.example.org/b",
+       "FK": "feedkey"}  # fmt: skip
+
+SECOND_CALL_TYPE = [i for i, x in enumerate(EXAMPLE.splitlines(), 1) if x == "[[call_types]]"][1]
+
+# A settings file that sets every option once.
+FULL = """\
+[owner]
+name = "Ann"
+timezone = "America/New_York"
+language = "en"
+email = "ann@example.org"
+phone = "+1 555 0100"
+
+[[calendars]]
+name = "Work"
+source = "env:CAL_URL"
+
+[[calendars]]
+source = "extra.ics"
+
+[availability]
+monday = ["09:00-12:00", "11:00-13:00", "14:00-17:00"]
+tuesday = "09:00-12:00"
+wednesday = ["09:00-12:00"]
+thursday = ["09:00-12:00"]
+friday = ["09:00-12:00"]
+saturday = ["10:00-11:00"]
+sunday = ["00:00-24:00"]
+
+[availability.dates]
+"2026-12-23" = ["09:00-11:00"]
+"2026-12-31" = []
+
+[[availability.closed]]
+from = "2026-12-24"
+until = "2026-12-26"
+reason = "holidays"
+
+[[availability.closed]]
+from = 2027-01-01
+
+[booking]
+notice = "4h"
+horizon = "2w"
+buffer_before = "10m"
+buffer_after = "1h30m"
+max_per_day = 4
+offers_per_day = 3
+endpoint = "/api/book"
+taken_endpoint = "/api/taken"
+who_calls = "either"
+require_phone = false
+require_email = true
+rate_limit = "5/10m"
+backend = "handler"
+recheck_calendars = false
+
+[[call_types]]
+slug = "call-30"
+title = "Call"
+duration = "30m"
+description = "A short call"
+
+[[call_types]]
+slug = "talk"
+title = "Talk"
+duration = "1h"
+step = "15m"
+
+[site]
+title = "Talk to Ann"
+description = "Book a call"
+base_url = "https://call.example.org/"
+theme = "default"
+intro = "intro.md"
+robots_index = true
+allow_framing = true
+
+[notify]
+webhooks = ["env:HOOK"]
+webhook_secret = "env:WHS"
+build_hook = "env:BH"
+feed_key = "env:FK"
+
+[notify.email]
+host = "smtp.example.org"
+port = 2525
+security = "starttls"
+username = "ann"
+password = "env:SMTP_PASSWORD"
+sender = "bookings@example.org"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "content" / "site.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def mistake(
+    tmp_path: Path,
+    old: str,
+    new: str,
+    *,
+    base: str = EXAMPLE,
+    count: int = 1,
+    env: dict[str, str] | None = None,
+) -> tuple[ConfigError, str | None]:
+    """Load ``base`` with ``old`` replaced (the ``count``-th occurrence); the error and its line."""
+    assert base.count(old) >= count, old
+    head, *rest = base.split(old)
+    text = old.join([head, *rest[: count - 1]]) + new + old.join(rest[count - 1 :])
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env=env or {})
+    error = info.value
+    assert error.file == str(path)
+    assert error.message.startswith(str(path))
+    line = text.splitlines()[error.line - 1] if error.line else None
+    return error, line
+
+
+# --------------------------------------------------------------------------
+# Durations and ranges
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", timedelta(minutes=30)),
+        ("4h", timedelta(hours=4)),
+        ("14d", timedelta(days=14)),
+        ("2w", timedelta(weeks=2)),
+        ("1h30m", timedelta(minutes=90)),
+        (" 1h 30m ", timedelta(minutes=90)),
+        ("90S", timedelta(seconds=90)),
+        ("0m", timedelta(0)),
+    ],
+)
+def test_durations(text, expected):
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "30",
+        "m",
+        "30x",
+        "1.5h",
+        "-5m",
+        "1h30",
+        "h1",
+        "30 minutes",
+        30,
+        True,
+        None,
+        "99999999999999d",
+    ],
+)
+def test_wrong_durations_say_how_to_write_one(text):
+    with pytest.raises(ConfigError, match=r"booking\.notice") as info:
+        parse_duration(text, field="booking.notice", file="site.toml")
+    assert info.value.field == "booking.notice"
+    assert re.search(r"\"30m\"|far too long", info.value.message)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("09:00-12:00", DayRange(540, 720)),
+        ("9:30-10:00", DayRange(570, 600)),
+        ("00:00-24:00", DayRange(0, 1440)),
+        (" 13:30 - 17:00 ", DayRange(810, 1020)),
+    ],
+)
+def test_ranges(text, expected):
+    assert parse_range(text) == expected
+    assert str(expected) in {text.strip().replace(" ", ""), f"0{text}"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("12:00-09:00", "ends before it starts"),
+        ("09:00-09:00", "ends before it starts"),
+        ("09:60-10:00", "impossible time"),
+        ("24:30-25:00", "impossible time"),
+        ("0900-1200", "HH:MM-HH:MM"),
+        ("09:00", "HH:MM-HH:MM"),
+        (None, "HH:MM-HH:MM"),
+    ],
+)
+def test_wrong_ranges(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_range(text, field="availability.monday")
+
+
+def test_hours_are_sorted_and_overlapping_or_touching_ranges_merged():
+    hours = parse_hours(["14:00-17:00", "09:00-12:00", "11:00-12:30", "12:30-13:00"], field="x")
+    assert hours == (DayRange(540, 780), DayRange(840, 1020))
+    assert parse_hours("09:00-10:00", field="x") == (DayRange(540, 600),)
+    with pytest.raises(ConfigError, match="list of ranges"):
+        parse_hours({"a": 1}, field="x")
+
+
+# --------------------------------------------------------------------------
+# Loading
+
+
+def test_example_content_loads():
+    s = load_settings(ROOT / "content" / "site.toml", env={})
+    assert (s.owner.name, s.owner.timezone, s.owner.language) == (
+        "Dr. Anna Beispiel",
+        "Europe/Berlin",
+        "de",
+    )
+    assert [c.slug for c in s.call_types] == ["rueckruf", "beratung"]
+    assert s.call_types[1].duration == timedelta(hours=1)
+    assert s.call_types[1].step == timedelta(minutes=30)
+    assert s.booking.notice == timedelta(hours=4) and s.booking.max_per_day == 4
+    assert s.availability.ranges_for(date(2026, 11, 30)) == (
+        DayRange(540, 720),
+        DayRange(810, 1020),
+    )
+    assert s.availability.ranges_for(date(2026, 12, 23)) == (DayRange(540, 660),)
+    assert s.availability.ranges_for(date(2026, 12, 31)) == ()
+    assert s.availability.ranges_for(date(2026, 12, 25)) == ()
+    assert s.calendars[0].kind == "file" and s.calendars[0].path().exists()
+    assert check_settings(s) == []
+
+
+def test_every_option_in_one_file(tmp_path):
+    s = load_settings(write(tmp_path, FULL), env=ENV)
+    assert s.owner.tz.key == "America/New_York"
+    assert s.availability.weekly[0] == (DayRange(540, 780), DayRange(840, 1020))
+    assert s.availability.weekly[1] == (DayRange(540, 720),)
+    assert s.availability.closed == (
+        (date(2026, 12, 24), date(2026, 12, 26)),
+        (date(2027, 1, 1), date(2027, 1, 1)),
+    )
+    assert s.booking.horizon == timedelta(days=14)
+    assert s.booking.buffer_after == timedelta(minutes=90)
+    assert s.booking.offers_per_day == 3 and not s.booking.recheck_calendars
+    assert s.call_types[0].step == timedelta(minutes=30)  # default: the duration
+    assert s.call_types[1].step == timedelta(minutes=15)
+    assert s.site.base_url == "https://call.example.org"
+    assert s.notify.email is not None and s.notify.email.port == 2525
+    assert s.notify.email.password is not None and s.notify.email.password.get() == "pw"
+    assert [c.name for c in s.calendars] == ["Work", "extra.ics"]
+    assert s.calendars[1].path() == tmp_path / "content" / "extra.ics"
+    assert s.root == tmp_path and s.content_dir == tmp_path / "content"
+
+
+def test_minimal_file_gets_the_documented_defaults(tmp_path):
+    s = load_settings(
+        write(
+            tmp_path,
+            '[owner]\nname = "A"\ntimezone = "UTC"\n'
+            '[[call_types]]\nslug = "c"\ntitle = "C"\n'
+            'duration = "20m"\n',
+        ),
+        env={},
+    )
+    assert s.owner.language == "de"
+    assert s.booking.horizon == timedelta(days=14) and s.booking.notice == timedelta(0)
+    assert s.booking.max_per_day is None and s.booking.offers_per_day is None
+    assert s.call_types[0].step == timedelta(minutes=20)
+    assert s.calendars == ()
+    assert len(check_settings(s)) == 2  # no calendar, no open weekday: both worth a warning
+
+
+# --------------------------------------------------------------------------
+# Secrets from the environment
+
+
+def test_env_secrets_are_read_from_the_environment_and_never_shown(tmp_path):
+    s = load_settings(write(tmp_path, FULL), env=ENV)
+    source = s.calendars[0]
+    assert source.kind == "url" and source.url() == ENV["CAL_URL"]
+    assert source.name == "Work"
+    for shown in (repr(source), str(source.location), repr(s)):
+        assert "private-abc" not in shown and "pw" not in shown.split("password")[-1][:20]
+    assert "private-abc" not in repr(s) and "feedkey" not in repr(s)
+
+
+def test_missing_env_variable_fails_only_when_the_secret_is_needed(tmp_path):
+    s = load_settings(write(tmp_path, FULL), env={})
+    assert not s.calendars[0].location.present
+    with pytest.raises(ConfigError, match="CAL_URL is not set") as info:
+        s.calendars[0].url()
+    assert 'calendars.source = "env:CAL_URL"' in info.value.message
+
+
+def test_env_secret_holding_a_path_is_a_file_beside_the_content(tmp_path):
+    s = load_settings(write(tmp_path, FULL), env={**ENV, "CAL_URL": "private/work.ics"})
+    assert s.calendars[0].kind == "file"
+    assert s.calendars[0].path() == tmp_path / "content" / "private" / "work.ics"
+    assert s.calendars[0].name == "Work"
+
+
+def test_webcal_means_https(tmp_path):
+    s = load_settings(write(tmp_path, FULL), env={**ENV, "CAL_URL": "webcal://x.example/c.ics"})
+    assert s.calendars[0].url() == "https://x.example/c.ics"
+
+
+def test_smtp_url_overrides_notify_email(tmp_path):
+    env = {**ENV, "SMTP_URL": "smtps://bob:s%40cret@mail.example.org"}
+    email = load_settings(write(tmp_path, FULL), env=env).notify.email
+    assert email is not None
+    assert (email.host, email.port, email.security, email.username) == (
+        "mail.example.org",
+        465,
+        "ssl",
+        "bob",
+    )
+    assert email.password is not None and email.password.get() == "s@cret"
+    assert "s@cret" not in repr(email)
+
+
+def test_secret_equality_and_hash_do_not_need_the_value_shown():
+    a, b = Secret("x", env="A"), Secret("x", env="A")
+    assert a == b and hash(a) == hash(b) and a != Secret("y", env="A")
+    assert repr(a) == "Secret(env:A, set)"
+
+
+# --------------------------------------------------------------------------
+# Each mistake names the file, the field and the line
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "count", "field", "says"),
+    [
+        (
+            'timezone = "Europe/Berlin"',
+            'timezone = "Europe/Berln"',
+            1,
+            "owner.timezone",
+            "not an IANA time zone",
+        ),
+        ('language = "de"', 'language = "fr"', 1, "owner.language", '"de", "en"'),
+        ('email = "anna@example.org"', 'email = "anna"', 1, "owner.email", "not an email"),
+        ('name = "Dr. Anna Beispiel"', "name = 7", 1, "owner.name", "expected text"),
+        ('source = "calendar.ics"', 'source = "ftp://x/c.ics"', 1, "calendars.source", "http://"),
+        (
+            'source = "calendar.ics"',
+            'source = "env:not a name"',
+            1,
+            "calendars.source",
+            "variable name",
+        ),
+        (
+            'wednesday = ["09:00-12:00"]',
+            'wednesday = ["09:00-1200"]',
+            1,
+            "availability.wednesday",
+            "HH:MM-HH:MM",
+        ),
+        (
+            'wednesday = ["09:00-12:00"]',
+            'wednesday = ["12:00-09:00"]',
+            1,
+            "availability.wednesday",
+            "ends before it starts",
+        ),
+        (
+            '"2026-12-31" = []',
+            '"2026-13-31" = []',
+            1,
+            "availability.dates.2026-13-31",
+            "not a date",
+        ),
+        (
+            '"2026-12-23" = ["09:00-11:00"]',
+            '"2026-12-23" = ["9-11"]',
+            1,
+            "availability.dates.2026-12-23",
+            "HH:MM-HH:MM",
+        ),
+        (
+            'until = "2026-12-27"',
+            'until = "2026-12-20"',
+            1,
+            "availability.closed[0].until",
+            "before from",
+        ),
+        ('notice = "4h"', 'notice = "4 hours"', 1, "booking.notice", '"30m"'),
+        ('horizon = "14d"', 'horizon = "0d"', 1, "booking.horizon", "longer than zero"),
+        ('horizon = "14d"', 'horizon = "400d"', 1, "booking.horizon", "at most a year"),
+        ('horizon = "14d"', 'horizon = "99999999999d"', 1, "booking.horizon", "far too long"),
+        (
+            'buffer_before = "10m"',
+            'buffer_before = "2d"',
+            1,
+            "booking.buffer_before",
+            "at most a day",
+        ),
+        ("max_per_day = 4", "max_per_day = 0", 1, "booking.max_per_day", "at least 1"),
+        ("offers_per_day = 3", 'offers_per_day = "3"', 1, "booking.offers_per_day", "whole number"),
+        ('who_calls = "either"', 'who_calls = "me"', 1, "booking.who_calls", '"owner"'),
+        (
+            "require_phone = true",
+            'require_phone = "yes"',
+            1,
+            "booking.require_phone",
+            "true or false",
+        ),
+        (
+            "require_phone = true",
+            "require_phone = false",
+            1,
+            "booking.require_email",
+            "at least one",
+        ),
+        (
+            'notice = "4h"',
+            'notice = "4h"\nnotise = "3h"',
+            1,
+            "booking.notise",
+            "unknown setting 'notise'; known here: backend",
+        ),
+        ('slug = "rueckruf"', 'slug = "Rückruf"', 1, "call_types[0].slug", "lowercase"),
+        ('slug = "beratung"', 'slug = "rueckruf"', 1, "call_types[1].slug", "used twice"),
+        ('duration = "60m"', 'duration = "1 hour"', 1, "call_types[1].duration", '"30m"'),
+        ('duration = "60m"', 'duration = "13h"', 1, "call_types[1].duration", "1m and 12h"),
+        ('step = "30m"', 'step = "3m"', 2, "call_types[1].step", "at least 5m"),
+        (
+            'title = "Beratungsgespräch (60 Minuten)"',
+            'titel = "B"',
+            1,
+            "call_types[1].titel",
+            "unknown setting",
+        ),
+        (
+            'base_url = "https://anna-beispiel.example.org"',
+            'base_url = "anna.example.org"',
+            1,
+            "site.base_url",
+            "full address",
+        ),
+        ("[site]", "[site]\ncolour = 1", 1, "site.colour", "unknown setting"),
+    ],
+)
+def test_each_mistake_is_named_with_file_field_and_line(tmp_path, old, new, count, field, says):
+    error, line = mistake(tmp_path, old, new, count=count)
+    assert error.field == field
+    assert says in error.message
+    assert f", line {error.line}: {field}: " in error.message
+    # The line shown is where the mistake is (in the right [[call_types]] table).
+    key = re.sub(r"\[\d+\]", "", field.split(".")[-1])
+    assert line is not None and line.lstrip().lstrip('"').startswith(key)
+    if field.startswith("call_types[1]"):
+        assert error.line > SECOND_CALL_TYPE
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "says"),
+    [
+        ('[owner]\nname = "Dr. Anna Beispiel"\n', "[owner]\n", "owner.name", "missing"),
+        ('duration = "60m"\n', "", "call_types[1].duration", "missing"),
+        ('slug = "beratung"\n', "", "call_types[1].slug", "missing; Short name"),
+    ],
+)
+def test_missing_settings_are_named(tmp_path, old, new, field, says):
+    error, _ = mistake(tmp_path, old, new)
+    assert error.field == field and says in error.message
+
+
+def test_no_call_type_and_broken_toml(tmp_path):
+    no_calls = EXAMPLE.split("[[call_types]]")[0]
+    error, _ = mistake(tmp_path, "[owner]", "[owner]", base=no_calls)
+    assert error.field == "call_types" and "at least one [[call_types]]" in error.message
+    error, line = mistake(tmp_path, "max_per_day = 4", "max_per_day = ")
+    assert "not valid TOML" in error.message and line == "max_per_day = "
+
+
+def test_missing_settings_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(ConfigError, match="callslot init"):
+        load_settings(tmp_path / "site.toml")
+
+
+def test_cli_exits_non_zero_with_the_message(runner, tmp_path):
+    path = write(tmp_path, EXAMPLE.replace('language = "de"', 'language = "fr"'))
+    result = runner.invoke(main, ["slots", "--config", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}, line 7: owner.language" in result.output
+    assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------
+# The schema is documented
+
+
+def _accepted_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> set[str]:
+    """Every key the loader accepts, read from its checks for unknown keys on FULL."""
+    seen: set[str] = set()
+    original = settings_module._Reader.unknown
+
+    def record(self, data, allowed, prefix):  # type: ignore[no-untyped-def]
+        table = re.sub(r"\[\d+\]", "", prefix)
+        seen.update(f"{table}.{key}" if table else key for key in allowed)
+        return original(self, data, allowed, prefix)
+
+    monkeypatch.setattr(settings_module._Reader, "unknown", record)
+    load_settings(write(tmp_path, FULL), env=ENV)
+    # A table (owner, booking, notify.email) is documented through its keys.
+    return {k for k in seen if not any(o.startswith(f"{k}.") for o in seen)}
+
+
+def test_every_key_the_loader_accepts_is_documented_and_every_option_is_read(monkeypatch, tmp_path):
+    accepted = _accepted_keys(monkeypatch, tmp_path)
+    assert accepted - set(OPTIONS) == set()
+    tables = {k for k in OPTIONS if any(o.startswith(f"{k}.") for o in OPTIONS)}
+    assert set(OPTIONS) - accepted - tables == set()
+
+
+def test_every_option_has_a_help_sentence():
+    for name, text in OPTIONS.items():
+        assert re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", name), name
+        assert len(text) > 10 and text.rstrip().endswith((".", ")")), name
