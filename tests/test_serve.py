@@ -1,0 +1,164 @@
+"""End to end: `callslot build`, then `callslot serve` as a real process, a real HTTP client books.
+
+The build and the server use the real clock (no pinned time): the example's
+weekly hours always leave future slots, and the handler checks bookings
+against the real clock just as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from werkzeug.test import Client
+
+from generator.cli import main
+from generator.serve import static_app
+
+SECRET = "serve-test-secret-0123456789"
+
+
+@pytest.fixture
+def env(example_site: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SMTP_URL")}
+    env.update(CALLSLOT_SECRET=SECRET, CALLSLOT_RATE_LIMIT="off")
+    return env
+
+
+@contextmanager
+def running_server(example_site: Path, env: dict[str, str]) -> Iterator[str]:
+    """`callslot serve --port 0` in the example site, as its own process; yields its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from generator.cli import main; main()", "serve", "--port", "0"],
+        cwd=example_site,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        lines = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("Serving http://"):
+                url = line.split()[1].rstrip("/")
+                break
+        assert url, "".join(lines)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def get(url: str) -> tuple[int, bytes, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+
+
+def wait_for(check, seconds: float = 15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_build_serve_book_and_see_it_everywhere(example_site, env, runner, monkeypatch) -> None:
+    monkeypatch.setenv("CALLSLOT_SECRET", SECRET)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(example_site)
+    built = runner.invoke(main, ["build"])
+    assert built.exit_code == 0, built.output
+    slots = json.loads((example_site / "public" / "slots.json").read_text())["slots"]
+    assert slots, "the example offers slots in any week of the year"
+    chosen = slots[0]
+
+    with running_server(example_site, env) as url:
+        status, page, headers = get(url + "/")
+        assert status == 200 and chosen["token"].encode() in page
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+
+        body = urllib.parse.urlencode(
+            {
+                "slot": chosen["token"],
+                "name": "Erika Muster",
+                "phone": "+49 30 9876543",
+                "topic": "Steuerbescheid",
+                "who_calls": "owner",
+                "lang": "de",
+                "website": "",
+            }
+        )
+        request = urllib.request.Request(url + "/api/book", data=body.encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=15) as response:
+            # urllib follows the 303 to the booking's own page.
+            assert "/api/booking?token=" in response.url
+            assert "Steuerbescheid" in response.read().decode()
+
+        listed = runner.invoke(main, ["bookings", "--format", "json"])
+        assert listed.exit_code == 0, listed.output
+        [booking] = json.loads(listed.output)
+        assert (booking["topic"], booking["start_utc"]) == ("Steuerbescheid", chosen["start"])
+
+        status, taken, headers = get(url + "/api/taken")
+        assert status == 200 and headers["Cache-Control"] == "public, max-age=10"
+        assert json.loads(taken) == {"taken": [{"start": chosen["start"], "end": chosen["end"]}]}
+
+        # The server rebuilds after the booking: the page stops offering the slot.
+        assert wait_for(
+            lambda: chosen["token"] not in (example_site / "public" / "slots.json").read_text()
+        )
+
+        # And after a content change.
+        intro = example_site / "content" / "intro.md"
+        intro.write_text(intro.read_text() + "\nNeu: Rückrufe auch freitags.\n")
+        assert wait_for(lambda: b"auch freitags" in get(url + "/")[1])
+
+        assert get(url + "/api/health")[1] == b'{"ok": true}'
+        assert get(url + "/../content/site.toml")[0] == 404
+        assert get(url + "/_headers")[0] == 404
+
+
+def test_static_files_carry_the_sites_headers(example_site, runner, monkeypatch) -> None:
+    monkeypatch.setenv("CALLSLOT_SECRET", SECRET)
+    monkeypatch.chdir(example_site)
+    assert runner.invoke(main, ["build"]).exit_code == 0
+    client = Client(static_app(example_site / "public"))
+
+    def fetch(path: str, method: str = "GET") -> tuple[int, bytes, dict[str, str]]:
+        response = client.open(path, method=method)
+        try:
+            return response.status_code, response.get_data(), dict(response.headers)
+        finally:
+            response.close()
+
+    status, body, headers = fetch("/")
+    assert status == 200 and b"<form" in body
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert fetch("/slots.json")[2]["Cache-Control"] == "no-cache"
+    assert fetch("/%2e%2e/content/site.toml")[0] == 404
+    assert fetch("/", method="POST")[0] == 404
