@@ -277,3 +277,19 @@ def test_plot_without_matplotlib_says_how_to_install_it(
     with pytest.raises(CallslotError, match=r"pip install 'callslot\[plot\]'"):
         plot_stats(compute_stats(sample, tz=BERLIN, since=None), tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_outcomes_marked_with_the_bookings_command_show_in_stats(
+    runner, example_site: Path, store_url: str
+) -> None:
+    from generator.cli import main
+
+    config = str(example_site / "content/site.toml")
+    env = {"DATABASE_URL": store_url}
+    marked = runner.invoke(main, ["bookings", "mark", "e", "held", "--config", config], env=env)
+    assert marked.exit_code == 0, marked.output
+    result = runner.invoke(main, ["stats", "--config", config, "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["held"], data["missed"]) == (3, 1)
+    assert data["held_share"] == pytest.approx(3 / 4)
