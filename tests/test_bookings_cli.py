@@ -1,0 +1,129 @@
+"""`callslot bookings`: list (table, CSV, JSON, ICS), cancel and mark, on the real SQLite store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+from generator.settings import load_settings
+from generator.store import Booking, open_store
+
+NOW = "2026-11-27T08:00:00+01:00"
+START = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # Monday 11:00 in Berlin
+
+
+@pytest.fixture
+def site(example_site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The example site with three bookings: one upcoming, one cancelled, one past."""
+    monkeypatch.chdir(example_site)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    monkeypatch.setenv("CALLSLOT_SECRET", "bookings-cli-secret-0123456789")
+    settings = load_settings(example_site / "content" / "site.toml", env={})
+    store = open_store(None, settings=settings)
+    day = (START - timedelta(hours=11), START + timedelta(hours=13))
+    for id_, start, topic, phone in [
+        ("up1", START, '=HYPERLINK("x")', "+49 30 1234"),
+        ("gone", START + timedelta(hours=2), "Vertrag", "0301234"),
+        ("past", START - timedelta(days=7), "Altes", "0305678"),
+    ]:
+        store.book(
+            Booking(
+                id=id_,
+                call_type="rueckruf",
+                start=start,
+                end=start + timedelta(minutes=30),
+                name="Max Muster",
+                phone=phone,
+                email="max@example.org",
+                topic=topic,
+                note="Zeile 1\nZeile 2",
+                who_calls="owner",
+                language="de",
+                caller_timezone="",
+                created_at=START - timedelta(days=10),
+            ),
+            cancel_token_hash=f"h-{id_}",
+            idempotency_key=f"k-{id_}",
+            channels=(),
+            day_start=day[0],
+            day_end=day[1],
+            max_per_day=None,
+        )
+    store.cancel("gone", now=START - timedelta(days=1), channels=())
+    store.close()
+    return example_site
+
+
+def run(runner, *args: str):
+    result = runner.invoke(main, list(args))
+    return result
+
+
+def test_table_lists_upcoming_confirmed_calls_in_the_owners_zone(site, runner) -> None:
+    result = run(runner, "bookings", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:3] == ["ID", "When", "Call"]
+    assert any(line.startswith("up1") and "Mon 2026-11-30 11:00–11:30" in line for line in lines)
+    assert "gone" not in result.output and "past" not in result.output
+    assert "times in Europe/Berlin" in result.output
+
+
+def test_all_includes_past_and_cancelled(site, runner) -> None:
+    result = run(runner, "bookings", "--all", "--format", "json")
+    ids = {b["id"]: b["status"] for b in json.loads(result.output)}
+    assert ids == {"past": "confirmed", "up1": "confirmed", "gone": "cancelled"}
+
+
+def test_json_has_local_and_utc_times(site, runner) -> None:
+    [booking] = json.loads(run(runner, "bookings", "--now", NOW, "--format", "json").output)
+    assert booking["start"] == "2026-11-30T11:00+01:00"
+    assert booking["start_utc"] == "2026-11-30T10:00:00Z"
+    assert booking["note"] == "Zeile 1\nZeile 2"
+
+
+def test_csv_defuses_formulas(site, runner) -> None:
+    output = run(runner, "bookings", "--now", NOW, "--format", "csv").output
+    [row] = list(csv.DictReader(io.StringIO(output)))
+    assert row["topic"] == '\'=HYPERLINK("x")'
+    assert row["phone"] == "'+49 30 1234"
+    assert row["note"] == "Zeile 1\nZeile 2"
+
+
+def test_ics_is_a_calendar_of_the_calls(site, runner) -> None:
+    output = run(runner, "bookings", "--now", NOW, "--format", "ics").output
+    assert output.startswith("BEGIN:VCALENDAR")
+    assert output.count("BEGIN:VEVENT") == 1
+    assert "DTSTART:20261130T100000Z" in output.replace(";VALUE=DATE-TIME", "")
+
+
+def test_cancel_frees_the_slot_and_is_idempotent(site, runner) -> None:
+    result = run(runner, "bookings", "cancel", "up1", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Cancelled up1: Mon 2026-11-30 11:00")
+    again = run(runner, "bookings", "cancel", "up1")
+    assert again.exit_code == 0 and "already cancelled" in again.output
+    assert run(runner, "bookings", "--now", NOW).output == "No bookings.\n"
+
+
+def test_mark_records_the_outcome(site, runner) -> None:
+    assert run(runner, "bookings", "mark", "past", "held").exit_code == 0
+    rows = json.loads(run(runner, "bookings", "--all", "--format", "json").output)
+    assert {b["id"]: b["outcome"] for b in rows}["past"] == "held"
+    wrong = run(runner, "bookings", "mark", "past", "maybe")
+    assert wrong.exit_code == 2
+
+
+@pytest.mark.parametrize("args", [("cancel", "nope"), ("mark", "nope", "missed")])
+def test_unknown_id_is_a_clear_error(site, runner, args) -> None:
+    result = run(runner, "bookings", *args)
+    assert result.exit_code == 1
+    assert "no booking with the id 'nope'" in result.output
+    assert "callslot bookings --all" in result.output
