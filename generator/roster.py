@@ -19,8 +19,23 @@ from .store.base import Booking
 __all__ = ["FORMATS", "format_bookings"]
 
 FORMATS = ("table", "csv", "json", "ics")
-_CSV_FIELDS = ("id", "status", "start", "end", "call_type", "topic", "name", "phone", "email",
-               "who_calls", "note", "language", "caller_timezone", "created_at", "outcome")
+_CSV_FIELDS = (
+    "id",
+    "status",
+    "start",
+    "end",
+    "call_type",
+    "topic",
+    "name",
+    "phone",
+    "email",
+    "who_calls",
+    "note",
+    "language",
+    "caller_timezone",
+    "created_at",
+    "outcome",
+)
 
 
 def _local(settings: Settings, moment: datetime) -> str:
@@ -29,11 +44,21 @@ def _local(settings: Settings, moment: datetime) -> str:
 
 def _row(settings: Settings, b: Booking) -> dict[str, str]:
     return {
-        "id": b.id, "status": b.status, "start": _local(settings, b.start),
-        "end": _local(settings, b.end), "call_type": b.call_type, "topic": b.topic,
-        "name": b.name, "phone": b.phone, "email": b.email, "who_calls": b.who_calls,
-        "note": b.note, "language": b.language, "caller_timezone": b.caller_timezone,
-        "created_at": _local(settings, b.created_at), "outcome": b.outcome or "",
+        "id": b.id,
+        "status": b.status,
+        "start": _local(settings, b.start),
+        "end": _local(settings, b.end),
+        "call_type": b.call_type,
+        "topic": b.topic,
+        "name": b.name,
+        "phone": b.phone,
+        "email": b.email,
+        "who_calls": b.who_calls,
+        "note": b.note,
+        "language": b.language,
+        "caller_timezone": b.caller_timezone,
+        "created_at": _local(settings, b.created_at),
+        "outcome": b.outcome or "",
     }
 
 
@@ -52,11 +77,23 @@ def _table(settings: Settings, bookings: Sequence[Booking]) -> str:
         status = b.status if b.status == "cancelled" else (b.outcome or "confirmed")
         contact = " / ".join(v for v in (b.phone, b.email) if v)
         who = "you" if b.who_calls == "owner" else "they"
-        rows.append((b.id, f"{start:%a %Y-%m-%d %H:%M}–{end:%H:%M}", b.call_type,
-                     b.topic, b.name, contact, who, status))
+        rows.append(
+            (
+                b.id,
+                f"{start:%a %Y-%m-%d %H:%M}–{end:%H:%M}",
+                b.call_type,
+                b.topic,
+                b.name,
+                contact,
+                who,
+                status,
+            )
+        )
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-             for r in (header, *rows)]
+    lines = [
+        "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+        for r in (header, *rows)
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     zone = settings.owner.timezone
     return "\n".join(lines) + f"\n\n{len(bookings)} booking(s); times in {zone}.\n"

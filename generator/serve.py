@@ -61,8 +61,7 @@ def static_headers(public: Path) -> dict[str, list[tuple[str, str]]]:
     return rules
 
 
-def _headers_for(rules: Mapping[str, list[tuple[str, str]]], path: str
-                 ) -> list[tuple[str, str]]:
+def _headers_for(rules: Mapping[str, list[tuple[str, str]]], path: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for pattern, headers in rules.items():
         if pattern == path or (pattern.endswith("*") and path.startswith(pattern[:-1])):
@@ -118,8 +117,9 @@ class LocalSite:
     def _handler(self, settings: Settings) -> BookingApp:
         return create_app(settings, store=self.store, secret=self.secret)
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         app = self.handler if path == "/api" or path.startswith("/api/") else self.static
         return app(environ, start_response)
@@ -131,8 +131,13 @@ class LocalSite:
 
         now = self.build_now or datetime.now(UTC)
         taken = self.store.taken(now)
-        result = build_site(self.settings, now, self.public, secret=self.secret,
-                            taken=[Busy(s, e) for s, e in taken])
+        result = build_site(
+            self.settings,
+            now,
+            self.public,
+            secret=self.secret,
+            taken=[Busy(s, e) for s, e in taken],
+        )
         self._taken = taken
         self._built_at = time.monotonic()
         counts = ", ".join(f"{slug}: {n}" for slug, n in result.slot_counts.items())
@@ -196,9 +201,15 @@ def _every(seconds: float, job: Callable[[], None], stop: threading.Event, name:
             log.exception("%s failed", name)
 
 
-def serve(config_path: Path | None, *, host: str = "127.0.0.1", port: int = 8000,
-          build_now: datetime | None = None, env: Mapping[str, str] | None = None,
-          echo: Callable[[str], None] = click.echo) -> None:
+def serve(
+    config_path: Path | None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    build_now: datetime | None = None,
+    env: Mapping[str, str] | None = None,
+    echo: Callable[[str], None] = click.echo,
+) -> None:
     """Build, serve and keep rebuilding until Ctrl+C (or SIGTERM)."""
     from werkzeug.serving import make_server
 
@@ -216,13 +227,16 @@ def serve(config_path: Path | None, *, host: str = "127.0.0.1", port: int = 8000
         site.build()
         server = make_server(host, port, site, threaded=True)
         shown = f"[{host}]" if ":" in host else host
-        echo(f"Serving http://{shown}:{server.server_port}/ (bookings: {store!r}; "
-             "Ctrl+C to stop)")
+        echo(f"Serving http://{shown}:{server.server_port}/ (bookings: {store!r}; Ctrl+C to stop)")
         workers = [
-            threading.Thread(target=_every, args=(POLL_SECONDS, site.poll, stop, "rebuild"),
-                             daemon=True),
-            threading.Thread(target=_every, args=(NOTIFY_SECONDS, site.send_due, stop,
-                                                  "notifications"), daemon=True),
+            threading.Thread(
+                target=_every, args=(POLL_SECONDS, site.poll, stop, "rebuild"), daemon=True
+            ),
+            threading.Thread(
+                target=_every,
+                args=(NOTIFY_SECONDS, site.send_due, stop, "notifications"),
+                daemon=True,
+            ),
         ]
         for worker in workers:
             worker.start()
