@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from playwright.sync_api import Page, Response
+from playwright.sync_api import APIResponse, Page, Response
 from served import OfferedSlot, Served
 
 # The labels the page shows, in each language (German and English catalogs).
@@ -55,6 +55,13 @@ def open_booking_page(page: Page, site: Served, *, javascript: bool = True) -> N
         page.evaluate("() => new Promise(r => setTimeout(r, 0))")
     else:
         page.goto(f"{site.url}/")
+
+
+def keep_page_as_built(page: Page, site: Served, built: APIResponse) -> None:
+    """Serve the booking page as it was fetched earlier, as a static host does until
+    its next build (`callslot serve` rebuilds at once after a booking)."""
+    body, headers = built.body(), built.headers
+    page.route(f"{site.url}/", lambda route: route.fulfill(status=200, headers=headers, body=body))
 
 
 def slot_radio(page: Page, slot: OfferedSlot):  # type: ignore[no-untyped-def]

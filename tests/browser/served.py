@@ -19,9 +19,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from generator.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "browser-tests-fixed-secret-0123456789"
@@ -69,6 +71,7 @@ class Served:
     language: str
     log: Path
     slots: list[OfferedSlot]
+    notice: timedelta  # booking.notice: the handler refuses slots closer than this
     _handed_out: set[str] = field(default_factory=set)
 
     def claim_slot(self) -> OfferedSlot:
@@ -78,7 +81,9 @@ class Served:
         buffer around each booking, so each booking test gets a day of its own.
         """
         used_days = {s.local_start.date() for s in self.slots if s.token in self._handed_out}
-        fresh = [s for s in self.slots if s.token not in self._handed_out]
+        # The page was built minutes ago: its first slot may be too soon by now.
+        earliest = datetime.now(UTC) + self.notice + timedelta(minutes=15)
+        fresh = [s for s in self.slots if s.token not in self._handed_out and s.start >= earliest]
         if not fresh:
             raise AssertionError(f"all {len(self.slots)} offered slots are used up")
         choice = next((s for s in fresh if s.local_start.date() not in used_days), fresh[0])
@@ -189,7 +194,15 @@ def serve_site(base: Path, language: str) -> Iterator[Served]:
         )
     try:
         _wait_for_health(url, proc, log, timeout=30)
-        yield Served(url=url, root=base, language=language, log=log, slots=_read_slots(url))
+        notice = load_settings(base / "content" / "site.toml").booking.notice
+        yield Served(
+            url=url,
+            root=base,
+            language=language,
+            log=log,
+            slots=_read_slots(url),
+            notice=notice,
+        )
     finally:
         proc.terminate()
         try:
