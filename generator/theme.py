@@ -27,7 +27,14 @@ from .settings import LANGUAGES, Settings
 
 __all__ = ["BUNDLED_THEMES", "Theme", "content_security_policy", "inline_hashes", "load_theme"]
 
-BUNDLED_THEMES = Path(__file__).resolve().parent.parent / "themes"
+# In a checkout (editable install) the themes sit beside the package; a wheel
+# carries them as generator/_themes (see pyproject.toml).
+_CHECKOUT_THEMES = Path(__file__).resolve().parent.parent / "themes"
+BUNDLED_THEMES = (
+    _CHECKOUT_THEMES
+    if (_CHECKOUT_THEMES / "default").is_dir()
+    else Path(__file__).resolve().parent / "_themes"
+)
 
 
 class Theme:
