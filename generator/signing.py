@@ -97,9 +97,11 @@ def load_secret(state_dir: Path | None = None, *, create: bool = False,
     value = env.get("CALLSLOT_SECRET", "")
     if value:
         if len(value) < 16:
-            raise ConfigError("CALLSLOT_SECRET is too short; use at least 16 random characters, "
-                              "e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`",
-                              field="CALLSLOT_SECRET")
+            raise ConfigError(
+                "CALLSLOT_SECRET is too short; use at least 16 random characters, e.g. from "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+                field="CALLSLOT_SECRET",
+            )
         return value.encode(), "env"
     if state_dir is None:
         raise ConfigError("CALLSLOT_SECRET is not set; export a random value of 16+ characters",
