@@ -363,3 +363,21 @@ def test_missing_config_file_is_named(runner, empty_dir):
     code, _, output = run(runner, "--config", "nowhere/site.toml")
     assert code == 1
     assert "nowhere/site.toml" in output
+
+
+def test_readme_example_checks_a_calendar_on_its_own(runner, empty_dir):
+    """The README's `callslot slots --calendar work.ics ...` line works as written."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    line = next(
+        x.strip() for x in readme.splitlines() if x.strip().startswith("callslot slots --calendar")
+    )
+    args = line.split()[2:]
+    (empty_dir / "work.ics").write_bytes(
+        (CALENDARS.parent.parent / "content" / "calendar.ics").read_bytes()
+    )
+    result = runner.invoke(main, ["slots", *args, "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert "Open slots (Europe/Berlin):" in result.stdout
+    # The example calendar's Monday jour fixe (09:30-10:30) is not offered.
+    monday = result.stdout.split("Monday, November 30, 2026")[1].split("\n\n")[0]
+    assert "  09:30-10:00" not in monday and "  09:00-09:30" in monday
