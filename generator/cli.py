@@ -351,7 +351,7 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
                   days: int | None, timezone: str | None, duration: int | None,
                   step: int | None, hours: str | None, call_type: str | None,
                   fmt: str) -> None:
-    """Print the open call slots: what the booking page would offer.
+    """Print the open call slots from your calendars and rules (bookings are not read).
 
     Reads content/site.toml (or --config); the options override it. Without a
     settings file, every rule not given here is off (no notice, no buffers, no
