@@ -212,7 +212,7 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     day_start, day_end = _day_bounds(slot.start, ctx)
     rules = ctx.settings.booking
     pad = rules.buffer_before + rules.buffer_after
-    booked = [Busy(s, e) for s, e in ctx.store.taken(day_start - pad) if s < day_end + pad]
+    booked = [Busy(s, e) for s, e in ctx.store.taken(day_start - pad, before=day_end + pad)]
     reason = check_slot(ctx.settings, slot, now, booked=booked)
     if reason is None and ctx.calendar_busy is not None:
         try:

@@ -175,6 +175,7 @@ def test_taken_and_bookings_list_only_what_is_asked(store: Store) -> None:
         (T0, T0 + timedelta(minutes=30)),
         (T0 + timedelta(hours=2), T0 + timedelta(hours=2, minutes=30)),
     ]
+    assert store.taken(NOW, before=T0 + timedelta(hours=2)) == [(T0, T0 + timedelta(minutes=30))]
     assert [b.id for b in store.bookings(since=NOW)] == ["soon", "later"]
     assert [b.id for b in store.bookings(since=NOW, include_cancelled=True)] == [
         "soon",

@@ -111,8 +111,11 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def taken(self, after: datetime) -> list[tuple[datetime, datetime]]:
-        """(start, end) of confirmed bookings ending after ``after``; nothing personal."""
+    def taken(
+        self, after: datetime, *, before: datetime | None = None
+    ) -> list[tuple[datetime, datetime]]:
+        """(start, end) of confirmed bookings ending after ``after`` (and starting before
+        ``before``, when given), sorted; nothing personal."""
 
     @abstractmethod
     def bookings(

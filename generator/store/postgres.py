@@ -380,11 +380,13 @@ class PostgresStore(Store):
                 self._enqueue(conn, booking_id, channels, "cancelled", now)
         return self.get(booking_id)
 
-    def taken(self, after: datetime) -> list[tuple[datetime, datetime]]:
+    def taken(
+        self, after: datetime, *, before: datetime | None = None
+    ) -> list[tuple[datetime, datetime]]:
         rows = self._read(
             "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' "
-            "AND end_at > %s ORDER BY start_at",
-            (_aware(after),),
+            "AND end_at > %s AND (%s::timestamptz IS NULL OR start_at < %s) ORDER BY start_at",
+            (_aware(after), before and _aware(before), before and _aware(before)),
         )
         return [(_utc(s), _utc(e)) for s, e in rows]
 

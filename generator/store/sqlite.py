@@ -346,13 +346,17 @@ class SQLiteStore(Store):
                 self._enqueue(conn, booking_id, channels, "cancelled", now)
         return self.get(booking_id)
 
-    def taken(self, after: datetime) -> list[tuple[datetime, datetime]]:
+    def taken(
+        self, after: datetime, *, before: datetime | None = None
+    ) -> list[tuple[datetime, datetime]]:
+        # An open end compares as later than any stored time ("9" > "2...").
+        until = _ts(before) if before is not None else "9"
         rows = (
             self._conn()
             .execute(
                 "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' AND end_at > ? "
-                "ORDER BY start_at",
-                (_ts(after),),
+                "AND start_at < ? ORDER BY start_at",
+                (_ts(after), until),
             )
             .fetchall()
         )
