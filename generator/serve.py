@@ -225,7 +225,13 @@ def serve(
     try:
         site = LocalSite(config_path, store, secret, build_now=build_now, echo=echo)
         site.build()
-        server = make_server(host, port, site, threaded=True)
+        try:
+            server = make_server(host, port, site, threaded=True)
+        except OSError as exc:
+            raise CallslotError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; "
+                "pass another --port (or stop the other server)"
+            ) from None
         shown = f"[{host}]" if ":" in host else host
         echo(f"Serving http://{shown}:{server.server_port}/ (bookings: {store!r}; Ctrl+C to stop)")
         workers = [

@@ -162,3 +162,18 @@ def test_static_files_carry_the_sites_headers(example_site, runner, monkeypatch)
     assert fetch("/slots.json")[2]["Cache-Control"] == "no-cache"
     assert fetch("/%2e%2e/content/site.toml")[0] == 404
     assert fetch("/", method="POST")[0] == 404
+
+
+def test_port_in_use_is_a_clear_error(example_site, runner, monkeypatch) -> None:
+    import socket
+
+    monkeypatch.setenv("CALLSLOT_SECRET", SECRET)
+    monkeypatch.chdir(example_site)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(main, ["serve", "--port", str(port)])
+    # Werkzeug says so itself: "Port N is in use by another program. ... a different port."
+    assert result.exit_code == 1
+    assert f"{port} is in use" in result.output and "different port" in result.output
