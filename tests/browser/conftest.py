@@ -29,6 +29,14 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 LOCALES = {"de": "de-DE", "en": "en-GB"}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder drives Chromium: mark it, so `-m browser` selects them all."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, driven by Playwright; one per test session."""
