@@ -57,9 +57,13 @@ class OfferedSlot:
 
     @property
     def time_pattern(self) -> re.Pattern[str]:
-        """The start time as pages write it, "09:00", "9:00" or "9:00 AM"."""
-        start = self.local_start
-        return re.compile(rf"\b0?{start.hour}:{start.minute:02d}\b")
+        """The owner's local start time as pages write it: "09:00" or "9:00"."""
+        return time_pattern(self.local_start)
+
+
+def time_pattern(moment: datetime) -> re.Pattern[str]:
+    """A wall-clock time as "09:00" or "9:00" (the answer pages write hours without a zero)."""
+    return re.compile(rf"\b0?{moment.hour}:{moment.minute:02d}\b")
 
 
 @dataclass

@@ -23,9 +23,11 @@ from caller import (
     submit,
 )
 from playwright.sync_api import expect
-from served import OWNER_TZ, Served
+from served import OWNER_TZ, Served, time_pattern
 
 pytestmark = pytest.mark.browser
+
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 def test_book_a_call_then_the_time_is_taken_for_everyone_else(site: Served, new_context) -> None:
@@ -35,15 +37,18 @@ def test_book_a_call_then_the_time_is_taken_for_everyone_else(site: Served, new_
     open_booking_page(slower, site)  # opened before the booking: still shows the slot free
     built_before = slower.request.get(f"{site.url}/")
 
-    page = new_context(site).new_page()
+    page = new_context(site, timezone_id="America/New_York").new_page()
     caller = Caller(topic="Vertrag XY" if site.language == "de" else "Lease renewal")
     response = book(page, site, slot, caller)
 
     assert response.status == 200, body_text(page)
-    text = body_text(page)
     expect(page.get_by_role("heading", level=1)).to_have_text(LABELS[site.language]["booked"])
-    assert slot.time_pattern.search(text), f"the thanks page lacks the booked time {slot.hhmm}"
-    assert caller.topic in text
+    owner_time = page.locator("dd").first.inner_text()  # "When": the owner's time first
+    assert slot.time_pattern.search(owner_time), f"{owner_time!r} is not {slot.hhmm}"
+    # The caller's browser said where they are: the page also gives their own time.
+    theirs = page.locator("dd").nth(1).inner_text()
+    assert time_pattern(slot.start.astimezone(NEW_YORK)).search(theirs), theirs
+    assert caller.topic in body_text(page)
 
     # Reloaded, the page no longer lets anyone choose that time: `callslot serve`
     # rebuilds it within a second (the time is gone), and until then the script
@@ -93,7 +98,7 @@ def test_visitor_in_new_york_sees_their_time_next_to_the_owners(site: Served, ne
     radio = page.locator("input[name=slot]").first
     start = datetime.fromisoformat(radio.get_attribute("data-start") or "")
     label = page.locator(f'label[for="{radio.get_attribute("id")}"]')
-    local = start.astimezone(ZoneInfo("America/New_York"))
+    local = start.astimezone(NEW_YORK)
     # The owner's time first, then the visitor's, e.g. "09:00 (03:00 in Ihrer Zeitzone)"
     # or "09:00 (03:00 AM in your time zone)" in English.
     expect(label).to_contain_text(f"{start.astimezone(OWNER_TZ):%H:%M}")
@@ -164,6 +169,17 @@ def test_keyboard_only_journey(site_en: Served, new_context) -> None:
     text = body_text(page)
     assert "Your call is booked" in text
     assert "Keyboard only" in text
+
+    # And back to the open times, still without a mouse.
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.textContent") == LABELS["en"]["back"]:
+            break
+    else:
+        raise AssertionError("Tab never reached the link back to the open times")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator("input[name=slot]").first).to_be_attached()
 
 
 def test_focus_is_visible_on_a_time_slot(site_de: Served, new_context) -> None:
