@@ -234,6 +234,9 @@ def read_window(settings, start: datetime, end: datetime, *, how: str) -> list:
 
 
 def child(mode: str) -> dict:
+    # Imported before any timing: a running handler or build has these loaded already
+    # (their import cost is bench/handler.py's cold-start figure).
+    import generator.calendars  # noqa: F401
     from generator.availability import calendar_window, open_slots
     from generator.cli import parse_now
     from generator.settings import load_settings
@@ -255,11 +258,14 @@ def child(mode: str) -> dict:
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
     if kind == "recheck":
-        # A slot one week ahead: the handler reads that local day's busy time.
+        # A slot one week ahead: the handler reads that local day's busy time, padded
+        # by the buffers and an hour (generator/handler.py, _CalendarCheck).
         tz = settings.tz
         day = (now + timedelta(days=7)).astimezone(tz).date()
-        start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
-        end = start + timedelta(days=1)
+        day_start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+        rules = settings.booking
+        pad = rules.buffer_before + rules.buffer_after + timedelta(hours=1)
+        start, end = day_start - pad, day_start + timedelta(days=1) + pad
         started, cpu = time.perf_counter(), time.process_time()
         busy = read_window(settings, start, end, how=how)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
