@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -95,12 +94,6 @@ class Served:
         return choice
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _make_english(content: Path) -> None:
     """Turn the German example into the same owner's English site."""
     toml = content / "site.toml"
@@ -126,20 +119,24 @@ def _make_english(content: Path) -> None:
     (content / "intro.md").write_text(ENGLISH_INTRO, encoding="utf-8")
 
 
-def _wait_for_health(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+def _wait_for_health(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
+    """The server's URL once it printed it and /api/health answers."""
     deadline = time.monotonic() + timeout
+    url = ""
     while time.monotonic() < deadline:
+        output = log.read_text(encoding="utf-8", errors="replace")
         if proc.poll() is not None:
-            raise AssertionError(
-                f"callslot serve exited with {proc.returncode}:\n"
-                f"{log.read_text(encoding='utf-8', errors='replace')}"
-            )
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+            raise AssertionError(f"callslot serve exited with {proc.returncode}:\n{output}")
+        if not url:
+            match = re.search(r"Serving (http://127\.0\.0\.1:\d+)/", output)
+            url = match.group(1) if match else ""
+        if url:
+            try:
+                with urllib.request.urlopen(f"{url}/api/health", timeout=2) as response:
+                    if response.status == 200:
+                        return url
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
         time.sleep(0.1)
     raise AssertionError(
         f"callslot serve did not answer /api/health within {timeout:.0f} s:\n"
@@ -170,8 +167,6 @@ def serve_site(base: Path, language: str) -> Iterator[Served]:
     shutil.copytree(ROOT / "themes", base / "themes")
     if language == "en":
         _make_english(base / "content")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "CALLSLOT_SECRET": SECRET,
@@ -189,7 +184,7 @@ def serve_site(base: Path, language: str) -> Iterator[Served]:
                 "from generator.cli import main; main()",
                 "serve",
                 "--port",
-                str(port),
+                "0",  # any free port, printed: no race with other workers for one
             ],
             cwd=base,
             env=env,
@@ -197,7 +192,7 @@ def serve_site(base: Path, language: str) -> Iterator[Served]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for_health(url, proc, log, timeout=30)
+        url = _wait_for_health(proc, log, timeout=30)
         notice = load_settings(base / "content" / "site.toml").booking.notice
         yield Served(
             url=url,
