@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -313,3 +315,28 @@ def test_postgres_unreachable_names_host_not_password(postgres_url: str) -> None
         open_store("postgresql://u:hunter2@127.0.0.1:1/db")
     message = info.value.format_message()
     assert "hunter2" not in message and "127.0.0.1:1/db" in message
+
+
+def test_sqlite_connections_do_not_pile_up_with_one_thread_per_request(tmp_path) -> None:
+    """A threaded server runs each request in a new thread; open files must stay bounded."""
+    path = tmp_path / "b.sqlite3"
+    s = open_store(f"sqlite:///{path}")
+
+    def open_files() -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path))
+
+    try:
+        for _ in range(100):
+            t = threading.Thread(
+                target=lambda: (
+                    s.get("x"),
+                    s.rate_hit("k", now=NOW, window=timedelta(minutes=1), limit=1000),
+                )
+            )
+            t.start()
+            t.join()
+        assert open_files() <= 8
+    finally:
+        s.close()
+    assert open_files() == 0

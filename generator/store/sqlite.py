@@ -25,6 +25,7 @@ from .base import Booking, DayFull, OutboxItem, SlotTaken, Store
 __all__ = ["SQLiteStore"]
 
 _FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_IDLE_CONNECTIONS = 8
 
 # Each entry upgrades the schema by one version; never edit a released entry, append one.
 _MIGRATIONS: tuple[str, ...] = (
@@ -158,9 +159,11 @@ class SQLiteStore(Store):
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # Idle connections, shared by threads one at a time: a threaded server starts a
+        # thread per request, so connections tied to threads would pile up.
+        self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -172,11 +175,7 @@ class SQLiteStore(Store):
 
     # -- connections ---------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        # A connection must not cross a fork (gunicorn workers): open a new one per process.
-        if conn is not None and self._local.pid == os.getpid():
-            return conn
+    def _open(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
@@ -192,24 +191,46 @@ class SQLiteStore(Store):
                 f"cannot open the booking database {self.path}: {exc}; check the "
                 "path and its permissions, or set DATABASE_URL"
             ) from None
-        self._local.conn = conn
-        self._local.pid = os.getpid()
-        with self._lock:
-            self._all.append(conn)
         return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one read or one transaction, returned to the idle list after."""
+        with self._lock:
+            if self._pid != os.getpid():
+                # Connections must not cross a fork (gunicorn workers): the parent's stay its.
+                self._idle, self._pid = [], os.getpid()
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            with self._lock:
+                keep = len(self._idle) < _IDLE_CONNECTIONS
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
+
+    def _rows(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:
+        with self._connection() as conn:
+            return conn.execute(sql, args).fetchall()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One immediate write transaction: the write lock is held from the first read."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     # -- schema ---------------------------------------------------------------------
 
@@ -231,7 +252,7 @@ class SQLiteStore(Store):
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
     def schema_version(self) -> int:
-        return self._conn().execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        return self._rows("SELECT max(version) FROM schema_version")[0][0]
 
     # -- bookings -------------------------------------------------------------------
 
@@ -308,28 +329,18 @@ class SQLiteStore(Store):
         )
 
     def get(self, booking_id: str) -> Booking | None:
-        row = (
-            self._conn()
-            .execute(f"SELECT {_BOOKING_COLS} FROM bookings WHERE id = ?", (booking_id,))
-            .fetchone()
-        )
-        return _booking(row) if row else None
+        rows = self._rows(f"SELECT {_BOOKING_COLS} FROM bookings WHERE id = ?", (booking_id,))
+        return _booking(rows[0]) if rows else None
 
     def by_cancel_hash(self, token_hash: str) -> Booking | None:
-        row = (
-            self._conn()
-            .execute(f"SELECT {_BOOKING_COLS} FROM bookings WHERE cancel_hash = ?", (token_hash,))
-            .fetchone()
+        rows = self._rows(
+            f"SELECT {_BOOKING_COLS} FROM bookings WHERE cancel_hash = ?", (token_hash,)
         )
-        return _booking(row) if row else None
+        return _booking(rows[0]) if rows else None
 
     def by_idempotency_key(self, key: str) -> Booking | None:
-        row = (
-            self._conn()
-            .execute(f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = ?", (key,))
-            .fetchone()
-        )
-        return _booking(row) if row else None
+        rows = self._rows(f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = ?", (key,))
+        return _booking(rows[0]) if rows else None
 
     def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
         with self._write() as conn:
@@ -351,14 +362,10 @@ class SQLiteStore(Store):
     ) -> list[tuple[datetime, datetime]]:
         # An open end compares as later than any stored time ("9" > "2...").
         until = _ts(before) if before is not None else "9"
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' AND end_at > ? "
-                "AND start_at < ? ORDER BY start_at",
-                (_ts(after), until),
-            )
-            .fetchall()
+        rows = self._rows(
+            "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' AND end_at > ? "
+            "AND start_at < ? ORDER BY start_at",
+            (_ts(after), until),
         )
         return [(_dt(s), _dt(e)) for s, e in rows]
 
@@ -374,7 +381,7 @@ class SQLiteStore(Store):
         sql = f"SELECT {_BOOKING_COLS} FROM bookings"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self._conn().execute(sql + " ORDER BY start_at, created_at", args).fetchall()
+        rows = self._rows(sql + " ORDER BY start_at, created_at", args)
         return [_booking(r) for r in rows]
 
     def set_outcome(self, booking_id: str, outcome: str) -> Booking | None:
@@ -449,7 +456,7 @@ class SQLiteStore(Store):
         if booking_id is not None:
             sql += " WHERE booking_id = ?"
             args = (booking_id,)
-        return [_outbox(r) for r in self._conn().execute(sql + " ORDER BY id", args)]
+        return [_outbox(r) for r in self._rows(sql + " ORDER BY id", args)]
 
     # -- the rest -------------------------------------------------------------------
 
@@ -471,17 +478,16 @@ class SQLiteStore(Store):
 
     def ping(self) -> None:
         try:
-            self._conn().execute("SELECT 1").fetchone()
+            self._rows("SELECT 1")
         except sqlite3.Error as exc:
             raise StoreError(f"the booking database {self.path} cannot be read: {exc}") from None
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._all:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._all.clear()
-        self._local = threading.local()
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
