@@ -62,6 +62,7 @@ __all__ = [
 # off by a DST hour or two, and we compute the true ones.
 _QUERY_MARGIN = timedelta(days=2)
 _SPAN_MARK = "X-CALLSLOT-SPAN"
+_ZONE_MARK = "X-CALLSLOT-WR-TIMEZONE"  # the X-WR-TIMEZONE, once applied
 
 
 @dataclass(frozen=True, order=True)
@@ -214,14 +215,22 @@ def _normalise(calendar: icalendar.Calendar, name: str) -> icalendar.Calendar:
     if "X-WR-TIMEZONE" not in calendar:
         return calendar
     import x_wr_timezone
+    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+    written = str(calendar["X-WR-TIMEZONE"]).strip()
     try:
-        return x_wr_timezone.to_standard(calendar)
-    except Exception as exc:  # the library raises plain errors for unknown zones
+        zone = ZoneInfo(WINDOWS_TO_OLSON.get(written, written))
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
         raise CalendarError(
-            f"its X-WR-TIMEZONE {str(calendar['X-WR-TIMEZONE'])!r} cannot be used: {exc}",
+            f"its X-WR-TIMEZONE {written!r} is not a known time zone; export the calendar "
+            "again or ask its provider",
             calendar=name,
         ) from None
+    calendar = x_wr_timezone.to_standard(calendar, timezone=zone)
+    # recurring-ical-events would apply it again, and fails on a Windows name.
+    del calendar["X-WR-TIMEZONE"]
+    calendar[_ZONE_MARK] = written
+    return calendar
 
 
 def _span(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
@@ -366,8 +375,8 @@ def describe_calendar(
     zones: list[str] = []
     busy: list[Busy] = []
     for calendar in calendars:
-        if "X-WR-TIMEZONE" in calendar:
-            zones.append(str(calendar["X-WR-TIMEZONE"]))
+        if _ZONE_MARK in calendar:
+            zones.append(str(calendar[_ZONE_MARK]))
         zones.extend(str(c["TZID"]) for c in calendar.walk("VTIMEZONE") if "TZID" in c)
         busy.extend(_expand(calendar, tz, start, end, name))
     merged = merge_busy(busy)

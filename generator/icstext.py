@@ -34,13 +34,14 @@ __all__ = ["DURATION_MARK", "FilterResult", "filter_events", "parse_duration_tex
 DURATION_MARK = "X-CALLSLOT-DURATION"
 MARGIN = timedelta(days=2)
 
-_FOLD = re.compile(rb"\r?\n[ \t]")
-_VEVENT = re.compile(rb"^BEGIN:VEVENT[ \t]*\r?$.*?^END:VEVENT[ \t]*\r?$", re.M | re.S | re.I)
-_VALARM = re.compile(rb"^BEGIN:VALARM[ \t]*\r?$.*?^END:VALARM[ \t]*\r?$", re.M | re.S | re.I)
-_SERIES = re.compile(rb"^(RRULE|RDATE|EXDATE|EXRULE|RECURRENCE-ID)[;:]", re.M | re.I)
-_PROP = re.compile(
-    rb"^(DTSTART|DTEND|DURATION|UID)((?:;[^\r\n]*?)?):([^\r\n]*?)[ \t]*\r?$", re.M | re.I
+# One pass over the unfolded text finds every line the decision needs: component
+# borders and the few properties read; all other lines are never touched.
+_LINE = re.compile(
+    rb"^(?:(BEGIN|END):([^\r\n]*?)[ \t]*\r?$"
+    rb"|(DTSTART|DTEND|DURATION|UID|RRULE|RDATE|EXDATE|EXRULE|RECURRENCE-ID)([;:][^\r\n]*))",
+    re.M | re.I,
 )
+_SERIES = frozenset((b"RRULE", b"RDATE", b"EXDATE", b"EXRULE", b"RECURRENCE-ID"))
 _DATE = re.compile(rb"(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})Z?)?")
 _DURATION = re.compile(
     r"([+-])?P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", re.I
@@ -58,7 +59,11 @@ class FilterResult:
 
 def unfold(data: bytes) -> bytes:
     """Join folded content lines (RFC 5545 3.1): a line break followed by one space or tab."""
-    return _FOLD.sub(b"", data)
+    # bytes.replace runs at memory speed, a regex substitution ten times slower.
+    for fold in (b"\r\n ", b"\r\n\t", b"\n ", b"\n\t"):
+        if fold in data:
+            data = data.replace(fold, b"")
+    return data
 
 
 def parse_duration_text(text: str) -> tuple[int, timedelta] | None:
@@ -68,7 +73,7 @@ def parse_duration_text(text: str) -> tuple[int, timedelta] | None:
     (RFC 5545 3.3.6); a negative duration negates both parts.
     """
     match = _DURATION.fullmatch(text.strip())
-    if not match or text.strip().upper() in ("P", "+P", "-P", "PT", "+PT", "-PT"):
+    if not match:
         return None
     sign, weeks, days, hours, minutes, seconds = match.groups()
     if not any((weeks, days, hours, minutes, seconds)):
@@ -80,9 +85,22 @@ def parse_duration_text(text: str) -> tuple[int, timedelta] | None:
     return nominal, exact
 
 
+def _value(rest: bytes) -> bytes:
+    """The value of a content line's remainder (";params:value" or ":value")."""
+    if b'"' not in rest:
+        return rest.split(b":", 1)[-1].strip() if b":" in rest else b""
+    quoted = False
+    for i, char in enumerate(rest):
+        if char == 34:  # a quoted parameter value may hold a colon
+            quoted = not quoted
+        elif char == 58 and not quoted:
+            return rest[i + 1 :].strip()
+    return b""
+
+
 def _moment(value: bytes) -> tuple[datetime, bool] | None:
     """A DATE or DATE-TIME value read as UTC (local times too: the margin covers the offset)."""
-    match = _DATE.fullmatch(value.strip())
+    match = _DATE.fullmatch(value)
     if not match:
         return None
     y, mo, d, h, mi, s = match.groups()
@@ -96,14 +114,8 @@ def _moment(value: bytes) -> tuple[datetime, bool] | None:
         return None
 
 
-def _span(block: bytes) -> tuple[datetime, datetime] | None:
-    """A conservative (start, end) of a single event's block; None when undecidable."""
-    props: dict[bytes, bytes] = {}
-    for match in _PROP.finditer(block):
-        name = match.group(1).upper()
-        if name in props:
-            return None  # a repeated property: leave the judgement to the full parse
-        props[name] = match.group(3)
+def _span(props: dict[bytes, bytes]) -> tuple[datetime, datetime] | None:
+    """A conservative (start, end) of a single event; None when undecidable."""
     if b"DTSTART" not in props:
         return None
     first = _moment(props[b"DTSTART"])
@@ -121,17 +133,105 @@ def _span(block: bytes) -> tuple[datetime, datetime] | None:
             return None
         end = max(start, start + timedelta(days=parsed[0]) + parsed[1])
     else:
-        end = start + timedelta(days=1) if is_date else start
+        end = start
     if is_date:
         end = max(end, start + timedelta(days=1))
     return start, end
 
 
-def _uid(block: bytes) -> bytes | None:
-    for match in _PROP.finditer(block):
-        if match.group(1).upper() == b"UID":
-            return match.group(3).strip()
-    return None
+# The properties that decide whether and when an event blocks time (and what
+# recurring-ical-events reads to pair overrides with their series).
+_NEEDED = frozenset(
+    (
+        b"BEGIN",
+        b"END",
+        b"UID",
+        b"DTSTART",
+        b"DTEND",
+        b"DURATION",
+        b"RRULE",
+        b"RDATE",
+        b"EXDATE",
+        b"EXRULE",
+        b"RECURRENCE-ID",
+        b"STATUS",
+        b"TRANSP",
+        b"SEQUENCE",
+        b"DTSTAMP",
+        b"LAST-MODIFIED",
+        b"CREATED",
+    )
+)
+_NAME = re.compile(rb"[^;:\r\n]*")
+
+
+def _slim(block: bytes) -> bytes:
+    """A VEVENT block (without its END line) reduced to the needed lines, alarms dropped."""
+    kept: list[bytes] = []
+    in_alarm = False
+    for line in block.splitlines(keepends=True):
+        name = _NAME.match(line).group(0).upper()  # type: ignore[union-attr]
+        if name == b"BEGIN" and line[6:12].upper() == b"VALARM":
+            in_alarm = True
+        elif in_alarm:
+            in_alarm = not (name == b"END" and line[4:10].upper() == b"VALARM")
+        elif name in _NEEDED:
+            kept.append(line)
+    return b"".join(kept)
+
+
+@dataclass
+class _Event:
+    begin: int  # offset of the BEGIN:VEVENT line
+    end: int = 0  # offset after the END:VEVENT line and its line break
+    mark_at: int = 0  # offset of the END:VEVENT line, where the DURATION mark goes
+    props: dict[bytes, bytes] | None = None
+    series: bool = False
+    undecidable: bool = False
+
+
+def _events(data: bytes) -> list[_Event]:
+    """The VEVENTs of unfolded text, with the properties the filter reads."""
+    events: list[_Event] = []
+    current: _Event | None = None
+    nested = 0  # depth of sub-components (alarms) inside the current event
+    for match in _LINE.finditer(data):
+        border, component, name, rest = match.groups()
+        if border is not None:
+            kind = component.upper()
+            if current is None:
+                if border.upper() == b"BEGIN" and kind == b"VEVENT":
+                    current = _Event(begin=match.start(), props={})
+            elif border.upper() == b"BEGIN":
+                nested += 1
+                if kind != b"VALARM":
+                    current.undecidable = True
+            elif nested:
+                nested -= 1
+            elif kind == b"VEVENT":
+                current.mark_at = match.start()
+                stop = match.end()
+                if data[stop : stop + 2] == b"\r\n":
+                    stop += 2
+                elif data[stop : stop + 1] == b"\n":
+                    stop += 1
+                current.end = stop
+                events.append(current)
+                current = None
+            else:
+                current.undecidable = True  # an END that closes nothing we know
+            continue
+        if current is None or nested:
+            continue  # a property of the calendar, a time zone or an alarm
+        key = name.upper()
+        if key in _SERIES:
+            current.series = True
+            continue
+        assert current.props is not None
+        if key in current.props:
+            current.undecidable = True  # a repeated property: leave it to the full parse
+        current.props[key] = _value(rest)
+    return events
 
 
 def filter_events(
@@ -142,50 +242,41 @@ def filter_events(
     Without a window nothing is skipped (the full-parse path, same annotations).
     """
     data = unfold(data)
-    blocks = list(_VEVENT.finditer(data))
-    # Strip alarms before looking at properties: a VALARM has its own DURATION.
-    bodies = [_VALARM.sub(b"", m.group(0)) for m in blocks]
+    events = _events(data)
     skip: set[int] = set()
     if start is not None and end is not None:
         low, high = start - MARGIN, end + MARGIN
         candidates: dict[int, bytes | None] = {}
         kept_uids: set[bytes] = set()
-        for i, body in enumerate(bodies):
-            span = None if _SERIES.search(body) else _span(body)
+        for i, event in enumerate(events):
+            assert event.props is not None
+            uid = event.props.get(b"UID")
+            span = None if event.series or event.undecidable else _span(event.props)
             if span is not None and (span[1] < low or span[0] > high):
-                candidates[i] = _uid(body)
-            else:
-                uid = _uid(body)
-                if uid is not None:
-                    kept_uids.add(uid)
+                candidates[i] = uid
+            elif uid is not None:
+                kept_uids.add(uid)
         # A single event sharing its UID with a kept component may belong to it.
         skip = {i for i, uid in candidates.items() if uid is None or uid not in kept_uids}
+    window = start is not None and end is not None
     parts: list[bytes] = []
     pos = 0
-    for i, match in enumerate(blocks):
-        parts.append(data[pos : match.start()])
-        pos = match.end()
+    for i, event in enumerate(events):
+        assert event.props is not None
+        parts.append(data[pos : event.begin])
+        pos = event.end
         if i in skip:
-            # Drop the block and the line break that ended it.
-            if data[pos : pos + 2] == b"\r\n":
-                pos += 2
-            elif data[pos : pos + 1] == b"\n":
-                pos += 1
             continue
-        block = match.group(0)
-        if re.search(rb"^DURATION[;:]", bodies[i], re.M | re.I):
-            block = _mark_duration_in(block, bodies[i])
+        block = data[event.begin : event.mark_at]
+        if window and not event.undecidable:
+            # Only the lines that decide busy time go to the full parser: titles,
+            # descriptions, attendees and alarms cost most of its time.
+            block = _slim(block)
+        eol = b"\r\n" if block.endswith(b"\r\n") else b"\n"
         parts.append(block)
+        if b"DURATION" in event.props:
+            # Keep the DURATION as written: icalendar turns PT24H into one day.
+            parts.append(DURATION_MARK.encode() + b":" + event.props[b"DURATION"] + eol)
+        parts.append(data[event.mark_at : event.end])
     parts.append(data[pos:])
-    return FilterResult(b"".join(parts), len(blocks), len(skip))
-
-
-def _mark_duration_in(block: bytes, body: bytes) -> bytes:
-    """Insert the mark before the block's final END:VEVENT (alarms were removed from ``body``)."""
-    match = next((m for m in _PROP.finditer(body) if m.group(1).upper() == b"DURATION"), None)
-    if match is None:
-        return block
-    value = match.group(3).strip()
-    eol = b"\r\n" if b"\r\n" in block else b"\n"
-    cut = block.upper().rfind(b"END:VEVENT")
-    return block[:cut] + DURATION_MARK.encode() + b":" + value + eol + block[cut:]
+    return FilterResult(b"".join(parts), len(events), len(skip))

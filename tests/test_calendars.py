@@ -174,6 +174,22 @@ def test_google_x_wr_timezone_keeps_series_on_the_local_wall_clock():
     ]
 
 
+def test_google_x_wr_timezone_may_be_a_windows_name():
+    data = fixture("google_x_wr_timezone.ics").replace(
+        b"X-WR-TIMEZONE:Europe/Berlin", b"X-WR-TIMEZONE:W. Europe Standard Time"
+    )
+    busy = busy_from_ics(data, BERLIN, *YEAR_2026)
+    assert busy == busy_from_ics(fixture("google_x_wr_timezone.ics"), BERLIN, *YEAR_2026)
+
+
+def test_an_unknown_x_wr_timezone_fails_rather_than_guessing():
+    data = fixture("google_x_wr_timezone.ics").replace(
+        b"X-WR-TIMEZONE:Europe/Berlin", b"X-WR-TIMEZONE:Mars/Olympus"
+    )
+    with pytest.raises(CalendarError, match="Mars/Olympus"):
+        busy_from_ics(data, BERLIN, *YEAR_2026, name="Arbeit")
+
+
 # --------------------------------------------------------------------------
 # DST weeks, and where we correct the library by RFC 5545
 
