@@ -16,7 +16,7 @@ from handler_support import NOW, SECRET, AnswerPage
 from werkzeug.test import Client
 
 from generator.availability import Slot
-from generator.handler import create_app
+from generator.handler import create_app, hash_token
 from generator.settings import NotifySettings, Secret, Settings, load_settings
 from generator.signing import slot_token
 from generator.site import offered_slots
@@ -415,6 +415,8 @@ def test_cancel_json_and_unknown_tokens(client, store, slots) -> None:
 def test_cancel_tokens_are_stored_only_hashed(store_url, client, store, slots) -> None:
     data = client.post("/api/book", json=form(slots[0])).get_json()
     token = data["cancel_url"].split("token=")[1]
+    assert store.by_cancel_hash(token) is None
+    assert store.by_cancel_hash(hash_token(token)).id == data["id"]
     if store_url.startswith("sqlite"):
         raw = Path(store_url[len("sqlite:///") :]).read_bytes()
         wal = Path(store_url[len("sqlite:///") :] + "-wal")
