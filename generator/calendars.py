@@ -477,10 +477,16 @@ def _load_entry(file: Path) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
+_CACHE_ENTRIES = 32  # feeds that change on every fetch must not fill the disk
+
+
 def _store_entry(file: Path, entry: dict[str, Any]) -> None:
-    """Write atomically; a cache that cannot be written only costs speed."""
+    """Write atomically, and drop the oldest entries; a cache that fails only costs speed."""
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
+        entries = sorted(file.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in entries[: max(0, len(entries) - _CACHE_ENTRIES + 1)]:
+            old.unlink(missing_ok=True)
         with tempfile.NamedTemporaryFile(
             "w", dir=file.parent, delete=False, suffix=".tmp", encoding="utf-8"
         ) as out:

@@ -497,6 +497,16 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path):
     assert read_busy(source, BERLIN, *YEAR_2026, cache_dir=cache) == expected
 
 
+def test_cache_keeps_a_bounded_number_of_entries(tmp_path: Path):
+    cache = tmp_path / "cache"
+    cal = tmp_path / "feed.ics"
+    for i in range(calendars._CACHE_ENTRIES + 5):
+        # A feed whose bytes change on every fetch (a fresh DTSTAMP, say).
+        cal.write_bytes(fixture("floating.ics").replace(b"PRODID:", f"X-N:{i}\r\nPRODID:".encode()))
+        read_busy([file_source("feed", cal)], BERLIN, *YEAR_2026, cache_dir=cache)
+    assert len(list((cache / "busy").glob("*.json"))) <= calendars._CACHE_ENTRIES
+
+
 def test_cache_is_per_owner_zone(tmp_path: Path):
     cache = tmp_path / "cache"
     source = [file_source("private", CALENDARS / "floating.ics")]
