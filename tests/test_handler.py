@@ -615,3 +615,24 @@ def test_module_app_and_lambda_handler(example_site, slots, monkeypatch, tmp_pat
     result = lambda_handler(event("GET", "/api/taken"), None)
     assert result["statusCode"] == 200
     assert json.loads(result["body"])["taken"][0]["start"] == json.loads(booked["body"])["start"]
+
+
+def test_importing_the_handler_stays_light() -> None:
+    """Cold start (Lambda): the heavy packages load with the first request, not the import."""
+    import subprocess
+    import sys
+
+    heavy = (
+        "jinja2",
+        "babel",
+        "icalendar",
+        "recurring_ical_events",
+        "psycopg",
+        "werkzeug",
+        "markdown",
+    )
+    code = f"import sys, generator.handler\nprint(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
