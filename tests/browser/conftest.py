@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, expect, sync_playwright
 from served import ROOT, Served, serve_site
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -26,6 +26,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+# CI shares 2 cores among the test workers: give assertions the same patience as actions.
+expect.set_options(timeout=10_000)
 LOCALES = {"de": "de-DE", "en": "en-GB"}
 
 
