@@ -193,6 +193,25 @@ class LocalSite:
             self.echo(delivery.line())
 
 
+def _quiet_query_handler() -> type:
+    """Werkzeug's request handler, logging paths without their query string: a cancel link
+    (and the booking page after a booking) carries the caller's token, a secret."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class QuietQueryHandler(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            full = getattr(self, "path", None)
+            if full is not None:
+                self.path = full.split("?", 1)[0]
+            try:
+                super().log_request(code, size)
+            finally:
+                if full is not None:
+                    self.path = full
+
+    return QuietQueryHandler
+
+
 def _every(seconds: float, job: Callable[[], None], stop: threading.Event, name: str) -> None:
     while not stop.wait(seconds):
         try:
@@ -226,7 +245,9 @@ def serve(
         site = LocalSite(config_path, store, secret, build_now=build_now, echo=echo)
         site.build()
         try:
-            server = make_server(host, port, site, threaded=True)
+            server = make_server(
+                host, port, site, threaded=True, request_handler=_quiet_query_handler()
+            )
         except OSError as exc:
             raise CallslotError(
                 f"cannot listen on {host}:{port}: {exc.strerror}; "

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -37,8 +38,12 @@ def env(example_site: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(example_site: Path, env: dict[str, str]) -> Iterator[str]:
-    """`callslot serve --port 0` in the example site, as its own process; yields its URL."""
+def running_server(example_site: Path, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """`callslot serve --port 0` in the example site, as its own process.
+
+    Yields its URL and the list its output lines keep arriving in (read in a thread,
+    so the server never blocks on a full pipe).
+    """
     proc = subprocess.Popen(
         [sys.executable, "-c", "from generator.cli import main; main()", "serve", "--port", "0"],
         cwd=example_site,
@@ -47,20 +52,26 @@ def running_server(example_site: Path, env: dict[str, str]) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    try:
-        url = None
-        deadline = time.monotonic() + 60
-        lines = []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
+    lines: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
             lines.append(line)
             if line.startswith("Serving http://"):
-                url = line.split()[1].rstrip("/")
-                break
+                started.set()
+        started.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(60), "".join(lines)
+        url = next(
+            (line.split()[1].rstrip("/") for line in lines if line.startswith("Serving http://")),
+            None,
+        )
         assert url, "".join(lines)
-        yield url
+        yield url, lines
     finally:
         proc.terminate()
         try:
@@ -68,6 +79,7 @@ def running_server(example_site: Path, env: dict[str, str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:  # pragma: no cover - a hung server
             proc.kill()
             proc.wait()
+        reader.join(timeout=10)
         proc.stdout.close()
 
 
@@ -107,7 +119,7 @@ def test_build_serve_book_and_see_it_everywhere(example_site, env, runner, monke
     assert slots, "the example offers slots in any week of the year"
     chosen = slots[0]
 
-    with running_server(example_site, env) as url:
+    with running_server(example_site, env) as (url, log):
         status, page, headers = get(url + "/")
         assert status == 200 and chosen["token"].encode() in page
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
@@ -128,6 +140,7 @@ def test_build_serve_book_and_see_it_everywhere(example_site, env, runner, monke
             # urllib follows the 303 to the booking's own page.
             assert "/api/booking?token=" in response.url
             assert "Steuerbescheid" in response.read().decode()
+            token = response.url.split("token=")[1].split("&")[0]
 
         listed = runner.invoke(main, ["bookings", "--format", "json"])
         assert listed.exit_code == 0, listed.output
@@ -151,6 +164,9 @@ def test_build_serve_book_and_see_it_everywhere(example_site, env, runner, monke
         assert get(url + "/api/health")[1] == b'{"ok": true}'
         assert get(url + "/../content/site.toml")[0] == 404
         assert get(url + "/_headers")[0] == 404
+        # The server's log shows the requests, never the caller's cancel token.
+        assert any("GET /api/booking " in line for line in log)
+        assert not any(token in line for line in log)
 
 
 def test_static_files_carry_the_sites_headers(example_site, runner, monkeypatch) -> None:
