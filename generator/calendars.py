@@ -21,6 +21,8 @@ offer a busy slot, we compute the time ourselves (each case has a test):
   icalendar reads "PT24H" as one day (the text is kept by :mod:`.icstext`), and
   the library adds every duration on the wall clock: PT24H across a DST change
   must be 24 real hours, P1D one calendar day.
+- An override (RECURRENCE-ID) without DTEND or DURATION keeps its series' length
+  (the library makes it an instant); some clients write only what they changed.
 - A local time inside a DST gap takes the offset from before the gap, an
   ambiguous one the first occurrence (3.3.5). zoneinfo already does so; the
   zones icalendar builds from a custom VTIMEZONE (dateutil) take the offset
@@ -49,6 +51,7 @@ from .icstext import DURATION_MARK, filter_events, parse_duration_text
 from .settings import CalendarSource
 
 __all__ = [
+    "MAX_BYTES",
     "Busy",
     "CalendarInfo",
     "busy_from_ics",
@@ -58,6 +61,8 @@ __all__ = [
     "read_busy",
 ]
 
+# The largest calendar read: a 50,000-event feed (three busy years) is about 42 MB.
+MAX_BYTES = 64_000_000
 # The library is asked for a wider window than ours: its instance ends can be
 # off by a DST hour or two, and we compute the true ones.
 _QUERY_MARGIN = timedelta(days=2)
@@ -92,7 +97,7 @@ def fetch_calendar(
     source: CalendarSource,
     *,
     timeout: float = 20.0,
-    max_bytes: int = 20_000_000,
+    max_bytes: int = MAX_BYTES,
     cache_dir: Path | None = None,
 ) -> bytes:
     """The calendar's bytes, from its file or URL; CalendarError when it cannot be read.
@@ -265,6 +270,34 @@ def _span(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
     return "exact:0"
 
 
+def _mark_spans(calendar: icalendar.Calendar, tz: ZoneInfo, name: str) -> None:
+    """Give every VEVENT its span mark, which the library's copies of it keep."""
+    events = calendar.walk("VEVENT")
+    masters: dict[str, str] = {}
+    for event in events:
+        if "DTSTART" not in event:
+            raise CalendarError(
+                f"the event with UID {str(event.get('UID', '?'))!r} has no DTSTART; "
+                "fix or delete it in the calendar",
+                calendar=name,
+            )
+        event[_SPAN_MARK] = _span(event, tz)
+        if "RECURRENCE-ID" not in event:
+            masters[str(event.get("UID", ""))] = str(event[_SPAN_MARK])
+    for event in events:
+        # An override that gives no end would be an instant that blocks nothing; the
+        # safer reading is that it moves the instance and keeps the series' length.
+        if (
+            "RECURRENCE-ID" in event
+            and "DTEND" not in event
+            and "DURATION" not in event
+            and isinstance(event["DTSTART"].dt, datetime)
+        ):
+            inherited = masters.get(str(event.get("UID", "")), "")
+            if inherited.startswith(("exact:", "nominal:")):
+                event[_SPAN_MARK] = inherited
+
+
 def _instance(event: icalendar.cal.Component, tz: ZoneInfo) -> Busy | None:
     """The busy time of one expanded instance, or None when it blocks nothing."""
     if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
@@ -311,8 +344,7 @@ def _expand(
     calendar: icalendar.Calendar, tz: ZoneInfo, start: datetime, end: datetime, name: str
 ) -> list[Busy]:
     try:
-        for event in calendar.walk("VEVENT"):
-            event[_SPAN_MARK] = _span(event, tz)
+        _mark_spans(calendar, tz, name)
         instances = recurring_ical_events.of(calendar).between(
             start - _QUERY_MARGIN, end + _QUERY_MARGIN
         )
@@ -402,7 +434,7 @@ def read_busy(
     *,
     cache_dir: Path | None = None,
     timeout: float = 20.0,
-    max_bytes: int = 20_000_000,
+    max_bytes: int = MAX_BYTES,
 ) -> list[Busy]:
     """Every calendar read (file or URL), expanded in [start, end), merged, sorted, UTC.
 

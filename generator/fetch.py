@@ -25,9 +25,10 @@ from urllib.parse import urlsplit
 from . import __version__
 from .errors import CalendarError
 
-__all__ = ["MAX_REDIRECTS", "fetch_url"]
+__all__ = ["MAX_BYTES", "MAX_REDIRECTS", "fetch_url"]
 
 MAX_REDIRECTS = 5
+MAX_BYTES = 64_000_000  # as generator.calendars.MAX_BYTES (not imported: keeps this module light)
 _CHUNK = 64 * 1024
 
 
@@ -52,7 +53,7 @@ def fetch_url(
     *,
     name: str,
     timeout: float = 20.0,
-    max_bytes: int = 20_000_000,
+    max_bytes: int = MAX_BYTES,
     cache_dir: Path | None = None,
 ) -> bytes:
     """The body of ``url`` (an iCalendar text), or CalendarError(calendar=name)."""

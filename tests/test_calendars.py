@@ -109,6 +109,21 @@ def test_transparent_and_cancelled_block_nothing_but_tentative_blocks():
     ]
 
 
+def test_an_override_without_end_keeps_the_series_length():
+    # The library makes it an instant (blocking nothing); we keep the hour.
+    assert read("override_without_end.ics") == [
+        ("2026-11-30 10:00+01", "2026-11-30 11:00+01"),
+        ("2026-12-01 15:00+01", "2026-12-01 16:00+01"),
+        ("2026-12-02 10:00+01", "2026-12-02 11:00+01"),
+    ]
+
+
+def test_an_event_without_dtstart_fails_naming_its_uid():
+    data = fixture("floating.ics").replace(b"DTSTART:20261201T090000\n", b"")
+    with pytest.raises(CalendarError, match="'floating@test' has no DTSTART"):
+        busy_from_ics(data, BERLIN, *YEAR_2026, name="Arbeit")
+
+
 # --------------------------------------------------------------------------
 # Kinds of time
 
