@@ -70,7 +70,8 @@ def fetch_url(
         "Accept": "text/calendar, */*;q=0.5",
         "Accept-Encoding": "gzip",
     }
-    if meta and body_file and body_file.exists():
+    stored = _stored_body(meta, body_file)
+    if stored is not None and meta:
         if meta.get("etag"):
             headers["If-None-Match"] = meta["etag"]
         if meta.get("last_modified"):
@@ -88,11 +89,8 @@ def fetch_url(
             last_modified = response.headers.get("Last-Modified")
     except urllib.error.HTTPError as exc:
         exc.close()  # it holds the open answer
-        if exc.code == 304 and body_file is not None:
-            try:
-                return body_file.read_bytes()
-            except OSError:
-                pass  # the stored copy is gone: the error below asks for a fresh read
+        if exc.code == 304 and stored is not None:
+            return stored
         raise CalendarError(_status_message(exc.code), calendar=name) from None
     except TimeoutError:
         raise CalendarError(
@@ -193,6 +191,18 @@ def _load_meta(file: Path | None) -> dict[str, str] | None:
     return meta if isinstance(meta, dict) else None
 
 
+def _stored_body(meta: dict[str, str] | None, body_file: Path | None) -> bytes | None:
+    """The bytes kept with ``meta``, if they are the very bytes its validators describe."""
+    if not meta or body_file is None or not (meta.get("etag") or meta.get("last_modified")):
+        return None
+    try:
+        body = body_file.read_bytes()
+    except OSError:
+        return None
+    # Another process may have replaced one file and not yet the other.
+    return body if hashlib.sha256(body).hexdigest() == meta.get("sha256") else None
+
+
 def _store(
     body_file: Path, meta_file: Path, body: bytes, etag: str | None, last_modified: str | None
 ) -> None:
@@ -201,7 +211,16 @@ def _store(
         body_file.parent.mkdir(parents=True, exist_ok=True)
         for file, content in (
             (body_file, body),
-            (meta_file, json.dumps({"etag": etag, "last_modified": last_modified}).encode()),
+            (
+                meta_file,
+                json.dumps(
+                    {
+                        "etag": etag,
+                        "last_modified": last_modified,
+                        "sha256": hashlib.sha256(body).hexdigest(),
+                    }
+                ).encode(),
+            ),
         ):
             with tempfile.NamedTemporaryFile(dir=file.parent, delete=False, suffix=".tmp") as out:
                 out.write(content)

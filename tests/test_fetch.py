@@ -228,3 +228,12 @@ def test_validators_are_sent_back_and_304_reuses_the_stored_bytes(server, tmp_pa
     # Without a cache folder nothing is remembered: a plain request every time.
     fetch_calendar(source(url(server, path)))
     assert header not in server.requests[2][1]
+
+
+def test_a_stored_copy_that_does_not_match_its_validators_is_not_trusted(server, tmp_path):
+    cache = tmp_path / "cache"
+    fetch_calendar(source(url(server, "/etag.ics")), cache_dir=cache)
+    for stored in (cache / "http").glob("*.ics"):
+        stored.write_bytes(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")  # half-written by another run
+    assert fetch_calendar(source(url(server, "/etag.ics")), cache_dir=cache) == ICS
+    assert "If-None-Match" not in server.requests[1][1]
