@@ -67,6 +67,7 @@ MAX_BYTES = 64_000_000
 # off by a DST hour or two, and we compute the true ones.
 _QUERY_MARGIN = timedelta(days=2)
 _SPAN_MARK = "X-CALLSLOT-SPAN"
+_PERIODS_MARK = "X-CALLSLOT-PERIODS"
 _ZONE_MARK = "X-CALLSLOT-WR-TIMEZONE"  # the X-WR-TIMEZONE, once applied
 
 
@@ -282,6 +283,9 @@ def _mark_spans(calendar: icalendar.Calendar, tz: ZoneInfo, name: str) -> None:
                 calendar=name,
             )
         event[_SPAN_MARK] = _span(event, tz)
+        periods = _periods(event, tz)
+        if periods:
+            event[_PERIODS_MARK] = periods
         if "RECURRENCE-ID" not in event:
             masters[str(event.get("UID", ""))] = str(event[_SPAN_MARK])
     for event in events:
@@ -296,6 +300,25 @@ def _mark_spans(calendar: icalendar.Calendar, tz: ZoneInfo, name: str) -> None:
             inherited = masters.get(str(event.get("UID", "")), "")
             if inherited.startswith(("exact:", "nominal:")):
                 event[_SPAN_MARK] = inherited
+
+
+def _periods(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
+    """RDATE;VALUE=PERIOD instances, each with its own end: "start/end" in UTC, comma-separated."""
+    written = event.get("RDATE")
+    found = []
+    for dates in written if isinstance(written, list) else [written] if written else []:
+        for value in dates.dts:
+            if not isinstance(value.dt, tuple):
+                continue
+            begin, until = value.dt
+            start = _utc(begin, tz)
+            if isinstance(until, timedelta):
+                # icalendar no longer tells PT24H from P1D: take the longer reading.
+                end = max(start + until, _utc(begin + until, tz))
+            else:
+                end = _utc(until, tz)
+            found.append(f"{start.isoformat()}/{end.isoformat()}")
+    return ",".join(found)
 
 
 def _instance(event: icalendar.cal.Component, tz: ZoneInfo) -> Busy | None:
@@ -323,6 +346,11 @@ def _instance(event: icalendar.cal.Component, tz: ZoneInfo) -> Busy | None:
     else:
         start = _utc(begin, tz)
         end = start + timedelta(seconds=int(numbers[0]))
+    if _PERIODS_MARK in event:  # an RDATE period lasts as long as it says
+        for period in str(event[_PERIODS_MARK]).split(","):
+            first, last = period.split("/")
+            if datetime.fromisoformat(first) == start:
+                end = datetime.fromisoformat(last)
     return Busy(start, end) if end > start else None
 
 

@@ -99,6 +99,15 @@ def test_rdate_adds_and_exdate_removes_instances():
     ]
 
 
+def test_rdate_periods_last_as_long_as_they_say():
+    assert read("rdate_period.ics") == [
+        ("2026-11-30 09:00+01", "2026-11-30 09:30+01"),
+        ("2026-12-01 09:00+01", "2026-12-01 11:00+01"),  # PT2H
+        ("2026-12-02 09:00+01", "2026-12-02 12:00+01"),  # until 12:00
+        ("2026-12-03 09:00+01", "2026-12-03 09:30+01"),  # a plain RDATE: the event's length
+    ]
+
+
 def test_transparent_and_cancelled_block_nothing_but_tentative_blocks():
     assert read("status_transp.ics") == [
         ("2026-11-30 16:00+01", "2026-11-30 17:00+01"),
