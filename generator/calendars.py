@@ -282,6 +282,8 @@ def _mark_spans(calendar: icalendar.Calendar, tz: ZoneInfo, name: str) -> None:
                 "fix or delete it in the calendar",
                 calendar=name,
             )
+        for key in ("DTSTART", "DTEND"):
+            _check_zone(event, key, name)
         event[_SPAN_MARK] = _span(event, tz)
         periods = _periods(event, tz)
         if periods:
@@ -300,6 +302,25 @@ def _mark_spans(calendar: icalendar.Calendar, tz: ZoneInfo, name: str) -> None:
             inherited = masters.get(str(event.get("UID", "")), "")
             if inherited.startswith(("exact:", "nominal:")):
                 event[_SPAN_MARK] = inherited
+
+
+def _check_zone(event: icalendar.cal.Component, key: str, name: str) -> None:
+    """A TZID that neither the calendar (VTIMEZONE) nor the zone database knows is an error.
+
+    icalendar then returns a floating time; reading it as the owner's local time
+    would be a guess that can put busy time hours off.
+    """
+    value = event.get(key)
+    if value is None or "TZID" not in value.params:
+        return
+    moment = value.dt
+    if isinstance(moment, datetime) and moment.tzinfo is None:
+        raise CalendarError(
+            f"the event with UID {str(event.get('UID', '?'))!r} uses the time zone "
+            f"{value.params['TZID']!r}, which the calendar does not define (no VTIMEZONE) "
+            "and which is no known zone name; export the calendar with its time zones",
+            calendar=name,
+        )
 
 
 def _periods(event: icalendar.cal.Component, tz: ZoneInfo) -> str:

@@ -214,6 +214,14 @@ def test_an_unknown_x_wr_timezone_fails_rather_than_guessing():
         busy_from_ics(data, BERLIN, *YEAR_2026, name="Arbeit")
 
 
+def test_an_unknown_tzid_without_vtimezone_fails_rather_than_guessing():
+    data = fixture("windows_tz_without_vtimezone.ics").replace(
+        b"Pacific Standard Time", b"Foo/Bar Time"
+    )
+    with pytest.raises(CalendarError, match=r"'Foo/Bar Time'.*no VTIMEZONE"):
+        busy_from_ics(data, BERLIN, *YEAR_2026, name="Arbeit")
+
+
 # --------------------------------------------------------------------------
 # DST weeks, and where we correct the library by RFC 5545
 
