@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -10,11 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from testenv import CALENDARS, IN_CI, PG_ADMIN_URL, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-CALENDARS = Path(__file__).resolve().parent / "calendars"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-PG_ADMIN_URL = os.environ.get("CALLSLOT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+__all__ = ["CALENDARS", "IN_CI", "PG_ADMIN_URL", "ROOT"]
 
 
 @pytest.fixture

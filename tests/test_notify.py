@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PG_ADMIN_URL, ROOT
 from notify_support import (
     SECRET,
     HttpSink,
@@ -22,6 +21,7 @@ from notify_support import (
     site_settings,
     smtp_server,
 )
+from testenv import PG_ADMIN_URL, ROOT
 
 from generator.cli import main
 from generator.notify import MAX_ATTEMPTS, backoff_after, channels_for, run_due, send_now
