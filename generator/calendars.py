@@ -250,6 +250,8 @@ def _span(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
         return "exact:0"
     start = first.dt
     written = event.get(DURATION_MARK)
+    if isinstance(written, list):  # the file had one already: ours comes last
+        written = written[-1]
     duration = parse_duration_text(str(written)) if written is not None else None
     if duration is None and "DURATION" in event:
         delta = event["DURATION"].dt
@@ -286,6 +288,7 @@ def _mark_spans(calendar: icalendar.Calendar, tz: ZoneInfo, name: str) -> None:
             _check_zone(event, key, name)
         event[_SPAN_MARK] = _span(event, tz)
         periods = _periods(event, tz)
+        event.pop(_PERIODS_MARK, None)  # only ever our own mark
         if periods:
             event[_PERIODS_MARK] = periods
         if "RECURRENCE-ID" not in event:
