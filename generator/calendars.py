@@ -501,7 +501,7 @@ def read_busy(
     return merge_busy(busy)
 
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 # A cold read covers a week more than asked, so the builds of the next days
 # (whose window moved on with the clock) still find their window inside it.
 _CACHE_AHEAD = timedelta(days=7)
@@ -513,8 +513,7 @@ def _cached_busy(
     if cache_dir is None:
         return busy_from_ics(data, tz, start, end, name=name)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    digest = hashlib.sha256(data).hexdigest()
-    file = cache_dir / "busy" / f"{digest}.json"
+    file = cache_dir / "busy" / f"{content_key(data)}.json"
     cached = _cached_window(_load_entry(file), tz, start, end)
     if cached is not None:
         return cached
@@ -531,6 +530,22 @@ def _cached_busy(
         },
     )
     return [b for b in busy if b.end > start and b.start < end]
+
+
+def content_key(data: bytes) -> str:
+    """The sha256 of a calendar's bytes, DTSTAMP values left out.
+
+    Google stamps every event with the time of the download, so its feed changes
+    on every fetch while the events stay the same; DTSTAMP never changes busy time.
+    """
+    digest = hashlib.sha256()
+    pieces = data.split(b"\nDTSTAMP")
+    digest.update(pieces[0])
+    for piece in pieces[1:]:
+        line_end = piece.find(b"\n")
+        digest.update(b"\nDTSTAMP")
+        digest.update(piece[line_end:] if line_end >= 0 else b"")
+    return digest.hexdigest()
 
 
 def _cached_window(

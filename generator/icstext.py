@@ -157,9 +157,6 @@ _NEEDED = frozenset(
         b"STATUS",
         b"TRANSP",
         b"SEQUENCE",
-        b"DTSTAMP",
-        b"LAST-MODIFIED",
-        b"CREATED",
     )
 )
 _NAME = re.compile(rb"[^;:\r\n]*")

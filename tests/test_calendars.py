@@ -517,6 +517,22 @@ def test_cache_serves_a_later_window_and_a_changed_calendar_is_read_again(tmp_pa
     assert ("2026-12-01 14:00+01", "2026-12-01 15:30+01") not in local(moved)
 
 
+def test_a_feed_that_only_restamps_its_events_is_served_from_the_cache(tmp_path: Path):
+    # Google sets every DTSTAMP to the time of the download.
+    cal = tmp_path / "google.ics"
+    source = [file_source("google", cal)]
+    cache = tmp_path / "cache"
+    results = []
+    for stamp in (b"20261129T080000Z", b"20261130T080000Z"):
+        cal.write_bytes(fixture("google_x_wr_timezone.ics").replace(b"20260101T000000Z", stamp))
+        results.append(read_busy(source, BERLIN, *YEAR_2026, cache_dir=cache))
+    assert results[0] == results[1] and results[0]
+    assert len(list((cache / "busy").glob("*.json"))) == 1
+    assert calendars.content_key(cal.read_bytes()) != calendars.content_key(
+        cal.read_bytes().replace(b"DTSTART:20261019", b"DTSTART:20261020")
+    )
+
+
 def test_a_damaged_cache_is_ignored(tmp_path: Path):
     cache = tmp_path / "cache"
     source = [file_source("work", CALENDARS / "floating.ics")]
