@@ -27,6 +27,14 @@ offer a busy slot, we compute the time ourselves (each case has a test):
   ambiguous one the first occurrence (3.3.5). zoneinfo already does so; the
   zones icalendar builds from a custom VTIMEZONE (dateutil) take the offset
   after the gap, an hour early. :func:`_utc` resolves every local time by the RFC.
+- A TZID that is neither defined by a VTIMEZONE nor a known zone name fails:
+  icalendar would silently read it as floating time.
+
+Speed: :mod:`.icstext` drops, before parsing, every event that provably cannot
+touch the window, and with ``cache_dir`` the busy time derived from a calendar is
+kept, keyed by a hash of its content (DTSTAMP left out: Google restamps every
+download) and valid for any window inside the one it was derived for (a cold read
+covers a week more than asked, so the next days' builds hit it).
 """
 
 from __future__ import annotations

@@ -14,9 +14,12 @@ VEVENT that *provably* cannot touch the window, before icalendar sees it:
   lies before ``start - 2 days``, or whose start lies after ``end + 2 days``.
 
 Everything else is kept: series, overrides, VTIMEZONE, VFREEBUSY, and any event
-the quick scan cannot decide (odd values, repeated properties). The kept text is
-byte-for-byte the input minus the skipped blocks, so a full parse of it derives
-the same busy time as a full parse of everything.
+the quick scan cannot decide (odd values, repeated properties, unknown
+sub-components). Kept events are reduced to the lines that decide busy time
+(DTSTART, DTEND, DURATION, RRULE, RDATE, EXDATE, RECURRENCE-ID, UID, SEQUENCE,
+STATUS, TRANSP): titles, descriptions, attendees and alarms are most of the
+parser's work and never change busy time. A test checks, for every test calendar
+and a generated one, that the busy time equals that of a full parse.
 
 It also records each kept event's DURATION as written (``X-CALLSLOT-DURATION``):
 icalendar normalises "PT24H" to one day, yet RFC 5545 (3.3.6) makes PT24H 24
