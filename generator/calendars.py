@@ -39,21 +39,17 @@ covers a week more than asked, so the next days' builds hit it).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
 
+from . import busycache
 from .errors import CalendarError
 from .icstext import DURATION_MARK, filter_events, parse_duration_text
 from .settings import CalendarSource
@@ -509,7 +505,6 @@ def read_busy(
     return merge_busy(busy)
 
 
-_CACHE_VERSION = 2
 # A cold read covers a week more than asked, so the builds of the next days
 # (whose window moved on with the clock) still find their window inside it.
 _CACHE_AHEAD = timedelta(days=7)
@@ -521,83 +516,11 @@ def _cached_busy(
     if cache_dir is None:
         return busy_from_ics(data, tz, start, end, name=name)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    file = cache_dir / "busy" / f"{content_key(data)}.json"
-    cached = _cached_window(_load_entry(file), tz, start, end)
+    key = busycache.content_key(data)
+    cached = busycache.lookup(cache_dir, key, tz.key, start, end)
     if cached is not None:
-        return cached
+        return [Busy(s, e) for s, e in cached]
     wide_end = end + _CACHE_AHEAD
     busy = busy_from_ics(data, tz, start, wide_end, name=name)
-    _store_entry(
-        file,
-        {
-            "version": _CACHE_VERSION,
-            "tz": tz.key,
-            "start": start.isoformat(),
-            "end": wide_end.isoformat(),
-            "busy": [[b.start.isoformat(), b.end.isoformat()] for b in busy],
-        },
-    )
+    busycache.store(cache_dir, key, tz.key, start, wide_end, [(b.start, b.end) for b in busy])
     return [b for b in busy if b.end > start and b.start < end]
-
-
-def content_key(data: bytes) -> str:
-    """The sha256 of a calendar's bytes, DTSTAMP values left out.
-
-    Google stamps every event with the time of the download, so its feed changes
-    on every fetch while the events stay the same; DTSTAMP never changes busy time.
-    """
-    digest = hashlib.sha256()
-    pieces = data.split(b"\nDTSTAMP")
-    digest.update(pieces[0])
-    for piece in pieces[1:]:
-        line_end = piece.find(b"\n")
-        digest.update(b"\nDTSTAMP")
-        digest.update(piece[line_end:] if line_end >= 0 else b"")
-    return digest.hexdigest()
-
-
-def _cached_window(
-    entry: dict[str, Any] | None, tz: ZoneInfo, start: datetime, end: datetime
-) -> list[Busy] | None:
-    """The cached intervals touching [start, end), if the entry covers that window."""
-    if entry is None or entry.get("version") != _CACHE_VERSION or entry.get("tz") != tz.key:
-        return None
-    try:
-        if not (
-            datetime.fromisoformat(entry["start"]) <= start
-            and datetime.fromisoformat(entry["end"]) >= end
-        ):
-            return None
-        cached = [
-            Busy(datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in entry["busy"]
-        ]
-    except (KeyError, TypeError, ValueError):
-        return None  # a damaged entry: derive again
-    return [b for b in cached if b.end > start and b.start < end]
-
-
-def _load_entry(file: Path) -> dict[str, Any] | None:
-    try:
-        entry = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # no cache or a damaged one: derive again
-    return entry if isinstance(entry, dict) else None
-
-
-_CACHE_ENTRIES = 32  # feeds that change on every fetch must not fill the disk
-
-
-def _store_entry(file: Path, entry: dict[str, Any]) -> None:
-    """Write atomically, and drop the oldest entries; a cache that fails only costs speed."""
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        entries = sorted(file.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
-        for old in entries[: max(0, len(entries) - _CACHE_ENTRIES + 1)]:
-            old.unlink(missing_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=file.parent, delete=False, suffix=".tmp", encoding="utf-8"
-        ) as out:
-            json.dump(entry, out)
-        os.replace(out.name, file)
-    except OSError:
-        pass

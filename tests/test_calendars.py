@@ -15,7 +15,7 @@ import pytest
 import recurring_ical_events
 
 from bench.calendars import generate_calendar
-from generator import calendars
+from generator import busycache, calendars
 from generator.calendars import (
     Busy,
     busy_from_ics,
@@ -528,7 +528,7 @@ def test_a_feed_that_only_restamps_its_events_is_served_from_the_cache(tmp_path:
         results.append(read_busy(source, BERLIN, *YEAR_2026, cache_dir=cache))
     assert results[0] == results[1] and results[0]
     assert len(list((cache / "busy").glob("*.json"))) == 1
-    assert calendars.content_key(cal.read_bytes()) != calendars.content_key(
+    assert busycache.content_key(cal.read_bytes()) != busycache.content_key(
         cal.read_bytes().replace(b"DTSTART:20261019", b"DTSTART:20261020")
     )
 
@@ -548,11 +548,11 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path):
 def test_cache_keeps_a_bounded_number_of_entries(tmp_path: Path):
     cache = tmp_path / "cache"
     cal = tmp_path / "feed.ics"
-    for i in range(calendars._CACHE_ENTRIES + 5):
+    for i in range(busycache.ENTRIES + 5):
         # A feed whose bytes change on every fetch (a fresh DTSTAMP, say).
         cal.write_bytes(fixture("floating.ics").replace(b"PRODID:", f"X-N:{i}\r\nPRODID:".encode()))
         read_busy([file_source("feed", cal)], BERLIN, *YEAR_2026, cache_dir=cache)
-    assert len(list((cache / "busy").glob("*.json"))) <= calendars._CACHE_ENTRIES
+    assert len(list((cache / "busy").glob("*.json"))) <= busycache.ENTRIES
 
 
 def test_cache_is_per_owner_zone(tmp_path: Path):

@@ -1,0 +1,111 @@
+"""Busy time derived from a calendar, kept on disk for the next build.
+
+An entry holds the busy intervals of one calendar content for one window, in
+one owner zone. It answers any window inside its own, so a build a day later
+(whose window moved on with the clock) and the handler's one-day re-check both
+find it. The key is a hash of the calendar's content: a changed calendar is
+always derived afresh. Entries are JSON files, written atomically; a damaged or
+missing one only costs speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ENTRIES", "VERSION", "content_key", "lookup", "store"]
+
+VERSION = 2  # raise it whenever the derivation of busy time changes
+ENTRIES = 32  # feeds that change on every fetch must not fill the disk
+
+Interval = tuple[datetime, datetime]
+
+
+def content_key(data: bytes) -> str:
+    """The sha256 of a calendar's bytes, DTSTAMP values left out.
+
+    Google stamps every event with the time of the download, so its feed changes
+    on every fetch while the events stay the same; DTSTAMP never changes busy time.
+    """
+    digest = hashlib.sha256()
+    pieces = data.split(b"\nDTSTAMP")
+    digest.update(pieces[0])
+    for piece in pieces[1:]:
+        line_end = piece.find(b"\n")
+        digest.update(b"\nDTSTAMP")
+        digest.update(piece[line_end:] if line_end >= 0 else b"")
+    return digest.hexdigest()
+
+
+def _file(cache_dir: Path, key: str) -> Path:
+    return cache_dir / "busy" / f"{key}.json"
+
+
+def lookup(
+    cache_dir: Path, key: str, zone: str, start: datetime, end: datetime
+) -> list[Interval] | None:
+    """The stored intervals touching [start, end), or None when no entry covers that window."""
+    try:
+        entry = json.loads(_file(cache_dir, key).read_text(encoding="utf-8"))
+        if not isinstance(entry, dict) or (entry.get("version"), entry.get("tz")) != (
+            VERSION,
+            zone,
+        ):
+            return None
+        if not (
+            datetime.fromisoformat(entry["start"]) <= start
+            and datetime.fromisoformat(entry["end"]) >= end
+        ):
+            return None
+        intervals = [
+            (datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in entry["busy"]
+        ]
+    except (OSError, KeyError, TypeError, ValueError):
+        return None  # no entry, or a damaged one: derive again
+    return [(s, e) for s, e in intervals if e > start and s < end]
+
+
+def store(
+    cache_dir: Path,
+    key: str,
+    zone: str,
+    start: datetime,
+    end: datetime,
+    intervals: list[Interval],
+) -> None:
+    """Keep the intervals derived for [start, end); drop the oldest entries beyond ENTRIES."""
+    file = _file(cache_dir, key)
+    entry: dict[str, Any] = {
+        "version": VERSION,
+        "tz": zone,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "busy": [[s.isoformat(), e.isoformat()] for s, e in intervals],
+    }
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        _prune(file.parent)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=file.parent, delete=False, suffix=".tmp", encoding="utf-8"
+        ) as out:
+            json.dump(entry, out)
+        os.replace(out.name, file)
+    except OSError:
+        pass  # a read-only or full disk: the next build derives again
+
+
+def _prune(folder: Path) -> None:
+    aged = []
+    for path in folder.glob("*.json"):
+        try:
+            aged.append((path.stat().st_mtime, path))
+        except OSError:
+            continue  # removed meanwhile by another build
+    aged.sort()
+    for _, path in aged[: max(0, len(aged) - ENTRIES + 1)]:
+        path.unlink(missing_ok=True)
