@@ -44,15 +44,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-import icalendar
-import recurring_ical_events
 
 from . import busycache
 from .errors import CalendarError
 from .icstext import DURATION_MARK, filter_events, parse_duration_text
 from .settings import CalendarSource
+
+if TYPE_CHECKING:  # the parsers load only where a calendar is read: the handler starts fast
+    import icalendar
 
 __all__ = [
     "MAX_BYTES",
@@ -210,6 +211,8 @@ def _parse(
         )
     filtered = filter_events(data, start, end)
     try:
+        import icalendar
+
         calendars = icalendar.Calendar.from_ical(filtered.data, multiple=True)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise CalendarError(f"cannot be read as iCalendar: {exc}", calendar=name) from None
@@ -401,6 +404,8 @@ def _expand(
 ) -> list[Busy]:
     try:
         _mark_spans(calendar, tz, name)
+        import recurring_ical_events
+
         instances = recurring_ical_events.of(calendar).between(
             start - _QUERY_MARGIN, end + _QUERY_MARGIN
         )
