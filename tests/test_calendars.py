@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 import recurring_ical_events
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.calendars import generate_calendar
 from generator import busycache, calendars
@@ -568,3 +570,59 @@ def test_window_must_be_aware_and_ordered():
         busy_from_ics(fixture("floating.ics"), BERLIN, datetime(2026, 1, 1), datetime(2027, 1, 1))
     with pytest.raises(ValueError):
         busy_from_ics(fixture("floating.ics"), BERLIN, YEAR_2026[1], YEAR_2026[0])
+
+
+# --------------------------------------------------------------------------
+# Property: on any mix of events, skipping changes no busy time
+
+_ZONES = ["Z", ";TZID=Europe/Berlin", ";TZID=America/New_York", ";TZID=Asia/Tokyo", ""]
+
+
+def _stamp(moment: datetime, zone: str) -> str:
+    text = moment.strftime("%Y%m%dT%H%M%S")
+    return f"{zone}:{text}" if zone != "Z" else f":{text}Z"
+
+
+@st.composite
+def _event(draw: st.DrawFn, uid: int) -> str:
+    base = datetime(2026, 11, 30)
+    start = base + timedelta(minutes=draw(st.integers(-60 * 24 * 20, 60 * 24 * 20)) // 15 * 15)
+    lines = ["BEGIN:VEVENT", f"UID:e{uid}@test", "DTSTAMP:20260101T000000Z"]
+    if draw(st.booleans()) and draw(st.booleans()):  # an all-day event
+        lines.append(f"DTSTART;VALUE=DATE:{start:%Y%m%d}")
+        days = draw(st.integers(0, 3))
+        if days:
+            lines.append(f"DTEND;VALUE=DATE:{start + timedelta(days=days):%Y%m%d}")
+    else:
+        zone = draw(st.sampled_from(_ZONES))
+        lines.append("DTSTART" + _stamp(start, zone))
+        end = draw(st.sampled_from(["DTEND", "DURATION", "none"]))
+        length = timedelta(minutes=draw(st.integers(0, 60 * 30)) // 15 * 15)
+        if end == "DTEND":
+            lines.append("DTEND" + _stamp(start + length, zone))
+        elif end == "DURATION":
+            lines.append(
+                draw(st.sampled_from(["DURATION:PT90M", "DURATION:P1D", "DURATION:PT24H"]))
+            )
+    if draw(st.integers(0, 5)) == 0:
+        lines.append(draw(st.sampled_from(["RRULE:FREQ=DAILY;COUNT=5", "RRULE:FREQ=WEEKLY"])))
+    if draw(st.integers(0, 5)) == 0:
+        lines.append(draw(st.sampled_from(["TRANSP:TRANSPARENT", "STATUS:CANCELLED"])))
+    lines.append("END:VEVENT")
+    return "\r\n".join(lines)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 12).flatmap(lambda n: st.tuples(*[_event(i) for i in range(n)])),
+    st.integers(-10, 10),
+    st.integers(1, 14),
+)
+def test_prefilter_never_changes_busy_time(events, offset_days, length_days):
+    data = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + "\r\n".join(events) + "\r\nEND:VCALENDAR\r\n"
+    ).encode()
+    start = datetime(2026, 11, 30, 8, tzinfo=UTC) + timedelta(days=offset_days)
+    end = start + timedelta(days=length_days)
+    full = calendars._busy(data, BERLIN, start, end, name="h", prefilter=False)
+    assert busy_from_ics(data, BERLIN, start, end, name="h") == full
