@@ -16,6 +16,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime as rfc2822_date
@@ -116,6 +117,30 @@ def _caller_zone(booking: Booking, owner_tz: ZoneInfo) -> ZoneInfo | None:
     if booking.start.astimezone(zone).utcoffset() == booking.start.astimezone(owner_tz).utcoffset():
         return None
     return zone
+
+
+def _set_text(message: EmailMessage, name: str, value: str) -> None:
+    """Set a header whose text may hold any character, so that it arrives exactly as written.
+
+    The email package's own folding of long non-ASCII headers (seen with Python 3.11) can
+    move a space out of its encoded words, where readers drop it: "Vertrag XY –
+    Kündigung" arrived as "VertragXY". Header() keeps every space inside the encoded
+    words and folds them itself; set_raw keeps that folding as it is.
+    """
+    if value.isascii():
+        message[name] = value
+    else:
+        message.set_raw(name, Header(value, "utf-8", header_name=name).encode())
+
+
+def _set_address(message: EmailMessage, name: str, display_name: str, address: str) -> None:
+    """An address header whose display name arrives exactly as written (see _set_text)."""
+    if display_name.isascii() or not address.isascii():
+        message[name] = Address(display_name=display_name, addr_spec=address)
+    else:
+        phrase = Header(display_name, "utf-8", header_name=name).encode()
+        # clean_address() made ``address`` a plain addr-spec; it goes on its own line.
+        message.set_raw(name, f"{phrase}\n <{address}>")
 
 
 @dataclass(frozen=True)
@@ -226,12 +251,12 @@ def booking_message(
     sender = clean_address(email.sender)
     if sender is None:
         raise ValueError("the sender address is not a plain email address")
-    message["From"] = Address(display_name=one_line(settings.owner.name, 80), addr_spec=sender)
+    _set_address(message, "From", one_line(settings.owner.name, 80), sender)
     name = booking.name if audience == "caller" else settings.owner.name
-    message["To"] = Address(display_name=one_line(name, 80), addr_spec=to)
+    _set_address(message, "To", one_line(name, 80), to)
     if reply_to:
         message["Reply-To"] = reply_to
-    message["Subject"] = one_line(subject, 200)
+    _set_text(message, "Subject", one_line(subject, 200))
     message["Date"] = rfc2822_date(now)
     message["Message-ID"] = make_msgid("callslot", domain=sender.rsplit("@", 1)[1])
     message["Content-Language"] = language

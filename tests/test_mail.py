@@ -264,3 +264,45 @@ def test_non_ascii_names_and_topics_arrive_intact(example_site: Path, store) -> 
     _, _, event = _invite(owner)
     assert str(event["SUMMARY"]) == "Telefonat: Prüfung – Kündigung 📄 – Jürgen Öztürk"
     assert sink.to(CALLER)[0].message["To"].addresses[0].display_name == "Jürgen Öztürk"
+
+
+def test_the_cancel_subject_keeps_every_space_of_the_topic(example_site: Path, store) -> None:
+    # Python's own header folding once sent this subject as "... – VertragXY – Kündigung".
+    booking = make_booking(topic="Vertrag XY – Kündigung", name="Jürgen Öztürk")
+    with smtp_server() as (sink, port):
+        settings = site_settings(example_site, env={"SMTP_URL": f"smtp://127.0.0.1:{port}"})
+        book(store, booking, channels_for(settings, "booked"))
+        store.cancel(booking.id, now=NOW, channels=channels_for(settings, "cancelled"))
+        send_now(settings, store, booking.id, now=NOW, secret=SECRET)
+    subjects = {m.message["Subject"] for m in sink.to(OWNER)}
+    assert "Abgesagt: Telefontermin Mo 30.11. 09:00 – Vertrag XY – Kündigung" in subjects
+
+
+_WORDS = ["Vertrag", "XY", "–", "Kündigung", "Müller", "GmbH", "11:00", "📄", "a", "Dr.", "(Firma)"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_long_non_ascii_subjects_and_names_arrive_exactly(example_site: Path, seed: int) -> None:
+    import random
+    from email import message_from_bytes, policy
+    from email.header import decode_header, make_header
+
+    def shown(value: str) -> str:
+        # As mail programs show it (RFC 2047: space between encoded words is not text).
+        return str(make_header(decode_header(value)))
+
+    rng = random.Random(seed)
+    topic = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 20)))[:80].strip()
+    name = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 12)))[:80].strip()
+    settings = site_settings(example_site, env={"SMTP_URL": "smtp://127.0.0.1:25"})
+    booking = make_booking(topic=topic, name=name)
+    for audience, event in [("owner", "booked"), ("owner", "cancelled"), ("caller", "booked")]:
+        message = booking_message(settings, booking, audience=audience, event=event, now=NOW)
+        assert message is not None
+        raw = message.as_bytes(policy=policy.SMTP)
+        assert max(len(line) for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")) <= 78
+        received = message_from_bytes(raw, policy=policy.compat32)
+        if audience == "owner":
+            assert shown(received["Subject"]).endswith(f"09:00 – {topic}")
+        else:
+            assert shown(received["To"]) in (f"{name} <{CALLER}>", f'"{name}" <{CALLER}>')
