@@ -156,6 +156,13 @@ def test_form_fields_follow_the_handler_contract(built: Path) -> None:
     assert "required" not in page.one("input", name="email").attrs
     note = page.one("textarea", name="note")
     assert note.attrs["maxlength"] == "1000" and "required" not in note.attrs
+    # The browser never lets through a length the handler refuses (the phone field once
+    # took 40 characters, the handler 30: a caller filled in everything and was sent back).
+    from generator.form import LIMITS
+
+    for name, (_, longest) in LIMITS.items():
+        element = page.one("textarea" if name == "note" else "input", name=name)
+        assert int(element.attrs["maxlength"]) <= longest, name
     hidden = {e.attrs["name"]: e.attrs["value"] for e in page.find("input", type="hidden")}
     assert hidden == {"tz": "", "idem": "", "lang": "de", "call_type": "rueckruf", "back": "/"}
     # who_calls = "either" in the example: the caller chooses, "owner" preselected.
