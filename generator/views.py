@@ -107,6 +107,10 @@ class FormView:
     require_email: bool
     taken_url: str  # GET JSON of taken intervals, for the script
     timezone: str  # owner's IANA zone, for the script
+    # booking.buffer_before/after in seconds: the script greys out a slot that a taken
+    # call comes this close to, as the handler would refuse it.
+    buffer_before: int = 0
+    buffer_after: int = 0
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,8 @@ def _form(settings: Settings, call_type: CallType, language: str) -> FormView:
         require_email=booking.require_email,
         taken_url="" if netlify else booking.taken_endpoint,
         timezone=settings.owner.timezone,
+        buffer_before=int(booking.buffer_before.total_seconds()),
+        buffer_after=int(booking.buffer_after.total_seconds()),
     )
 
 

@@ -153,6 +153,31 @@ def test_taken_slots_are_greyed_out_and_links_preselect(browser, static_site) ->
         static_site.taken = []
 
 
+def test_slots_within_the_buffers_of_a_taken_call_are_greyed_out(browser, static_site) -> None:
+    # The example keeps 10 minutes before and after each call: a slot that begins when a
+    # taken call ends is refused by the handler, so the page must not offer it either.
+    from datetime import timedelta
+
+    def at(value: str, minutes: int) -> str:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) + timedelta(minutes=minutes)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    first, second = static_site.slots[0], static_site.slots[1]
+    static_site.taken = [
+        {"start": at(first["start"], -30), "end": first["start"]},  # ends as `first` begins
+        {"start": at(second["end"], 10), "end": at(second["end"], 40)},  # 10 minutes after
+    ]
+    try:
+        context, page, problems = open_page(browser, static_site)
+        assert page.locator(f'input[id="{first["id"]}"]').is_disabled()
+        assert "vergeben" in page.locator(f'label[for="{first["id"]}"]').inner_text()
+        assert not page.locator(f'input[id="{second["id"]}"]').is_disabled()
+        assert not problems, problems
+        context.close()
+    finally:
+        static_site.taken = []
+
+
 def test_page_fits_a_small_phone(browser, static_site, screenshot_dir: Path) -> None:
     context, page, problems = open_page(
         browser,

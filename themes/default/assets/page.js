@@ -46,9 +46,13 @@
     return r.ok ? r.json() : {};
   }).then(function (body) {
     var taken = (body && body.taken) || [];
+    // A slot closer to a taken call than the owner's buffers is refused too: grey it out.
+    var before = (+data.bufferBefore || 0) * 1000, after = (+data.bufferAfter || 0) * 1000;
     radios.forEach(function (radio) {
       var s = Date.parse(radio.dataset.start), e = Date.parse(radio.dataset.end);
-      var hit = taken.some(function (t) { return Date.parse(t.start) < e && s < Date.parse(t.end); });
+      var hit = taken.some(function (t) {
+        return Date.parse(t.start) - before < e && s < Date.parse(t.end) + after;
+      });
       if (!hit || radio.disabled) return;
       radio.checked = false;
       radio.disabled = true;
