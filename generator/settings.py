@@ -529,6 +529,11 @@ def _settings_from_data(data: dict[str, Any], r: _Reader, file: Path) -> Setting
     calendars = _calendars(r, data.get("calendars", []), content_dir)
     availability = _availability(r, r.table(data, "availability", "availability"))
     booking = _booking(r, r.table(data, "booking", "booking"), r.env)
+    if booking.who_calls != "owner" and not owner.phone:
+        # Otherwise the confirmation tells the caller to dial "—".
+        raise r.error("booking.who_calls",
+                      f"is \"{booking.who_calls}\", so callers may call you: set owner.phone "
+                      "to the number they should dial, or write who_calls = \"owner\"")
     call_types = _call_types(r, data.get("call_types"))
     site = _site(r, r.table(data, "site", "site"), owner)
     notify = _notify(r, r.table(data, "notify", "notify"), owner, r.env)

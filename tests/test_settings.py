@@ -429,6 +429,8 @@ def test_secret_equality_and_hash_do_not_need_the_value_shown():
         ("max_per_day = 4", "max_per_day = 0", 1, "booking.max_per_day", "at least 1"),
         ("offers_per_day = 3", 'offers_per_day = "3"', 1, "booking.offers_per_day", "whole number"),
         ('who_calls = "either"', 'who_calls = "me"', 1, "booking.who_calls", '"owner"'),
+        # Callers may call the owner: without owner.phone they were told to dial "—".
+        ('phone = "+49 30 1234567"', "", 1, "booking.who_calls", "set owner.phone"),
         (
             "require_phone = true",
             'require_phone = "yes"',
