@@ -176,7 +176,9 @@ def _read_body(request: Request) -> dict[str, str] | str:
         return "too_large"
     if request.mimetype not in ("application/x-www-form-urlencoded", "application/json"):
         return "unsupported_type"
-    request.max_content_length = MAX_BODY
+    # One byte more than allowed: Werkzeug cuts a streamed (chunked) body at this limit
+    # without an error, so a body cut at MAX_BODY would pass as a whole one.
+    request.max_content_length = MAX_BODY + 1
     try:
         raw = request.get_data(cache=False, parse_form_data=False)
     except RequestEntityTooLarge:

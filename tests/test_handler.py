@@ -336,6 +336,24 @@ def test_oversize_body_is_413(client, store, slots) -> None:
     assert nothing_stored(store)
 
 
+def test_oversize_streamed_body_without_length_is_413(client, store, slots) -> None:
+    # A chunked upload has no Content-Length; Werkzeug once cut it at 64 KB and the
+    # valid booking form at its start was recorded.
+    import io
+    from urllib.parse import urlencode
+
+    body = urlencode(form(slots[0])).encode() + b"&junk=" + b"x" * (100 * 1024)
+    response = client.post(
+        "/api/book",
+        input_stream=io.BytesIO(body),
+        content_type="application/x-www-form-urlencoded",
+        # What a server that de-chunks the upload passes on (gunicorn, Werkzeug's own).
+        environ_overrides={"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413
+    assert nothing_stored(store)
+
+
 @pytest.mark.parametrize(
     "content_type", ["text/plain", "multipart/form-data; boundary=x", "application/xml"]
 )
