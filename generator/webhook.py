@@ -61,7 +61,11 @@ def summary_text(settings: Settings, booking: Booking, event: str) -> str:
     what = _TEXT.get(language, _TEXT["en"])[event]
     when = short_when(booking.start, settings.tz, language)
     end = booking.end.astimezone(settings.tz).strftime("%H:%M")
-    return one_line(f"{what}: {when}–{end} – {booking.topic} – {booking.name}", 300)
+    text = one_line(f"{what}: {when}–{end} – {booking.topic} – {booking.name}", 300)
+    # Slack reads <...> as commands: a topic "<!channel>" would alert the owner's whole
+    # channel, "<https://x|Ihr Vertrag>" would hide a link. Slack asks for exactly these
+    # three escapes; Mattermost's Markdown shows the entities as the characters.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def payload(settings: Settings, booking: Booking, event: str) -> dict[str, Any]:

@@ -47,6 +47,20 @@ def test_body_verifies_against_its_signature_and_has_slack_text(example_site: Pa
     }
 
 
+def test_slack_text_cannot_alert_the_channel_or_hide_a_link(example_site: Path) -> None:
+    settings = site_settings(example_site)
+    booking = make_booking(topic="<!channel> <https://evil.example|Ihr Vertrag>", name="A & B")
+    with HttpSink() as sink:
+        send_webhook(sink.url + "/hook", settings, booking, "booked", key=b"k" * 20)
+    data = json.loads(sink.requests[0].body)
+    assert "<" not in data["text"] and ">" not in data["text"]
+    assert data["text"].endswith(
+        "&lt;!channel&gt; &lt;https://evil.example|Ihr Vertrag&gt; – A &amp; B"
+    )
+    # Receivers that read the booking itself get the caller's words unchanged.
+    assert data["booking"]["topic"] == booking.topic and data["booking"]["name"] == "A & B"
+
+
 def test_non_2xx_fails_without_revealing_the_url(example_site: Path) -> None:
     settings = site_settings(example_site)
     with HttpSink() as sink:
