@@ -288,27 +288,39 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
     Asks for what is not given as a flag, validates the settings by loading
     them, and never overwrites an existing file.
     """
-    from .scaffold import InitAnswers, scaffold
+    from .scaffold import InitAnswers, check_answer, scaffold
 
     defaults = InitAnswers(name="")
 
-    def ask(value: str | None, prompt: str, default: str, **kwargs: Any) -> str:
+    def checked(field: str) -> Callable[[str], str]:
+        def convert(text: str) -> str:
+            try:
+                return check_answer(field, text)
+            except ConfigError as exc:  # click shows it and asks the question again
+                raise click.BadParameter(exc.message) from None
+        return convert
+
+    def ask(value: str | None, prompt: str, default: str, field: str = "",
+            **kwargs: Any) -> str:
         if value is not None:
             return value
         if no_input:
             return default
+        if field:
+            kwargs["value_proc"] = checked(field)
         return str(click.prompt(prompt, default=default or None, **kwargs))
 
     if no_input and not name:
         raise ConfigError("--name is required with --no-input", field="--name")
     answers = InitAnswers(
         name=ask(name, "Your name (as callers see it)", ""),
-        timezone=ask(timezone, "Time zone", defaults.timezone),
+        timezone=ask(timezone, "Time zone", defaults.timezone, "timezone"),
         language=ask(language, "Language of the page", defaults.language,
                      type=click.Choice(["de", "en"])),
         calendar_env=ask(calendar_env, "Environment variable for your calendar's secret ICS "
-                         "address (none = no calendar yet)", defaults.calendar_env),
-        hours=ask(hours, "Open hours Monday to Friday", defaults.hours),
+                         "address (none = no calendar yet)", defaults.calendar_env,
+                         "calendar_env"),
+        hours=ask(hours, "Open hours Monday to Friday", defaults.hours, "hours"),
     )
     if answers.calendar_env.strip().lower() in ("", "none", "-"):
         answers = InitAnswers(answers.name, answers.timezone, answers.language, "",

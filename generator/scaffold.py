@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 from .settings import LANGUAGES, WEEKDAYS, load_settings, parse_hours
 
-__all__ = ["InitAnswers", "intro_markdown", "scaffold", "site_toml"]
+__all__ = ["InitAnswers", "check_answer", "intro_markdown", "scaffold", "site_toml"]
 
 WORKDAYS = WEEKDAYS[:5]
 
@@ -55,6 +55,18 @@ def _check(answers: InitAnswers) -> None:
             field="--calendar-env",
         )
     _hours(answers)
+
+
+def check_answer(field: str, value: str) -> str:
+    """One answer (``field`` names an InitAnswers field) checked on its own; ConfigError if wrong.
+
+    `callslot init` asks again after a wrong answer instead of failing after the last question.
+    """
+    value = value.strip()
+    if field == "calendar_env" and value.lower() in ("", "none", "-"):
+        return value
+    _check(replace(InitAnswers(name="-"), **{field: value}))
+    return value
 
 
 def _hours(answers: InitAnswers) -> list[str]:

@@ -123,3 +123,17 @@ def test_a_new_site_builds_with_the_bundled_theme(runner, tmp_path: Path) -> Non
     assert build.exit_code == 0, build.output
     html = (tmp_path / "public" / "index.html").read_text()
     assert "Pick an open time" in html and 'name="slot"' in html
+
+
+def test_init_asks_again_after_a_wrong_answer(runner, tmp_path: Path) -> None:
+    # An owner who types "Berlin" or "9-12" is told why and asked again, instead of
+    # losing every answer to an error after the last question.
+    answers = "Anna Beispiel\nBerlin\nEurope/Berlin\nen\nmy url\nMY_CAL\n9-12\n09:00-12:00\n"
+    result = runner.invoke(main, ["init", str(tmp_path)], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "'Berlin' is not an IANA time zone" in result.output
+    assert "'9-12' is not a time range" in result.output
+    assert "'my url' is not an environment variable name" in result.output
+    settings = load_settings(tmp_path / "content" / "site.toml", env={"MY_CAL": "cal.ics"})
+    assert settings.owner.timezone == "Europe/Berlin" and settings.owner.language == "en"
+    assert str(settings.availability.weekly[0][0]) == "09:00-12:00"
