@@ -53,12 +53,15 @@ DEFAULT_CONFIG = Path("content") / "site.toml"
 class Secret:
     """A value read from the environment (or the settings file) that must never be shown."""
 
-    __slots__ = ("_value", "env", "field")
+    __slots__ = ("_value", "env", "field", "file", "line")
 
-    def __init__(self, value: str | None, *, env: str | None = None, field: str = "") -> None:
+    def __init__(self, value: str | None, *, env: str | None = None, field: str = "",
+                 file: str | None = None, line: int | None = None) -> None:
         self._value = value
         self.env = env
         self.field = field
+        self.file = file  # where the "env:NAME" was written, so the message can point there
+        self.line = line
 
     def get(self) -> str:
         """The secret value; a ConfigError naming the variable when it is not set."""
@@ -66,7 +69,7 @@ class Secret:
             raise ConfigError(
                 f"environment variable {self.env} is not set; export it "
                 f"(the settings say {self.field} = \"env:{self.env}\")",
-                field=self.field,
+                file=self.file, field=self.field, line=self.line,
             )
         return self._value
 
@@ -484,7 +487,7 @@ class _Reader:
         except ConfigError as exc:
             raise self.error(dotted, exc.message) from None
 
-    def secret(self, value: object, dotted: str) -> Secret:
+    def secret(self, value: object, dotted: str, at: str | None = None) -> Secret:
         if not isinstance(value, str) or not value.strip():
             raise self.error(dotted, f"expected text (a value or \"env:NAME\"), got {value!r}")
         value = value.strip()
@@ -492,7 +495,9 @@ class _Reader:
             name = value[4:].strip()
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise self.error(dotted, f"{value!r}: write env: followed by a variable name")
-            return Secret(self.env.get(name), env=name, field=dotted)
+            # ``at`` is the indexed name ("calendars[1].source") that finds the right line.
+            return Secret(self.env.get(name), env=name, field=dotted, file=self.file,
+                          line=self.line_of(at or dotted))
         return Secret(value, field=dotted)
 
 
@@ -576,7 +581,7 @@ def _calendars(r: _Reader, value: object, content_dir: Path) -> tuple[CalendarSo
         r.unknown(item, {"name", "source"}, dotted)
         if "source" not in item:
             raise r.error(f"{dotted}.source", "missing; " + OPTIONS["calendars.source"])
-        secret = r.secret(item["source"], "calendars.source")
+        secret = r.secret(item["source"], "calendars.source", at=f"{dotted}.source")
         raw = item["source"].strip()
         is_url = bool(re.match(r"^(https?|webcal)://", raw, re.I))
         if secret.env:
@@ -585,7 +590,7 @@ def _calendars(r: _Reader, value: object, content_dir: Path) -> tuple[CalendarSo
             if value_ is not None and not re.match(r"^(https?|webcal)://", value_, re.I):
                 kind = "file"
                 secret = Secret(str((content_dir / value_).resolve()), env=secret.env,
-                                field=secret.field)
+                                field=secret.field, file=secret.file, line=secret.line)
         elif is_url:
             kind = "url"
         else:

@@ -323,6 +323,22 @@ def test_missing_env_variable_fails_only_when_the_secret_is_needed(tmp_path):
     assert 'calendars.source = "env:CAL_URL"' in info.value.message
 
 
+def test_missing_env_variable_names_the_settings_file_and_line(tmp_path):
+    # The owner must find which [[calendars]] entry wants the variable.
+    text = (
+        '[owner]\nname = "Ann"\ntimezone = "Europe/Berlin"\n\n'
+        '[[calendars]]\nname = "Home"\nsource = "home.ics"\n\n'
+        '[[calendars]]\nname = "Work"\nsource = "env:WORK_ICS"\n\n'
+        '[[call_types]]\nslug = "call"\ntitle = "Call"\nduration = "30m"\n'
+    )
+    path = write(tmp_path, text)
+    s = load_settings(path, env={})
+    with pytest.raises(ConfigError, match="WORK_ICS is not set") as info:
+        s.calendars[1].url()
+    assert info.value.file == str(path) and info.value.line == 11
+    assert info.value.message.startswith(f"{path}, line 11: calendars.source: ")
+
+
 def test_env_secret_holding_a_path_is_a_file_beside_the_content(tmp_path):
     s = load_settings(write(tmp_path, FULL), env={**ENV, "CAL_URL": "private/work.ics"})
     assert s.calendars[0].kind == "file"
