@@ -132,9 +132,14 @@ def fetch_calendar(
             )
         return path.read_bytes()
     except FileNotFoundError:
+        # A path from `callslot slots --calendar` has no settings entry to point at.
+        hint = (
+            "check the --calendar path"
+            if source.location.field == "--calendar"
+            else "check the calendars.source setting"
+        )
         raise CalendarError(
-            f"file not found:{shown or ' (path from the environment)'}; "
-            "check the calendars.source setting",
+            f"file not found:{shown or ' (path from the environment)'}; {hint}",
             calendar=source.name,
         ) from None
     except IsADirectoryError:

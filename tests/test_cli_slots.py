@@ -320,6 +320,14 @@ def test_unreadable_calendar_file_fails_the_command_and_offers_nothing(runner, e
     assert stdout == ""
 
 
+def test_missing_calendar_file_points_at_the_option_it_came_from(runner, empty_dir):
+    # No settings file is involved: sending the owner to calendars.source would mislead.
+    code, _, output = run(runner, "--calendar", "work.ics", "--now", NOW)
+    assert code == 1
+    assert f"file not found: {empty_dir / 'work.ics'}; check the --calendar path" in output
+    assert "calendars.source" not in output
+
+
 def test_one_failing_calendar_among_good_ones_fails(runner, empty_dir, meeting_ics):
     code, stdout, _ = run(
         runner,
