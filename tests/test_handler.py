@@ -319,6 +319,19 @@ def test_field_problems_name_each_field(client, store, slots) -> None:
     ]
 
 
+def test_a_field_problem_names_the_field_as_the_form_labels_it(client, settings, slots) -> None:
+    # The German form says "Notiz (optional)"; the refusal once said "Nachricht".
+    from generator.theme import load_theme
+
+    theme = load_theme(settings)
+    response = client.post("/api/book", data=form(slots[0], note="x" * 1001))
+    page = AnswerPage.parse(response.get_data(as_text=True))
+    [label] = page.details
+    assert theme.gettext("Note (optional)", "de").startswith(label)
+    response = client.post("/api/book", data=form(slots[0], note="x" * (70 * 1024)))
+    assert label in AnswerPage.parse(response.get_data(as_text=True)).lead
+
+
 def test_note_keeps_its_line_breaks(client, store, slots) -> None:
     response = client.post("/api/book", data=form(slots[0], note="Zeile 1\r\nZeile 2"))
     assert response.status_code == 303
