@@ -287,7 +287,7 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     if booking.status == "confirmed":
         heading = t("Your call is booked", lang)
         lead = t("Please keep the time free. Bookmark this page: it holds your cancel link.", lang)
-        if booking.end > now:
+        if booking.start > now:  # once the call has begun, _cancel refuses ("too_late")
             links.append((t("Cancel this call", lang), f"/api/cancel?token={token}"))
     else:
         heading = t("This call is cancelled", lang)

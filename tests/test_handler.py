@@ -468,6 +468,10 @@ def test_a_call_that_has_begun_cannot_be_cancelled(settings, store, slots) -> No
     response = Client(later).post("/api/cancel", data={"token": token})
     assert response.status_code == 409
     assert store.bookings()[0].status == "confirmed"
+    # The booking's own page no longer offers a cancel link that could only be refused.
+    page = AnswerPage.parse(Client(later).get(f"/api/booking?token={token}").get_data(as_text=True))
+    assert page.heading == "Ihr Telefonat ist gebucht"
+    assert not any("cancel" in href for _, href in page.links), page.links
 
 
 # -- rate limit, proxies, health, feed, headers ------------------------------------------
