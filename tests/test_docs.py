@@ -20,15 +20,18 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testenv import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -182,3 +185,57 @@ def test_architecture_note_names_the_domain_words() -> None:
         assert f"**{word}**" in text
     for guide in GUIDES:
         assert f"({guide})" in text  # linked from the overview
+
+
+def _unit(guide: str) -> dict[str, str]:
+    """The settings of the systemd unit a guide shows (the ```ini block with [Service])."""
+    text = (DOCS / guide).read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```ini\n(.*?)```", text, re.S) if "[Service]" in b)
+    return dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+
+
+def test_the_local_guides_systemd_sandbox_lets_the_page_be_built(
+    example_site: Path,
+) -> None:
+    """`callslot serve` builds at start and after each booking, under the guide's sandbox.
+
+    ProtectSystem=strict makes everything read-only but ReadWritePaths; the build
+    makes its new public/ beside the old one and swaps them, so listing only
+    public/ and .callslot/ failed every build. The sandbox is re-created here
+    with a mount namespace, as systemd does.
+    """
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        if IN_CI:
+            pytest.fail("unshare (util-linux) is needed to re-create the systemd sandbox")
+        pytest.skip("no unshare here")
+    unit = _unit("deploy-local.md")
+    assert unit["ProtectSystem"] == "strict"
+    root = unit["WorkingDirectory"]
+    writable = [example_site / Path(p).relative_to(root) for p in unit["ReadWritePaths"].split()]
+    for path in writable:
+        path.mkdir(parents=True, exist_ok=True)
+    # The site's parent stands for "/": read-only, with the listed paths writable again.
+    top = example_site.parent
+    alias = Path(tempfile.mkdtemp(dir=top.parent))  # outside the read-only tree
+    binds = " && ".join(f"mount --bind {alias / p.relative_to(top)} {p}" for p in writable)
+    script = (
+        f"mount --bind {top} {alias} && mount --bind {top} {top} && "
+        f"mount -o remount,bind,ro {top} {top} && {binds} && "
+        f"! touch {top}/probe 2>/dev/null && cd {example_site} && "
+        f"{BIN / 'callslot'} build --now 2026-11-30T07:00Z"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SMTP_URL")}
+    env["CALLSLOT_SECRET"] = SECRET
+    try:
+        result = subprocess.run(
+            [unshare, "-rm", "sh", "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        alias.rmdir()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (example_site / "public" / "index.html").is_file()
