@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 
 from .settings import Settings
 
-__all__ = ["LIMITS", "BookingForm", "FieldProblem", "idempotency_key", "parse_form", "safe_back"]
+__all__ = [
+    "LIMITS",
+    "BookingForm",
+    "FieldProblem",
+    "ascii_email",
+    "idempotency_key",
+    "parse_form",
+    "safe_back",
+]
 
 # (minimum, maximum) length of each text field, after trimming spaces.
 LIMITS = {
@@ -81,6 +89,20 @@ def _has_control(text: str, *, allow_newline: bool) -> bool:
         if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
             return True
     return False
+
+
+def ascii_email(value: str) -> str | None:
+    """The address as mail servers take it: an IDN domain in its xn-- form; None when
+    the local part is not ASCII (few servers deliver there, and Python cannot address it)."""
+    local, _, domain = value.rpartition("@")
+    if not local.isascii():
+        return None
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    address = f"{local}@{domain}"
+    return address if len(address) <= LIMITS["email"][1] else None
 
 
 def safe_back(value: str) -> str | None:
@@ -153,9 +175,12 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
         elif (
             len(value) < low
             or (name == "phone" and not _PHONE_RE.match(value))
-            or (name == "email" and not _EMAIL_RE.match(value))
+            or (name == "email" and not (_EMAIL_RE.match(value) and ascii_email(value)))
         ):
             problems.append(FieldProblem(name, "invalid"))
+        elif name == "email":
+            # "max@müller.de" works; the confirmation mail needs the xn-- form.
+            values[name] = ascii_email(value) or value
     if not values["slot"] and not any(p.field == "slot" for p in problems):
         problems.append(FieldProblem("slot", "missing"))
 

@@ -66,7 +66,8 @@ def clean_address(value: str | None) -> str | None:
     if not value:
         return None
     value = value.strip()
-    return value if _ADDRESS_RE.match(value) and len(value) <= 254 else None
+    # Non-ASCII would need SMTPUTF8, and Python writes it as encoded words that no reply reaches.
+    return value if value.isascii() and _ADDRESS_RE.match(value) and len(value) <= 254 else None
 
 
 def _t(language: str) -> dict[str, str]:

@@ -135,7 +135,7 @@ def _set_text(message: EmailMessage, name: str, value: str) -> None:
 
 def _set_address(message: EmailMessage, name: str, display_name: str, address: str) -> None:
     """An address header whose display name arrives exactly as written (see _set_text)."""
-    if display_name.isascii() or not address.isascii():
+    if display_name.isascii():
         message[name] = Address(display_name=display_name, addr_spec=address)
     else:
         phrase = Header(display_name, "utf-8", header_name=name).encode()

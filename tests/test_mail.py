@@ -266,6 +266,16 @@ def test_non_ascii_names_and_topics_arrive_intact(example_site: Path, store) -> 
     assert sink.to(CALLER)[0].message["To"].addresses[0].display_name == "Jürgen Öztürk"
 
 
+def test_a_non_ascii_caller_address_is_not_written_to_or_replied_to(example_site: Path) -> None:
+    # Bookings made before the form refused such addresses: the owner is still told,
+    # without a Reply-To that Python would have garbled into encoded words.
+    settings = site_settings(example_site, env={"SMTP_URL": "smtp://127.0.0.1:25"})
+    booking = make_booking(email="jürgen@example.com")
+    owner = booking_message(settings, booking, audience="owner", event="booked", now=NOW)
+    assert owner is not None and owner["Reply-To"] is None
+    assert booking_message(settings, booking, audience="caller", event="booked", now=NOW) is None
+
+
 def test_the_cancel_subject_keeps_every_space_of_the_topic(example_site: Path, store) -> None:
     # Python's own header folding once sent this subject as "... – VertragXY – Kündigung".
     booking = make_booking(topic="Vertrag XY – Kündigung", name="Jürgen Öztürk")
