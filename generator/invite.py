@@ -65,9 +65,14 @@ def clean_address(value: str | None) -> str | None:
     """A plain addr-spec, or None when the value is not one (no display name, no CR/LF)."""
     if not value:
         return None
+    from .form import ascii_email
+
     value = value.strip()
-    # Non-ASCII would need SMTPUTF8, and Python writes it as encoded words that no reply reaches.
-    return value if value.isascii() and _ADDRESS_RE.match(value) and len(value) <= 254 else None
+    if not _ADDRESS_RE.match(value) or len(value) > 254:
+        return None
+    # An IDN domain in its xn-- form; a non-ASCII local part would need SMTPUTF8, and
+    # Python writes it as encoded words that no reply reaches.
+    return ascii_email(value)
 
 
 def _t(language: str) -> dict[str, str]:

@@ -274,6 +274,13 @@ def test_a_non_ascii_caller_address_is_not_written_to_or_replied_to(example_site
     owner = booking_message(settings, booking, audience="owner", event="booked", now=NOW)
     assert owner is not None and owner["Reply-To"] is None
     assert booking_message(settings, booking, audience="caller", event="booked", now=NOW) is None
+    # An owner or caller at an IDN domain is written to at its xn-- form.
+    owner_idn = dataclasses.replace(settings.owner, email="anna@müller.de")
+    settings = dataclasses.replace(settings, owner=owner_idn)
+    booking = make_booking(email="max@müller.de")
+    caller = booking_message(settings, booking, audience="caller", event="booked", now=NOW)
+    assert caller is not None and caller["To"].addresses[0].addr_spec == "max@xn--mller-kva.de"
+    assert caller["Reply-To"] == "anna@xn--mller-kva.de"
 
 
 def test_the_cancel_subject_keeps_every_space_of_the_topic(example_site: Path, store) -> None:
