@@ -88,6 +88,11 @@ def _has_control(text: str, *, allow_newline: bool) -> bool:
         # Cc: C0/C1 controls incl. CR, LF, NUL, DEL; Zl/Zp: Unicode line separators.
         if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
             return True
+        # Bidi embeddings, overrides and isolates reorder the text around them in the
+        # owner's mail and calendar ("Trojan Source"); other format characters such as
+        # the zero-width joiner in emoji stay allowed.
+        if "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069":
+            return True
     return False
 
 

@@ -275,6 +275,13 @@ REFUSALS = {
     "CR in email": (lambda s: form(s, email="a@b.de\rBcc: c@d.de"), 400, "invalid_fields"),
     "NUL in phone": (lambda s: form(s, phone="0301234\x00"), 400, "invalid_fields"),
     "control char in note": (lambda s: form(s, note="Hallo\x1b[31m"), 400, "invalid_fields"),
+    # Right-to-left override: the owner's subject line would read "...Kündigung" backwards.
+    "bidi override in topic": (
+        lambda s: form(s, topic="Vertrag \u202egnugidnüK"),
+        400,
+        "invalid_fields",
+    ),
+    "bidi isolate in name": (lambda s: form(s, name="Max \u2067Muster"), 400, "invalid_fields"),
     "bad who_calls": (lambda s: form(s, who_calls="nobody"), 400, "invalid_fields"),
     "honeypot filled": (lambda s: form(s, website="http://spam.example"), 400, "spam"),
 }
@@ -344,6 +351,13 @@ def test_email_with_a_non_ascii_domain_is_kept_and_a_non_ascii_name_part_refused
     response = client.post("/api/book", json=form(slots[0], email="max@müller.de"))
     assert response.status_code == 201
     assert store.bookings()[0].email == "max@xn--mller-kva.de"
+
+
+def test_emoji_and_right_to_left_names_and_topics_are_booked(client, store, slots) -> None:
+    topic = "👨\u200d👩\u200d👧 Familienversicherung"  # zero-width joiners: one emoji
+    response = client.post("/api/book", json=form(slots[0], topic=topic, name="שרה כהן"))
+    assert response.status_code == 201
+    assert (store.bookings()[0].topic, store.bookings()[0].name) == (topic, "שרה כהן")
 
 
 def test_note_keeps_its_line_breaks(client, store, slots) -> None:
