@@ -9,6 +9,7 @@ cache folder the last answer's ETag and Last-Modified are sent back, and a
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ import zlib
 from http import HTTPStatus
 from http.client import HTTPException
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from . import __version__
 from .errors import CalendarError
@@ -76,7 +77,11 @@ def fetch_url(
             headers["If-None-Match"] = meta["etag"]
         if meta.get("last_modified"):
             headers["If-Modified-Since"] = meta["last_modified"]
-    request = urllib.request.Request(url, headers=headers)
+    address, login = _split_login(url)
+    request = urllib.request.Request(address, headers=headers)
+    if login is not None:
+        # Not a plain header: urllib would send it on to wherever a redirect points.
+        request.add_unredirected_header("Authorization", login)
     deadline = time.monotonic() + timeout
     try:
         with _OPENER.open(request, timeout=timeout) as response:
@@ -112,6 +117,21 @@ def fetch_url(
     if cache_dir is not None and meta_file is not None and body_file is not None:
         _store(body_file, meta_file, body, etag, last_modified)
     return body
+
+
+def _split_login(url: str) -> tuple[str, str | None]:
+    """The URL without "user:password@", and that login as a Basic Authorization value.
+
+    Nextcloud, Radicale or Baikal exports sit behind a login that owners write
+    into the address; urllib would take it for part of the host name.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urlunsplit(parts._replace(netloc=host)), f"Basic {token}"
 
 
 def _status_message(code: int) -> str:
@@ -172,6 +192,8 @@ def _clean(text: str, url: str) -> str:
     parts = urlsplit(url)
     for secret in (
         url,
+        parts.netloc if "@" in parts.netloc else "",
+        parts.password or "",
         parts.path + ("?" + parts.query if parts.query else ""),
         parts.query,
         parts.path if len(parts.path) > 1 else "",

@@ -5,6 +5,7 @@ The secret part of a calendar link (its token) must never show in an error.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import threading
 import time
@@ -23,6 +24,7 @@ from generator.settings import CalendarSource, Secret
 CALENDARS = Path(__file__).resolve().parent / "calendars"
 ICS = (CALENDARS / "moved_instance.ics").read_bytes()
 TOKEN = "s3cr3t-t0ken-4f9a"
+LOGIN = "anna:pa ss@w0rd"  # user:password, as a Nextcloud app password may look
 BERLIN = ZoneInfo("Europe/Berlin")
 WINDOW = (datetime(2026, 11, 29, tzinfo=UTC), datetime(2026, 12, 8, tzinfo=UTC))
 
@@ -94,6 +96,15 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(0.1)
         elif path == "/error":
             self.send(500, b"Internal Server Error")
+        elif path == "/dav/personal":  # a Nextcloud-style export behind a login
+            login = "Basic " + base64.b64encode(LOGIN.encode()).decode()
+            if self.headers.get("Authorization") == login:
+                self.send(200, ICS, {"Content-Type": "text/calendar"})
+            else:
+                self.send(401, b"", {"WWW-Authenticate": 'Basic realm="dav"'})
+        elif path == "/dav/moved":
+            target = f"http://localhost:{self.server.server_address[1]}/dav/personal"
+            self.send(302, b"", {"Location": target})
         else:
             self.send(404, b"not found")
 
@@ -237,3 +248,23 @@ def test_a_stored_copy_that_does_not_match_its_validators_is_not_trusted(server,
         stored.write_bytes(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")  # half-written by another run
     assert fetch_calendar(source(url(server, "/etag.ics")), cache_dir=cache) == ICS
     assert "If-None-Match" not in server.requests[1][1]
+
+
+def test_a_login_in_the_address_is_sent_as_basic_auth(server):
+    # Nextcloud, Radicale and Baikal export behind a login; owners write it into the URL.
+    port = server.server_address[1]
+    address = f"http://anna:pa%20ss%40w0rd@127.0.0.1:{port}/dav/personal?export"
+    assert fetch_calendar(source(address)) == ICS
+
+
+def test_a_wrong_login_fails_without_showing_the_password(server):
+    port = server.server_address[1]
+    error = failure(f"http://anna:wr0ng-pa55@127.0.0.1:{port}/dav/personal?export")
+    assert "wants a login" in error.format_message()
+    assert "wr0ng-pa55" not in error.format_message()
+
+
+def test_the_login_is_not_sent_on_to_another_host_after_a_redirect(server):
+    port = server.server_address[1]
+    failure(f"http://anna:pa%20ss%40w0rd@127.0.0.1:{port}/dav/moved")
+    assert "Authorization" not in server.requests[-1][1]
