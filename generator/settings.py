@@ -508,14 +508,22 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     file = Path(path) if path is not None else DEFAULT_CONFIG
     shown = str(file)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             "settings file not found; create one with `callslot init` or pass --config PATH",
             file=shown,
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot read the settings file: {exc}", file=shown) from None
+    try:
+        # utf-8-sig: Windows Notepad starts the file with a byte order mark.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "is not UTF-8 text (an umlaut or accent in another encoding?); save it as UTF-8",
+            file=shown, line=raw[: exc.start].count(b"\n") + 1,
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -323,6 +323,26 @@ def test_missing_env_variable_fails_only_when_the_secret_is_needed(tmp_path):
     assert 'calendars.source = "env:CAL_URL"' in info.value.message
 
 
+def test_a_settings_file_saved_by_windows_notepad_is_read(tmp_path):
+    # Notepad writes a byte order mark and CRLF line ends; tomllib alone rejects the mark.
+    text = EXAMPLE.replace("\n", "\r\n")
+    path = tmp_path / "content" / "site.toml"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert load_settings(path, env=ENV).owner.name == "Dr. Anna Beispiel"
+
+
+def test_a_settings_file_not_in_utf8_names_the_line_and_the_fix(tmp_path):
+    path = tmp_path / "content" / "site.toml"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(EXAMPLE.encode("latin-1"))
+    line = next(i for i, x in enumerate(EXAMPLE.splitlines(), 1) if not x.isascii())
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env=ENV)
+    assert info.value.line == line
+    assert "save it as UTF-8" in info.value.message
+
+
 def test_missing_env_variable_names_the_settings_file_and_line(tmp_path):
     # The owner must find which [[calendars]] entry wants the variable.
     text = (
