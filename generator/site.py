@@ -80,7 +80,8 @@ def render_intro(settings: Settings) -> Markup:
     """The owner's intro Markdown (site.intro in content/) as HTML."""
     path = settings.content_dir / settings.site.intro
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte order mark (Windows Notepad) would hide a first-line heading.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise BuildError(
             f"site.intro: the Markdown file {path} does not exist; create it or "

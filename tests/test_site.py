@@ -474,3 +474,14 @@ def test_a_rebuild_leaves_out_calls_booked_in_the_store(runner, example_site: Pa
     for item in again:
         slot = verify_slot_token(SECRET.encode(), item["token"])
         assert slot.end <= start or slot.start >= end
+
+
+def test_an_intro_saved_by_windows_notepad_keeps_its_heading(runner, example_site: Path) -> None:
+    # Notepad starts the file with a byte order mark: Markdown then saw no heading
+    # on the first line, and the page showed "# Willkommen" as plain text.
+    intro = example_site / "content" / "intro.md"
+    intro.write_bytes(b"\xef\xbb\xbf# Willkommen\r\n\r\nRufen Sie an.\r\n")
+    build(runner, example_site)
+    html = (example_site / "public" / "index.html").read_text(encoding="utf-8")
+    assert "<h1>Willkommen</h1>" in html
+    assert "\ufeff" not in html and "# Willkommen" not in html
