@@ -152,6 +152,16 @@ def _check_calendars(
                 + "; the page is not built while a calendar cannot be read",
             )
             continue
+        if info.events == 0 and info.busy == 0:
+            # Most often the wrong link: Google's public address of a private calendar
+            # answers an empty calendar, and every open hour would be offered.
+            report.add(
+                NOTE,
+                part,
+                "holds no events at all; if you have appointments, this is the wrong address "
+                "(Google: the \"Secret address in iCal format\", not the public one)",
+            )
+            continue
         zones = ", ".join(info.timezones) or "none given (times read as UTC or floating)"
         if info.next_busy:
             b = info.next_busy

@@ -226,6 +226,20 @@ def test_calendar_404_fails_without_showing_the_url(runner: CliRunner, example_s
     assert "1 problem found" in result.output
 
 
+def test_a_calendar_without_any_event_is_pointed_out(runner: CliRunner, example_site: Path) -> None:
+    # Google's public address of a private calendar answers an empty VCALENDAR: the
+    # page would then offer every open hour while the owner is busy.
+    (example_site / "content" / "calendar.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN"
+        "\r\nX-WR-TIMEZONE:Europe/Berlin\r\nEND:VCALENDAR\r\n",
+        encoding="utf-8",
+    )
+    result = check(runner, example_site / "content/site.toml", {"CALLSLOT_SECRET": SECRET})
+    (line,) = [x for x in result.output.splitlines() if "calendar 'Arbeit'" in x]
+    assert line.startswith("note  calendar 'Arbeit': holds no events at all")
+    assert "Secret address in iCal format" in line
+
+
 def test_bad_toml_names_the_file_and_line(runner: CliRunner, example_site: Path) -> None:
     config = add_settings(example_site, "[booking\nnotice = 4h")
     result = check(runner, config, {"CALLSLOT_SECRET": SECRET})
