@@ -131,7 +131,7 @@ _FIELD_TEXT = {
 }
 _SPECIAL = {
     ("slot", "missing"): "Please choose a time.",
-    ("phone", "invalid"): "Use digits, spaces and + ( ) - / only, 5 to 30 characters.",
+    ("phone", "invalid"): "Use digits, spaces and + ( ) - / . only, 5 to 30 characters.",
     ("email", "invalid"): "This is not an email address.",
     ("who_calls", "invalid"): "Please choose who calls whom.",
 }

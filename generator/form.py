@@ -36,7 +36,8 @@ LIMITS = {
     "email": (3, 254),
 }
 
-_PHONE_RE = re.compile(r"^[0-9 +()\-/]+$")
+# Dots too: "+1.212.555.0100", "06.12.34.56.78" are how many people write their number.
+_PHONE_RE = re.compile(r"^[0-9 +()\-/.]+$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SINGLE_LINE = (
     "name",

@@ -360,6 +360,13 @@ def test_emoji_and_right_to_left_names_and_topics_are_booked(client, store, slot
     assert (store.bookings()[0].topic, store.bookings()[0].name) == (topic, "שרה כהן")
 
 
+@pytest.mark.parametrize("phone", ["+1.212.555.0100", "06.12.34.56.78", "+49 (0)30 / 123-45"])
+def test_phone_numbers_as_people_write_them_are_booked(client, store, slots, phone) -> None:
+    response = client.post("/api/book", json=form(slots[0], phone=phone))
+    assert response.status_code == 201, response.get_json()
+    assert store.bookings()[0].phone == phone
+
+
 def test_note_keeps_its_line_breaks(client, store, slots) -> None:
     response = client.post("/api/book", data=form(slots[0], note="Zeile 1\r\nZeile 2"))
     assert response.status_code == 303
