@@ -53,6 +53,7 @@ _TEXT = {
         "you_call_owner": "Bitte rufen Sie {owner} zur vereinbarten Zeit unter {phone} an.",
         "invite_hint": "Die Kalendereinladung liegt bei.",
         "cancel_hint": "Falls Sie nicht können, sagen Sie hier ab:",
+        "reply_to_cancel": "Falls Sie nicht können, antworten Sie bitte auf diese E-Mail.",
         "cancelled_hint": "Sie können jederzeit einen neuen Termin buchen.",
         "date_long": "EEEE, d. MMMM y, HH:mm",
     },
@@ -75,6 +76,7 @@ _TEXT = {
         "you_call_owner": "Please call {owner} at {phone} at that time.",
         "invite_hint": "The calendar invitation is attached.",
         "cancel_hint": "If you cannot make it, cancel here:",
+        "reply_to_cancel": "If you cannot make it, please reply to this email.",
         "cancelled_hint": "You are welcome to book a new time.",
         "date_long": "EEEE, d MMMM y, HH:mm",
     },
@@ -197,8 +199,7 @@ def _caller_body(settings: Settings, booking: Booking, event: str, cancel_url: s
         step = t["owner_calls_you"].format(owner=owner, phone=booking.phone or "—")
     topic = call_description(settings, booking, language).splitlines()[0]
     paragraphs = [greeting, [*intro, *when, topic], [f"{t['next']}: {step}", t["invite_hint"]]]
-    if cancel_url:
-        paragraphs.append([t["cancel_hint"]])
+    paragraphs.append([t["cancel_hint"] if cancel_url else t["reply_to_cancel"]])
     return _render(paragraphs, cancel_url)
 
 
@@ -228,6 +229,9 @@ def booking_message(
         reply_to = owner_address
     if to is None:
         return None
+    if cancel_url and not cancel_url.startswith(("https://", "http://")):
+        # Without site.base_url the link is relative, and no mail program can open it.
+        cancel_url = None
     t = _t(language)
     short = short_when(booking.start, settings.tz, language)
     subject = t[f"{audience}_subject_{event}"].format(

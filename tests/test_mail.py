@@ -250,6 +250,10 @@ def test_caller_calls_owner_and_relative_cancel_link(example_site: Path) -> None
     )
     # Same zone as the owner: no second time line.
     assert "bei Ihnen" not in text
+    # A relative link cannot be opened from a mail: the caller is asked to reply instead.
+    assert "/api/cancel" not in message.as_string()
+    assert "Falls Sie nicht können, antworten Sie bitte auf diese E-Mail." in text
+    assert message["Reply-To"] == "anna@example.org"
 
 
 def test_non_ascii_names_and_topics_arrive_intact(example_site: Path, store) -> None:
