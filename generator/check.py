@@ -85,6 +85,13 @@ def run_check(
     )
     for note in check_settings(settings):
         report.add(NOTE, "settings", note)
+    if settings.notify.email is not None and not settings.site.base_url:
+        report.add(
+            NOTE,
+            "settings",
+            "site.base_url is not set: confirmation mails cannot link to the cancel page "
+            "(callers are asked to reply instead); set it to the booking page's address",
+        )
 
     _check_calendars(report, settings, now, timeout)
     _check_secrets(report, settings, env)
@@ -159,7 +166,7 @@ def _check_calendars(
                 NOTE,
                 part,
                 "holds no events at all; if you have appointments, this is the wrong address "
-                "(Google: the \"Secret address in iCal format\", not the public one)",
+                '(Google: the "Secret address in iCal format", not the public one)',
             )
             continue
         zones = ", ".join(info.timezones) or "none given (times read as UTC or floating)"

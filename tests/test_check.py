@@ -263,6 +263,19 @@ def test_smtp_port_with_nothing_listening(runner: CliRunner, example_site: Path)
     )
 
 
+def test_mail_without_base_url_is_pointed_out(runner: CliRunner, example_site: Path) -> None:
+    path = example_site / "content/site.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('base_url = "https://anna-beispiel.example.org"\n', ""))
+    with smtp_server(Sink()) as port:
+        env = {"CALLSLOT_SECRET": SECRET, "SMTP_URL": f"smtp://127.0.0.1:{port}"}
+        result = check(runner, path, env)
+    assert result.exit_code == 0, result.output
+    assert "note  settings: site.base_url is not set: confirmation mails cannot link" in (
+        result.output
+    )
+
+
 def test_smtp_server_rejecting_the_login(runner: CliRunner, example_site: Path) -> None:
     sink = Sink()
     with smtp_server(sink) as port:
