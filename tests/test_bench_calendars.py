@@ -8,6 +8,7 @@ one would make the benchmarks prove nothing.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import icalendar
 import pytest
@@ -129,3 +130,11 @@ def _as_datetime(value: date | datetime) -> datetime:
     if isinstance(value, datetime):
         return value
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def test_command_line_writes_the_same_bytes(tmp_path: Path, data: bytes) -> None:
+    from bench.calendars import main
+
+    out = tmp_path / "cal.ics"
+    assert main(["--events", "1000", "--now", "2026-11-30T08:00Z", "--out", str(out)]) == 0
+    assert out.read_bytes() == data
