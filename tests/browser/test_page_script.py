@@ -135,6 +135,17 @@ def test_visitor_in_another_zone_sees_both_times(browser, static_site) -> None:
         context.close()
 
 
+def test_visitor_in_a_zone_with_the_same_clock_sees_no_second_time(browser, static_site) -> None:
+    # Most visitors of a Berlin owner's page are in Vienna, Zurich, Paris...: the same time.
+    context, page, problems = open_page(browser, static_site, timezone_id="Europe/Vienna")
+    try:
+        assert page.locator("input[name=tz]").input_value() == "Europe/Vienna"
+        assert page.locator("label .local").count() == 0
+        assert not problems, problems
+    finally:
+        context.close()
+
+
 def test_taken_slots_are_greyed_out_and_links_preselect(browser, static_site) -> None:
     taken, wanted = static_site.slots[0], static_site.slots[2]
     static_site.taken = [{"start": taken["start"], "end": taken["end"]}]

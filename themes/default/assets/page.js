@@ -25,10 +25,14 @@
     var lang = document.documentElement.lang;
     var time = new Intl.DateTimeFormat(lang, {hour: "2-digit", minute: "2-digit", timeZone: zone});
     var wday = new Intl.DateTimeFormat(lang, {weekday: "short", timeZone: zone});
+    var owners = new Intl.DateTimeFormat(lang, {hour: "2-digit", minute: "2-digit", timeZone: data.zone});
     var day = function (z, d) { return new Intl.DateTimeFormat("en-CA", {timeZone: z}).format(d); };
     radios.forEach(function (radio) {
       var start = new Date(radio.dataset.start), text = time.format(start);
-      if (day(zone, start) !== day(data.zone, start)) text = wday.format(start) + " " + text;
+      var otherDay = day(zone, start) !== day(data.zone, start);
+      // Vienna, Paris or Zurich keep the owner's clock: no second time that says the same.
+      if (!otherDay && text === owners.format(start)) return;
+      if (otherDay) text = wday.format(start) + " " + text;
       note(radio, "local", "(" + data.local.replace("{time}", text) + ")");
     });
   }
