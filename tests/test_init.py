@@ -47,6 +47,18 @@ def test_init_from_flags_writes_settings_that_load(runner, tmp_path: Path) -> No
     assert "keyword" in intro
 
 
+def test_the_scaffold_says_how_to_let_callers_call(runner, tmp_path: Path) -> None:
+    # who_calls = "either" needs owner.phone: the file has the line to uncomment.
+    assert runner.invoke(main, ["init", str(tmp_path), *FLAGS]).exit_code == 0
+    path = tmp_path / "content" / "site.toml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("# phone = ", "phone = ")
+    text = text.replace('who_calls = "owner"', 'who_calls = "either"')
+    path.write_text(text, encoding="utf-8")
+    settings = load_settings(path, env={})
+    assert settings.booking.who_calls == "either" and settings.owner.phone
+
+
 def test_init_never_overwrites_an_existing_file(runner, tmp_path: Path) -> None:
     content = tmp_path / "content"
     content.mkdir()
