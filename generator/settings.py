@@ -357,7 +357,8 @@ OPTIONS: dict[str, str] = {
     "booking.taken_endpoint": "Where the page asks for slots taken since the build. "
                               "Default \"/api/taken\".",
     "booking.who_calls": "\"owner\" (you call the caller), \"caller\" (they call you) or "
-                         "\"either\" (the caller chooses). Default \"owner\".",
+                         "\"either\" (the caller chooses); the last two need owner.phone. "
+                         "Default \"owner\".",
     "booking.require_phone": "The caller must give a phone number. Default true.",
     "booking.require_email": "The caller must give an email address. Default false.",
     "booking.rate_limit": "Bookings per client address, e.g. \"5/10m\"; \"off\" disables. "
