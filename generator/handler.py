@@ -381,10 +381,10 @@ def create_app(
     text = _ThemeText(settings)
 
     def after_commit(booking_id: str, now: datetime) -> None:
-        from .notify import send_now
+        from .notify import IMMEDIATE_BUDGET, send_now
 
         try:
-            send_now(settings, store, booking_id, now=now, secret=secret)
+            send_now(settings, store, booking_id, now=now, secret=secret, budget=IMMEDIATE_BUDGET)
         except Exception:  # send_now never raises by contract; a bug must not undo a booking
             log.exception("notifications for %s stay queued", booking_id)
 

@@ -24,15 +24,17 @@ import secrets
 import smtplib
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .errors import CallslotError, NotifyError
-from .mail import booking_message, send_message
+from .mail import SMTP_TIMEOUT, booking_message, send_message
 from .settings import Secret, Settings
 from .signing import cancel_token
 from .store.base import Booking, OutboxItem, Store
+from .webhook import TIMEOUT as WEBHOOK_TIMEOUT
 from .webhook import WebhookFailed, post, send_webhook
 
 __all__ = [
@@ -66,6 +68,11 @@ MAX_ATTEMPTS = 8
 # otherwise a second worker could claim a row that is still being sent.
 LEASE = timedelta(minutes=10)
 BATCH = 10
+# Seconds a booking request spends on its notifications (send_now(budget=...)): a
+# hanging mail server must not keep the caller waiting, nor outlast a proxy's or
+# Lambda's timeout (the booking then looks failed although it is recorded). What is
+# left goes to the worker; a server slower than this may get a mail twice.
+IMMEDIATE_BUDGET = 8.0
 BUILD_HOOK_INTERVAL = timedelta(seconds=60)
 BUILD_HOOK_RATE_KEY = "notify:build_hook"
 
@@ -170,17 +177,28 @@ def _worker_id() -> str:
 
 
 def send_now(
-    settings: Settings, store: Store, booking_id: str, *, now: datetime, secret: bytes
+    settings: Settings,
+    store: Store,
+    booking_id: str,
+    *,
+    now: datetime,
+    secret: bytes,
+    budget: float | None = None,
 ) -> NotifyReport:
     """Right after a booking (or cancellation) commits: try its due rows once.
 
+    With ``budget`` (seconds), no row is started after that time and network waits
+    end with it; the rows left are due at once for `callslot notify`.
     Never raises: a failure leaves the rows queued for `callslot notify`.
     """
     try:
+        deadline = None if budget is None else time.monotonic() + budget
         items = store.claim_outbox(
             now=now, worker=_worker_id(), lease=LEASE, booking_id=booking_id, limit=50
         )
-        return NotifyReport(tuple(_deliver_batch(settings, store, items, now=now, secret=secret)))
+        return NotifyReport(
+            tuple(_deliver_batch(settings, store, items, now=now, secret=secret, deadline=deadline))
+        )
     except Exception:
         log.exception("notifications for booking %s stay queued", booking_id)
         return NotifyReport()
@@ -248,29 +266,55 @@ def run_forever(
 
 
 def _deliver_batch(
-    settings: Settings, store: Store, items: Sequence[OutboxItem], *, now: datetime, secret: bytes
+    settings: Settings,
+    store: Store,
+    items: Sequence[OutboxItem],
+    *,
+    now: datetime,
+    secret: bytes,
+    deadline: float | None = None,
 ) -> list[Delivery]:
     results: list[Delivery] = []
     hooks = [item for item in items if item.channel == "build_hook"]
     for item in items:
         if item.channel != "build_hook":
-            results.append(
-                _finish(store, item, now, _attempt(settings, store, item, now=now, secret=secret))
-            )
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left < 1.0:  # too little to reach any server
+                results.append(_leave(store, item, now))
+                continue
+            result = _attempt(settings, store, item, now=now, secret=secret, timeout=left)
+            results.append(_finish(store, item, now, result))
     if hooks:
-        results.extend(_build_hook(settings, store, hooks, now=now))
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left < 1.0:
+            results.extend(_leave(store, item, now) for item in hooks)
+        else:
+            results.extend(_build_hook(settings, store, hooks, now=now, timeout=left))
     return results
 
 
+def _leave(store: Store, item: OutboxItem, now: datetime) -> Delivery:
+    """A row the booking request had no time left for: due at once for the worker."""
+    detail = "not tried yet: the booking request's time for notifications ran out"
+    store.finish_outbox(item.id, sent=False, error=detail, next_attempt_at=now)
+    return Delivery(item.id, item.booking_id, item.channel, item.event, "retry", detail, now)
+
+
 def _attempt(
-    settings: Settings, store: Store, item: OutboxItem, *, now: datetime, secret: bytes
+    settings: Settings,
+    store: Store,
+    item: OutboxItem,
+    *,
+    now: datetime,
+    secret: bytes,
+    timeout: float | None = None,
 ) -> tuple[str, str]:
     """Try one row: (outcome, detail) with outcome "sent", "skipped" or "error"."""
     try:
         booking = store.get(item.booking_id)
         if booking is None:
             return "skipped", "the booking no longer exists"
-        return _send(settings, booking, item, now=now, secret=secret)
+        return _send(settings, booking, item, now=now, secret=secret, timeout=timeout)
     except _DELIVERY_ERRORS as exc:
         return "error", _describe(exc)
     except Exception as exc:
@@ -279,7 +323,13 @@ def _attempt(
 
 
 def _send(
-    settings: Settings, booking: Booking, item: OutboxItem, *, now: datetime, secret: bytes
+    settings: Settings,
+    booking: Booking,
+    item: OutboxItem,
+    *,
+    now: datetime,
+    secret: bytes,
+    timeout: float | None = None,
 ) -> tuple[str, str]:
     channel = item.channel
     if channel.startswith("email:"):
@@ -300,7 +350,7 @@ def _send(
         )
         if message is None:
             return "skipped", f"no valid {audience} email address"
-        send_message(email, message)
+        send_message(email, message, timeout=min(SMTP_TIMEOUT, timeout or SMTP_TIMEOUT))
         return "sent", ""
     if channel.startswith("webhook:"):
         index = int(channel.split(":", 1)[1])
@@ -312,14 +362,24 @@ def _send(
             else secret
         )
         status = send_webhook(
-            settings.notify.webhooks[index].get(), settings, booking, item.event, key=key
+            settings.notify.webhooks[index].get(),
+            settings,
+            booking,
+            item.event,
+            key=key,
+            timeout=min(WEBHOOK_TIMEOUT, timeout or WEBHOOK_TIMEOUT),
         )
         return "sent", f"HTTP {status}"
     raise NotifyError(f"unknown notification channel {channel!r}")
 
 
 def _build_hook(
-    settings: Settings, store: Store, items: Sequence[OutboxItem], *, now: datetime
+    settings: Settings,
+    store: Store,
+    items: Sequence[OutboxItem],
+    *,
+    now: datetime,
+    timeout: float | None = None,
 ) -> list[Delivery]:
     """One POST for all build_hook rows due now, at most one a minute across workers."""
     first, rest = items[0], items[1:]
@@ -340,7 +400,12 @@ def _build_hook(
                     )
                 )
             return results
-        post(url, b"{}", headers={"Content-Type": "application/json"})
+        post(
+            url,
+            b"{}",
+            headers={"Content-Type": "application/json"},
+            timeout=min(WEBHOOK_TIMEOUT, timeout or WEBHOOK_TIMEOUT),
+        )
     except _DELIVERY_ERRORS as exc:
         outcome, detail = "error", _describe(exc)
     except Exception as exc:

@@ -390,3 +390,72 @@ def test_notify_exits_zero_when_deliveries_fail_and_says_so(
     assert "Connection refused" in result.output
     assert "(next attempt 2026-11-27T10:01:00+00:00)" in result.output
     assert "0 sent, 2 not sent" in result.output
+
+
+def test_a_hanging_mail_server_does_not_keep_the_caller_waiting(
+    example_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server that accepts and never greets held each booking request 20 s per mail (40 s:
+    # longer than the proxy's and Lambda's timeouts, so the recorded booking looked failed).
+    import contextlib
+    import dataclasses
+    import socket
+    import threading
+    import time
+
+    from werkzeug.test import Client
+
+    import generator.notify
+    from generator.availability import Slot
+    from generator.handler import create_app
+    from generator.signing import slot_token
+
+    monkeypatch.setattr(generator.notify, "IMMEDIATE_BUDGET", 1.5)  # 8 s in production
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    env = {
+        **_env(tmp_path / "b.sqlite3", listener.getsockname()[1]),
+        "CALLSLOT_RATE_LIMIT": "off",
+    }
+    settings = dataclasses.replace(site_settings(example_site, env=env), calendars=())
+    app = create_app(settings, secret=SECRET, clock=lambda: NOW, env=env)
+    end = START_MONDAY + dt.timedelta(minutes=30)
+    slot = Slot(start=START_MONDAY, end=end, call_type="rueckruf")
+    fields = {
+        "slot": slot_token(SECRET, slot),
+        "name": "Max Muster",
+        "phone": "+49 170 5550101",
+        "email": "max@example.com",
+        "topic": "Vertrag XY",
+        "lang": "en",
+    }
+    try:
+        started = time.monotonic()
+        response = Client(app).post("/api/book", json=fields)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert elapsed < 4, f"the caller waited {elapsed:.1f} s"
+    store = app.ctx.store
+    rows = {r.channel: r for r in store.outbox()}
+    assert set(rows) == {"email:owner", "email:caller"}
+    assert all(r.status == "pending" for r in rows.values())
+    # The row there was no time for is due at once for `callslot notify`.
+    assert "not tried yet" in rows["email:caller"].last_error
+    assert rows["email:caller"].next_attempt_at == NOW
+    store.close()
