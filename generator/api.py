@@ -38,7 +38,16 @@ if TYPE_CHECKING:
     from .availability import Slot
     from .calendars import Busy
 
-__all__ = ["ROUTES", "ApiRequest", "ApiResponse", "Context", "handle", "hash_token", "refusal"]
+__all__ = [
+    "ROUTES",
+    "ApiRequest",
+    "ApiResponse",
+    "Context",
+    "handle",
+    "hash_token",
+    "new_booking_id",
+    "refusal",
+]
 
 log = logging.getLogger("callslot.handler")
 
@@ -85,6 +94,15 @@ class Context:
     # Called after a booking or cancellation commits (notifications); must not raise.
     after_commit: Callable[[str, datetime], None] = lambda booking_id, now: None
     notify_channels: Callable[[str], list[str]] = lambda event: []
+
+
+def new_booking_id() -> str:
+    """A short random booking id that never starts with "-": `callslot bookings cancel ID`
+    read such an id as an option and refused it ("No such option '-b'")."""
+    while True:
+        value = secrets.token_urlsafe(9)
+        if not value.startswith("-"):
+            return value
 
 
 def hash_token(token: str) -> str:
@@ -208,7 +226,7 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         return refuse(_REASONS.get(reason, "slot_unavailable"))
 
     booking = Booking(
-        id=secrets.token_urlsafe(9),
+        id=new_booking_id(),
         call_type=slot.call_type,
         start=slot.start,
         end=slot.end,

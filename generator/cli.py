@@ -496,7 +496,8 @@ def _open_bookings(config_path: Path | None) -> tuple[Any, Any]:
 def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Path | None,
                             now: str | None) -> None:
     """Cancel booking ID: the slot is free again and the caller is told (as their own cancel
-    link would do). Cancelling twice changes nothing."""
+    link would do). Cancelling twice changes nothing. An ID that starts with "-" goes
+    after "--": callslot bookings cancel -- -AbC123."""
     from .errors import CallslotError
     from .notify import channels_for, send_now
     from .signing import load_secret
@@ -532,7 +533,8 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
 @click.pass_context
 def bookings_mark_command(ctx: click.Context, booking_id: str, outcome: str,
                           config_path: Path | None) -> None:
-    """Record whether call ID took place (held) or not (missed), for `callslot stats`."""
+    """Record whether call ID took place (held) or not (missed), for `callslot stats`.
+    An ID that starts with "-" goes after "--"."""
     from .errors import CallslotError
 
     _settings, store = _open_bookings(config_path or ctx.obj["config_path"])

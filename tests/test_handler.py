@@ -367,6 +367,15 @@ def test_phone_numbers_as_people_write_them_are_booked(client, store, slots, pho
     assert store.bookings()[0].phone == phone
 
 
+def test_booking_ids_can_be_typed_on_the_command_line() -> None:
+    # One id in 64 began with "-", and `callslot bookings cancel ID` took it for an option.
+    from generator.api import new_booking_id
+
+    ids = {new_booking_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert not any(i.startswith("-") for i in ids)
+
+
 def test_note_keeps_its_line_breaks(client, store, slots) -> None:
     response = client.post("/api/book", data=form(slots[0], note="Zeile 1\r\nZeile 2"))
     assert response.status_code == 303
