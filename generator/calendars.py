@@ -510,8 +510,28 @@ def read_busy(
     _check_window(start, end)
     busy: list[Busy] = []
     for source in sources:
+        stamp = None
+        if cache_dir is not None and source.kind == "file":
+            # An unchanged file whose busy time is stored is not even read.
+            path = source.path()
+            key = busycache.file_key(cache_dir, path)
+            cached = (
+                busycache.lookup(cache_dir, key, tz.key, start.astimezone(UTC), end.astimezone(UTC))
+                if key
+                else None
+            )
+            if cached is not None:
+                busy.extend(Busy(s, e) for s, e in cached)
+                continue
+            stamp = busycache.file_stamp(path)  # before the read: a write meanwhile is noticed
         data = fetch_calendar(source, timeout=timeout, max_bytes=max_bytes, cache_dir=cache_dir)
-        busy.extend(_cached_busy(data, tz, start, end, name=source.name, cache_dir=cache_dir))
+        if cache_dir is None:
+            busy.extend(busy_from_ics(data, tz, start, end, name=source.name))
+            continue
+        key = busycache.content_key(data)
+        busy.extend(_cached_busy(data, key, tz, start, end, name=source.name, cache_dir=cache_dir))
+        if stamp is not None:
+            busycache.remember_file(cache_dir, source.path(), stamp, key)
     return merge_busy(busy)
 
 
@@ -521,12 +541,10 @@ _CACHE_AHEAD = timedelta(days=7)
 
 
 def _cached_busy(
-    data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str, cache_dir: Path | None
+    data: bytes, key: str, tz: ZoneInfo, start: datetime, end: datetime, *, name: str,
+    cache_dir: Path
 ) -> list[Busy]:
-    if cache_dir is None:
-        return busy_from_ics(data, tz, start, end, name=name)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    key = busycache.content_key(data)
     cached = busycache.lookup(cache_dir, key, tz.key, start, end)
     if cached is not None:
         return [Busy(s, e) for s, e in cached]

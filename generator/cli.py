@@ -210,7 +210,9 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     DATABASE_URL, or Netlify Forms submissions), signs each offered slot with
     CALLSLOT_SECRET and writes the site into a fresh folder that replaces the
     old one only when everything succeeded. The same --now gives
-    byte-identical files.
+    byte-identical files; when nothing changed since the last build (settings,
+    content, theme, calendars, bookings, --now) and the output folder is as
+    that build left it, nothing is rendered or written (.callslot/cache/).
     """
     from .settings import check_settings, load_settings
     from .signing import load_secret
@@ -228,7 +230,10 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     target = out if out is not None else settings.root / "public"
     result = build_site(settings, moment, target, secret=secret,
                         taken=_booked_calls(settings, moment, secret))
-    for path in result.files:
+    if result.unchanged:
+        click.echo(f"{result.out_dir} is up to date: same inputs as the last build, "
+                   f"its {len(result.files)} files unchanged")
+    for path in [] if result.unchanged else result.files:
         click.echo(f"wrote {path}")
     counts = ", ".join(f"{slug}: {n}" for slug, n in result.slot_counts.items())
     click.echo(f"{result.total_slots} open slots ({counts})")

@@ -14,9 +14,12 @@ import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .availability import Slot
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # loaded where a token is verified: an unchanged build needs no slot engine
+    from .availability import Slot
 
 __all__ = [
     "ForgedSlot",
@@ -72,6 +75,8 @@ def verify_slot_token(secret: bytes, token: str) -> Slot:
         raise ForgedSlot("malformed slot time") from None
     if end <= start:
         raise ForgedSlot("slot ends before it starts")
+    from .availability import Slot
+
     return Slot(start=start, end=end, call_type=call_type)
 
 

@@ -5,30 +5,32 @@ page), then writes it into a temporary folder beside the output and swaps
 that into place: a failed build (bad theme, broken template, missing
 Markdown, unreadable calendar) leaves the previous site untouched.
 Output depends only on the settings, the calendars, the secret and ``now``:
-the same inputs give byte-identical files.
+the same inputs give byte-identical files. So when :mod:`.buildcache` finds
+the inputs unchanged and the output folder as the last build left it, nothing
+is rendered or written (and Jinja2, Babel and Markdown are not even imported).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import markdown
-from markupsafe import Markup
-
-from .availability import Slot, open_slots
-from .calendars import Busy
+from . import buildcache
 from .errors import BuildError
 from .settings import Settings
-from .signing import slot_id, slot_token
-from .theme import Theme, content_security_policy, load_theme
-from .views import iso_utc, page_filename, page_view
+
+# The renderers load only when a page is rendered: an unchanged build skips them.
+if TYPE_CHECKING:
+    from markupsafe import Markup
+
+    from .availability import Slot
+    from .calendars import Busy
+    from .theme import Theme
 
 __all__ = [
     "BuildResult",
@@ -46,6 +48,7 @@ class BuildResult:
     files: list[Path]  # every file written, sorted
     slot_counts: dict[str, int]  # offered slots per call type slug, in settings order
     warnings: list[str] = field(default_factory=list)
+    unchanged: bool = False  # out_dir already held these files: nothing was written
 
     @property
     def total_slots(self) -> int:
@@ -58,6 +61,7 @@ def offered_slots(settings: Settings, now: datetime, *, taken: Sequence[Busy] = 
     ``taken`` are calls already booked (they block time like events).
     """
     from . import availability, calendars
+    from .availability import open_slots
 
     read_busy = getattr(calendars, "read_busy", None)
     busy: list[Busy] = []
@@ -78,6 +82,9 @@ def offered_slots(settings: Settings, now: datetime, *, taken: Sequence[Busy] = 
 
 def render_intro(settings: Settings) -> Markup:
     """The owner's intro Markdown (site.intro in content/) as HTML."""
+    import markdown
+    from markupsafe import Markup
+
     path = settings.content_dir / settings.site.intro
     try:
         # utf-8-sig: a byte order mark (Windows Notepad) would hide a first-line heading.
@@ -95,6 +102,8 @@ def render_intro(settings: Settings) -> Markup:
 
 def _message_pages(settings: Settings, theme: Theme) -> dict[str, str]:
     """thanks.html and error.html: static answers for forms mode and as fallbacks."""
+    from .views import page_filename
+
     home = page_filename(settings, settings.call_types[0].slug)
     back = [(theme.gettext("Back to the booking page"), "/" if home == "index.html" else home)]
     thanks = theme.render(
@@ -127,6 +136,9 @@ def _message_pages(settings: Settings, theme: Theme) -> dict[str, str]:
 
 
 def _slots_json(settings: Settings, now: datetime, slots: Sequence[Slot], secret: bytes) -> str:
+    from .signing import slot_id, slot_token
+    from .views import iso_utc
+
     data = {
         "timezone": settings.owner.timezone,
         "generated": iso_utc(now),
@@ -146,6 +158,8 @@ def _slots_json(settings: Settings, now: datetime, slots: Sequence[Slot], secret
 
 def _headers(settings: Settings, pages: Sequence[str]) -> str:
     """Netlify's _headers file: the CSP allows exactly the inline code by its hash."""
+    from .theme import content_security_policy
+
     csp = content_security_policy(
         pages,
         allow_framing=settings.site.allow_framing,
@@ -172,6 +186,9 @@ def render_site(
     theme: Theme | None = None,
 ) -> dict[str, bytes]:
     """Every file of the site, by relative path: pure, nothing is written."""
+    from .theme import load_theme
+    from .views import page_filename, page_view
+
     theme = theme or load_theme(settings)
     intro = render_intro(settings)
     script = theme.asset("page.js")
@@ -192,6 +209,9 @@ def render_site(
 
 def write_site(files: Mapping[str, bytes], out_dir: Path) -> list[Path]:
     """Write ``files`` into a fresh folder beside ``out_dir``, then swap it in."""
+    import shutil
+    import tempfile
+
     out_dir = Path(out_dir).absolute()
     parent = out_dir.parent
     try:
@@ -235,12 +255,25 @@ def build_site(
     """Build the site into ``out_dir``; ``slots`` default to the open slots from the calendars.
 
     ``taken`` are booked calls: they are not offered (given ``slots`` overlapping
-    them are dropped too).
+    them are dropped too). When the last build had the same inputs and ``out_dir``
+    still holds its files byte for byte, nothing is written (``unchanged``).
     """
+    input_key = None
     if slots is None:
+        input_key = buildcache.input_key(settings, now, out_dir, secret=secret, taken=taken)
+        record = buildcache.load_unchanged(settings, out_dir, key=input_key)
+        if record is not None:
+            return _unchanged(out_dir, record)
         slots = offered_slots(settings, now, taken=taken)
     else:
         slots = [s for s in slots if not any(b.start < s.end and s.start < b.end for b in taken)]
+    slots_key = buildcache.slots_key(settings, now, out_dir, secret=secret, slots=slots)
+    record = buildcache.load_unchanged(settings, out_dir, key=slots_key)
+    if record is not None:
+        if input_key is not None and record.input_key != input_key:
+            # Remember the new input key (a calendar file touched but not changed).
+            buildcache.save(settings, replace(record, input_key=input_key), _read(out_dir, record))
+        return _unchanged(out_dir, record)
     files = render_site(settings, now, slots, secret=secret)
     written = write_site(files, out_dir)
     counts = {c.slug: sum(1 for s in slots if s.call_type == c.slug) for c in settings.call_types}
@@ -250,4 +283,30 @@ def build_site(
             "no slot is open: the page offers nothing; check availability, "
             "booking.notice and booking.horizon in site.toml, and the calendars"
         )
+    buildcache.save(
+        settings,
+        buildcache.Record(
+            input_key=input_key,
+            slots_key=slots_key,
+            out_dir=str(Path(out_dir).absolute()),
+            files={},
+            slot_counts=counts,
+            warnings=warnings,
+        ),
+        files,
+    )
     return BuildResult(out_dir=Path(out_dir), files=written, slot_counts=counts, warnings=warnings)
+
+
+def _read(out_dir: Path, record: buildcache.Record) -> dict[str, bytes]:
+    return {name: (Path(out_dir) / name).read_bytes() for name in record.files}
+
+
+def _unchanged(out_dir: Path, record: buildcache.Record) -> BuildResult:
+    return BuildResult(
+        out_dir=Path(out_dir),
+        files=sorted(Path(out_dir).absolute() / name for name in record.files),
+        slot_counts=dict(record.slot_counts),
+        warnings=list(record.warnings),
+        unchanged=True,
+    )
