@@ -4,6 +4,10 @@ Every option lives in ``OPTIONS`` with its default and help text; the loader
 checks each value and reports the file, the field (and line, where it can be
 found) of any mistake. Secrets are written as ``"env:NAME"`` and read from the
 environment; they are wrapped in :class:`Secret` so they never show in a repr.
+
+Value parsing (durations, ranges, rate limits, Secret) lives in values.py,
+reading typed fields with their line in tomlfields.py, and the [notify] table
+with SMTP_URL in notifysettings.py; the names stay importable from here.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .notifysettings import EmailSettings, NotifySettings, read_notify
+from .tomlfields import FieldReader
+from .values import DayRange, Secret, parse_duration, parse_hours, parse_range, parse_rate_limit
 
 __all__ = [
     "OPTIONS",
@@ -40,139 +46,12 @@ __all__ = [
     "parse_duration",
     "parse_hours",
     "parse_range",
+    "parse_rate_limit",
 ]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 LANGUAGES = ("de", "en")
 DEFAULT_CONFIG = Path("content") / "site.toml"
-
-# --------------------------------------------------------------------------
-# Small value types
-
-
-class Secret:
-    """A value read from the environment (or the settings file) that must never be shown."""
-
-    __slots__ = ("_value", "env", "field", "file", "line")
-
-    def __init__(self, value: str | None, *, env: str | None = None, field: str = "",
-                 file: str | None = None, line: int | None = None) -> None:
-        self._value = value
-        self.env = env
-        self.field = field
-        self.file = file  # where the "env:NAME" was written, so the message can point there
-        self.line = line
-
-    def get(self) -> str:
-        """The secret value; a ConfigError naming the variable when it is not set."""
-        if self._value is None:
-            raise ConfigError(
-                f"environment variable {self.env} is not set; export it "
-                f"(the settings say {self.field} = \"env:{self.env}\")",
-                file=self.file, field=self.field, line=self.line,
-            )
-        return self._value
-
-    @property
-    def present(self) -> bool:
-        return self._value is not None
-
-    def __repr__(self) -> str:
-        source = f"env:{self.env}" if self.env else "inline"
-        return f"Secret({source}, {'set' if self.present else 'missing'})"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and (self._value, self.env) == (other._value, other.env)
-
-    def __hash__(self) -> int:
-        return hash((self._value, self.env))
-
-
-@dataclass(frozen=True, order=True)
-class DayRange:
-    """A range of local wall-clock time within one day, in minutes after midnight (0..1440)."""
-
-    start: int
-    end: int
-
-    def __str__(self) -> str:
-        return f"{_hhmm(self.start)}-{_hhmm(self.end)}"
-
-
-def _hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-_DURATION_RE = re.compile(r"(\d+)\s*(w|d|h|m|s)")
-
-
-def parse_duration(text: object, *, field: str = "duration", file: str | None = None) -> timedelta:
-    """Parse "30m", "4h", "14d", "1h30m", "2w" (weeks, days, hours, minutes, seconds)."""
-    if isinstance(text, bool) or not isinstance(text, str):
-        raise ConfigError(
-            f"expected a duration such as \"30m\", \"4h\" or \"14d\", got {text!r}",
-            file=file, field=field,
-        )
-    compact = text.strip().lower().replace(" ", "")
-    units = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-    pos, total = 0, timedelta()
-    for match in _DURATION_RE.finditer(compact):
-        if match.start() != pos:
-            break
-        try:
-            total += timedelta(**{units[match.group(2)]: int(match.group(1))})
-        except OverflowError:
-            raise ConfigError(f"{text!r} is far too long", file=file, field=field) from None
-        pos = match.end()
-    if not compact or pos != len(compact):
-        raise ConfigError(
-            f"{text!r} is not a duration; write a number and a unit: "
-            "\"30m\", \"4h\", \"14d\", \"1h30m\" (units w, d, h, m, s)",
-            file=file, field=field,
-        )
-    return total
-
-
-_RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-def parse_range(text: object, *, field: str = "hours", file: str | None = None) -> DayRange:
-    """Parse "09:00-12:00" (24:00 allowed as an end) into a DayRange."""
-    match = _RANGE_RE.match(text) if isinstance(text, str) else None
-    if not match:
-        raise ConfigError(
-            f"{text!r} is not a time range; write \"HH:MM-HH:MM\", e.g. \"09:00-12:00\"",
-            file=file, field=field,
-        )
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    start, end = h1 * 60 + m1, h2 * 60 + m2
-    if m1 > 59 or m2 > 59 or start > 1440 or end > 1440:
-        raise ConfigError(f"{text!r} has an impossible time (00:00 to 24:00)",
-                          file=file, field=field)
-    if end <= start:
-        raise ConfigError(f"{text!r} ends before it starts", file=file, field=field)
-    return DayRange(start, end)
-
-
-def parse_hours(value: object, *, field: str, file: str | None = None) -> tuple[DayRange, ...]:
-    """Parse a list of ranges (or one range string); overlapping ranges are merged."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise ConfigError(
-            f"expected a list of ranges such as [\"09:00-12:00\", \"14:00-17:00\"], got {value!r}",
-            file=file, field=field,
-        )
-    ranges = sorted(parse_range(v, field=field, file=file) for v in value)
-    merged: list[DayRange] = []
-    for r in ranges:
-        if merged and r.start <= merged[-1].end:
-            merged[-1] = DayRange(merged[-1].start, max(merged[-1].end, r.end))
-        else:
-            merged.append(r)
-    return tuple(merged)
 
 
 # --------------------------------------------------------------------------
@@ -266,25 +145,6 @@ class SiteOptions:
     intro: str = "intro.md"
     robots_index: bool = False
     allow_framing: bool = False
-
-
-@dataclass(frozen=True)
-class EmailSettings:
-    host: str
-    port: int
-    security: str  # "none", "starttls" or "ssl"
-    username: str | None
-    password: Secret | None
-    sender: str
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    email: EmailSettings | None = None
-    webhooks: tuple[Secret, ...] = ()
-    webhook_secret: Secret | None = None
-    build_hook: Secret | None = None
-    feed_key: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -399,109 +259,6 @@ OPTIONS: dict[str, str] = {
 # Loading
 
 
-class _Reader:
-    """Reads typed values out of the parsed TOML and reports mistakes with file and line."""
-
-    def __init__(self, data: dict[str, Any], file: str, text: str, env: Mapping[str, str]):
-        self.data = data
-        self.file = file
-        self.lines = text.splitlines()
-        self.env = env
-
-    def line_of(self, dotted: str) -> int | None:
-        """Best effort: the line where the last key of ``dotted`` is assigned."""
-        parts = dotted.split(".")
-        key = re.sub(r"\[\d+\]$", "", parts[-1])
-        table = ".".join(re.sub(r"\[\d+\]$", "", p) for p in parts[:-1])
-        # "call_types[1].slug" is in the second [[call_types]] table
-        index = re.search(r"\[(\d+)\]$", parts[-2]) if len(parts) > 1 else None
-        wanted = int(index.group(1)) if index else None
-        seen = -1
-        in_table = table == ""
-        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
-        for number, line in enumerate(self.lines, 1):
-            stripped = line.strip()
-            if stripped.startswith("["):
-                name = stripped.split("#", 1)[0].strip().strip("[] ")
-                in_table = name == table
-                seen += in_table
-                if wanted is not None and seen != wanted:
-                    in_table = False
-                continue
-            if in_table and pattern.match(line):
-                return number
-        return None
-
-    def error(self, dotted: str, message: str) -> ConfigError:
-        return ConfigError(message, file=self.file, field=dotted, line=self.line_of(dotted))
-
-    def table(self, data: dict[str, Any], key: str, dotted: str) -> dict[str, Any]:
-        value = data.get(key, {})
-        if not isinstance(value, dict):
-            raise self.error(dotted, f"expected a table [{dotted}]")
-        return value
-
-    def unknown(self, data: dict[str, Any], allowed: set[str], prefix: str) -> None:
-        for key in data:
-            if key not in allowed:
-                dotted = f"{prefix}.{key}" if prefix else key
-                known = ", ".join(sorted(allowed))
-                raise self.error(dotted, f"unknown setting {key!r}; known here: {known}")
-
-    def string(self, data: dict[str, Any], key: str, dotted: str, default: str | None = None,
-               *, required: bool = False, choices: tuple[str, ...] | None = None) -> str | None:
-        if key not in data:
-            if required:
-                help_ = OPTIONS.get(re.sub(r"\[\d+\]", "", dotted), "")
-                raise self.error(dotted, f"missing; {help_}".rstrip("; "))
-            return default
-        value = data[key]
-        if not isinstance(value, str):
-            raise self.error(dotted, f"expected text in quotes, got {value!r}")
-        value = value.strip()
-        if required and not value:
-            raise self.error(dotted, "must not be empty")
-        if choices and value not in choices:
-            allowed = ", ".join(f'"{c}"' for c in choices)
-            raise self.error(dotted, f"{value!r} is not allowed; choose one of {allowed}")
-        return value
-
-    def boolean(self, data: dict[str, Any], key: str, dotted: str, default: bool) -> bool:
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            raise self.error(dotted, f"expected true or false, got {value!r}")
-        return value
-
-    def integer(self, data: dict[str, Any], key: str, dotted: str, *,
-                minimum: int = 1) -> int | None:
-        if key not in data:
-            return None
-        value = data[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.error(dotted,
-                             f"expected a whole number of at least {minimum}, got {value!r}")
-        return value
-
-    def duration(self, data: dict[str, Any], key: str, dotted: str, default: str) -> timedelta:
-        try:
-            return parse_duration(data.get(key, default), field="")
-        except ConfigError as exc:
-            raise self.error(dotted, exc.message) from None
-
-    def secret(self, value: object, dotted: str, at: str | None = None) -> Secret:
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(dotted, f"expected text (a value or \"env:NAME\"), got {value!r}")
-        value = value.strip()
-        if value.startswith("env:"):
-            name = value[4:].strip()
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                raise self.error(dotted, f"{value!r}: write env: followed by a variable name")
-            # ``at`` is the indexed name ("calendars[1].source") that finds the right line.
-            return Secret(self.env.get(name), env=name, field=dotted, file=self.file,
-                          line=self.line_of(at or dotted))
-        return Secret(value, field=dotted)
-
-
 def load_settings(path: str | os.PathLike[str] | None = None,
                   env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate a site.toml; ``path`` defaults to content/site.toml."""
@@ -532,10 +289,10 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         raise ConfigError(f"not valid TOML: {exc}", file=shown,
                           line=int(line.group(1)) if line else None) from None
     file = file.resolve()
-    return _settings_from_data(data, _Reader(data, shown, text, env), file)
+    return _settings_from_data(data, FieldReader(data, shown, text, env, OPTIONS), file)
 
 
-def _settings_from_data(data: dict[str, Any], r: _Reader, file: Path) -> Settings:
+def _settings_from_data(data: dict[str, Any], r: FieldReader, file: Path) -> Settings:
     r.unknown(data, {"owner", "calendars", "availability", "booking", "call_types", "site",
                      "notify"}, "")
     content_dir = file.parent
@@ -550,13 +307,13 @@ def _settings_from_data(data: dict[str, Any], r: _Reader, file: Path) -> Setting
                       "to the number they should dial, or write who_calls = \"owner\"")
     call_types = _call_types(r, data.get("call_types"))
     site = _site(r, r.table(data, "site", "site"), owner)
-    notify = _notify(r, r.table(data, "notify", "notify"), owner, r.env)
+    notify = read_notify(r, r.table(data, "notify", "notify"), owner.email)
     return Settings(owner=owner, call_types=call_types, calendars=calendars,
                     availability=availability, booking=booking, site=site, notify=notify,
                     path=file, root=content_dir.parent)
 
 
-def _owner(r: _Reader, t: dict[str, Any]) -> Owner:
+def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
     r.unknown(t, {"name", "timezone", "language", "email", "phone"}, "owner")
     name = r.string(t, "name", "owner.name", required=True)
     tzname = r.string(t, "timezone", "owner.timezone", required=True)
@@ -575,7 +332,7 @@ def _owner(r: _Reader, t: dict[str, Any]) -> Owner:
     return Owner(name=name, timezone=tzname, language=language or "de", email=email, phone=phone)
 
 
-def _calendars(r: _Reader, value: object, content_dir: Path) -> tuple[CalendarSource, ...]:
+def _calendars(r: FieldReader, value: object, content_dir: Path) -> tuple[CalendarSource, ...]:
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
@@ -615,7 +372,7 @@ def _calendars(r: _Reader, value: object, content_dir: Path) -> tuple[CalendarSo
     return tuple(result)
 
 
-def _availability(r: _Reader, t: dict[str, Any]) -> Availability:
+def _availability(r: FieldReader, t: dict[str, Any]) -> Availability:
     r.unknown(t, {*WEEKDAYS, "dates", "closed"}, "availability")
     def hours(value: object, dotted: str) -> tuple[DayRange, ...]:
         try:
@@ -647,7 +404,7 @@ def _availability(r: _Reader, t: dict[str, Any]) -> Availability:
     return Availability(weekly=weekly, dates=tuple(sorted(dates)), closed=tuple(sorted(closed)))
 
 
-def _date(r: _Reader, value: object, dotted: str) -> date:
+def _date(r: FieldReader, value: object, dotted: str) -> date:
     if isinstance(value, date):
         return value
     if isinstance(value, str):
@@ -658,25 +415,7 @@ def _date(r: _Reader, value: object, dotted: str) -> date:
     raise r.error(dotted, f"{value!r} is not a date; write YYYY-MM-DD, e.g. 2026-12-24")
 
 
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
-
-
-def parse_rate_limit(text: str, *, field: str = "booking.rate_limit",
-                     file: str | None = None) -> tuple[int, timedelta] | None:
-    """Parse "5/10m" into (5, 10 minutes); "off" into None."""
-    if text.strip().lower() in ("off", "none", "0"):
-        return None
-    match = _RATE_RE.match(text)
-    if not match or int(match.group(1)) < 1:
-        raise ConfigError(f"{text!r} is not a rate limit; write e.g. \"5/10m\" or \"off\"",
-                          file=file, field=field)
-    window = parse_duration(match.group(2), field=field, file=file)
-    if window <= timedelta(0):
-        raise ConfigError("the rate limit window must be longer than zero", file=file, field=field)
-    return int(match.group(1)), window
-
-
-def _booking(r: _Reader, t: dict[str, Any], env: Mapping[str, str]) -> BookingRules:
+def _booking(r: FieldReader, t: dict[str, Any], env: Mapping[str, str]) -> BookingRules:
     r.unknown(t, {"notice", "horizon", "buffer_before", "buffer_after", "max_per_day",
                   "offers_per_day", "endpoint", "taken_endpoint", "who_calls", "require_phone",
                   "require_email", "rate_limit", "backend", "recheck_calendars"}, "booking")
@@ -724,7 +463,7 @@ def _booking(r: _Reader, t: dict[str, Any], env: Mapping[str, str]) -> BookingRu
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
-def _call_types(r: _Reader, value: object) -> tuple[CallType, ...]:
+def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
     if value is None:
         raise r.error("call_types", "missing; add at least one [[call_types]] with slug, title, "
                       "duration (e.g. \"30m\") and step")
@@ -759,7 +498,7 @@ def _call_types(r: _Reader, value: object) -> tuple[CallType, ...]:
     return tuple(result)
 
 
-def _site(r: _Reader, t: dict[str, Any], owner: Owner) -> SiteOptions:
+def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
     r.unknown(t, {"title", "description", "base_url", "theme", "intro", "robots_index",
                   "allow_framing"}, "site")
     default_title = (f"{owner.name}: Rückruf vereinbaren" if owner.language == "de"
@@ -777,80 +516,6 @@ def _site(r: _Reader, t: dict[str, Any], owner: Owner) -> SiteOptions:
         robots_index=r.boolean(t, "robots_index", "site.robots_index", False),
         allow_framing=r.boolean(t, "allow_framing", "site.allow_framing", False),
     )
-
-
-def _notify(r: _Reader, t: dict[str, Any], owner: Owner, env: Mapping[str, str]) -> NotifySettings:
-    r.unknown(t, {"email", "webhooks", "webhook_secret", "build_hook", "feed_key"}, "notify")
-    email = _email_from_url(env.get("SMTP_URL"), owner) if env.get("SMTP_URL") else None
-    if email is None and "email" in t:
-        e = r.table(t, "email", "notify.email")
-        r.unknown(e, {"host", "port", "security", "username", "password", "sender"},
-                  "notify.email")
-        security = r.string(e, "security", "notify.email.security", "starttls",
-                            choices=("starttls", "ssl", "none")) or "starttls"
-        port = r.integer(e, "port", "notify.email.port") or (465 if security == "ssl" else 587)
-        sender = r.string(e, "sender", "notify.email.sender", owner.email)
-        if not sender:
-            raise r.error("notify.email.sender", "missing; set it or owner.email")
-        email = EmailSettings(
-            host=r.string(e, "host", "notify.email.host", required=True) or "",
-            port=port,
-            security=security,
-            username=r.string(e, "username", "notify.email.username"),
-            password=r.secret(e["password"], "notify.email.password") if "password" in e
-            else None,
-            sender=sender,
-        )
-    hooks = t.get("webhooks", [])
-    if isinstance(hooks, str):
-        hooks = [hooks]
-    if not isinstance(hooks, list):
-        raise r.error("notify.webhooks", "expected a list of URLs or \"env:NAME\" values")
-    webhooks = tuple(r.secret(h, "notify.webhooks") for h in hooks)
-    for hook in webhooks:
-        if hook.present and not re.match(r"^https?://", hook.get()):
-            raise r.error("notify.webhooks", "each webhook must be an http(s):// URL")
-    return NotifySettings(
-        email=email,
-        webhooks=webhooks,
-        webhook_secret=r.secret(t["webhook_secret"], "notify.webhook_secret")
-        if "webhook_secret" in t else None,
-        build_hook=r.secret(t["build_hook"], "notify.build_hook") if "build_hook" in t else None,
-        feed_key=r.secret(t["feed_key"], "notify.feed_key") if "feed_key" in t else None,
-    )
-
-
-def _email_from_url(url: str, owner: Owner) -> EmailSettings:
-    """SMTP_URL: smtp://user:password@host:port, smtps:// for TLS, ?starttls=true."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 "
-                          "or smtps://user:password@host:465", field="SMTP_URL")
-    query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
-    if parts.scheme == "smtps":
-        security = "ssl"
-    elif query.get("starttls") in ("1", "true", "yes"):
-        security = "starttls"
-    else:
-        security = "none"
-    try:
-        port = parts.port or (465 if security == "ssl" else 587 if security == "starttls" else 25)
-    except ValueError:
-        raise ConfigError("SMTP_URL has an invalid port", field="SMTP_URL") from None
-    sender = query.get("from") or owner.email
-    if not sender:
-        raise ConfigError("no sender address: set owner.email in site.toml or ?from= in SMTP_URL",
-                          field="SMTP_URL")
-    password = unquote(parts.password) if parts.password is not None else None
-    return EmailSettings(
-        host=parts.hostname,
-        port=port,
-        security=security,
-        username=unquote(parts.username) if parts.username else None,
-        password=Secret(password, env="SMTP_URL", field="SMTP_URL") if password else None,
-        sender=sender,
-    )
-
 
 def check_settings(settings: Settings) -> list[str]:
     """Problems that do not stop a build but that the owner should know of."""

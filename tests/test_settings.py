@@ -563,14 +563,14 @@ def test_cli_exits_non_zero_with_the_message(runner, tmp_path):
 def _accepted_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> set[str]:
     """Every key the loader accepts, read from its checks for unknown keys on FULL."""
     seen: set[str] = set()
-    original = settings_module._Reader.unknown
+    original = settings_module.FieldReader.unknown
 
     def record(self, data, allowed, prefix):  # type: ignore[no-untyped-def]
         table = re.sub(r"\[\d+\]", "", prefix)
         seen.update(f"{table}.{key}" if table else key for key in allowed)
         return original(self, data, allowed, prefix)
 
-    monkeypatch.setattr(settings_module._Reader, "unknown", record)
+    monkeypatch.setattr(settings_module.FieldReader, "unknown", record)
     load_settings(write(tmp_path, FULL), env=ENV)
     # A table (owner, booking, notify.email) is documented through its keys.
     return {k for k in seen if not any(o.startswith(f"{k}.") for o in seen)}
