@@ -71,22 +71,29 @@ def _record_file(settings: Settings) -> Path:
     return settings.state_dir / "cache" / _RECORD
 
 
+def _digest(path: Path) -> list[Any]:
+    """A file's sha256, or its size and modification time when it is big."""
+    try:
+        st = path.stat()
+        if st.st_size > _HASH_LIMIT:
+            return [st.st_size, st.st_mtime_ns, st.st_ino]
+        return [hashlib.sha256(path.read_bytes()).hexdigest()]
+    except OSError:
+        return ["missing"]
+
+
 def _tree(folder: Path, skip: set[Path]) -> Iterable[tuple[str, list[Any]]]:
-    """Every file below ``folder``: its path and a digest of its bytes (or its stat, when big)."""
+    """Every file below ``folder`` but those in ``skip``: its path and its digest."""
     for parent, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d != "__pycache__" and not d.startswith(".") and Path(parent, d) not in skip
+        )
         for name in sorted(files):
             path = Path(parent) / name
-            if path in skip:
-                continue
-            try:
-                st = path.stat()
-                if st.st_size > _HASH_LIMIT:
-                    yield str(path), [st.st_size, st.st_mtime_ns, st.st_ino]
-                else:
-                    yield str(path), [hashlib.sha256(path.read_bytes()).hexdigest()]
-            except OSError:
-                yield str(path), ["unreadable"]
+            if path not in skip:
+                yield str(path), _digest(path)
 
 
 def _library_stamps() -> list[Any]:
@@ -104,14 +111,17 @@ def _common(settings: Settings, out_dir: Path) -> list[Any]:
     folders = [_PACKAGE, settings.content_dir, settings.root / "themes"]
     # The bundled themes: beside the package in a checkout, inside it in a wheel.
     folders.append(_PACKAGE.parent / "themes")
-    theme = Path(settings.site.theme)
-    if theme.is_absolute() or len(theme.parts) > 1:
-        folders.append(theme if theme.is_absolute() else settings.root / theme)
-    # Calendars are keyed by their content (input key) or by the slots (slots key).
+    theme = settings.site.theme
+    if "/" in theme or "\\" in theme or theme.startswith("."):  # a path, as theme.py reads it
+        folders.append(settings.root / theme)
+    # Calendars are keyed by their content (input key) or by the slots (slots key);
+    # the output and the state folder change with every build (content/ may be the root).
     skip = {s.path().absolute() for s in settings.calendars if s.kind == "file"}
+    skip |= {Path(out_dir).absolute(), settings.state_dir.absolute()}
     trees = [
         list(_tree(f, skip)) for f in dict.fromkeys(f.absolute() for f in folders) if f.is_dir()
     ]
+    intro = settings.content_dir / settings.site.intro  # may lie outside content/
     return [
         VERSION,
         __version__,
@@ -119,6 +129,7 @@ def _common(settings: Settings, out_dir: Path) -> list[Any]:
         _library_stamps(),
         repr(settings),  # every value, also those taken from the environment
         trees,
+        _digest(intro),
         str(Path(out_dir).absolute()),
     ]
 

@@ -265,6 +265,9 @@ def build_site(
         if record is not None:
             return _unchanged(out_dir, record)
         slots = offered_slots(settings, now, taken=taken)
+        if input_key is None:
+            # Reading the calendars remembered their files' keys: the next build can use them.
+            input_key = buildcache.input_key(settings, now, out_dir, secret=secret, taken=taken)
     else:
         slots = [s for s in slots if not any(b.start < s.end and s.start < b.end for b in taken)]
     slots_key = buildcache.slots_key(settings, now, out_dir, secret=secret, slots=slots)
