@@ -23,7 +23,17 @@ from psycopg import errors as pg_errors
 
 from ..errors import StoreError
 from .base import Booking, DayFull, OutboxItem, SlotTaken, Store
-from .sqlite import hash_rate_key
+from .rows import (
+    BOOKING_COLS,
+    OUTBOX_COLS,
+    booking_from_row,
+    booking_insert,
+    bookings_query,
+    finish_outbox_update,
+    hash_rate_key,
+    outbox_from_row,
+    outbox_query,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -82,12 +92,6 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_BOOKING_COLS = (
-    "id, call_type, start_at, end_at, name, phone, email, topic, note, who_calls, "
-    "language, caller_timezone, created_at, status, cancelled_at, outcome, sequence"
-)
-_OUTBOX_COLS = "id, booking_id, channel, event, status, attempts, last_error, next_attempt_at"
-
 
 def _utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.astimezone(UTC)
@@ -99,59 +103,12 @@ def _aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _booking(row: tuple[Any, ...]) -> Booking:
-    (
-        id_,
-        call_type,
-        start,
-        end,
-        name,
-        phone,
-        email,
-        topic,
-        note,
-        who_calls,
-        language,
-        tz,
-        created,
-        status,
-        cancelled,
-        outcome,
-        sequence,
-    ) = row
-    return Booking(
-        id=id_,
-        call_type=call_type,
-        start=_utc(start),
-        end=_utc(end),
-        name=name,
-        phone=phone,
-        email=email,
-        topic=topic,
-        note=note,
-        who_calls=who_calls,
-        language=language,
-        caller_timezone=tz,
-        created_at=_utc(created),
-        status=status,
-        cancelled_at=_utc(cancelled),
-        outcome=outcome,
-        sequence=sequence,
-    )
+def _booking(row: Sequence[Any]) -> Booking:
+    return booking_from_row(row, _utc)
 
 
-def _outbox(row: tuple[Any, ...]) -> OutboxItem:
-    id_, booking_id, channel, event, status, attempts, last_error, next_at = row
-    return OutboxItem(
-        id=id_,
-        booking_id=booking_id,
-        channel=channel,
-        event=event,
-        status=status,
-        attempts=attempts,
-        last_error=last_error,
-        next_attempt_at=_utc(next_at),
-    )
+def _outbox(row: Sequence[Any]) -> OutboxItem:
+    return outbox_from_row(row, _utc)
 
 
 def describe_url(url: str) -> str:
@@ -276,7 +233,7 @@ class PostgresStore(Store):
                 day_key = int(_aware(day_start).timestamp()) // 60
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_DAY, day_key))
                 row = conn.execute(
-                    f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = %s", (idempotency_key,)
+                    f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = %s", (idempotency_key,)
                 ).fetchone()
                 if row:
                     return _booking(row), False
@@ -297,26 +254,13 @@ class PostgresStore(Store):
                     if count >= max_per_day:
                         raise DayFull(f"{max_per_day} calls already booked that day")
                 conn.execute(
-                    f"INSERT INTO bookings ({_BOOKING_COLS}, cancel_hash, idem_key) VALUES "
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'confirmed', NULL, "
-                    "NULL, 0, %s, %s)",
-                    (
-                        booking.id,
-                        booking.call_type,
-                        start,
-                        end,
-                        booking.name,
-                        booking.phone,
-                        booking.email,
-                        booking.topic,
-                        booking.note,
-                        booking.who_calls,
-                        booking.language,
-                        booking.caller_timezone,
-                        _aware(booking.created_at),
-                        cancel_token_hash,
-                        idempotency_key,
-                    ),
+                    *booking_insert(
+                        booking,
+                        cancel_token_hash=cancel_token_hash,
+                        idempotency_key=idempotency_key,
+                        time=_aware,
+                        mark="%s",
+                    )
                 )
                 self._enqueue(conn, booking.id, channels, "booked", booking.created_at)
         except pg_errors.ExclusionViolation:
@@ -326,7 +270,7 @@ class PostgresStore(Store):
         except pg_errors.UniqueViolation as exc:
             if exc.diag.constraint_name == "bookings_idem_key_key":
                 rows = self._read(
-                    f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = %s", (idempotency_key,)
+                    f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = %s", (idempotency_key,)
                 )
                 if rows:
                     return _booking(rows[0]), False
@@ -350,17 +294,17 @@ class PostgresStore(Store):
                 )
 
     def get(self, booking_id: str) -> Booking | None:
-        rows = self._read(f"SELECT {_BOOKING_COLS} FROM bookings WHERE id = %s", (booking_id,))
+        rows = self._read(f"SELECT {BOOKING_COLS} FROM bookings WHERE id = %s", (booking_id,))
         return _booking(rows[0]) if rows else None
 
     def by_cancel_hash(self, token_hash: str) -> Booking | None:
         rows = self._read(
-            f"SELECT {_BOOKING_COLS} FROM bookings WHERE cancel_hash = %s", (token_hash,)
+            f"SELECT {BOOKING_COLS} FROM bookings WHERE cancel_hash = %s", (token_hash,)
         )
         return _booking(rows[0]) if rows else None
 
     def by_idempotency_key(self, key: str) -> Booking | None:
-        rows = self._read(f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = %s", (key,))
+        rows = self._read(f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = %s", (key,))
         return _booking(rows[0]) if rows else None
 
     def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
@@ -393,17 +337,10 @@ class PostgresStore(Store):
     def bookings(
         self, *, since: datetime | None = None, include_cancelled: bool = False
     ) -> list[Booking]:
-        where: list[str] = []
-        args: list[Any] = []
-        if since is not None:
-            where.append("end_at > %s")
-            args.append(_aware(since))
-        if not include_cancelled:
-            where.append("status = 'confirmed'")
-        sql = f"SELECT {_BOOKING_COLS} FROM bookings"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [_booking(r) for r in self._read(sql + " ORDER BY start_at, created_at", args)]
+        sql, args = bookings_query(
+            since=since, include_cancelled=include_cancelled, time=_aware, mark="%s"
+        )
+        return [_booking(r) for r in self._read(sql, args)]
 
     def set_outcome(self, booking_id: str, outcome: str) -> Booking | None:
         if outcome not in ("held", "missed"):
@@ -443,7 +380,7 @@ class PostgresStore(Store):
                 "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
                 "UPDATE outbox o SET claimed_by = %(worker)s, lease_until = %(until)s "
                 f"FROM due WHERE o.id = due.id RETURNING "
-                + ", ".join(f"o.{c.strip()}" for c in _OUTBOX_COLS.split(",")),
+                + ", ".join(f"o.{c.strip()}" for c in OUTBOX_COLS.split(",")),
                 params,
             ).fetchall()
         return sorted((_outbox(r) for r in rows), key=lambda item: item.id)
@@ -451,36 +388,19 @@ class PostgresStore(Store):
     def finish_outbox(
         self, item_id: int, *, sent: bool, error: str = "", next_attempt_at: datetime | None = None
     ) -> None:
+        sql, args = finish_outbox_update(
+            item_id,
+            sent=sent,
+            error=error,
+            next_attempt_at=next_attempt_at,
+            time=_aware,
+            mark="%s",
+        )
         with self._tx() as conn:
-            if sent:
-                conn.execute(
-                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, "
-                    "last_error = '', claimed_by = NULL, lease_until = NULL "
-                    "WHERE id = %s",
-                    (item_id,),
-                )
-            elif next_attempt_at is not None:
-                conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = %s, "
-                    "next_attempt_at = %s, claimed_by = NULL, lease_until = NULL "
-                    "WHERE id = %s",
-                    (error[:2000], _aware(next_attempt_at), item_id),
-                )
-            else:
-                conn.execute(
-                    "UPDATE outbox SET status = 'failed', attempts = attempts + 1, "
-                    "last_error = %s, claimed_by = NULL, lease_until = NULL "
-                    "WHERE id = %s",
-                    (error[:2000], item_id),
-                )
+            conn.execute(sql, args)
 
     def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
-        sql = f"SELECT {_OUTBOX_COLS} FROM outbox"
-        args: tuple[Any, ...] = ()
-        if booking_id is not None:
-            sql += " WHERE booking_id = %s"
-            args = (booking_id,)
-        return [_outbox(r) for r in self._read(sql + " ORDER BY id", args)]
+        return [_outbox(r) for r in self._read(*outbox_query(booking_id, mark="%s"))]
 
     # -- the rest -------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ connection; ``busy_timeout`` makes writers queue instead of failing.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
 import threading
@@ -21,6 +20,17 @@ from pathlib import Path
 
 from ..errors import StoreError
 from .base import Booking, DayFull, OutboxItem, SlotTaken, Store
+from .rows import (
+    BOOKING_COLS,
+    OUTBOX_COLS,
+    booking_from_row,
+    booking_insert,
+    bookings_query,
+    finish_outbox_update,
+    hash_rate_key,
+    outbox_from_row,
+    outbox_query,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -86,71 +96,12 @@ def _dt(text: str | None) -> datetime | None:
     return None if text is None else datetime.strptime(text, _FMT).replace(tzinfo=UTC)
 
 
-def hash_rate_key(key: str) -> str:
-    """Client addresses are personal data: the rate table only keeps a hash."""
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+def _booking(row: Sequence[object]) -> Booking:
+    return booking_from_row(row, _dt)
 
 
-_BOOKING_COLS = (
-    "id, call_type, start_at, end_at, name, phone, email, topic, note, who_calls, "
-    "language, caller_timezone, created_at, status, cancelled_at, outcome, sequence"
-)
-_OUTBOX_COLS = "id, booking_id, channel, event, status, attempts, last_error, next_attempt_at"
-
-
-def _booking(row: sqlite3.Row | tuple) -> Booking:
-    (
-        id_,
-        call_type,
-        start,
-        end,
-        name,
-        phone,
-        email,
-        topic,
-        note,
-        who_calls,
-        language,
-        tz,
-        created,
-        status,
-        cancelled,
-        outcome,
-        sequence,
-    ) = row
-    return Booking(
-        id=id_,
-        call_type=call_type,
-        start=_dt(start),
-        end=_dt(end),
-        name=name,
-        phone=phone,
-        email=email,
-        topic=topic,
-        note=note,
-        who_calls=who_calls,
-        language=language,
-        caller_timezone=tz,
-        created_at=_dt(created),
-        status=status,
-        cancelled_at=_dt(cancelled),
-        outcome=outcome,
-        sequence=sequence,
-    )
-
-
-def _outbox(row: sqlite3.Row | tuple) -> OutboxItem:
-    id_, booking_id, channel, event, status, attempts, last_error, next_at = row
-    return OutboxItem(
-        id=id_,
-        booking_id=booking_id,
-        channel=channel,
-        event=event,
-        status=status,
-        attempts=attempts,
-        last_error=last_error,
-        next_attempt_at=_dt(next_at),
-    )
+def _outbox(row: Sequence[object]) -> OutboxItem:
+    return outbox_from_row(row, _dt)
 
 
 class SQLiteStore(Store):
@@ -271,11 +222,10 @@ class SQLiteStore(Store):
     ) -> tuple[Booking, bool]:
         with self._write() as conn:
             row = conn.execute(
-                f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = ?", (idempotency_key,)
+                f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = ?", (idempotency_key,)
             ).fetchone()
             if row:
                 return _booking(row), False
-            start, end = _ts(booking.start), _ts(booking.end)
             clash = conn.execute(
                 "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < ? "
                 "AND end_at > ? LIMIT 1",
@@ -292,25 +242,13 @@ class SQLiteStore(Store):
                 if count >= max_per_day:
                     raise DayFull(f"{max_per_day} calls already booked that day")
             conn.execute(
-                f"INSERT INTO bookings ({_BOOKING_COLS}, cancel_hash, idem_key) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'confirmed', NULL, NULL, 0, ?, ?)",
-                (
-                    booking.id,
-                    booking.call_type,
-                    start,
-                    end,
-                    booking.name,
-                    booking.phone,
-                    booking.email,
-                    booking.topic,
-                    booking.note,
-                    booking.who_calls,
-                    booking.language,
-                    booking.caller_timezone,
-                    _ts(booking.created_at),
-                    cancel_token_hash,
-                    idempotency_key,
-                ),
+                *booking_insert(
+                    booking,
+                    cancel_token_hash=cancel_token_hash,
+                    idempotency_key=idempotency_key,
+                    time=_ts,
+                    mark="?",
+                )
             )
             self._enqueue(conn, booking.id, channels, "booked", booking.created_at)
         return self.get(booking.id) or booking, True
@@ -329,17 +267,17 @@ class SQLiteStore(Store):
         )
 
     def get(self, booking_id: str) -> Booking | None:
-        rows = self._rows(f"SELECT {_BOOKING_COLS} FROM bookings WHERE id = ?", (booking_id,))
+        rows = self._rows(f"SELECT {BOOKING_COLS} FROM bookings WHERE id = ?", (booking_id,))
         return _booking(rows[0]) if rows else None
 
     def by_cancel_hash(self, token_hash: str) -> Booking | None:
         rows = self._rows(
-            f"SELECT {_BOOKING_COLS} FROM bookings WHERE cancel_hash = ?", (token_hash,)
+            f"SELECT {BOOKING_COLS} FROM bookings WHERE cancel_hash = ?", (token_hash,)
         )
         return _booking(rows[0]) if rows else None
 
     def by_idempotency_key(self, key: str) -> Booking | None:
-        rows = self._rows(f"SELECT {_BOOKING_COLS} FROM bookings WHERE idem_key = ?", (key,))
+        rows = self._rows(f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = ?", (key,))
         return _booking(rows[0]) if rows else None
 
     def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
@@ -372,16 +310,10 @@ class SQLiteStore(Store):
     def bookings(
         self, *, since: datetime | None = None, include_cancelled: bool = False
     ) -> list[Booking]:
-        where, args = [], []
-        if since is not None:
-            where.append("end_at > ?")
-            args.append(_ts(since))
-        if not include_cancelled:
-            where.append("status = 'confirmed'")
-        sql = f"SELECT {_BOOKING_COLS} FROM bookings"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self._rows(sql + " ORDER BY start_at, created_at", args)
+        sql, args = bookings_query(
+            since=since, include_cancelled=include_cancelled, time=_ts, mark="?"
+        )
+        rows = self._rows(sql, args)
         return [_booking(r) for r in rows]
 
     def set_outcome(self, booking_id: str, outcome: str) -> Booking | None:
@@ -419,7 +351,7 @@ class SQLiteStore(Store):
             rows = conn.execute(
                 "UPDATE outbox SET claimed_by = :worker, lease_until = :until "
                 f"WHERE id IN (SELECT id FROM outbox WHERE {' AND '.join(where)} "
-                f"ORDER BY id LIMIT :limit) RETURNING {_OUTBOX_COLS}",
+                f"ORDER BY id LIMIT :limit) RETURNING {OUTBOX_COLS}",
                 params,
             ).fetchall()
         return sorted((_outbox(r) for r in rows), key=lambda item: item.id)
@@ -427,36 +359,14 @@ class SQLiteStore(Store):
     def finish_outbox(
         self, item_id: int, *, sent: bool, error: str = "", next_attempt_at: datetime | None = None
     ) -> None:
+        sql, args = finish_outbox_update(
+            item_id, sent=sent, error=error, next_attempt_at=next_attempt_at, time=_ts, mark="?"
+        )
         with self._write() as conn:
-            if sent:
-                conn.execute(
-                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, "
-                    "last_error = '', claimed_by = NULL, lease_until = NULL "
-                    "WHERE id = ?",
-                    (item_id,),
-                )
-            elif next_attempt_at is not None:
-                conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
-                    "next_attempt_at = ?, claimed_by = NULL, lease_until = NULL "
-                    "WHERE id = ?",
-                    (error[:2000], _ts(next_attempt_at), item_id),
-                )
-            else:
-                conn.execute(
-                    "UPDATE outbox SET status = 'failed', attempts = attempts + 1, "
-                    "last_error = ?, claimed_by = NULL, lease_until = NULL "
-                    "WHERE id = ?",
-                    (error[:2000], item_id),
-                )
+            conn.execute(sql, args)
 
     def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
-        sql = f"SELECT {_OUTBOX_COLS} FROM outbox"
-        args: tuple = ()
-        if booking_id is not None:
-            sql += " WHERE booking_id = ?"
-            args = (booking_id,)
-        return [_outbox(r) for r in self._rows(sql + " ORDER BY id", args)]
+        return [_outbox(r) for r in self._rows(*outbox_query(booking_id, mark="?"))]
 
     # -- the rest -------------------------------------------------------------------
 
