@@ -171,6 +171,9 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["CALLSLOT_SECRET"] = SECRET
     env.pop("DATABASE_URL", None)
+    # An installed callslot has its bytecode compiled (pip does it); without this a
+    # checkout whose .pyc files are stale would compile every module in every run.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -285,7 +288,32 @@ def child(mode: str) -> dict:
         busy = read_window(settings, start, end, how=how)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         return {"seconds": seconds, "cpu": cpu, "busy": len(busy)}
+    if kind == "build":
+        return inprocess_build(settings, now)
     raise SystemExit(f"unknown child mode {mode!r}")
+
+
+def inprocess_build(settings, now: datetime) -> dict:
+    """build_site cold (no cache, no output) and then warm, timed inside one process.
+
+    Everything a build imports is imported first, so the figures leave out the
+    interpreter's start-up and the imports that bound a whole process.
+    """
+    from generator import theme, views  # noqa: F401
+    from generator.site import build_site, render_intro
+
+    render_intro(settings)  # loads Markdown's extensions
+    out = Path("public")
+    shutil.rmtree(settings.state_dir / "cache", ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    figures: dict[str, float] = {}
+    for what in ("cold", "warm"):
+        started, cpu = time.perf_counter(), time.process_time()
+        result = build_site(settings, now, out, secret=SECRET.encode())
+        figures[what] = time.perf_counter() - started
+        figures[what + "_cpu"] = time.process_time() - cpu
+        figures[what + "_unchanged"] = result.unchanged
+    return figures
 
 
 # --------------------------------------------------------------------------
@@ -462,6 +490,25 @@ def stage_table(stages: dict[int, dict[str, dict]]) -> list[str]:
     return lines
 
 
+def inprocess_table(builds: dict[int, dict]) -> list[str]:
+    """The whole build inside one process, imports excluded: cold and warm."""
+    lines = [
+        "Whole build inside one process (build_site; start-up and imports excluded):",
+        "",
+        "| events | cold s | warm s | cold/warm |",
+        "|---:|---:|---:|---:|",
+    ]
+    for events, r in builds.items():
+        if "error" in r or not r.get("warm_unchanged"):
+            lines.append(f"| {events:,} | - | - | {r.get('error', 'warm build not skipped')} |")
+            continue
+        lines.append(
+            f"| {events:,} | {r['cold']:.3f} ({r['cold_cpu']:.3f}) "
+            f"| {r['warm']:.4f} ({r['warm_cpu']:.4f}) | {r['cold'] / r['warm']:.0f}x |"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -487,10 +534,13 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     now = datetime.fromisoformat(NOW.replace("Z", "+00:00"))
     started = time.perf_counter()
-    floor = median_run([measure([sys.executable, "-c", "import generator.cli"]) for _ in range(3)])
+    floor = median_run(
+        [measure([sys.executable, "-c", "import generator.cli"], env=child_env()) for _ in range(3)]
+    )
     rows: list[Row] = []
     equal: dict[int, str] = {}
     stages: dict[int, dict[str, dict]] = {}
+    builds: dict[int, dict] = {}
     recheck: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="callslot-bench-") as tmp:
         base = args.keep or Path(tmp)
@@ -508,9 +558,12 @@ def main(argv: list[str] | None = None) -> int:
                     "with the build's cache": run_child(project, "recheck:cache"),
                     "no cache": run_child(project, "recheck:prefilter"),
                 }
+            builds[events] = run_child(project, "build:inprocess")
     print(report(rows, floor, recheck, equal))
     print()
     print("\n".join(stage_table(stages)))
+    print()
+    print("\n".join(inprocess_table(builds)))
     print(f"\n(total {time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return 0
 
