@@ -29,6 +29,7 @@ from .rows import (
     booking_from_row,
     booking_insert,
     bookings_query,
+    claimable_outbox,
     finish_outbox_update,
     hash_rate_key,
     outbox_from_row,
@@ -361,22 +362,20 @@ class PostgresStore(Store):
         booking_id: str | None = None,
         limit: int = 50,
     ) -> list[OutboxItem]:
-        where = ["status = 'pending'", "(lease_until IS NULL OR lease_until <= %(now)s)"]
-        if not include_waiting:
-            where.append("next_attempt_at <= %(now)s")
-        if booking_id is not None:
-            where.append("booking_id = %(booking)s")
-        params = {
-            "now": _aware(now),
-            "until": _aware(now + lease),
-            "worker": worker,
-            "booking": booking_id,
-            "limit": limit,
-        }
+        where, params = claimable_outbox(
+            now=now,
+            worker=worker,
+            lease=lease,
+            include_waiting=include_waiting,
+            booking_id=booking_id,
+            limit=limit,
+            time=_aware,
+            named=lambda name: f"%({name})s",
+        )
         with self._tx() as conn:
             # SKIP LOCKED: a second worker passes over rows the first is claiming right now.
             rows = conn.execute(
-                f"WITH due AS (SELECT id FROM outbox WHERE {' AND '.join(where)} "
+                f"WITH due AS (SELECT id FROM outbox WHERE {where} "
                 "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
                 "UPDATE outbox o SET claimed_by = %(worker)s, lease_until = %(until)s "
                 f"FROM due WHERE o.id = due.id RETURNING "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .base import Booking, OutboxItem
@@ -21,6 +21,7 @@ __all__ = [
     "booking_from_row",
     "booking_insert",
     "bookings_query",
+    "claimable_outbox",
     "finish_outbox_update",
     "hash_rate_key",
     "outbox_from_row",
@@ -154,6 +155,38 @@ def outbox_query(booking_id: str | None, *, mark: str) -> tuple[str, tuple[Any, 
         sql += f" WHERE booking_id = {mark}"
         args = (booking_id,)
     return sql + " ORDER BY id", args
+
+
+def claimable_outbox(
+    *,
+    now: datetime,
+    worker: str,
+    lease: timedelta,
+    include_waiting: bool,
+    booking_id: str | None,
+    limit: int,
+    time: ToDb,
+    named: Callable[[str], str],
+) -> tuple[str, dict[str, Any]]:
+    """The WHERE of the rows Store.claim_outbox may take, and the named parameters
+    (now, until, worker, booking, limit) of the backend's claiming statement.
+
+    ``named`` writes a named placeholder: ``:now`` in SQLite, ``%(now)s`` in PostgreSQL.
+    """
+    # A row whose lease ran out is claimable again: its worker died or hangs.
+    where = ["status = 'pending'", f"(lease_until IS NULL OR lease_until <= {named('now')})"]
+    if not include_waiting:
+        where.append(f"next_attempt_at <= {named('now')}")
+    if booking_id is not None:
+        where.append(f"booking_id = {named('booking')}")
+    params = {
+        "now": time(now),
+        "until": time(now + lease),
+        "worker": worker,
+        "booking": booking_id,
+        "limit": limit,
+    }
+    return " AND ".join(where), params
 
 
 def finish_outbox_update(

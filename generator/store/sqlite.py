@@ -26,6 +26,7 @@ from .rows import (
     booking_from_row,
     booking_insert,
     bookings_query,
+    claimable_outbox,
     finish_outbox_update,
     hash_rate_key,
     outbox_from_row,
@@ -335,22 +336,20 @@ class SQLiteStore(Store):
         booking_id: str | None = None,
         limit: int = 50,
     ) -> list[OutboxItem]:
-        where = ["status = 'pending'", "(lease_until IS NULL OR lease_until <= :now)"]
-        if not include_waiting:
-            where.append("next_attempt_at <= :now")
-        if booking_id is not None:
-            where.append("booking_id = :booking")
-        params = {
-            "now": _ts(now),
-            "until": _ts(now + lease),
-            "worker": worker,
-            "booking": booking_id,
-            "limit": limit,
-        }
+        where, params = claimable_outbox(
+            now=now,
+            worker=worker,
+            lease=lease,
+            include_waiting=include_waiting,
+            booking_id=booking_id,
+            limit=limit,
+            time=_ts,
+            named=lambda name: f":{name}",
+        )
         with self._write() as conn:
             rows = conn.execute(
                 "UPDATE outbox SET claimed_by = :worker, lease_until = :until "
-                f"WHERE id IN (SELECT id FROM outbox WHERE {' AND '.join(where)} "
+                f"WHERE id IN (SELECT id FROM outbox WHERE {where} "
                 f"ORDER BY id LIMIT :limit) RETURNING {OUTBOX_COLS}",
                 params,
             ).fetchall()
