@@ -38,7 +38,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .calendars import Busy
 from .errors import ConfigError
@@ -52,6 +51,7 @@ from .settings import (
     Owner,
     Settings,
 )
+from .values import parse_timezone
 
 __all__ = [
     "Slot",
@@ -339,13 +339,7 @@ def settings_for_check(
     of ``duration`` every ``step`` (default: the duration), open ``hours`` every day
     (default 00:00-24:00) for ``days`` days (default 14).
     """
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"{timezone!r} is not an IANA time zone; write e.g. Europe/Berlin or America/New_York",
-            field="--timezone",
-        ) from None
+    parse_timezone(timezone, field="--timezone")
     if duration <= timedelta(0):
         raise ConfigError("must be at least one minute", field="--duration")
     if step is not None and step <= timedelta(0):

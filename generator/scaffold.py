@@ -13,10 +13,10 @@ import re
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 from .settings import LANGUAGES, WEEKDAYS, load_settings, parse_hours
+from .values import parse_timezone
 
 __all__ = ["InitAnswers", "check_answer", "intro_markdown", "scaffold", "site_toml"]
 
@@ -35,14 +35,7 @@ class InitAnswers:
 def _check(answers: InitAnswers) -> None:
     if not answers.name.strip():
         raise ConfigError("the name must not be empty; callers see it on the page", field="--name")
-    try:
-        ZoneInfo(answers.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"{answers.timezone!r} is not an IANA time zone; write e.g. "
-            "Europe/Berlin or America/New_York",
-            field="--timezone",
-        ) from None
+    parse_timezone(answers.timezone, field="--timezone")
     if answers.language not in LANGUAGES:
         raise ConfigError(
             f"{answers.language!r} is not supported; choose " + " or ".join(LANGUAGES),

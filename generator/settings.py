@@ -20,12 +20,20 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from .errors import ConfigError
 from .notifysettings import EmailSettings, NotifySettings, read_notify
 from .tomlfields import FieldReader
-from .values import DayRange, Secret, parse_duration, parse_hours, parse_range, parse_rate_limit
+from .values import (
+    DayRange,
+    Secret,
+    parse_duration,
+    parse_hours,
+    parse_range,
+    parse_rate_limit,
+    parse_timezone,
+)
 
 __all__ = [
     "OPTIONS",
@@ -319,11 +327,9 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
     tzname = r.string(t, "timezone", "owner.timezone", required=True)
     assert name is not None and tzname is not None
     try:
-        ZoneInfo(tzname)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise r.error("owner.timezone",
-                      f"{tzname!r} is not an IANA time zone; write e.g. \"Europe/Berlin\" "
-                      "or \"America/New_York\"") from None
+        parse_timezone(tzname, field="owner.timezone")
+    except ConfigError as exc:  # again with the line of the mistake
+        raise r.error("owner.timezone", exc.message) from None
     language = r.string(t, "language", "owner.language", "de", choices=LANGUAGES)
     email = r.string(t, "email", "owner.email")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date
 
@@ -23,6 +22,7 @@ from .settings import (
     Secret,
     Settings,
 )
+from .values import parse_timezone
 
 __all__ = ["calendar_from_option", "format_json", "format_table", "with_overrides"]
 
@@ -71,13 +71,7 @@ def with_overrides(
     day and drops date overrides and closed dates; ``calendars`` replaces the list.
     """
     if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(
-                f"{timezone!r} is not an IANA time zone; write e.g. Europe/Berlin",
-                field="--timezone",
-            ) from None
+        parse_timezone(timezone, field="--timezone")
         settings = replace(settings, owner=replace(settings.owner, timezone=timezone))
     if duration is not None or step is not None:
         settings = replace(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 
@@ -20,6 +21,7 @@ __all__ = [
     "parse_hours",
     "parse_range",
     "parse_rate_limit",
+    "parse_timezone",
 ]
 
 
@@ -180,3 +182,15 @@ def parse_rate_limit(
     if window <= timedelta(0):
         raise ConfigError("the rate limit window must be longer than zero", file=file, field=field)
     return int(match.group(1)), window
+
+
+def parse_timezone(text: str, *, field: str, file: str | None = None) -> ZoneInfo:
+    """The zone of an IANA name such as "Europe/Berlin"; a ConfigError naming ``field``."""
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f'{text!r} is not an IANA time zone; write e.g. "Europe/Berlin" or "America/New_York"',
+            file=file,
+            field=field,
+        ) from None
