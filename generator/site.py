@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -275,7 +275,7 @@ def build_site(
     if record is not None:
         if input_key is not None and record.input_key != input_key:
             # Remember the new input key (a calendar file touched but not changed).
-            buildcache.save(settings, replace(record, input_key=input_key), _read(out_dir, record))
+            buildcache.save(settings, record._replace(input_key=input_key), _read(out_dir, record))
         return _unchanged(out_dir, record)
     files = render_site(settings, now, slots, secret=secret)
     written = write_site(files, out_dir)
