@@ -11,7 +11,6 @@ import base64
 import hashlib
 import hmac
 import os
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,6 +117,8 @@ def load_secret(state_dir: Path | None = None, *, create: bool = False,
         raise ConfigError(f"CALLSLOT_SECRET is not set and there is no development key at {path}; "
                           "export CALLSLOT_SECRET", field="CALLSLOT_SECRET")
     state_dir.mkdir(parents=True, exist_ok=True)
+    import secrets  # only here: it loads `random`, which a build that only checks never needs
+
     key = secrets.token_urlsafe(32)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(key + "\n", encoding="utf-8")
