@@ -21,6 +21,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from .errors import CallslotError
+from .mail import smtp_connection
 from .settings import EmailSettings, Secret, Settings, check_settings, load_settings
 
 __all__ = ["CheckReport", "Finding", "run_check"]
@@ -322,17 +323,7 @@ def _check_netlify(report: CheckReport, env: Mapping[str, str], timeout: float) 
 def _smtp_session(
     email: EmailSettings, timeout: float, action: Callable[[smtplib.SMTP], None] | None = None
 ) -> None:
-    context = ssl.create_default_context()
-    client: smtplib.SMTP
-    if email.security == "ssl":
-        client = smtplib.SMTP_SSL(email.host, email.port, timeout=timeout, context=context)
-    else:
-        client = smtplib.SMTP(email.host, email.port, timeout=timeout)
-    with client:  # QUIT on the way out
-        client.ehlo()
-        if email.security == "starttls":
-            client.starttls(context=context)
-            client.ehlo()
+    with smtp_connection(email, timeout=timeout) as client:
         if email.username and email.password is not None and email.password.present:
             client.login(email.username, email.password.get())
         if action:

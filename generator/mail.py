@@ -14,6 +14,8 @@ import functools
 import html
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
@@ -29,7 +31,7 @@ from .invite import call_description, clean_address, invitation
 from .settings import EmailSettings, Settings
 from .store.base import Booking
 
-__all__ = ["booking_message", "clean_address", "one_line", "send_message"]
+__all__ = ["booking_message", "clean_address", "one_line", "send_message", "smtp_connection"]
 
 SMTP_TIMEOUT = 20.0  # seconds; a hanging server must not hold the worker for long
 
@@ -277,6 +279,29 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+@contextmanager
+def smtp_connection(
+    email: EmailSettings, *, timeout: float, ssl_context: ssl.SSLContext | None = None
+) -> Iterator[smtplib.SMTP]:
+    """A session with the SMTP server, greeted and under TLS as ``email.security`` says.
+
+    Plain, STARTTLS or implicit TLS ("ssl"); QUIT when the block ends. Logging in is
+    left to the caller. The default TLS context checks the certificate.
+    """
+    context = ssl_context or (_tls_context() if email.security != "none" else None)
+    client: smtplib.SMTP
+    if email.security == "ssl":
+        client = smtplib.SMTP_SSL(email.host, email.port, timeout=timeout, context=context)
+    else:
+        client = smtplib.SMTP(email.host, email.port, timeout=timeout)
+    with client:
+        client.ehlo_or_helo_if_needed()
+        if email.security == "starttls":
+            client.starttls(context=context)
+            client.ehlo_or_helo_if_needed()  # STARTTLS forgets the first greeting
+        yield client
+
+
 def send_message(
     email: EmailSettings,
     message: EmailMessage,
@@ -290,15 +315,7 @@ def send_message(
     the outbox retries. The default TLS context checks the certificate
     (SSL_CERT_FILE names extra CAs, e.g. for a private relay).
     """
-    context = ssl_context or (_tls_context() if email.security != "none" else None)
-    client: smtplib.SMTP
-    if email.security == "ssl":
-        client = smtplib.SMTP_SSL(email.host, email.port, timeout=timeout, context=context)
-    else:
-        client = smtplib.SMTP(email.host, email.port, timeout=timeout)
-    with client:
-        if email.security == "starttls":
-            client.starttls(context=context)
+    with smtp_connection(email, timeout=timeout, ssl_context=ssl_context) as client:
         if email.username:
             client.login(email.username, email.password.get() if email.password else "")
         client.send_message(message)
