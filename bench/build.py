@@ -320,6 +320,11 @@ def inprocess_build(settings, now: datetime) -> dict:
 # The report
 
 
+def secs(x: float) -> str:
+    """Seconds with three decimals, four below 10 ms (a cache hit takes a few tenths of one)."""
+    return f"{x:.3f}" if x >= 0.01 else f"{x:.4f}"
+
+
 def ratio(a: Run, b: Run) -> str:
     """a/b in wall time, and in brackets in CPU time."""
     if a.error or b.error or not b.seconds or not b.cpu:
@@ -385,7 +390,7 @@ def goals(rows: list[Row], recheck: dict[str, dict]) -> list[str]:
         shown = ", ".join(
             f"{how}: {v['error']}"
             if "error" in v
-            else f"{how} {v['seconds']:.3f} s (CPU {v['cpu']:.3f} s)"
+            else f"{how} {secs(v['seconds'])} s (CPU {secs(v['cpu'])} s)"
             for how, v in recheck.items()
         )
         ok = [
@@ -467,7 +472,7 @@ def stage_table(stages: dict[int, dict[str, dict]]) -> list[str]:
     def cell(r: dict) -> str:
         if "error" in r:
             return "failed | -"
-        return f"{r['seconds']:.3f} ({r['cpu']:.3f}) | {r['peak_mb']:.0f}"
+        return f"{secs(r['seconds'])} ({secs(r['cpu'])}) | {r['peak_mb']:.0f}"
 
     def speedup(a: dict, b: dict) -> str:
         if "error" in a or "error" in b or not b["seconds"]:
