@@ -14,8 +14,11 @@ Two keys, so most unchanged builds never read a calendar nor compute a slot:
 - the *input key* uses the content keys :mod:`.busycache` remembers for
   calendar files by their size and modification time; it exists only when every
   calendar is a file whose key is known that way (a URL must be fetched first);
-- the *slots key* uses the computed slots instead of the calendars and the
-  booked calls, for URL calendars and calendar files touched without a change.
+- the *slots key* uses the computed slots instead of the calendars, the
+  booked calls and ``now``: for URL calendars, calendar files touched without a
+  change, and a later ``now`` with the same slots. The pages depend on ``now``
+  only through the slots, so then only slots.json (which says when it was
+  built) is written again, by :mod:`.site`.
 
 Keys are HMAC-SHA256 under the signing secret: the file holds no value from
 which a setting (a calendar address from the environment) could be guessed.
@@ -157,12 +160,14 @@ def input_key(
     return _key(secret, parts)
 
 
-def slots_key(
-    settings: Settings, now: datetime, out_dir: Path, *, secret: bytes, slots: Sequence[Slot]
-) -> str:
-    """The key over the computed slots and everything else a page shows."""
+def slots_key(settings: Settings, out_dir: Path, *, secret: bytes, slots: Sequence[Slot]) -> str:
+    """The key over the computed slots and everything else the pages show.
+
+    Not ``now``: the pages show it only through the slots. slots.json, which
+    also says when it was built, is the caller's to write again.
+    """
     offered = sorted((s.start.isoformat(), s.end.isoformat(), s.call_type) for s in slots)
-    return _key(secret, ["slots", _common(settings, out_dir), offered, now.isoformat()])
+    return _key(secret, ["slots", _common(settings, out_dir), offered])
 
 
 def _matches(out_dir: Path, files: Mapping[str, list[Any]]) -> bool:

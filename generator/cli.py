@@ -233,7 +233,10 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     if result.unchanged:
         click.echo(f"{result.out_dir} is up to date: same inputs as the last build, "
                    f"its {len(result.files)} files unchanged")
-    for path in [] if result.unchanged else result.files:
+    elif len(result.written) < len(result.files):
+        click.echo(f"{result.out_dir}: same slots as the last build, "
+                   f"{len(result.files) - len(result.written)} files unchanged")
+    for path in result.written:
         click.echo(f"wrote {path}")
     counts = ", ".join(f"{slug}: {n}" for slug, n in result.slot_counts.items())
     click.echo(f"{result.total_slots} open slots ({counts})")

@@ -8,6 +8,9 @@ Output depends only on the settings, the calendars, the secret and ``now``:
 the same inputs give byte-identical files. So when :mod:`.buildcache` finds
 the inputs unchanged and the output folder as the last build left it, nothing
 is rendered or written (and Jinja2, Babel and Markdown are not even imported).
+The pages depend on ``now`` only through the slots; slots.json also says when
+it was built. So with the same slots at another ``now`` only slots.json is
+written again.
 """
 
 from __future__ import annotations
@@ -45,10 +48,16 @@ __all__ = [
 @dataclass(frozen=True)
 class BuildResult:
     out_dir: Path
-    files: list[Path]  # every file written, sorted
+    files: list[Path]  # every file of the site, sorted
     slot_counts: dict[str, int]  # offered slots per call type slug, in settings order
     warnings: list[str] = field(default_factory=list)
-    unchanged: bool = False  # out_dir already held these files: nothing was written
+    # What this build wrote: fewer than ``files`` when the last build's pages still held.
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> bool:
+        """True when out_dir already held exactly this site: nothing was written."""
+        return not self.written
 
     @property
     def total_slots(self) -> int:
@@ -256,7 +265,8 @@ def build_site(
 
     ``taken`` are booked calls: they are not offered (given ``slots`` overlapping
     them are dropped too). When the last build had the same inputs and ``out_dir``
-    still holds its files byte for byte, nothing is written (``unchanged``).
+    still holds its files byte for byte, nothing is written (``unchanged``);
+    when only ``now`` differs and the slots are the same, only slots.json is.
     """
     input_key = None
     if slots is None:
@@ -270,13 +280,10 @@ def build_site(
             input_key = buildcache.input_key(settings, now, out_dir, secret=secret, taken=taken)
     else:
         slots = [s for s in slots if not any(b.start < s.end and s.start < b.end for b in taken)]
-    slots_key = buildcache.slots_key(settings, now, out_dir, secret=secret, slots=slots)
+    slots_key = buildcache.slots_key(settings, out_dir, secret=secret, slots=slots)
     record = buildcache.load_unchanged(settings, out_dir, key=slots_key)
     if record is not None:
-        if input_key is not None and record.input_key != input_key:
-            # Remember the new input key (a calendar file touched but not changed).
-            buildcache.save(settings, record._replace(input_key=input_key), _read(out_dir, record))
-        return _unchanged(out_dir, record)
+        return _refresh(settings, now, slots, out_dir, record, secret=secret, input_key=input_key)
     files = render_site(settings, now, slots, secret=secret)
     written = write_site(files, out_dir)
     counts = {c.slug: sum(1 for s in slots if s.call_type == c.slug) for c in settings.call_types}
@@ -298,18 +305,53 @@ def build_site(
         ),
         files,
     )
-    return BuildResult(out_dir=Path(out_dir), files=written, slot_counts=counts, warnings=warnings)
+    return BuildResult(
+        out_dir=Path(out_dir), files=written, slot_counts=counts, warnings=warnings, written=written
+    )
 
 
 def _read(out_dir: Path, record: buildcache.Record) -> dict[str, bytes]:
     return {name: (Path(out_dir) / name).read_bytes() for name in record.files}
 
 
-def _unchanged(out_dir: Path, record: buildcache.Record) -> BuildResult:
+def _refresh(
+    settings: Settings,
+    now: datetime,
+    slots: Sequence[Slot],
+    out_dir: Path,
+    record: buildcache.Record,
+    *,
+    secret: bytes,
+    input_key: str | None,
+) -> BuildResult:
+    """The last build's pages stand (same slots); slots.json is written again if ``now`` moved."""
+    files = _read(out_dir, record)
+    data = _slots_json(settings, now, slots, secret).encode()
+    written = []
+    if files.get("slots.json") != data:
+        target = Path(out_dir).absolute() / "slots.json"
+        tmp = target.with_name(".slots.json.new")
+        try:
+            tmp.write_bytes(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)  # a reader sees the old file or the new one, never half
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise BuildError(f"cannot write {target}: {exc}") from None
+        files["slots.json"] = data
+        written.append(target)
+    if written or record.input_key != input_key:
+        buildcache.save(settings, record._replace(input_key=input_key), files)
+    return _unchanged(out_dir, record, written=written)
+
+
+def _unchanged(
+    out_dir: Path, record: buildcache.Record, *, written: list[Path] | None = None
+) -> BuildResult:
     return BuildResult(
         out_dir=Path(out_dir),
         files=sorted(Path(out_dir).absolute() / name for name in record.files),
         slot_counts=dict(record.slot_counts),
         warnings=list(record.warnings),
-        unchanged=True,
+        written=written or [],
     )

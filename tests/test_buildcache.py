@@ -211,18 +211,33 @@ def test_a_change_builds_again_exactly_as_a_cold_build(
     assert UP_TO_DATE in build(runner, example_site)
 
 
-def test_a_later_now_builds_again(runner, example_site: Path) -> None:
-    build(runner, example_site)
-    later = "2026-11-27T08:01:00Z"  # same slots, but slots.json says when it was generated
+def test_a_later_now_with_the_same_slots_writes_only_slots_json(runner, example_site: Path) -> None:
+    build(runner, example_site, "2026-11-27T07:45:00Z")
+    public = example_site / "public"
+    before = snapshot(public)
+    later = NOW  # the same slots, but slots.json says when it was generated
     output = build(runner, example_site, later)
     assert UP_TO_DATE not in output
-    data = json.loads((example_site / "public" / "slots.json").read_text())
+    assert [line for line in output.splitlines() if line.startswith("wrote ")] == [
+        f"wrote {public.absolute() / 'slots.json'}"
+    ]
+    data = json.loads((public / "slots.json").read_text())
     assert data["generated"] == later
-    assert snapshot(example_site / "public") == cold_build(runner, example_site, later)
-    # A day later the first morning's slots are gone.
-    next_day = "2026-11-30T10:00:00Z"
-    build(runner, example_site, next_day)
-    assert snapshot(example_site / "public") == cold_build(runner, example_site, next_day)
+    after = snapshot(public)
+    assert {name for name in after if after[name] != before[name]} == {"slots.json"}
+    assert UP_TO_DATE in build(runner, example_site, later)
+    assert after == cold_build(runner, example_site, later)
+
+
+def test_a_later_now_that_changes_the_slots_builds_every_page(runner, example_site: Path) -> None:
+    build(runner, example_site)
+    before = snapshot(example_site / "public")
+    next_day = "2026-11-30T10:00:00Z"  # Friday's and Monday morning's slots are gone
+    output = build(runner, example_site, next_day)
+    assert "files unchanged" not in output
+    after = snapshot(example_site / "public")
+    assert after["index.html"] != before["index.html"]
+    assert after == cold_build(runner, example_site, next_day)
 
 
 def test_a_calendar_saved_again_unchanged_needs_no_new_pages(runner, example_site: Path) -> None:
