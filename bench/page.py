@@ -27,6 +27,7 @@ which the script ignores.
 
     python bench/page.py
     python bench/page.py --now 2026-11-30T08:00Z --config content/site.toml --loads 9
+    CALLSLOT_CHROMIUM=/path/to/chromium python bench/page.py   # default /usr/bin/chromium
 """
 
 from __future__ import annotations
