@@ -90,7 +90,7 @@ def test_an_unchanged_build_writes_nothing_and_reports_the_same_slots(
     assert before == cold_build(runner, example_site)
 
 
-def test_an_unchanged_build_does_not_read_the_calendar_nor_load_the_renderers(
+def test_an_unchanged_build_loads_neither_the_renderers_nor_the_calendar_parser(
     example_site: Path,
 ) -> None:
     code = (
