@@ -376,6 +376,16 @@ def _check_smtp(report: CheckReport, settings: Settings, timeout: float) -> bool
         return False
     if email.password is not None and not email.password.present:
         return False  # already reported as a missing secret; a login would only fail
+    if email.password is not None and email.security == "none" and not _is_local(email.host):
+        # Checked before connecting: the check itself must not send the password in clear.
+        report.add(
+            PROBLEM,
+            "SMTP",
+            f"the password would go to {email.host}:{email.port} unencrypted: use "
+            "smtps://...:465 or add ?starttls=true to SMTP_URL (or notify.email.security = "
+            '"ssl" or "starttls"); plain SMTP with a login only on localhost',
+        )
+        return False
     try:
         _smtp_session(email, timeout)
     except (OSError, smtplib.SMTPException) as exc:
@@ -386,6 +396,10 @@ def _check_smtp(report: CheckReport, settings: Settings, timeout: float) -> bool
         OK, "SMTP", f"{email.host}:{email.port} ({email.security}) accepts the connection{login}"
     )
     return True
+
+
+def _is_local(host: str) -> bool:
+    return host.lower().strip("[]") in ("localhost", "127.0.0.1", "::1")
 
 
 def _send_tests(

@@ -371,3 +371,28 @@ def test_netlify_forms_mode_needs_the_netlify_token(runner: CliRunner, example_s
     assert line.startswith("FAIL  Netlify Forms: ")
     assert "export NETLIFY_SITE_ID and NETLIFY_AUTH_TOKEN" in line
     assert "database" not in result.output  # no handler, so no store to look at
+
+
+@pytest.mark.parametrize(
+    ("env", "toml"),
+    [
+        ({"SMTP_URL": f"smtp://anna:{SMTP_PASSWORD}@192.0.2.1:587"}, ""),
+        (
+            {"MAIL_PW": SMTP_PASSWORD},
+            '[notify.email]\nhost = "192.0.2.1"\nport = 25\nsecurity = "none"\n'
+            'username = "anna"\npassword = "env:MAIL_PW"\n',
+        ),
+    ],
+    ids=["SMTP_URL without starttls", "notify.email security none"],
+)
+def test_a_password_over_unencrypted_smtp_to_another_host_fails(
+    runner: CliRunner, example_site: Path, env: dict[str, str], toml: str
+) -> None:
+    config = add_settings(example_site, toml) if toml else example_site / "content/site.toml"
+    # 192.0.2.1 (TEST-NET) answers nothing: the check must refuse before it connects.
+    result = check(runner, config, {"CALLSLOT_SECRET": SECRET, **env}, "--send-test")
+    assert result.exit_code == 1
+    (line,) = fail_lines(result)
+    assert line.startswith("FAIL  SMTP: the password would go to 192.0.2.1:")
+    assert "unencrypted" in line and "starttls=true" in line
+    assert SMTP_PASSWORD not in result.output
