@@ -140,7 +140,8 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
         store.close()
     for delivery in report.deliveries:
         click.echo(delivery.line())
-    click.echo(f"{report.sent} sent, {report.failed} not sent (queued for a retry or given up)")
+    click.echo(f"{report.sent} sent, {report.skipped} skipped (nothing to send), "
+               f"{report.failed} not sent (queued for a retry or given up)")
 
 
 # -- check (before a caller finds a problem) -------------------------------------------
@@ -528,8 +529,8 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
         if channels:
             secret, _ = load_secret(settings.state_dir)
             report = send_now(settings, store, booking_id, now=moment, secret=secret)
-            click.echo(f"{report.sent} notification(s) sent, {report.failed} queued "
-                       "(`callslot notify` retries).")
+            click.echo(f"{report.sent} notification(s) sent, {report.skipped} skipped "
+                       f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
     finally:
         store.close()
 

@@ -114,8 +114,14 @@ class NotifyReport:
 
     @property
     def sent(self) -> int:
-        """Rows delivered, skipped on purpose or folded into another delivery."""
-        return self.count("sent", "skipped", "coalesced")
+        """Rows that really went out (a mail handed to the server, a webhook answered)."""
+        return self.count("sent")
+
+    @property
+    def skipped(self) -> int:
+        """Rows done without sending: nothing to send (no caller email, booking gone) or
+        folded into another delivery; counted apart so "sent" means someone was told."""
+        return self.count("skipped", "coalesced")
 
     @property
     def failed(self) -> int:

@@ -389,7 +389,7 @@ def test_notify_exits_zero_when_deliveries_fail_and_says_so(
     assert sum(line.startswith("retry ") for line in result.output.splitlines()) == 2
     assert "Connection refused" in result.output
     assert "(next attempt 2026-11-27T10:01:00+00:00)" in result.output
-    assert "0 sent, 2 not sent" in result.output
+    assert "0 sent, 0 skipped (nothing to send), 2 not sent" in result.output
 
 
 def test_a_hanging_mail_server_does_not_keep_the_caller_waiting(
@@ -459,3 +459,23 @@ def test_a_hanging_mail_server_does_not_keep_the_caller_waiting(
     assert "not tried yet" in rows["email:caller"].last_error
     assert rows["email:caller"].next_attempt_at == NOW
     store.close()
+
+
+def test_notify_counts_a_skipped_caller_mail_apart_from_sent_ones(
+    example_site: Path, runner, tmp_path: Path
+) -> None:
+    # A caller who gave no email address: the owner's mail goes out, the caller's row is
+    # skipped; "2 sent" would tell the owner the caller got a confirmation.
+    with smtp_server() as (sink, port):
+        env = _env(tmp_path / "b.sqlite3", port)
+        settings = site_settings(example_site, env=env)
+        store = open_store(env["DATABASE_URL"], settings=settings)
+        book(store, make_booking(email=""), channels_for(settings, "booked"))
+        store.close()
+        config = str(example_site / "content" / "site.toml")
+        args = ["notify", "--config", config, "--now", NOW.isoformat()]
+        result = runner.invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert len(sink.messages) == 1
+    assert "skipped   email:caller" in result.output
+    assert "1 sent, 1 skipped (nothing to send), 0 not sent" in result.output
