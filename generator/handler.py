@@ -52,6 +52,13 @@ log = logging.getLogger("callslot.handler")
 
 MAX_BODY = 64 * 1024  # the form is a few hundred bytes; anything this big is not a booking
 _CALENDAR_TTL = 180.0  # seconds a re-read calendar is trusted
+# A booking request ends inside a proxy's or Lambda's timeout (15 s in the deploy guide):
+# an answer after it looks failed although the booking is recorded. The calendar re-check
+# gets RECHECK_SECONDS for all calendars together; the notifications get what is left of
+# REQUEST_SECONDS (at most notify.IMMEDIATE_BUDGET), the rest goes to `callslot notify`.
+REQUEST_SECONDS = 12.0
+RECHECK_SECONDS = 5.0
+_request = threading.local()  # when the current request began (time.monotonic())
 
 
 # --------------------------------------------------------------------------
@@ -104,6 +111,7 @@ class BookingApp:
         return self.respond(request)(environ, start_response)
 
     def respond(self, request: Request) -> Response:
+        _request.started = time.monotonic()
         wants_json = _wants_json(request)
         req = ApiRequest(
             method=request.method,
@@ -308,7 +316,8 @@ class _CalendarCheck:
             self.cache_dir = None
 
     def __call__(self, slot: Slot) -> list[Busy]:
-        from .calendars import read_busy
+        from .calendars import merge_busy, read_busy
+        from .errors import CalendarError
 
         tz = self.settings.tz
         day = slot.start.astimezone(tz).date()
@@ -319,16 +328,24 @@ class _CalendarCheck:
             return hit[1]
         rules = self.settings.booking
         pad = rules.buffer_before + rules.buffer_after + timedelta(hours=1)
-        busy = list(
-            read_busy(
-                self.settings.calendars,
+        # One deadline for all calendars: each read gets only what the ones before left.
+        deadline = time.monotonic() + RECHECK_SECONDS
+        busy: list[Busy] = []
+        for source in self.settings.calendars:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CalendarError(
+                    f"not re-read within {RECHECK_SECONDS:g} s", calendar=source.name
+                )
+            busy += read_busy(
+                [source],
                 tz,
                 day_start - pad,
                 day_start + timedelta(days=1) + pad,
                 cache_dir=self.cache_dir,
-                timeout=10.0,
+                timeout=left,
             )
-        )
+        busy = merge_busy(busy)
         with self._lock:
             self._cache[day_start] = (time.monotonic() + _CALENDAR_TTL, busy)
         return busy
@@ -383,8 +400,11 @@ def create_app(
     def after_commit(booking_id: str, now: datetime) -> None:
         from .notify import IMMEDIATE_BUDGET, send_now
 
+        started = getattr(_request, "started", None)
+        spent = 0.0 if started is None else time.monotonic() - started
+        budget = max(0.0, min(IMMEDIATE_BUDGET, REQUEST_SECONDS - spent))
         try:
-            send_now(settings, store, booking_id, now=now, secret=secret, budget=IMMEDIATE_BUDGET)
+            send_now(settings, store, booking_id, now=now, secret=secret, budget=budget)
         except Exception:  # send_now never raises by contract; a bug must not undo a booking
             log.exception("notifications for %s stay queued", booking_id)
 

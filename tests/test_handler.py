@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +19,7 @@ from werkzeug.test import Client
 
 from generator.availability import Slot
 from generator.handler import create_app, hash_token
-from generator.settings import NotifySettings, Secret, Settings, load_settings
+from generator.settings import CalendarSource, NotifySettings, Secret, Settings, load_settings
 from generator.signing import slot_token
 from generator.site import offered_slots
 from generator.store import Store, open_store
@@ -715,3 +717,81 @@ def test_importing_the_handler_stays_light() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+@contextmanager
+def slow_server(calendar: bytes, delay: float) -> Iterator[str]:
+    """Serves ``calendar`` on GET after ``delay`` seconds; never answers a POST (a hanging
+    webhook) until the test ends."""
+    release = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            release.wait(delay)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/calendar")
+            self.send_header("Content-Length", str(len(calendar)))
+            self.end_headers()
+            self.wfile.write(calendar)
+
+        def do_POST(self) -> None:
+            release.wait(30)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def _timed_booking(settings: Settings, store: Store, chosen: Slot) -> tuple[int, float]:
+    client = make_client(settings, store)
+    started = time.monotonic()
+    response = client.post("/api/book", json=form(chosen))
+    return response.status_code, time.monotonic() - started
+
+
+def test_notifications_get_only_the_time_the_calendar_re_check_left(
+    settings, store, slots, monkeypatch
+) -> None:
+    # A slow calendar (as read over the network) and a hanging webhook: the booking request
+    # must still end within REQUEST_SECONDS, or Lambda's timeout makes it look failed.
+    import generator.handler
+
+    monkeypatch.setattr(generator.handler, "REQUEST_SECONDS", 3.0)  # 12 s in production
+    ics = settings.calendars[0].path().read_bytes()
+    with slow_server(ics, delay=2.3) as base:
+        settings = replace(
+            settings,
+            calendars=(CalendarSource("Arbeit", Secret(f"{base}/cal.ics"), "url"),),
+            notify=NotifySettings(webhooks=(Secret(f"{base}/hook"),)),
+        )
+        status, elapsed = _timed_booking(settings, store, slots[0])
+    assert status == 201
+    assert elapsed < 3.6, f"the booking request took {elapsed:.1f} s"
+    [row] = store.outbox()
+    assert row.status == "pending"  # left for `callslot notify`, not lost
+
+
+def test_the_calendar_re_check_has_one_time_limit(settings, store, slots, monkeypatch) -> None:
+    import generator.handler
+
+    monkeypatch.setattr(generator.handler, "RECHECK_SECONDS", 1.0)  # 5 s in production
+    ics = settings.calendars[0].path().read_bytes()
+    with slow_server(ics, delay=3.0) as base:
+        settings = replace(
+            settings, calendars=(CalendarSource("Arbeit", Secret(f"{base}/cal.ics"), "url"),)
+        )
+        status, elapsed = _timed_booking(settings, store, slots[0])
+    # Not read in time is not free: refused, nothing recorded.
+    assert status == 503
+    assert elapsed < 2.0, f"the booking request took {elapsed:.1f} s"
+    assert nothing_stored(store)
