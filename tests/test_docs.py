@@ -239,3 +239,43 @@ def test_the_local_guides_systemd_sandbox_lets_the_page_be_built(
         alias.rmdir()
     assert result.returncode == 0, result.stdout + result.stderr
     assert (example_site / "public" / "index.html").is_file()
+
+
+_ENV_FILE = re.compile(r"<!-- env-file -->\n```sh\n(.*?)```", re.S)
+
+
+@pytest.mark.parametrize("guide", ["deploy-vps.md", "deploy-local.md"])
+def test_the_environment_file_reads_the_same_in_systemd_and_in_the_cron_shell(
+    guide: str, tmp_path: Path
+) -> None:
+    """systemd's EnvironmentFile= and the cron line's `. /etc/callslot.env` both read the
+    file; unquoted, a password with & or ; or $ cut the cron line or lost characters.
+    Single quotes are verbatim in both (systemd.exec(5): "like single-quoted text in a
+    POSIX shell"), so every value in the guide's example is single-quoted, and the cron
+    lines source it with set -a."""
+    text = (DOCS / guide).read_text(encoding="utf-8")
+    (block,) = _ENV_FILE.findall(text)
+    assignments = [ln for ln in block.splitlines() if ln and not ln.startswith("#")]
+    quoted = [re.fullmatch(r"([A-Z_]+)='([^']*)'", ln) for ln in assignments]
+    assert all(quoted), f"{guide}: every value in single quotes"
+    expected = {m.group(1): m.group(2) for m in quoted if m}
+    assert any(c in expected["SMTP_URL"] for c in "&$;"), "the example shows the hard case"
+    env_file = tmp_path / "callslot.env"
+    env_file.write_text(block, encoding="utf-8")
+    cron_lines = [ln for ln in text.splitlines() if ln.startswith("*/") and "callslot " in ln]
+    assert cron_lines and all(
+        "set -a && . /etc/callslot.env && set +a && " in ln for ln in cron_lines
+    )
+    show = (
+        f"{shlex.quote(sys.executable)} -c 'import json, os; print(json.dumps(dict(os.environ)))'"
+    )
+    result = subprocess.run(
+        ["sh", "-c", f"set -a && . {shlex.quote(str(env_file))} && set +a && {show}"],
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert {name: seen.get(name) for name in expected} == expected
