@@ -189,12 +189,14 @@ def _booked_calls(settings: Any, moment: datetime, secret: bytes) -> list[Any]:
     url = os.environ.get("DATABASE_URL")
     if not url and not (settings.state_dir / "bookings.sqlite3").exists():
         return []  # no store yet: nothing booked
+    from .availability import bookings_since
     from .calendars import Busy
     from .store import open_store
 
     store = open_store(url, settings=settings)
     try:
-        return [Busy(start, end) for start, end in store.taken(moment)]
+        since = bookings_since(settings, moment)
+        return [Busy(start, end) for start, end in store.taken(since)]
     finally:
         store.close()
 
@@ -539,18 +541,34 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
 @click.argument("booking_id", metavar="ID")
 @click.argument("outcome", type=click.Choice(["held", "missed"]))
 @config_option
+@now_option
+@click.option("--force", is_flag=True,
+              help="Mark it even if the call was cancelled or has not started yet.")
 @click.pass_context
 def bookings_mark_command(ctx: click.Context, booking_id: str, outcome: str,
-                          config_path: Path | None) -> None:
+                          config_path: Path | None, now: str | None, force: bool) -> None:
     """Record whether call ID took place (held) or not (missed), for `callslot stats`.
-    An ID that starts with "-" goes after "--"."""
+    A cancelled call or one that has not started yet is refused (a typo in the ID would
+    skew the share of calls held) unless --force. An ID that starts with "-" goes
+    after "--"."""
     from .errors import CallslotError
 
-    _settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    moment = parse_now(now or ctx.obj["now"])
     try:
-        if store.set_outcome(booking_id, outcome) is None:
+        booking = store.get(booking_id)
+        if booking is None:
             raise CallslotError(f"no booking with the id {booking_id!r}; "
                                 "list them with `callslot bookings --all`")
+        start = booking.start.astimezone(settings.tz)
+        if not force and booking.status == "cancelled":
+            raise CallslotError(f"{booking_id} was cancelled, so it cannot be {outcome}; "
+                                "check the ID with `callslot bookings --all` (or add --force)")
+        if not force and booking.start > moment:
+            raise CallslotError(f"{booking_id} starts {start:%a %Y-%m-%d %H:%M}, later than now, "
+                                f"so it cannot be {outcome} yet; check the ID with "
+                                "`callslot bookings --all` (or add --force)")
+        store.set_outcome(booking_id, outcome)
     finally:
         store.close()
     click.echo(f"{booking_id}: {outcome}.")

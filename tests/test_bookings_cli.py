@@ -127,3 +127,23 @@ def test_unknown_id_is_a_clear_error(site, runner, args) -> None:
     assert result.exit_code == 1
     assert "no booking with the id 'nope'" in result.output
     assert "callslot bookings --all" in result.output
+
+
+@pytest.mark.parametrize(
+    ("booking_id", "why"),
+    [("up1", "starts Mon 2026-11-30 11:00, later than now"), ("gone", "was cancelled")],
+)
+@pytest.mark.parametrize("outcome", ["held", "missed"])
+def test_mark_refuses_a_future_or_cancelled_call_unless_forced(
+    site, runner, booking_id, why, outcome
+) -> None:
+    # A typo in the ID must not count a call that never happened in `callslot stats`.
+    refused = run(runner, "bookings", "mark", booking_id, outcome, "--now", NOW)
+    assert refused.exit_code == 1
+    assert why in refused.output and "--force" in refused.output
+    rows = json.loads(run(runner, "bookings", "--all", "--format", "json").output)
+    assert {b["id"]: b["outcome"] for b in rows}[booking_id] in (None, "")
+    forced = run(runner, "bookings", "mark", booking_id, outcome, "--now", NOW, "--force")
+    assert forced.exit_code == 0, forced.output
+    rows = json.loads(run(runner, "bookings", "--all", "--format", "json").output)
+    assert {b["id"]: b["outcome"] for b in rows}[booking_id] == outcome
