@@ -55,6 +55,7 @@ from .values import parse_timezone
 
 __all__ = [
     "Slot",
+    "bookings_since",
     "calendar_window",
     "check_slot",
     "open_slots",
@@ -275,6 +276,20 @@ def calendar_window(settings: Settings, now: datetime) -> tuple[datetime, dateti
     start = now - rules.buffer_after - day
     end = now + rules.horizon + longest + rules.buffer_before + day
     return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def bookings_since(settings: Settings, now: datetime) -> datetime:
+    """The earliest end (UTC) of a booked call that still matters to slots offered from ``now``.
+
+    Calls that are over still count: one ending less than ``buffer_after`` ago blocks
+    its buffer, and every call of the owner's local day of ``now`` counts toward
+    ``max_per_day`` (as the handler counts it). A build that read only future calls
+    offered times the handler then refused.
+    """
+    tz = settings.tz
+    day = now.astimezone(tz).date()
+    day_start = _first_at_or_after(_midnight(day), tz)
+    return min(day_start, now - settings.booking.buffer_after).astimezone(UTC)
 
 
 def check_slot(

@@ -27,6 +27,7 @@ from typing import Any
 
 import click
 
+from .availability import bookings_since
 from .errors import CallslotError
 from .handler import BookingApp, create_app
 from .settings import Settings, load_settings
@@ -130,7 +131,7 @@ class LocalSite:
         from .site import build_site
 
         now = self.build_now or datetime.now(UTC)
-        taken = self.store.taken(now)
+        taken = self.store.taken(bookings_since(self.settings, now))
         result = build_site(
             self.settings,
             now,
@@ -171,7 +172,7 @@ class LocalSite:
         content_changed = stamp != self._stamp
         self._stamp = stamp
         now = self.build_now or datetime.now(UTC)
-        bookings_changed = self.store.taken(now) != self._taken
+        bookings_changed = self.store.taken(bookings_since(self.settings, now)) != self._taken
         stale = time.monotonic() - self._built_at > REBUILD_SECONDS
         if not (content_changed or bookings_changed or stale):
             return

@@ -485,3 +485,51 @@ def test_an_intro_saved_by_windows_notepad_keeps_its_heading(runner, example_sit
     html = (example_site / "public" / "index.html").read_text(encoding="utf-8")
     assert "<h1>Willkommen</h1>" in html
     assert "\ufeff" not in html and "# Willkommen" not in html
+
+
+def _book_at(site: Path, start: datetime, end: datetime) -> None:
+    from notify_support import book, make_booking
+
+    from generator.store import open_store
+
+    settings = load_settings(site / "content" / "site.toml")
+    store = open_store(None, settings=settings)  # the default .callslot/bookings.sqlite3
+    try:
+        book(store, make_booking(call_type="rueckruf", start=start, end=end), [])
+    finally:
+        store.close()
+
+
+def _offered(site: Path) -> list[dict]:
+    return json.loads((site / "public" / "slots.json").read_text())["slots"]
+
+
+def test_a_call_booked_earlier_today_still_fills_the_day(runner, example_site: Path) -> None:
+    # Monday 30 November, 11:00 in Berlin; the day's one call (09:00) is already over.
+    # The handler counts it toward max_per_day, so the page must not offer that day:
+    # a rebuild that read only future bookings offered slots the handler refused.
+    set_setting(example_site, "max_per_day = 4", "max_per_day = 1")
+    set_setting(example_site, 'notice = "4h"', 'notice = "0m"')
+    _book_at(
+        example_site,
+        datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
+        datetime(2026, 11, 30, 8, 30, tzinfo=UTC),
+    )
+    build(runner, example_site, "--now", "2026-11-30T10:00:00Z")
+    days = {s["start"][:10] for s in _offered(example_site)}
+    assert days and "2026-11-30" not in days
+
+
+def test_a_call_that_just_ended_still_blocks_its_buffer(runner, example_site: Path) -> None:
+    # The call ended at 10:55 in Berlin, 5 minutes before now; its 10-minute buffer after
+    # runs to 11:05, so the 11:00 start (the first of the day's grid left) is not free.
+    set_setting(example_site, 'notice = "4h"', 'notice = "0m"')
+    _book_at(
+        example_site,
+        datetime(2026, 11, 30, 9, 25, tzinfo=UTC),
+        datetime(2026, 11, 30, 9, 55, tzinfo=UTC),
+    )
+    build(runner, example_site, "--now", "2026-11-30T10:00:00Z")
+    starts = {s["start"] for s in _offered(example_site)}
+    assert "2026-11-30T10:00:00Z" not in starts
+    assert any(s.startswith("2026-11-30") for s in starts)
