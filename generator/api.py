@@ -197,7 +197,9 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
             slot = verify_slot_token(ctx.secret, token)
         except ForgedSlot:
             return refuse("forged_slot")
-        if slot.start <= now:
+        if slot.start < now:
+            # A start equal to now is not past: with no notice the build offers it
+            # (now + notice <= start), and check_slot below applies the notice.
             return refuse("slot_past")
     form = parse_form(fields, ctx.settings)
     if isinstance(form, list):

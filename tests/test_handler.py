@@ -180,6 +180,23 @@ def test_buffer_after_a_booked_call_is_respected(store, settings) -> None:
     assert response.status_code == 409 and response.get_json()["error"] == "slot_taken"
 
 
+def test_a_slot_starting_exactly_now_is_bookable_without_notice(settings, store) -> None:
+    # With no notice the build offers a start equal to its now (now + notice <= start);
+    # the handler at that same instant called it past and refused what the page offered.
+    settings = replace(
+        settings, calendars=(), booking=replace(settings.booking, notice=timedelta(0))
+    )
+    now = NOW.replace(day=30, hour=8)  # Monday 09:00 Berlin, a start of the grid
+    offered = offered_slots(settings, now)
+    assert offered[0].start == now
+    app = create_app(
+        settings, store=store, secret=SECRET, clock=lambda: now, env={"CALLSLOT_RATE_LIMIT": "off"}
+    )
+    response = Client(app).post("/api/book", json=form(offered[0]))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert [b.start for b in store.bookings()] == [now]
+
+
 def test_day_full_is_409(settings, store) -> None:
     settings = replace(settings, calendars=(), booking=replace(settings.booking, max_per_day=2))
     client = make_client(settings, store)
