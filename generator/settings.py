@@ -198,7 +198,10 @@ OPTIONS: dict[str, str] = {
                  "or \"env:NAME\" to read a secret URL from the environment).",
     "calendars.name": "A label for messages; never the URL. "
                       "Default: the file name or \"calendar N\".",
-    "calendars.source": "File path, URL or \"env:NAME\". Required.",
+    "calendars.source": "File path, URL or \"env:NAME\". Required. A calendar behind a "
+                        "login takes it in the URL, https://user:password@host/path (sent as "
+                        "HTTP Basic auth, never on to a redirect; percent-encode @ : / in the "
+                        "password); such a URL holds a password, so make it an env: value.",
     "availability.monday": "Open hours on Mondays, e.g. [\"09:00-12:00\", \"14:00-17:00\"]; "
                            "likewise tuesday ... sunday. A missing day is closed.",
     "availability.tuesday": "Open hours on Tuesdays, written like availability.monday.",
@@ -533,4 +536,16 @@ def check_settings(settings: Settings) -> list[str]:
                         "offered; shorten the notice or lengthen the horizon")
     if not any(settings.availability.weekly):
         problems.append("availability has no open weekday: only special dates offer slots")
+    for source in settings.calendars:
+        # site.toml is often committed or shared; a login written into it travels along.
+        if source.kind == "url" and not source.location.env and "@" in _netloc(source.url()):
+            problems.append(f"calendar {source.name!r}: its address in site.toml holds a login; "
+                            "move the address into an environment variable and write "
+                            "source = \"env:NAME\"")
     return problems
+
+
+def _netloc(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc

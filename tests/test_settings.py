@@ -587,3 +587,26 @@ def test_every_option_has_a_help_sentence():
     for name, text in OPTIONS.items():
         assert re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", name), name
         assert len(text) > 10 and text.rstrip().endswith((".", ")")), name
+
+
+def test_a_calendar_login_written_into_site_toml_is_pointed_out_and_documented(tmp_path):
+    # A login in the URL is sent as Basic auth; in site.toml it travels with the file.
+    base = (
+        '[owner]\nname = "A"\ntimezone = "UTC"\n[availability]\nmonday = ["09:00-17:00"]\n'
+        '[[call_types]]\nslug = "c"\ntitle = "C"\nduration = "20m"\n'
+    )
+    literal = (
+        '[[calendars]]\nname = "Cloud"\nsource = "https://anna:pw-123@cloud.example.org/c.ics"\n'
+    )
+    s = load_settings(write(tmp_path, base + literal), env={})
+    (note,) = check_settings(s)
+    assert note.startswith("calendar 'Cloud': its address in site.toml holds a login")
+    assert 'source = "env:NAME"' in note and "pw-123" not in note
+    from_env = '[[calendars]]\nname = "Cloud"\nsource = "env:CLOUD_ICS"\n'
+    env = {"CLOUD_ICS": "https://anna:pw-123@cloud.example.org/c.ics"}
+    assert check_settings(load_settings(write(tmp_path, base + from_env), env=env)) == []
+    plain = '[[calendars]]\nname = "Cloud"\nsource = "https://cloud.example.org/c.ics"\n'
+    assert check_settings(load_settings(write(tmp_path, base + plain), env={})) == []
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for text in (OPTIONS["calendars.source"], readme):
+        assert "user:password@" in text and "Basic" in text and "env:" in text
