@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from http.client import HTTPException
 from pathlib import Path
@@ -92,6 +93,11 @@ def fetch_url(
             encoding = (response.headers.get("Content-Encoding") or "").lower()
             etag = response.headers.get("ETag")
             last_modified = response.headers.get("Last-Modified")
+            if last_modified and not _settled(last_modified, response.headers.get("Date")):
+                # Changed in the second of this answer: it may change again within that
+                # second under the same Last-Modified (and a file-stamp ETag), and a 304
+                # would then keep stale busy time. Ask unconditionally next time.
+                etag = last_modified = None
     except urllib.error.HTTPError as exc:
         exc.close()  # it holds the open answer
         if exc.code == 304 and stored is not None:
@@ -201,6 +207,16 @@ def _clean(text: str, url: str) -> str:
         if secret:
             text = text.replace(secret, "…")
     return text
+
+
+def _settled(last_modified: str, date: str | None) -> bool:
+    """Whether Last-Modified is at least a second before the answer's Date (RFC 9110 8.8.2.2)."""
+    try:
+        modified = parsedate_to_datetime(last_modified)
+        answered = parsedate_to_datetime(date or "")
+        return (answered - modified).total_seconds() >= 1
+    except (TypeError, ValueError):  # a missing or odd date: no proof the bytes settled
+        return False
 
 
 def _load_meta(file: Path | None) -> dict[str, str] | None:

@@ -55,11 +55,26 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.send(200, ICS, {"ETag": '"v1"'})
         elif path == "/modified.ics":
-            stamp = "Mon, 23 Nov 2026 10:00:00 GMT"
+            stamp = "Mon, 23 Nov 2020 10:00:00 GMT"  # well before any answer's Date
             if self.headers.get("If-Modified-Since") == stamp:
                 self.send(304, b"")
             else:
                 self.send(200, ICS, {"Last-Modified": stamp})
+        elif path == "/same-second.ics":
+            # A static file host whose file changed in the second it was first served: the
+            # old and the new bytes share one Last-Modified, so If-Modified-Since gets a 304.
+            stamp = "Mon, 23 Nov 2026 10:00:00 GMT"
+            if self.headers.get("If-Modified-Since") == stamp:
+                self.send_response_only(304)
+                self.send_header("Date", "Mon, 23 Nov 2026 10:00:05 GMT")
+                self.end_headers()
+            else:
+                self.send_response_only(200)
+                self.send_header("Date", stamp)
+                self.send_header("Last-Modified", stamp)
+                self.send_header("Content-Length", str(len(self.server.body)))  # type: ignore[attr-defined]
+                self.end_headers()
+                self.wfile.write(self.server.body)  # type: ignore[attr-defined]
         elif path == "/gzip.ics":
             self.send(200, gzip.compress(ICS), {"Content-Encoding": "gzip"})
         elif path.startswith("/redirect/"):
@@ -120,6 +135,7 @@ class Server(ThreadingHTTPServer):
 def server() -> Iterator[ThreadingHTTPServer]:
     httpd = Server(("127.0.0.1", 0), Handler)
     httpd.requests = []  # type: ignore[attr-defined]
+    httpd.body = ICS  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield httpd
@@ -248,6 +264,18 @@ def test_a_stored_copy_that_does_not_match_its_validators_is_not_trusted(server,
         stored.write_bytes(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")  # half-written by another run
     assert fetch_calendar(source(url(server, "/etag.ics")), cache_dir=cache) == ICS
     assert "If-None-Match" not in server.requests[1][1]
+
+
+def test_a_last_modified_in_the_second_of_the_answer_is_not_trusted(server, tmp_path):
+    # RFC 9110 8.8.2.2: a Last-Modified less than a second before the answer's Date is weak;
+    # the file may change again within that second. Sent back, it got a 304 and the
+    # changed calendar (a new meeting) was never read: its time was offered as free.
+    cache = tmp_path / "cache"
+    assert fetch_calendar(source(url(server, "/same-second.ics")), cache_dir=cache) == ICS
+    server.body = ICS.replace(b"END:VCALENDAR", b"X-CHANGED:1\r\nEND:VCALENDAR")
+    again = fetch_calendar(source(url(server, "/same-second.ics")), cache_dir=cache)
+    assert again == server.body
+    assert "If-Modified-Since" not in server.requests[1][1]
 
 
 def test_a_login_in_the_address_is_sent_as_basic_auth(server):
