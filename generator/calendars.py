@@ -16,7 +16,9 @@ offer a busy slot, we compute the time ourselves (each case has a test):
 
 - Every instance of a series lasts exactly as long as the first one when the
   length comes from DTEND (3.8.5.3). The library adds the wall-clock difference,
-  so across a spring-forward change an instance lost an hour.
+  so across a spring-forward change an instance lost an hour. Where the wall-clock
+  length is the longer one (the first instance spans a spring-forward change, or
+  a later one a fall-back change), calendar apps show that, so it blocks too.
 - DURATION: weeks and days are nominal, hours/minutes/seconds exact (3.3.6).
   icalendar reads "PT24H" as one day (the text is kept by :mod:`.icstext`), and
   the library adds every duration on the wall clock: PT24H across a DST change
@@ -278,8 +280,14 @@ def _span(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
             days = duration[0] + math.ceil(duration[1] / timedelta(days=1))
         return f"days:{max(days, 1)}"
     if "DTEND" in event:
-        exact = _utc(event["DTEND"].dt, tz) - _utc(start, tz)
-        return f"exact:{max(exact, timedelta(0)).total_seconds():.0f}"
+        last = event["DTEND"].dt
+        exact = max(_utc(last, tz) - _utc(start, tz), timedelta(0))
+        if isinstance(last, datetime) and last.tzinfo is start.tzinfo:
+            # Same zone (or both floating): also keep the wall-clock length, "exact:S:W".
+            wall = last.replace(tzinfo=None) - start.replace(tzinfo=None)
+            wall = max(wall, timedelta(0))
+            return f"exact:{exact.total_seconds():.0f}:{wall.total_seconds():.0f}"
+        return f"exact:{exact.total_seconds():.0f}"
     if duration is not None:
         return f"nominal:{duration[0]}:{duration[1].total_seconds():.0f}"
     return "exact:0"
@@ -382,6 +390,12 @@ def _instance(event: icalendar.cal.Component, tz: ZoneInfo) -> Busy | None:
     else:
         start = _utc(begin, tz)
         end = start + timedelta(seconds=int(numbers[0]))
+        if len(numbers) > 1:
+            # 3.8.5.3 gives every instance the first one's real length, which is an hour
+            # short of its wall-clock length when the first spans a spring-forward change
+            # (or nothing when it lies in the gap), while calendar apps show each instance
+            # with the wall-clock hours. The owner is busy by either reading: block both.
+            end = max(end, _utc(begin + timedelta(seconds=int(numbers[1])), tz))
     if _PERIODS_MARK in event:  # an RDATE period lasts as long as it says
         for period in str(event[_PERIODS_MARK]).split(","):
             first, last = period.split("/")

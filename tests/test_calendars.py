@@ -269,7 +269,22 @@ def test_series_instances_last_exactly_as_long_as_the_first_across_dst():
         datetime(2026, 10, 24, 12, tzinfo=UTC),
         datetime(2026, 10, 25, 12, tzinfo=UTC),
     )
-    assert autumn == [("2026-10-25 01:00+02", "2026-10-25 03:00+01")]
+    # On the fall-back night three exact hours end at 03:00+01, but the wall clock (and
+    # every calendar app) says 04:00: the owner is busy by either reading, so until 04:00.
+    assert autumn == [("2026-10-25 01:00+02", "2026-10-25 04:00+01")]
+
+
+def test_series_whose_first_instance_spans_spring_forward_keeps_its_wall_clock_hours():
+    # 3.8.5.3 read alone makes every instance as short as the first real one: two hours
+    # for a 01:00-04:00 night that starts on 29 March, and no time at all for a series
+    # moved to 02:30-03:30 on that day (both ends are 03:30 CEST). Calendar apps show
+    # later nights 01:00-04:00 and 02:30-03:30: we block the longer of the two readings.
+    window = (datetime(2026, 3, 28, 12, tzinfo=UTC), datetime(2026, 4, 1, 12, tzinfo=UTC))
+    assert read("series_first_instance_in_spring_forward.ics", *window) == [
+        ("2026-03-29 01:00+01", "2026-03-29 04:00+02"),  # the moved one: nothing that day
+        ("2026-03-30 01:00+02", "2026-03-30 04:00+02"),
+        ("2026-03-31 01:00+02", "2026-03-31 04:00+02"),
+    ]
 
 
 def test_duration_in_hours_is_exact_time_across_dst():
