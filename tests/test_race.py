@@ -144,3 +144,63 @@ def test_the_store_alone_refuses_every_overlap_under_concurrency(store) -> None:
         t.join(timeout=120)
     assert Counter(results) == Counter({"booked": 1, "taken": CALLERS - 1})
     assert len(store.bookings()) == 1 and len(store.outbox()) == 1
+
+
+def test_calls_on_both_sides_of_midnight_respect_the_buffers_under_concurrency(store) -> None:
+    """A call late on one day and one early the next are within each other's buffers: one wins.
+
+    Each day's bookings are serialised by a lock on that day; the buffer reaches into
+    the neighbouring day, so both sides must be serialised there too (PostgreSQL).
+    """
+    from generator.store import Booking, DayFull, SlotTaken
+
+    gate = threading.Barrier(CALLERS)
+    results: list[str] = []
+    lock = threading.Lock()
+    midnight = datetime(2026, 11, 30, 23, tzinfo=UTC)  # 1 December 00:00 in Berlin
+    days = [(midnight - timedelta(days=1), midnight), (midnight, midnight + timedelta(days=1))]
+    starts = [midnight - timedelta(minutes=15), midnight]  # 5 minutes apart, buffers 10
+
+    def writer(i: int) -> None:
+        side = i % 2
+        booking = Booking(
+            id=f"m{i}",
+            call_type="rueckruf",
+            start=starts[side],
+            end=starts[side] + timedelta(minutes=10),
+            name=f"Caller {i}",
+            phone="030 1234",
+            email="",
+            topic="x",
+            note="",
+            who_calls="owner",
+            language="de",
+            caller_timezone="",
+            created_at=NOW,
+        )
+        gate.wait()
+        try:
+            store.book(
+                booking,
+                cancel_token_hash=f"h{i}",
+                idempotency_key=f"k{i}",
+                channels=(),
+                day_start=days[side][0],
+                day_end=days[side][1],
+                max_per_day=None,
+                buffer_before=timedelta(minutes=10),
+                buffer_after=timedelta(minutes=10),
+            )
+            outcome = "booked"
+        except (SlotTaken, DayFull):
+            outcome = "taken"
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(CALLERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert Counter(results) == {"booked": 1, "taken": CALLERS - 1}
+    assert len(store.bookings()) == 1

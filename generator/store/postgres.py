@@ -233,6 +233,13 @@ class PostgresStore(Store):
                 # Minutes since the epoch fit the lock's int4 key until the year 6053.
                 day_key = int(_aware(day_start).timestamp()) // 60
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_DAY, day_key))
+                reach = max(buffer_before, buffer_after)
+                if _aware(booking.end) + reach > _aware(day_end):
+                    # Its buffer reaches into the next day, whose bookings lock only that
+                    # day: take its lock too (ascending order, so no deadlock). A call of
+                    # the next day always holds that lock, so the two are serialised.
+                    next_key = int(_aware(day_end).timestamp()) // 60
+                    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_DAY, next_key))
                 row = conn.execute(
                     f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = %s", (idempotency_key,)
                 ).fetchone()
