@@ -128,10 +128,13 @@ _FIELD_TEXT = {
     "too_long": "Too long: at most %(max)d characters.",
     "control": "Contains characters that are not allowed here, such as line breaks.",
     "invalid": "Not valid.",
+    "undialable": "Not valid.",
 }
 _SPECIAL = {
     ("slot", "missing"): "Please choose a time.",
     ("phone", "invalid"): "Use digits, spaces and + ( ) - / . only, 5 to 30 characters.",
+    ("phone", "undialable"): "This number cannot be dialled. Please check it; write a number "
+    "from another country with + and its country code.",
     ("email", "invalid"): "This is not an email address.",
     ("who_calls", "invalid"): "Please choose who calls whom.",
 }
