@@ -92,20 +92,23 @@ def offered_slots(settings: Settings, now: datetime, *, taken: Sequence[Busy] = 
 
 def render_intro(settings: Settings) -> Markup:
     """The owner's intro Markdown (site.intro in content/) as HTML."""
+    return _markdown(settings.content_dir / settings.site.intro, "site.intro")
+
+
+def _markdown(path: Path, field: str) -> Markup:
     import markdown
     from markupsafe import Markup
 
-    path = settings.content_dir / settings.site.intro
     try:
         # utf-8-sig: a byte order mark (Windows Notepad) would hide a first-line heading.
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise BuildError(
-            f"site.intro: the Markdown file {path} does not exist; create it or "
-            "point site.intro in site.toml at an existing file"
+            f"{field}: the Markdown file {path} does not exist; create it or "
+            f"point {field} in site.toml at an existing file"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BuildError(f"site.intro: cannot read {path}: {exc}") from None
+        raise BuildError(f"{field}: cannot read {path}: {exc}") from None
     # The owner writes this file; Markdown with HTML passed through is their own page.
     return Markup(markdown.markdown(text, extensions=["extra"], output_format="html"))
 
@@ -143,6 +146,27 @@ def _message_pages(settings: Settings, theme: Theme) -> dict[str, str]:
         form=None,
     )
     return {"thanks.html": thanks, "error.html": error}
+
+
+def _legal_pages(settings: Settings, theme: Theme) -> dict[str, str]:
+    """imprint.html and privacy.html from the owner's Markdown, for those given as a file."""
+    from generator.page.legal import LEGAL_PAGES, legal_source
+    from generator.page.viewdata import page_path
+
+    titles = {"imprint": theme.gettext("Imprint"), "privacy": theme.gettext("Privacy notice")}
+    pages = {}
+    for kind, (field_name, filename) in LEGAL_PAGES.items():
+        source = legal_source(settings, kind)
+        if not source or source.startswith(("http://", "https://")):
+            continue
+        body = _markdown(settings.content_dir / source, f"site.{field_name}")
+        pages[filename] = theme.render(
+            "text.html",
+            title=titles[kind],
+            body=body,
+            back=page_path(settings, settings.call_types[0].slug),
+        )
+    return pages
 
 
 def _slots_json(settings: Settings, now: datetime, slots: Sequence[Slot], secret: bytes) -> str:
@@ -202,13 +226,19 @@ def render_site(
     theme = theme or load_theme(settings)
     intro = render_intro(settings)
     script = theme.asset("page.js")
+    photo = ""
+    if settings.owner.photo:
+        from generator.page.photo import photo_data_uri
+
+        photo = photo_data_uri(settings.content_dir / settings.owner.photo)
     html: dict[str, str] = {}
     for call_type in settings.call_types:
-        view = page_view(settings, call_type, slots, secret=secret, intro=intro)
+        view = page_view(settings, call_type, slots, secret=secret, intro=intro, photo=photo)
         html[page_filename(settings, call_type.slug)] = theme.render(
             "page.html", page=view, script=script
         )
     html.update(_message_pages(settings, theme))
+    html.update(_legal_pages(settings, theme))
     files = {name: text.encode() for name, text in html.items()}
     files["slots.json"] = _slots_json(settings, now, slots, secret).encode()
     robots = "Allow: /" if settings.site.robots_index else "Disallow: /"
