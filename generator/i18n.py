@@ -25,8 +25,10 @@ from generator.errors import BuildError
 __all__ = [
     "LOCALES",
     "day_label",
+    "duration_label",
     "format_or_list",
     "og_locale",
+    "short_day_label",
     "short_time",
     "time_label",
     "translations",
@@ -56,6 +58,20 @@ def day_label(day: date, language: str) -> str:
     """A local day as callers read it: "Montag, 30. November"."""
     pattern = _DAY_PATTERNS.get(language, "EEEE, d MMMM")
     return format_date(day, pattern, locale=_locale(language))
+
+
+def short_day_label(day: date, language: str) -> str:
+    """A day in few letters, as a summary or a disclosure names it: "Di., 8. Dez."."""
+    from babel.dates import format_skeleton
+
+    return format_skeleton("MMMEd", day, locale=_locale(language))
+
+
+def duration_label(days: int, language: str) -> str:
+    """A number of days in words, with the language's plural: "90 Tage" / "1 day"."""
+    from babel.units import format_unit
+
+    return format_unit(days, "duration-day", length="long", locale=_locale(language))
 
 
 def weekday_name(day: date, language: str) -> str:

@@ -81,12 +81,31 @@ def assert_accessible(page: Page, name: str) -> None:
     assert not violations, f"axe-core on {name} ({page.url}):\n{report(violations)}"
 
 
-def test_booking_page(site: Served, new_context) -> None:
-    """The page as a visitor abroad sees it: both times next to every slot."""
-    page = new_context(site, timezone_id="America/New_York").new_page()
-    open_booking_page(page, site)
-    expect(page.locator("label .local").first).to_be_visible()
-    assert_accessible(page, f"booking-{site.language}")
+LAYOUTS = {
+    "laptop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {"viewport": {"width": 375, "height": 667}, "is_mobile": True, "has_touch": True},
+}
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_booking_page(site: Served, new_context, layout: str, javascript: bool) -> None:
+    """The page as a visitor abroad sees it, both layouts, with and without the script:
+    their own time on every slot (with JS), a time picked and all days opened."""
+    page = new_context(
+        site,
+        timezone_id="America/New_York",
+        java_script_enabled=javascript,
+        **LAYOUTS[layout],
+    ).new_page()
+    open_booking_page(page, site, javascript=javascript)
+    if javascript:
+        expect(page.locator("label .owner-time").first).to_be_visible()
+    page.locator("details.more > summary").click()
+    page.locator(".slots label").first.click()
+    if javascript:
+        expect(page.locator("#picked")).not_to_be_empty()
+    assert_accessible(page, f"booking-{site.language}-{layout}-{'js' if javascript else 'nojs'}")
 
 
 def test_thanks_taken_and_error_pages(site: Served, new_context) -> None:
