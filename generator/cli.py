@@ -308,16 +308,23 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
                    "(\"none\" for no calendar yet). Default: CALLSLOT_CALENDAR_URL.")
 @click.option("--hours", default=None, metavar="RANGES",
               help="Open hours Monday to Friday, e.g. 09:00-12:00,14:00-17:00.")
+@click.option("--imprint", default=None, metavar="URL_OR_FILE",
+              help="Your Impressum: its https:// address, or a Markdown file name (e.g. "
+                   "impressum.md) created in content/ for you to fill in. Default: none.")
+@click.option("--privacy", "privacy_policy", default=None, metavar="URL_OR_FILE",
+              help="Your Datenschutzerklärung (privacy notice), written like --imprint.")
 @click.option("--no-input", "no_input", is_flag=True,
               help="Ask nothing: take the flags, defaults for the rest (--name is required).")
 def init_command(directory: Path, name: str | None, timezone: str | None,
                  language: str | None, calendar_env: str | None, hours: str | None,
-                 no_input: bool) -> None:
+                 imprint: str | None, privacy_policy: str | None, no_input: bool) -> None:
     """Create content/site.toml and content/intro.md in DIRECTORY for a new owner.
 
     Asks for what is not given as a flag, validates the settings by loading
     them, and never overwrites an existing file.
     """
+    from dataclasses import replace
+
     from generator.commands.init import InitAnswers, check_answer, scaffold
 
     defaults = InitAnswers(name="")
@@ -331,13 +338,16 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
         return convert
 
     def ask(value: str | None, prompt: str, default: str, field: str = "",
-            **kwargs: Any) -> str:
+            optional: bool = False, **kwargs: Any) -> str:
         if value is not None:
             return value
         if no_input:
             return default
         if field:
             kwargs["value_proc"] = checked(field)
+        if optional:  # Enter alone answers "none"
+            kwargs["show_default"] = False
+            return str(click.prompt(prompt, default="", **kwargs))
         return str(click.prompt(prompt, default=default or None, **kwargs))
 
     if no_input and not name:
@@ -351,10 +361,14 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
                          "address (none = no calendar yet)", defaults.calendar_env,
                          "calendar_env"),
         hours=ask(hours, "Open hours Monday to Friday", defaults.hours, "hours"),
+        imprint=ask(imprint, "Impressum (legal notice): its https:// address, or a Markdown "
+                    "file such as impressum.md (Enter: none)", "", "imprint", optional=True),
+        privacy_policy=ask(privacy_policy, "Datenschutz (privacy notice): its https:// address, "
+                           "or a Markdown file such as datenschutz.md (Enter: none)", "",
+                           "privacy_policy", optional=True),
     )
     if answers.calendar_env.strip().lower() in ("", "none", "-"):
-        answers = InitAnswers(answers.name, answers.timezone, answers.language, "",
-                              answers.hours)
+        answers = replace(answers, calendar_env="")
     written, kept = scaffold(directory, answers)
     for path in written:
         click.echo(f"created {path}")
