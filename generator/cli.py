@@ -14,6 +14,7 @@ import click
 
 from generator import __version__
 from generator.errors import ConfigError
+from generator.i18n import LANGUAGES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -282,8 +283,8 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--name", default=None, help="Your name as callers see it.")
 @click.option("--timezone", default=None, help="IANA time zone, e.g. Europe/Berlin.")
-@click.option("--language", type=click.Choice(["de", "en"]), default=None,
-              help="Language of the page: de or en.")
+@click.option("--language", type=click.Choice(LANGUAGES), default=None,
+              help="Language of the page and the messages: " + ", ".join(LANGUAGES) + ".")
 @click.option("--calendar-env", "calendar_env", default=None, metavar="NAME",
               help="Environment variable that will hold your secret calendar address "
                    "(\"none\" for no calendar yet). Default: CALLSLOT_CALENDAR_URL.")
@@ -327,7 +328,7 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
         name=ask(name, "Your name (as callers see it)", ""),
         timezone=ask(timezone, "Time zone", defaults.timezone, "timezone"),
         language=ask(language, "Language of the page", defaults.language,
-                     type=click.Choice(["de", "en"])),
+                     type=click.Choice(LANGUAGES)),
         calendar_env=ask(calendar_env, "Environment variable for your calendar's secret ICS "
                          "address (none = no calendar yet)", defaults.calendar_env,
                          "calendar_env"),

@@ -266,9 +266,10 @@ class _ThemeText:
             with self._lock:
                 if self._theme is None and not self._failed:
                     try:
-                        from generator.page.theme import load_theme
+                        # The same loaded theme writes the mails and invitations.
+                        from generator.notify.wording import theme_for
 
-                        self._theme = load_theme(self.settings)
+                        self._theme = theme_for(self.settings)
                     except CallslotError as exc:
                         self._failed = True
                         log.error(
