@@ -20,13 +20,12 @@ from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from generator.errors import BuildError
 
 if TYPE_CHECKING:
-    from zoneinfo import ZoneInfo
+    pass
 
 __all__ = [
     "BUNDLED_THEMES",
@@ -35,11 +34,11 @@ __all__ = [
     "N_",
     "babel_locale",
     "date_label",
-    "short_day_time",
-    "pick_language",
     "day_label",
     "format_or_list",
     "og_locale",
+    "pick_language",
+    "short_day_time",
     "short_time",
     "time_label",
     "translations",

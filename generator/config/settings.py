@@ -340,7 +340,8 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         raise r.error("owner.email", f"{email!r} is not an email address")
     phone = r.string(t, "phone", "owner.phone")
-    return Owner(name=name, timezone=tzname, language=language or DEFAULT_LANGUAGE, email=email, phone=phone)
+    return Owner(name=name, timezone=tzname, language=language or DEFAULT_LANGUAGE, email=email,
+                 phone=phone)
 
 
 def _calendars(r: FieldReader, value: object, content_dir: Path) -> tuple[CalendarSource, ...]:

@@ -109,7 +109,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         503,
         N_("Booking is not possible right now"),
         N_(
-            "The booking service has a problem; nothing was booked. Please try again in a few minutes."
+            "The booking service has a problem; nothing was booked. "
+            "Please try again in a few minutes."
         ),
     ),
     "unknown_token": (
