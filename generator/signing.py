@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from generator.errors import ConfigError
 
 if TYPE_CHECKING:  # loaded where a token is verified: an unchanged build needs no slot engine
-    from generator.availability import Slot
+    from generator.domain import Slot
 
 __all__ = [
     "ForgedSlot",
@@ -74,7 +74,7 @@ def verify_slot_token(secret: bytes, token: str) -> Slot:
         raise ForgedSlot("malformed slot time") from None
     if end <= start:
         raise ForgedSlot("slot ends before it starts")
-    from generator.availability import Slot
+    from generator.domain import Slot
 
     return Slot(start=start, end=end, call_type=call_type)
 

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
 from generator.config.settings import Settings
+from generator.domain import Booking
 from generator.notify.wording import theme_for
-from generator.store.base import Booking
 
 if TYPE_CHECKING:
     from generator.page.theme import Theme
@@ -42,7 +42,7 @@ def clean_address(value: str | None) -> str | None:
     """A plain addr-spec, or None when the value is not one (no display name, no CR/LF)."""
     if not value:
         return None
-    from generator.web.form import ascii_email
+    from generator.contact import ascii_email
 
     value = value.strip()
     if not _ADDRESS_RE.match(value) or len(value) > 254:

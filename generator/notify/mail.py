@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from generator.config.settings import EmailSettings, Settings
+from generator.domain import Booking
 from generator.notify.invite import clean_address, invitation, who_calls_line
 from generator.notify.wording import theme_for
-from generator.store.base import Booking
 
 if TYPE_CHECKING:
     from generator.page.theme import Theme

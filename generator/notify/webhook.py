@@ -18,10 +18,10 @@ from typing import Any
 
 from generator import __version__
 from generator.config.settings import Settings
+from generator.domain import Booking
 from generator.i18n import N_
 from generator.notify.mail import one_line, short_when
 from generator.notify.wording import theme_for
-from generator.store.base import Booking
 
 __all__ = [
     "SIGNATURE_HEADER",

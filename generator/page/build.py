@@ -31,8 +31,7 @@ from generator.page import buildcache
 if TYPE_CHECKING:
     from markupsafe import Markup
 
-    from generator.availability import Slot
-    from generator.busy.calendars import Busy
+    from generator.domain import Busy, Slot
     from generator.page.theme import Theme
 
 __all__ = [

@@ -42,9 +42,8 @@ from generator import __version__
 from generator.busy import cache as busycache
 
 if TYPE_CHECKING:
-    from generator.availability import Slot
-    from generator.busy.calendars import Busy
     from generator.config.settings import Settings
+    from generator.domain import Busy, Slot
 
 __all__ = ["VERSION", "Record", "input_key", "load_unchanged", "save", "slots_key"]
 

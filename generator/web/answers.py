@@ -14,8 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from generator.config.settings import Settings
+from generator.domain import Booking
 from generator.i18n import N_
-from generator.store.base import Booking
 from generator.web.form import LIMITS, FieldProblem
 
 __all__ = ["ERRORS", "Page", "Translate", "booking_details", "error_page", "field_message"]
