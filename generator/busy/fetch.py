@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -22,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from generator.errors import CalendarError
+from generator.files import write_atomic
 from generator.http import MAX_REDIRECTS, HttpFailure, request
 
 __all__ = ["MAX_BYTES", "MAX_REDIRECTS", "fetch_url"]
@@ -177,8 +176,6 @@ def _store(
                 ).encode(),
             ),
         ):
-            with tempfile.NamedTemporaryFile(dir=file.parent, delete=False, suffix=".tmp") as out:
-                out.write(content)
-            os.replace(out.name, file)
+            write_atomic(file, content)
     except OSError:
         pass

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from generator.busy.calendars import Busy
+from generator.domain import Busy
 from generator.errors import BuildError, ConfigError
 from generator.signing import ForgedSlot, verify_slot_token
 

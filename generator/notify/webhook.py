@@ -15,8 +15,8 @@ from datetime import UTC
 from typing import Any
 
 from generator.config.settings import Settings
+from generator.domain import Booking
 from generator.notify.mail import one_line, short_when
-from generator.store.base import Booking
 
 __all__ = [
     "SIGNATURE_HEADER",
