@@ -249,8 +249,10 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     for problem in check_settings(settings):
         click.echo(f"Warning: {problem}", err=True)
     target = out if out is not None else settings.root / "public"
+    from generator.busy.progress import FetchProgress
+
     result = build_site(settings, moment, target, secret=secret,
-                        taken=_booked_calls(settings, moment, secret))
+                        taken=_booked_calls(settings, moment, secret), progress=FetchProgress())
     if result.unchanged:
         click.echo(f"{result.out_dir} is up to date: same inputs as the last build, "
                    f"its {len(result.files)} files unchanged")
@@ -288,7 +290,10 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
     settings = load_settings(config_path)
     moment = parse_now(now)
     secret, _ = load_secret(settings.state_dir, create=True)
-    slots = offered_slots(settings, moment, taken=_booked_calls(settings, moment, secret))
+    from generator.busy.progress import FetchProgress
+
+    slots = offered_slots(settings, moment, taken=_booked_calls(settings, moment, secret),
+                          progress=FetchProgress())
     offer = make_offer(settings, moment, count=count, call_type=call_type, slots=slots)
     if not settings.site.base_url:
         click.echo("Warning: site.base_url is not set in site.toml; the links are relative.",
@@ -442,7 +447,10 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
         raise ConfigError(f"{call_type!r} is not a call type; known: {known}",
                           field="--call-type")
     window = calendar_window(settings, moment)
-    busy = read_busy(settings.calendars, settings.tz, *window, cache_dir=cache_dir)
+    from generator.busy.progress import FetchProgress
+
+    busy = read_busy(settings.calendars, settings.tz, *window, cache_dir=cache_dir,
+                     progress=FetchProgress())
     slots = open_slots(settings, busy, moment,
                        call_types=[call_type] if call_type is not None else None)
     if fmt == "json":
