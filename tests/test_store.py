@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from generator.domain import Booking
 from generator.errors import StoreError
-from generator.store import Booking, DayFull, SlotTaken, Store, open_store
+from generator.store import DayFull, SlotTaken, Store, open_store
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
 NOW = T0 - timedelta(days=1)
@@ -257,9 +258,9 @@ def test_rate_hit_allows_limit_per_window_and_key(store: Store) -> None:
 
 def test_ping_and_schema_version(store: Store) -> None:
     store.ping()
-    assert store.schema_version() == 1  # type: ignore[attr-defined]
+    assert store.schema_version() == 2  # type: ignore[attr-defined]
     store.migrate()  # a second run changes nothing
-    assert store.schema_version() == 1  # type: ignore[attr-defined]
+    assert store.schema_version() == 2  # type: ignore[attr-defined]
 
 
 def test_naive_datetimes_are_refused(store: Store) -> None:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from generator.config.fields import FieldReader
 from generator.config.notify import EmailSettings, NotifySettings, read_notify
+from generator.config.privacy import PrivacySettings, read_privacy
 from generator.config.valuetypes import (
     DayRange,
     Secret,
@@ -34,6 +35,7 @@ from generator.config.valuetypes import (
     parse_timezone,
 )
 from generator.errors import ConfigError
+from generator.i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 __all__ = [
     "OPTIONS",
@@ -46,6 +48,7 @@ __all__ = [
     "EmailSettings",
     "NotifySettings",
     "Owner",
+    "PrivacySettings",
     "Secret",
     "Settings",
     "SiteOptions",
@@ -58,7 +61,6 @@ __all__ = [
 ]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-LANGUAGES = ("de", "en")
 DEFAULT_CONFIG = Path("content") / "site.toml"
 
 
@@ -170,6 +172,7 @@ class Settings:
     booking: BookingRules = field(default_factory=BookingRules)
     site: SiteOptions = field(default_factory=SiteOptions)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     path: Path | None = None  # the site.toml read, None for settings made from CLI flags
     root: Path = field(default_factory=Path.cwd)  # the folder holding content/ and .callslot/
 
@@ -196,7 +199,9 @@ class Settings:
 OPTIONS: dict[str, str] = {
     "owner.name": "Your name as callers see it. Required.",
     "owner.timezone": "IANA time zone of your working day, e.g. \"Europe/Berlin\". Required.",
-    "owner.language": "Language of the page and messages: \"de\" or \"en\". Default \"de\".",
+    "owner.language": "Language of the page and of every message to you and to callers: "
+                      + ", ".join(f"\"{code}\"" for code in LANGUAGES)
+                      + f". Default \"{DEFAULT_LANGUAGE}\".",
     "owner.email": "Where booking notifications go; also the ORGANIZER of invitations.",
     "owner.phone": "Your phone number, shown to callers when they are to call you.",
     "owner.role": "Your role or profession under your name, e.g. \"Steuerberaterin\". Optional.",
@@ -281,6 +286,15 @@ OPTIONS: dict[str, str] = {
                              "Default: CALLSLOT_SECRET.",
     "notify.build_hook": "A build hook URL (Netlify) POSTed after bookings, as \"env:NAME\".",
     "notify.feed_key": "Key of the private bookings feed /api/bookings.ics, as \"env:NAME\".",
+    "privacy.keep": "How long a call's personal data (name, phone, email, topic, note, the "
+                    "caller's time zone, the mails about it) is kept after the call, e.g. "
+                    "\"30d\"; \"0d\" erases it as soon as the call is over. Only what "
+                    "`callslot stats` counts stays (call type, times, outcome, cancelled or "
+                    "not). Erased by `callslot notify`, `callslot serve` and `callslot bookings "
+                    "purge`. Default \"90d\".",
+    "privacy.require_consent": "Callers must tick a consent box (its text comes from the "
+                               "theme's translations) before booking; the text and the time "
+                               "of consent are stored with the booking. Default false.",
 }
 
 
@@ -323,7 +337,7 @@ def load_settings(path: str | os.PathLike[str] | None = None,
 
 def _settings_from_data(data: dict[str, Any], r: FieldReader, file: Path) -> Settings:
     r.unknown(data, {"owner", "calendars", "availability", "booking", "call_types", "site",
-                     "notify"}, "")
+                     "notify", "privacy"}, "")
     content_dir = file.parent
     owner = _owner(r, r.table(data, "owner", "owner"))
     calendars = _calendars(r, data.get("calendars", []), content_dir)
@@ -337,9 +351,10 @@ def _settings_from_data(data: dict[str, Any], r: FieldReader, file: Path) -> Set
     call_types = _call_types(r, data.get("call_types"))
     site = _site(r, r.table(data, "site", "site"), owner)
     notify = read_notify(r, r.table(data, "notify", "notify"), owner.email)
+    privacy = read_privacy(r, r.table(data, "privacy", "privacy"))
     return Settings(owner=owner, call_types=call_types, calendars=calendars,
                     availability=availability, booking=booking, site=site, notify=notify,
-                    path=file, root=content_dir.parent)
+                    privacy=privacy, path=file, root=content_dir.parent)
 
 
 def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
@@ -352,7 +367,7 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
         parse_timezone(tzname, field="owner.timezone")
     except ConfigError as exc:  # again with the line of the mistake
         raise r.error("owner.timezone", exc.message) from None
-    language = r.string(t, "language", "owner.language", "de", choices=LANGUAGES)
+    language = r.string(t, "language", "owner.language", DEFAULT_LANGUAGE, choices=LANGUAGES)
     email = r.string(t, "email", "owner.email")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         raise r.error("owner.email", f"{email!r} is not an email address")
@@ -374,8 +389,8 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
     if photo and not (Path(r.file).parent / photo).is_file():
         raise r.error("owner.photo", f"the image {photo!r} is not in content/; put the photo "
                       "there or remove owner.photo")
-    return Owner(name=name, timezone=tzname, language=language or "de", email=email, phone=phone,
-                 role=r.string(t, "role", "owner.role", "") or "",
+    return Owner(name=name, timezone=tzname, language=language or DEFAULT_LANGUAGE, email=email,
+                 phone=phone, role=r.string(t, "role", "owner.role", "") or "",
                  organisation=r.string(t, "organisation", "owner.organisation", "") or "",
                  photo=photo, phone_region=region)
 

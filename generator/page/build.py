@@ -25,14 +25,15 @@ from typing import TYPE_CHECKING
 
 from generator.config.settings import Settings
 from generator.errors import BuildError
+from generator.files import write_atomic
 from generator.page import buildcache
 
 # The renderers load only when a page is rendered: an unchanged build skips them.
 if TYPE_CHECKING:
     from markupsafe import Markup
 
-    from generator.availability import Slot
-    from generator.busy.calendars import Busy
+    from generator.busy.progress import FetchProgress
+    from generator.domain import Busy, Slot
     from generator.page.theme import Theme
 
 __all__ = [
@@ -64,10 +65,17 @@ class BuildResult:
         return sum(self.slot_counts.values())
 
 
-def offered_slots(settings: Settings, now: datetime, *, taken: Sequence[Busy] = ()) -> list[Slot]:
+def offered_slots(
+    settings: Settings,
+    now: datetime,
+    *,
+    taken: Sequence[Busy] = (),
+    progress: FetchProgress | None = None,
+) -> list[Slot]:
     """Read the calendars and compute the open slots, as a build offers them.
 
-    ``taken`` are calls already booked (they block time like events).
+    ``taken`` are calls already booked (they block time like events); ``progress``
+    shows each calendar download.
     """
     from generator import availability
     from generator.availability import open_slots
@@ -84,7 +92,12 @@ def offered_slots(settings: Settings, now: datetime, *, taken: Sequence[Busy] = 
         start, end = availability.calendar_window(settings, now)
         busy = list(
             read_busy(
-                settings.calendars, settings.tz, start, end, cache_dir=settings.state_dir / "cache"
+                settings.calendars,
+                settings.tz,
+                start,
+                end,
+                cache_dir=settings.state_dir / "cache",
+                progress=progress,
             )
         )
     return open_slots(settings, busy, now, booked=taken)
@@ -291,6 +304,7 @@ def build_site(
     secret: bytes,
     slots: Sequence[Slot] | None = None,
     taken: Sequence[Busy] = (),
+    progress: FetchProgress | None = None,
 ) -> BuildResult:
     """Build the site into ``out_dir``; ``slots`` default to the open slots from the calendars.
 
@@ -305,7 +319,7 @@ def build_site(
         record = buildcache.load_unchanged(settings, out_dir, key=input_key)
         if record is not None:
             return _unchanged(out_dir, record)
-        slots = offered_slots(settings, now, taken=taken)
+        slots = offered_slots(settings, now, taken=taken, progress=progress)
         if input_key is None:
             # Reading the calendars remembered their files' keys: the next build can use them.
             input_key = buildcache.input_key(settings, now, out_dir, secret=secret, taken=taken)
@@ -361,13 +375,9 @@ def _refresh(
     written = []
     if files.get("slots.json") != data:
         target = Path(out_dir).absolute() / "slots.json"
-        tmp = target.with_name(".slots.json.new")
         try:
-            tmp.write_bytes(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)  # a reader sees the old file or the new one, never half
+            write_atomic(target, data)  # a reader sees the old file or the new one, never half
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise BuildError(f"cannot write {target}: {exc}") from None
         files["slots.json"] = data
         written.append(target)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from markupsafe import Markup
 
-from generator.availability import Slot
 from generator.config.settings import CallType, Settings
+from generator.domain import Slot
 from generator.i18n import (
     day_label,
     duration_label,
@@ -305,9 +305,7 @@ def _profile(settings: Settings, photo: str) -> ProfileView | None:
 
 def _keep(settings: Settings, language: str) -> str:
     """How long details are kept after the call, in words ("90 Tage"); "" for right after."""
-    from datetime import timedelta
-
-    # [privacy] keep comes with the retention work; 90 days is its default.
-    privacy = getattr(settings, "privacy", None)
-    days = getattr(privacy, "keep", timedelta(days=90)).days
+    # [privacy] keep counts from the end of the call; a part of a day still counts as one.
+    keep = settings.privacy.keep
+    days = keep.days + (1 if keep - timedelta(days=keep.days) else 0)
     return duration_label(days, language) if days > 0 else ""
