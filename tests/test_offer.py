@@ -129,7 +129,8 @@ _REPLIES = {
     ),
     "en": ("How about tomorrow at 9:00 or Wednesday at 10:30 or 14:00?", "Could you"),
     "fr": (
-        "Seriez-vous disponible demain à 9\u00a0h ou mercredi à 10\u00a0h\u00a030 ou 14\u00a0h\u202f?",
+        "Seriez-vous disponible demain à 9\u00a0h ou mercredi à "
+        "10\u00a0h\u00a030 ou 14\u00a0h\u202f?",
         "Pourriez",
     ),
     "es": ("¿Le viene bien mañana a las 9:00 o el miércoles a las 10:30 o 14:00?", "¿Podría"),
