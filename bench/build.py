@@ -235,7 +235,7 @@ def read_window(settings, start: datetime, end: datetime, *, how: str) -> list:
     skipped before parsing); "cache": read_busy with the build's cache folder;
     "full": every event parsed, the pre-filter switched off (calendars._busy's flag).
     """
-    from generator import calendars
+    from generator.busy import calendars
 
     if how == "full":
         busy = []
@@ -254,10 +254,10 @@ def read_window(settings, start: datetime, end: datetime, *, how: str) -> list:
 def child(mode: str) -> dict:
     # Imported before any timing: a running handler or build has these loaded already
     # (their import cost is bench/handler.py's cold-start figure).
-    import generator.calendars  # noqa: F401
+    import generator.busy.calendars  # noqa: F401
     from generator.availability import calendar_window, open_slots
     from generator.cli import parse_now
-    from generator.settings import load_settings
+    from generator.config.settings import load_settings
 
     now = parse_now(NOW)
     settings = load_settings(Path("content") / "site.toml")
@@ -299,8 +299,7 @@ def inprocess_build(settings, now: datetime) -> dict:
     Everything a build imports is imported first, so the figures leave out the
     interpreter's start-up and the imports that bound a whole process.
     """
-    from generator import theme, views  # noqa: F401
-    from generator.site import build_site, render_intro
+    from generator.page.build import build_site, render_intro
 
     render_intro(settings)  # loads Markdown's extensions
     out = Path("public")

@@ -53,7 +53,7 @@ if str(ROOT) not in sys.path:  # `python bench/handler.py` puts bench/, not the 
     sys.path.insert(0, str(ROOT))
 
 from generator.availability import Slot, open_slots  # noqa: E402
-from generator.settings import load_settings  # noqa: E402
+from generator.config.settings import load_settings  # noqa: E402
 from generator.signing import slot_token  # noqa: E402
 
 SECRET = "bench-secret-not-for-production-0123"

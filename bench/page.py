@@ -52,8 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/page.py` puts bench/, not the root, on the path
     sys.path.insert(0, str(ROOT))
 
-from generator.settings import Settings, load_settings  # noqa: E402
-from generator.site import build_site  # noqa: E402
+from generator.config.settings import Settings, load_settings  # noqa: E402
+from generator.page.build import build_site  # noqa: E402
 
 FIRST_VIEW_BUDGET = 14 * 1024  # bytes gzipped: what the first round trip can carry
 FIRST_VIEW_REQUESTS = 1  # goal: the page, its style and its script in one response
@@ -143,9 +143,9 @@ def served(settings: Settings, public: Path, scratch: Path) -> Iterator[tuple[st
     """
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from generator.handler import create_app
-    from generator.serve import static_app
+    from generator.commands.serve import static_app
     from generator.store.sqlite import SQLiteStore
+    from generator.web.wsgi import create_app
 
     store = SQLiteStore(scratch / "bookings.sqlite3")
     handler = create_app(settings, store=store, secret=SECRET, env={})

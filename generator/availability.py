@@ -39,9 +39,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from .calendars import Busy
-from .errors import ConfigError
-from .settings import (
+from generator.busy.calendars import Busy
+from generator.config.settings import (
     WEEKDAYS,
     Availability,
     BookingRules,
@@ -51,7 +50,8 @@ from .settings import (
     Owner,
     Settings,
 )
-from .values import parse_timezone
+from generator.config.valuetypes import parse_timezone
+from generator.errors import ConfigError
 
 __all__ = [
     "Slot",

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
-from .errors import ConfigError
+from generator import __version__
+from generator.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,9 +77,9 @@ def stats_command(config_path: Path | None, now: str | None, since: str | None, 
     from datetime import date
     from datetime import datetime as _datetime
 
-    from .settings import load_settings
-    from .stats import compute_stats, format_json, format_table, plot_stats
-    from .store import open_store
+    from generator.commands.stats import compute_stats, format_json, format_table, plot_stats
+    from generator.config.settings import load_settings
+    from generator.store import open_store
 
     settings = load_settings(config_path)
     moment = parse_now(now)
@@ -119,10 +119,10 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     """
     import os
 
-    from .notify import check_notify_settings, run_due
-    from .settings import load_settings
-    from .signing import load_secret
-    from .store import open_store
+    from generator.config.settings import load_settings
+    from generator.notify.outbox import check_notify_settings, run_due
+    from generator.signing import load_secret
+    from generator.store import open_store
 
     settings = load_settings(config_path)
     check_notify_settings(settings)
@@ -157,8 +157,8 @@ def check_command(config_path: Path | None, now: str | None, send_test: bool,
     1 when anything is wrong. Never prints a secret (calendar URLs, passwords,
     tokens).
     """
-    from .check import run_check
-    from .errors import CallslotError
+    from generator.commands.check import run_check
+    from generator.errors import CallslotError
 
     report = run_check(config_path, now=parse_now(now), send_test=send_test, timeout=timeout)
     for line in report.lines():
@@ -178,15 +178,15 @@ def _booked_calls(settings: Any, moment: datetime, secret: bytes) -> list[Any]:
     import os
 
     if settings.booking.backend == "netlify-forms":
-        from .netlify import taken_from_netlify
+        from generator.busy.netlify_forms import taken_from_netlify
 
         return taken_from_netlify(secret)
     url = os.environ.get("DATABASE_URL")
     if not url and not (settings.state_dir / "bookings.sqlite3").exists():
         return []  # no store yet: nothing booked
-    from .availability import bookings_since
-    from .calendars import Busy
-    from .store import open_store
+    from generator.availability import bookings_since
+    from generator.busy.calendars import Busy
+    from generator.store import open_store
 
     store = open_store(url, settings=settings)
     try:
@@ -212,9 +212,9 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     content, theme, calendars, bookings, --now) and the output folder is as
     that build left it, nothing is rendered or written (.callslot/cache/).
     """
-    from .settings import check_settings, load_settings
-    from .signing import load_secret
-    from .site import build_site
+    from generator.config.settings import check_settings, load_settings
+    from generator.page.build import build_site
+    from generator.signing import load_secret
 
     settings = load_settings(config_path)
     moment = parse_now(now)
@@ -257,10 +257,10 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
     10:30 oder 14:00 Uhr? Mögen Sie mir schon ein Stichwort nennen?", with a
     link per time that opens the booking page with it selected.
     """
-    from .offer import make_offer
-    from .settings import load_settings
-    from .signing import load_secret
-    from .site import offered_slots
+    from generator.commands.offer import make_offer
+    from generator.config.settings import load_settings
+    from generator.page.build import offered_slots
+    from generator.signing import load_secret
 
     settings = load_settings(config_path)
     moment = parse_now(now)
@@ -294,7 +294,7 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
     Asks for what is not given as a flag, validates the settings by loading
     them, and never overwrites an existing file.
     """
-    from .scaffold import InitAnswers, check_answer, scaffold
+    from generator.commands.init import InitAnswers, check_answer, scaffold
 
     defaults = InitAnswers(name="")
 
@@ -381,10 +381,15 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
     """
     from datetime import timedelta
 
-    from .availability import calendar_window, open_slots, settings_for_check
-    from .calendars import read_busy
-    from .settings import DEFAULT_CONFIG, load_settings, parse_range
-    from .slotlist import calendar_from_option, format_json, format_table, with_overrides
+    from generator.availability import calendar_window, open_slots, settings_for_check
+    from generator.busy.calendars import read_busy
+    from generator.commands.slots import (
+        calendar_from_option,
+        format_json,
+        format_table,
+        with_overrides,
+    )
+    from generator.config.settings import DEFAULT_CONFIG, load_settings, parse_range
 
     moment = parse_now(now)
     day_range = parse_range(hours, field="--hours") if hours is not None else None
@@ -445,7 +450,7 @@ def serve_command(config_path: Path | None, port: int, host: str, now: str | Non
     .callslot/. For production, run the handler under a WSGI server instead:
     gunicorn generator.handler:app.
     """
-    from .serve import serve
+    from generator.commands.serve import serve
 
     serve(config_path, host=host, port=port, build_now=parse_now(now) if now else None)
 
@@ -471,7 +476,7 @@ def bookings_command(ctx: click.Context, config_path: Path | None, now: str | No
     ctx.obj.update(config_path=config_path, now=now)
     if ctx.invoked_subcommand is not None:
         return
-    from .roster import format_bookings
+    from generator.commands.bookings import format_bookings
 
     settings, store = _open_bookings(config_path)
     try:
@@ -487,8 +492,8 @@ def bookings_command(ctx: click.Context, config_path: Path | None, now: str | No
 def _open_bookings(config_path: Path | None) -> tuple[Any, Any]:
     import os
 
-    from .settings import load_settings
-    from .store import open_store
+    from generator.config.settings import load_settings
+    from generator.store import open_store
 
     settings = load_settings(config_path)
     return settings, open_store(os.environ.get("DATABASE_URL"), settings=settings)
@@ -504,9 +509,9 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
     """Cancel booking ID: the slot is free again and the caller is told (as their own cancel
     link would do). Cancelling twice changes nothing. An ID that starts with "-" goes
     after "--": callslot bookings cancel -- -AbC123."""
-    from .errors import CallslotError
-    from .notify import channels_for, send_now
-    from .signing import load_secret
+    from generator.errors import CallslotError
+    from generator.notify.outbox import channels_for, send_now
+    from generator.signing import load_secret
 
     settings, store = _open_bookings(config_path or ctx.obj["config_path"])
     moment = parse_now(now or ctx.obj["now"])
@@ -546,7 +551,7 @@ def bookings_mark_command(ctx: click.Context, booking_id: str, outcome: str,
     A cancelled call or one that has not started yet is refused (a typo in the ID would
     skew the share of calls held) unless --force. An ID that starts with "-" goes
     after "--"."""
-    from .errors import CallslotError
+    from generator.errors import CallslotError
 
     settings, store = _open_bookings(config_path or ctx.obj["config_path"])
     moment = parse_now(now or ctx.obj["now"])

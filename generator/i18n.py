@@ -20,7 +20,7 @@ from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po
 
-from .errors import BuildError
+from generator.errors import BuildError
 
 __all__ = [
     "LOCALES",

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
+from generator.errors import ConfigError
 
 if TYPE_CHECKING:  # loaded where a token is verified: an unchanged build needs no slot engine
-    from .availability import Slot
+    from generator.availability import Slot
 
 __all__ = [
     "ForgedSlot",
@@ -74,7 +74,7 @@ def verify_slot_token(secret: bytes, token: str) -> Slot:
         raise ForgedSlot("malformed slot time") from None
     if end <= start:
         raise ForgedSlot("slot ends before it starts")
-    from .availability import Slot
+    from generator.availability import Slot
 
     return Slot(start=start, end=end, call_type=call_type)
 

@@ -27,7 +27,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from generator.settings import Settings, load_settings
+from generator.config.settings import Settings, load_settings
 from generator.store.base import Booking, Store
 
 UTC = dt.UTC

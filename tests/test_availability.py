@@ -21,9 +21,8 @@ from generator.availability import (
     settings_for_check,
     spread,
 )
-from generator.calendars import Busy
-from generator.errors import ConfigError
-from generator.settings import (
+from generator.busy.calendars import Busy
+from generator.config.settings import (
     Availability,
     BookingRules,
     CallType,
@@ -32,6 +31,7 @@ from generator.settings import (
     Settings,
     load_settings,
 )
+from generator.errors import ConfigError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
-from generator.settings import load_settings
+from generator.config.settings import load_settings
 from generator.store import Booking, open_store
 
 NOW = "2026-11-27T08:00:00+01:00"

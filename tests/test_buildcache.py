@@ -148,7 +148,7 @@ def _change_secret(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _book_first_slot(site: Path) -> None:
     from notify_support import book, make_booking
 
-    from generator.settings import load_settings
+    from generator.config.settings import load_settings
     from generator.store import open_store
 
     first = json.loads((site / "public" / "slots.json").read_text())["slots"][0]

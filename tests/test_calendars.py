@@ -17,17 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.calendars import generate_calendar
-from generator import busycache, calendars
-from generator.calendars import (
+from generator.busy import cache as busycache
+from generator.busy import calendars
+from generator.busy.calendars import (
     Busy,
     busy_from_ics,
     describe_calendar,
     merge_busy,
     read_busy,
 )
+from generator.busy.prefilter import filter_events
+from generator.config.settings import CalendarSource, Secret
 from generator.errors import CalendarError, ConfigError
-from generator.icstext import filter_events
-from generator.settings import CalendarSource, Secret
 
 CALENDARS = Path(__file__).resolve().parent / "calendars"
 BERLIN = ZoneInfo("Europe/Berlin")

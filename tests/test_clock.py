@@ -149,7 +149,7 @@ def test_a_bad_callslot_now_is_refused_by_name(value: str) -> None:
 
 def test_a_bad_callslot_now_stops_the_module_app(example_site, monkeypatch, tmp_path) -> None:
     """A typo in the pin is a clear 503 at start-up, never a handler on the real clock."""
-    import generator.handler as handler_module
+    import generator.web.wsgi as handler_module
 
     monkeypatch.setenv("CALLSLOT_CONFIG", str(example_site / "content" / "site.toml"))
     monkeypatch.setenv("CALLSLOT_SECRET", "x" * 32)

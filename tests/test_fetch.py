@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from generator.calendars import fetch_calendar, read_busy
+from generator.busy.calendars import fetch_calendar, read_busy
+from generator.config.settings import CalendarSource, Secret
 from generator.errors import CalendarError
-from generator.settings import CalendarSource, Secret
 
 CALENDARS = Path(__file__).resolve().parent / "calendars"
 ICS = (CALENDARS / "moved_instance.ics").read_bytes()

@@ -18,11 +18,17 @@ from handler_support import NOW, SECRET, AnswerPage
 from werkzeug.test import Client
 
 from generator.availability import Slot
-from generator.handler import create_app, hash_token
-from generator.settings import CalendarSource, NotifySettings, Secret, Settings, load_settings
+from generator.config.settings import (
+    CalendarSource,
+    NotifySettings,
+    Secret,
+    Settings,
+    load_settings,
+)
+from generator.page.build import offered_slots
 from generator.signing import slot_token
-from generator.site import offered_slots
 from generator.store import Store, open_store
+from generator.web.wsgi import create_app, hash_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SECURITY_HEADERS = ("X-Content-Type-Options", "Referrer-Policy", "Content-Security-Policy")
@@ -347,7 +353,7 @@ def test_field_problems_name_each_field(client, store, slots) -> None:
 
 def test_a_field_problem_names_the_field_as_the_form_labels_it(client, settings, slots) -> None:
     # The German form says "Notiz (optional)"; the refusal once said "Nachricht".
-    from generator.theme import load_theme
+    from generator.page.theme import load_theme
 
     theme = load_theme(settings)
     response = client.post("/api/book", data=form(slots[0], note="x" * 1001))
@@ -388,7 +394,7 @@ def test_phone_numbers_as_people_write_them_are_booked(client, store, slots, pho
 
 def test_booking_ids_can_be_typed_on_the_command_line() -> None:
     # One id in 64 began with "-", and `callslot bookings cancel ID` took it for an option.
-    from generator.api import new_booking_id
+    from generator.web.core import new_booking_id
 
     ids = {new_booking_id() for _ in range(5000)}
     assert len(ids) == 5000
@@ -678,8 +684,8 @@ def test_a_dead_webhook_never_loses_the_booking(settings, store, slots) -> None:
 
 
 def test_module_app_and_lambda_handler(example_site, slots, monkeypatch, tmp_path) -> None:
-    import generator.handler as handler_module
-    from generator.lambda_handler import make_handler
+    import generator.web.wsgi as handler_module
+    from generator.web.lambda_adapter import make_handler
 
     monkeypatch.setenv("CALLSLOT_CONFIG", str(example_site / "content" / "site.toml"))
     monkeypatch.setenv("CALLSLOT_SECRET", SECRET.decode())
@@ -783,9 +789,9 @@ def test_notifications_get_only_the_time_the_calendar_re_check_left(
 ) -> None:
     # A slow calendar (as read over the network) and a hanging webhook: the booking request
     # must still end within REQUEST_SECONDS, or Lambda's timeout makes it look failed.
-    import generator.handler
+    import generator.web.wsgi
 
-    monkeypatch.setattr(generator.handler, "REQUEST_SECONDS", 3.0)  # 12 s in production
+    monkeypatch.setattr(generator.web.wsgi, "REQUEST_SECONDS", 3.0)  # 12 s in production
     ics = settings.calendars[0].path().read_bytes()
     with slow_server(ics, delay=2.3) as base:
         settings = replace(
@@ -801,9 +807,9 @@ def test_notifications_get_only_the_time_the_calendar_re_check_left(
 
 
 def test_the_calendar_re_check_has_one_time_limit(settings, store, slots, monkeypatch) -> None:
-    import generator.handler
+    import generator.web.wsgi
 
-    monkeypatch.setattr(generator.handler, "RECHECK_SECONDS", 1.0)  # 5 s in production
+    monkeypatch.setattr(generator.web.wsgi, "RECHECK_SECONDS", 1.0)  # 5 s in production
     ics = settings.calendars[0].path().read_bytes()
     with slow_server(ics, delay=3.0) as base:
         settings = replace(

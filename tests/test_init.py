@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
-from generator.settings import load_settings
+from generator.config.settings import load_settings
 
 FLAGS = [
     "--name",

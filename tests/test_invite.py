@@ -9,7 +9,7 @@ from pathlib import Path
 from icalendar import Calendar
 from notify_support import CREATED, START, make_booking, site_settings
 
-from generator.invite import booking_uid, bookings_feed, invitation
+from generator.notify.invite import booking_uid, bookings_feed, invitation
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 

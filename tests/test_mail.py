@@ -22,9 +22,9 @@ from notify_support import (
     smtp_server,
 )
 
-from generator.mail import booking_message, send_message
-from generator.notify import cancel_url, channels_for, send_now
-from generator.settings import EmailSettings, Secret
+from generator.config.settings import EmailSettings, Secret
+from generator.notify.mail import booking_message, send_message
+from generator.notify.outbox import cancel_url, channels_for, send_now
 from generator.signing import cancel_token
 from generator.store.sqlite import SQLiteStore
 

@@ -24,7 +24,7 @@ from notify_support import (
 from testenv import PG_ADMIN_URL, ROOT
 
 from generator.cli import main
-from generator.notify import MAX_ATTEMPTS, backoff_after, channels_for, run_due, send_now
+from generator.notify.outbox import MAX_ATTEMPTS, backoff_after, channels_for, run_due, send_now
 from generator.store import open_store
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
@@ -300,8 +300,8 @@ def test_booking_through_the_handler_survives_a_down_mail_server(
     from werkzeug.test import Client
 
     from generator.availability import Slot
-    from generator.handler import create_app
     from generator.signing import slot_token
+    from generator.web.wsgi import create_app
 
     port = free_port()
     env = {**_env(tmp_path / "b.sqlite3", port), "CALLSLOT_RATE_LIMIT": "off"}
@@ -350,7 +350,7 @@ def test_background_loop_sends_queued_mail_once_and_stops(example_site: Path, tm
     import threading
     import time
 
-    from generator.notify import run_forever
+    from generator.notify.outbox import run_forever
 
     with smtp_server() as (sink, port):
         env = _env(tmp_path / "b.sqlite3", port)
@@ -405,12 +405,12 @@ def test_a_hanging_mail_server_does_not_keep_the_caller_waiting(
 
     from werkzeug.test import Client
 
-    import generator.notify
+    import generator.notify.outbox
     from generator.availability import Slot
-    from generator.handler import create_app
     from generator.signing import slot_token
+    from generator.web.wsgi import create_app
 
-    monkeypatch.setattr(generator.notify, "IMMEDIATE_BUDGET", 1.5)  # 8 s in production
+    monkeypatch.setattr(generator.notify.outbox, "IMMEDIATE_BUDGET", 1.5)  # 8 s in production
     listener = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
     stop = threading.Event()

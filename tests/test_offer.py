@@ -14,9 +14,9 @@ from page_support import parse_page
 
 from generator.availability import Slot
 from generator.cli import main
-from generator.offer import offer_text, pick_spread
-from generator.settings import load_settings
-from generator.site import offered_slots
+from generator.commands.offer import offer_text, pick_spread
+from generator.config.settings import load_settings
+from generator.page.build import offered_slots
 
 SECRET = "test-secret-0123456789abcdef"
 NOW = "2026-11-27T08:00:00Z"

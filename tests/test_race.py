@@ -14,10 +14,10 @@ from handler_support import NOW, SECRET
 from werkzeug.test import Client
 
 from generator.availability import Slot, check_slot
-from generator.handler import create_app
-from generator.settings import Settings, load_settings
+from generator.config.settings import Settings, load_settings
 from generator.signing import slot_token
 from generator.store import Store, open_store
+from generator.web.wsgi import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLERS = 50

@@ -27,7 +27,7 @@ from page_support import parse_page
 from werkzeug.test import Client
 
 from generator.cli import main
-from generator.serve import static_app
+from generator.commands.serve import static_app
 
 SECRET = "serve-test-secret-0123456789"
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import settings as settings_module
 from generator.cli import main
-from generator.errors import ConfigError
-from generator.settings import (
+from generator.config import settings as settings_module
+from generator.config.settings import (
     OPTIONS,
     DayRange,
     Secret,
@@ -21,6 +20,7 @@ from generator.settings import (
     parse_hours,
     parse_range,
 )
+from generator.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "content" / "site.toml").read_text(encoding="utf-8")

@@ -17,11 +17,11 @@ import pytest
 from page_support import parse_page
 
 from generator.cli import main
+from generator.config.settings import load_settings
 from generator.i18n import day_label
-from generator.settings import load_settings
+from generator.page.build import build_site, offered_slots
+from generator.page.theme import inline_hashes
 from generator.signing import verify_slot_token
-from generator.site import build_site, offered_slots
-from generator.theme import inline_hashes
 
 SECRET = "test-secret-0123456789abcdef"
 NOW = "2026-11-27T08:00:00Z"  # a Friday morning in Berlin
@@ -158,7 +158,7 @@ def test_form_fields_follow_the_handler_contract(built: Path) -> None:
     assert note.attrs["maxlength"] == "1000" and "required" not in note.attrs
     # The browser never lets through a length the handler refuses (the phone field once
     # took 40 characters, the handler 30: a caller filled in everything and was sent back).
-    from generator.form import LIMITS
+    from generator.web.form import LIMITS
 
     for name, (_, longest) in LIMITS.items():
         element = page.one("textarea" if name == "note" else "input", name=name)
@@ -395,7 +395,7 @@ def test_no_open_slot_warns_and_shows_a_calm_message(
 
 
 def test_booked_calls_are_not_offered(example_site: Path, tmp_path: Path) -> None:
-    from generator.calendars import Busy
+    from generator.busy.calendars import Busy
 
     settings = load_settings(example_site / "content" / "site.toml")
     slots = offered_slots(settings, NOW_DT)

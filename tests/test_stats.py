@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from generator.stats import compute_stats, format_json, format_table, plot_stats
+from generator.commands.stats import compute_stats, format_json, format_table, plot_stats
 from generator.store.base import Booking
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -271,7 +271,7 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
 
 
 def test_sqlite_default_path_is_in_the_state_dir(example_site) -> None:
-    from generator.settings import load_settings
+    from generator.config.settings import load_settings
 
     settings = load_settings(example_site / "content" / "site.toml", env={})
     s = open_store(None, settings=settings)
@@ -284,7 +284,7 @@ def test_sqlite_default_path_is_in_the_state_dir(example_site) -> None:
 
 
 def test_sqlite_relative_url_is_relative_to_the_project(example_site) -> None:
-    from generator.settings import load_settings
+    from generator.config.settings import load_settings
 
     settings = load_settings(example_site / "content" / "site.toml", env={})
     s = open_store("sqlite:///data/b.sqlite3", settings=settings)

@@ -12,10 +12,10 @@ from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 from page_support import parse_page
 
+from generator.config.settings import load_settings
 from generator.errors import BuildError
 from generator.i18n import day_label, translations
-from generator.settings import load_settings
-from generator.theme import BUNDLED_THEMES, content_security_policy, load_theme
+from generator.page.theme import BUNDLED_THEMES, content_security_policy, load_theme
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "themes" / "default"
@@ -143,7 +143,8 @@ def test_broken_catalog_names_the_file(example_site: Path) -> None:
 def _source_messages() -> set[str]:
     found = set()
     sources = [(p, "jinja2.ext:babel_extract") for p in (DEFAULT / "templates").glob("*.html")]
-    sources += [(ROOT / "generator" / name, "python") for name in ("site.py", "offer.py")]
+    python_sources = ("page/build.py", "commands/offer.py")
+    sources += [(ROOT / "generator" / name, "python") for name in python_sources]
     for path, method in sources:
         options = {"extensions": "jinja2.ext.i18n"} if method != "python" else {}
         for _line, message, _comments, _context in extract_from_file(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from notify_support import SECRET, HttpSink, book, make_booking, site_settings
 
-from generator.notify import channels_for, run_due, send_now
+from generator.notify.outbox import channels_for, run_due, send_now
+from generator.notify.webhook import SIGNATURE_HEADER, WebhookFailed, send_webhook, verify
 from generator.store.sqlite import SQLiteStore
-from generator.webhook import SIGNATURE_HEADER, WebhookFailed, send_webhook, verify
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 HOOK_KEY = "webhook-key-abcdefghijklmnop"

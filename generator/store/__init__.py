@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import StoreError
-from .base import Booking, DayFull, OutboxItem, SlotTaken, Store
+from generator.errors import StoreError
+from generator.store.base import Booking, DayFull, OutboxItem, SlotTaken, Store
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from generator.config.settings import Settings
 
 __all__ = ["Booking", "DayFull", "OutboxItem", "SlotTaken", "Store", "open_store"]
 
@@ -29,7 +29,7 @@ def open_store(url: str | None, *, settings: Settings | None = None) -> Store:
                 "no DATABASE_URL and no settings to find the default database; "
                 "set DATABASE_URL=sqlite:///path/to/bookings.sqlite3"
             )
-        from .sqlite import SQLiteStore
+        from generator.store.sqlite import SQLiteStore
 
         return SQLiteStore(settings.state_dir / "bookings.sqlite3")
     scheme = url.split(":", 1)[0].lower() if "://" in url else ""
@@ -42,12 +42,12 @@ def open_store(url: str | None, *, settings: Settings | None = None) -> Store:
         path = Path(url[len("sqlite:///") :])
         if not path.is_absolute() and settings is not None:
             path = settings.root / path
-        from .sqlite import SQLiteStore
+        from generator.store.sqlite import SQLiteStore
 
         return SQLiteStore(path)
     if scheme in ("postgresql", "postgres"):
         try:
-            from .postgres import PostgresStore
+            from generator.store.postgres import PostgresStore
         except ImportError:
             raise StoreError(
                 "DATABASE_URL names PostgreSQL but psycopg is not installed; "

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import errors as pg_errors
 
-from ..errors import StoreError
-from .base import Booking, DayFull, OutboxItem, SlotTaken, Store
-from .rows import (
+from generator.errors import StoreError
+from generator.store.base import Booking, DayFull, OutboxItem, SlotTaken, Store
+from generator.store.sql import (
     BOOKING_COLS,
     OUTBOX_COLS,
     booking_from_row,

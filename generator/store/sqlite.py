@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ..errors import StoreError
-from .base import Booking, DayFull, OutboxItem, SlotTaken, Store
-from .rows import (
+from generator.errors import StoreError
+from generator.store.base import Booking, DayFull, OutboxItem, SlotTaken, Store
+from generator.store.sql import (
     BOOKING_COLS,
     OUTBOX_COLS,
     booking_from_row,

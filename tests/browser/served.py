@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from generator.settings import load_settings
+from generator.config.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "browser-tests-fixed-secret-0123456789"

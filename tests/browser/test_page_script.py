@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.settings import load_settings
-from generator.site import build_site, offered_slots
+from generator.config.settings import load_settings
+from generator.page.build import build_site, offered_slots
 
 SECRET = b"browser-secret-0123456789"
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)

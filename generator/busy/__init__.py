@@ -1,0 +1,1 @@
+"""Busy time: calendars (files, URLs, Netlify Forms) -> busy intervals in UTC."""

@@ -1,0 +1,568 @@
+"""Calendars -> busy intervals: read ICS files and URLs, expand recurrences, merge in UTC.
+
+Semantics (RFC 5545): RRULE, RDATE, EXDATE and RECURRENCE-ID overrides (also
+RANGE=THISANDFUTURE) are expanded by recurring-ical-events; Google exports are
+normalised with x-wr-timezone; TRANSP:TRANSPARENT and STATUS:CANCELLED events
+block nothing, every other status (TENTATIVE too: the safer answer) blocks;
+all-day events block the owner's whole local day(s); floating times are the
+owner's local time; VFREEBUSY periods block unless FBTYPE=FREE; Outlook's
+Windows zone names work (icalendar maps them, or uses the file's VTIMEZONE).
+An event without DTEND and DURATION lasts one day when it starts on a DATE and
+no time at all when it starts at a DATE-TIME: an instant cannot overlap a slot,
+so it blocks nothing.
+
+Where the library answers differently from the RFC, and the difference would
+offer a busy slot, we compute the time ourselves (each case has a test):
+
+- Every instance of a series lasts exactly as long as the first one when the
+  length comes from DTEND (3.8.5.3). The library adds the wall-clock difference,
+  so across a spring-forward change an instance lost an hour. Where the wall-clock
+  length is the longer one (the first instance spans a spring-forward change, or
+  a later one a fall-back change), calendar apps show that, so it blocks too.
+- DURATION: weeks and days are nominal, hours/minutes/seconds exact (3.3.6).
+  icalendar reads "PT24H" as one day (the text is kept by :mod:`.icstext`), and
+  the library adds every duration on the wall clock: PT24H across a DST change
+  must be 24 real hours, P1D one calendar day.
+- An override (RECURRENCE-ID) without DTEND or DURATION keeps its series' length
+  (the library makes it an instant); some clients write only what they changed.
+- A local time inside a DST gap takes the offset from before the gap, an
+  ambiguous one the first occurrence (3.3.5). zoneinfo already does so; the
+  zones icalendar builds from a custom VTIMEZONE (dateutil) take the offset
+  after the gap, an hour early. :func:`_utc` resolves every local time by the RFC.
+- A TZID that is neither defined by a VTIMEZONE nor a known zone name fails:
+  icalendar would silently read it as floating time.
+
+Speed: :mod:`.icstext` drops, before parsing, every event that provably cannot
+touch the window, and with ``cache_dir`` the busy time derived from a calendar is
+kept, keyed by a hash of its content (DTSTAMP left out: Google restamps every
+download) and valid for any window inside the one it was derived for (a cold read
+covers a week more than asked, so the next days' builds hit it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from generator.busy import cache as busycache
+from generator.busy.prefilter import DURATION_MARK, filter_events, parse_duration_text
+from generator.config.settings import CalendarSource
+from generator.errors import CalendarError
+
+if TYPE_CHECKING:  # the parsers load only where a calendar is read: the handler starts fast
+    import icalendar
+
+__all__ = [
+    "MAX_BYTES",
+    "Busy",
+    "CalendarInfo",
+    "busy_from_ics",
+    "describe_calendar",
+    "fetch_calendar",
+    "merge_busy",
+    "read_busy",
+]
+
+# The largest calendar read: a 50,000-event feed (three busy years) is about 42 MB.
+MAX_BYTES = 64_000_000
+# The library is asked for a wider window than ours: its instance ends can be
+# off by a DST hour or two, and we compute the true ones.
+_QUERY_MARGIN = timedelta(days=2)
+_SPAN_MARK = "X-CALLSLOT-SPAN"
+_PERIODS_MARK = "X-CALLSLOT-PERIODS"
+_ZONE_MARK = "X-CALLSLOT-WR-TIMEZONE"  # the X-WR-TIMEZONE, once applied
+
+
+@dataclass(frozen=True, order=True)
+class Busy:
+    """A span of time the owner is not free, in UTC (start < end, both aware)."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class CalendarInfo:
+    """What `callslot check` shows about one calendar."""
+
+    name: str
+    events: int  # VEVENT components in the calendar, past ones included
+    timezones: tuple[str, ...]  # X-WR-TIMEZONE first, then the VTIMEZONE ids
+    busy: int  # merged busy intervals in the window
+    next_busy: Busy | None  # the first busy interval that ends after the window's start
+
+
+# --------------------------------------------------------------------------
+# Reading the bytes
+
+
+def fetch_calendar(
+    source: CalendarSource,
+    *,
+    timeout: float = 20.0,
+    max_bytes: int = MAX_BYTES,
+    cache_dir: Path | None = None,
+) -> bytes:
+    """The calendar's bytes, from its file or URL; CalendarError when it cannot be read.
+
+    With ``cache_dir``, a URL is asked with the validators of the last answer,
+    and a 304 answer reuses the bytes stored then.
+    """
+    if source.kind == "url":
+        from generator.busy.fetch import fetch_url  # urllib is only imported where a URL is read
+
+        return fetch_url(
+            source.url(),
+            name=source.name,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            cache_dir=cache_dir,
+        )
+    path = source.path()
+    shown = "" if source.location.env else f" {path}"
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise CalendarError(
+                f"the file{shown} is {size:,} bytes, more than the limit of {max_bytes:,}",
+                calendar=source.name,
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        # A path from `callslot slots --calendar` has no settings entry to point at.
+        hint = (
+            "check the --calendar path"
+            if source.location.field == "--calendar"
+            else "check the calendars.source setting"
+        )
+        raise CalendarError(
+            f"file not found:{shown or ' (path from the environment)'}; {hint}",
+            calendar=source.name,
+        ) from None
+    except IsADirectoryError:
+        raise CalendarError(
+            f"{shown.strip() or 'the path'} is a folder, not an .ics file", calendar=source.name
+        ) from None
+    except OSError as exc:
+        raise CalendarError(
+            f"cannot read the file{shown}: {exc.strerror}", calendar=source.name
+        ) from None
+
+
+# --------------------------------------------------------------------------
+# Times by the RFC
+
+
+def _utc(value: datetime | date, tz: ZoneInfo) -> datetime:
+    """An iCalendar time in UTC: floating and DATE values are the owner's local time.
+
+    A local time in a DST gap takes the offset from before the gap, an ambiguous
+    one the first occurrence (RFC 5545 3.3.5), whatever tzinfo icalendar chose.
+    """
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    zone: tzinfo = value.tzinfo or tz
+    if zone is UTC or getattr(zone, "key", None) == "UTC":
+        return value.replace(tzinfo=UTC)
+    wall = value.replace(tzinfo=None, fold=0)
+    candidates = set()
+    for fold in (0, 1):
+        offset = zone.utcoffset(wall.replace(fold=fold, tzinfo=zone))
+        if offset is not None:
+            candidates.add(offset)
+            # The offset in force at the instant this offset names: in a gap the
+            # two offsets name instants on either side of the change.
+            candidates.add(_offset_at(wall - offset, zone))
+    valid = [o for o in candidates if _offset_at(wall - o, zone) == o]
+    chosen = max(valid) if valid else min(candidates)
+    return (wall - chosen).replace(tzinfo=UTC)
+
+
+def _offset_at(instant: datetime, zone: tzinfo) -> timedelta:
+    local = instant.replace(tzinfo=UTC).astimezone(zone)
+    return local.utcoffset() or timedelta(0)
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return _utc(datetime.combine(day, time()), tz)
+
+
+# --------------------------------------------------------------------------
+# Parsing and expanding
+
+
+def _parse(
+    data: bytes, name: str, start: datetime | None, end: datetime | None
+) -> tuple[list[icalendar.Calendar], int]:
+    """The calendars in ``data`` (events outside the window skipped) and the event count."""
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").upper().startswith(b"BEGIN:VCALENDAR"):
+        head = data.lstrip()[:200].lower()
+        hint = (
+            " (an HTML page: a login page or an expired link?)"
+            if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+            else ""
+        )
+        raise CalendarError(
+            f"this is not an iCalendar file{hint}; it must start with BEGIN:VCALENDAR",
+            calendar=name,
+        )
+    if not data.rstrip().upper().endswith(b"END:VCALENDAR"):
+        # A download cut short would silently free the time of its missing events.
+        raise CalendarError(
+            "is cut short: it does not end with END:VCALENDAR; read it again", calendar=name
+        )
+    filtered = filter_events(data, start, end)
+    try:
+        import icalendar
+
+        calendars = icalendar.Calendar.from_ical(filtered.data, multiple=True)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise CalendarError(f"cannot be read as iCalendar: {exc}", calendar=name) from None
+    if not calendars:
+        raise CalendarError(
+            "holds no complete VCALENDAR (cut short? END:VCALENDAR is missing)", calendar=name
+        )
+    return [_normalise(c, name) for c in calendars], filtered.events
+
+
+def _normalise(calendar: icalendar.Calendar, name: str) -> icalendar.Calendar:
+    """Google's X-WR-TIMEZONE: UTC times of the file become local (series keep their wall time)."""
+    if "X-WR-TIMEZONE" not in calendar:
+        return calendar
+    import x_wr_timezone
+    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+    written = str(calendar["X-WR-TIMEZONE"]).strip()
+    try:
+        zone = ZoneInfo(WINDOWS_TO_OLSON.get(written, written))
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise CalendarError(
+            f"its X-WR-TIMEZONE {written!r} is not a known time zone; export the calendar "
+            "again or ask its provider",
+            calendar=name,
+        ) from None
+    calendar = x_wr_timezone.to_standard(calendar, timezone=zone)
+    # recurring-ical-events would apply it again, and fails on a Windows name.
+    del calendar["X-WR-TIMEZONE"]
+    calendar[_ZONE_MARK] = written
+    return calendar
+
+
+def _span(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
+    """How long each instance of this component lasts, by the RFC, as a mark the copies keep.
+
+    "days:N" (an all-day event, N local days), "exact:S" (S real seconds) or
+    "nominal:D:S" (D calendar days, then S real seconds).
+    """
+    first = event.get("DTSTART")
+    if first is None:
+        return "exact:0"
+    start = first.dt
+    written = event.get(DURATION_MARK)
+    if isinstance(written, list):  # the file had one already: ours comes last
+        written = written[-1]
+    duration = parse_duration_text(str(written)) if written is not None else None
+    if duration is None and "DURATION" in event:
+        delta = event["DURATION"].dt
+        duration = (delta.days, timedelta(seconds=delta.seconds))
+    if not isinstance(start, datetime):  # an all-day event
+        days = 1
+        if "DTEND" in event:
+            last = event["DTEND"].dt
+            whole = last.date() if isinstance(last, datetime) else last
+            days = (whole - start).days + (isinstance(last, datetime) and last.time() > time())
+        elif duration is not None:
+            days = duration[0] + math.ceil(duration[1] / timedelta(days=1))
+        return f"days:{max(days, 1)}"
+    if "DTEND" in event:
+        last = event["DTEND"].dt
+        exact = max(_utc(last, tz) - _utc(start, tz), timedelta(0))
+        if isinstance(last, datetime) and last.tzinfo is start.tzinfo:
+            # Same zone (or both floating): also keep the wall-clock length, "exact:S:W".
+            wall = last.replace(tzinfo=None) - start.replace(tzinfo=None)
+            wall = max(wall, timedelta(0))
+            return f"exact:{exact.total_seconds():.0f}:{wall.total_seconds():.0f}"
+        return f"exact:{exact.total_seconds():.0f}"
+    if duration is not None:
+        return f"nominal:{duration[0]}:{duration[1].total_seconds():.0f}"
+    return "exact:0"
+
+
+def _mark_spans(calendar: icalendar.Calendar, tz: ZoneInfo, name: str) -> None:
+    """Give every VEVENT its span mark, which the library's copies of it keep."""
+    events = calendar.walk("VEVENT")
+    masters: dict[str, str] = {}
+    for event in events:
+        if "DTSTART" not in event:
+            raise CalendarError(
+                f"the event with UID {str(event.get('UID', '?'))!r} has no DTSTART; "
+                "fix or delete it in the calendar",
+                calendar=name,
+            )
+        for key in ("DTSTART", "DTEND"):
+            _check_zone(event, key, name)
+        event[_SPAN_MARK] = _span(event, tz)
+        periods = _periods(event, tz)
+        event.pop(_PERIODS_MARK, None)  # only ever our own mark
+        if periods:
+            event[_PERIODS_MARK] = periods
+        if "RECURRENCE-ID" not in event:
+            masters[str(event.get("UID", ""))] = str(event[_SPAN_MARK])
+    for event in events:
+        # An override that gives no end would be an instant that blocks nothing; the
+        # safer reading is that it moves the instance and keeps the series' length.
+        if (
+            "RECURRENCE-ID" in event
+            and "DTEND" not in event
+            and "DURATION" not in event
+            and isinstance(event["DTSTART"].dt, datetime)
+        ):
+            inherited = masters.get(str(event.get("UID", "")), "")
+            if inherited.startswith(("exact:", "nominal:")):
+                event[_SPAN_MARK] = inherited
+
+
+def _check_zone(event: icalendar.cal.Component, key: str, name: str) -> None:
+    """A TZID that neither the calendar (VTIMEZONE) nor the zone database knows is an error.
+
+    icalendar then returns a floating time; reading it as the owner's local time
+    would be a guess that can put busy time hours off.
+    """
+    value = event.get(key)
+    if value is None or "TZID" not in value.params:
+        return
+    moment = value.dt
+    if isinstance(moment, datetime) and moment.tzinfo is None:
+        raise CalendarError(
+            f"the event with UID {str(event.get('UID', '?'))!r} uses the time zone "
+            f"{value.params['TZID']!r}, which the calendar does not define (no VTIMEZONE) "
+            "and which is no known zone name; export the calendar with its time zones",
+            calendar=name,
+        )
+
+
+def _periods(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
+    """RDATE;VALUE=PERIOD instances, each with its own end: "start/end" in UTC, comma-separated."""
+    written = event.get("RDATE")
+    found = []
+    for dates in written if isinstance(written, list) else [written] if written else []:
+        for value in dates.dts:
+            if not isinstance(value.dt, tuple):
+                continue
+            begin, until = value.dt
+            start = _utc(begin, tz)
+            if isinstance(until, timedelta):
+                # icalendar no longer tells PT24H from P1D: take the longer reading.
+                end = max(start + until, _utc(begin + until, tz))
+            else:
+                end = _utc(until, tz)
+            found.append(f"{start.isoformat()}/{end.isoformat()}")
+    return ",".join(found)
+
+
+def _instance(event: icalendar.cal.Component, tz: ZoneInfo) -> Busy | None:
+    """The busy time of one expanded instance, or None when it blocks nothing."""
+    if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+        return None
+    if str(event.get("STATUS", "")).upper() == "CANCELLED":
+        return None
+    begin = event["DTSTART"].dt
+    kind, *numbers = str(event.get(_SPAN_MARK, "exact:0")).split(":")
+    if kind == "days":
+        day = (
+            begin.astimezone(tz).date()
+            if isinstance(begin, datetime) and begin.tzinfo
+            else begin.date()
+            if isinstance(begin, datetime)
+            else begin
+        )
+        start = _local_midnight(day, tz)
+        end = _local_midnight(day + timedelta(days=int(numbers[0])), tz)
+    elif kind == "nominal":
+        start = _utc(begin, tz)
+        wall = begin + timedelta(days=int(numbers[0]))  # same tzinfo: wall-clock days
+        end = _utc(wall, tz) + timedelta(seconds=int(numbers[1]))
+    else:
+        start = _utc(begin, tz)
+        end = start + timedelta(seconds=int(numbers[0]))
+        if len(numbers) > 1:
+            # 3.8.5.3 gives every instance the first one's real length, which is an hour
+            # short of its wall-clock length when the first spans a spring-forward change
+            # (or nothing when it lies in the gap), while calendar apps show each instance
+            # with the wall-clock hours. The owner is busy by either reading: block both.
+            end = max(end, _utc(begin + timedelta(seconds=int(numbers[1])), tz))
+    if _PERIODS_MARK in event:  # an RDATE period lasts as long as it says
+        for period in str(event[_PERIODS_MARK]).split(","):
+            first, last = period.split("/")
+            if datetime.fromisoformat(first) == start:
+                end = datetime.fromisoformat(last)
+    return Busy(start, end) if end > start else None
+
+
+def _freebusy(calendar: icalendar.Calendar, tz: ZoneInfo) -> Iterator[Busy]:
+    """The busy periods of VFREEBUSY components (FBTYPE=FREE excepted)."""
+    for component in calendar.walk("VFREEBUSY"):
+        periods = component.get("FREEBUSY", [])
+        for period in periods if isinstance(periods, list) else [periods]:
+            fbtype = str(period.params.get("FBTYPE", "BUSY")).upper()
+            if fbtype == "FREE":
+                continue
+            start = _utc(period.start, tz)
+            end = start + period.duration if period.by_duration else _utc(period.end, tz)
+            if end > start:
+                yield Busy(start, end)
+
+
+def _expand(
+    calendar: icalendar.Calendar, tz: ZoneInfo, start: datetime, end: datetime, name: str
+) -> list[Busy]:
+    try:
+        _mark_spans(calendar, tz, name)
+        import recurring_ical_events
+
+        instances = recurring_ical_events.of(calendar).between(
+            start - _QUERY_MARGIN, end + _QUERY_MARGIN
+        )
+        result = [busy for event in instances if (busy := _instance(event, tz)) is not None]
+        result.extend(_freebusy(calendar, tz))
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        # icalendar keeps a wrong value as a "broken property" and raises on use.
+        raise CalendarError(f"cannot read its events: {exc}", calendar=name) from None
+    return [b for b in result if b.end > start and b.start < end]
+
+
+def _check_window(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("the window needs aware datetimes")
+    if end <= start:
+        raise ValueError("the window must end after it starts")
+
+
+def busy_from_ics(
+    data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str = "calendar"
+) -> list[Busy]:
+    """The merged busy intervals (UTC) of one calendar's bytes that touch [start, end).
+
+    Intervals are not clipped to the window, so a sub-window may reuse them.
+    """
+    return _busy(data, tz, start, end, name=name, prefilter=True)
+
+
+def _busy(
+    data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str, prefilter: bool
+) -> list[Busy]:
+    _check_window(start, end)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    calendars, _ = _parse(data, name, start if prefilter else None, end if prefilter else None)
+    busy: list[Busy] = []
+    for calendar in calendars:
+        busy.extend(_expand(calendar, tz, start, end, name))
+    return merge_busy(busy)
+
+
+def merge_busy(intervals: Iterable[Busy]) -> list[Busy]:
+    """Sorted, with overlapping and touching intervals joined; empty ones dropped."""
+    merged: list[Busy] = []
+    for item in sorted(i for i in intervals if i.end > i.start):
+        if merged and item.start <= merged[-1].end:
+            if item.end > merged[-1].end:
+                merged[-1] = Busy(merged[-1].start, item.end)
+        else:
+            merged.append(item)
+    return merged
+
+
+def describe_calendar(
+    data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str
+) -> CalendarInfo:
+    """Events read, the calendar's time zones, and its next busy interval in the window."""
+    _check_window(start, end)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    calendars, events = _parse(data, name, start, end)
+    zones: list[str] = []
+    busy: list[Busy] = []
+    for calendar in calendars:
+        if _ZONE_MARK in calendar:
+            zones.append(str(calendar[_ZONE_MARK]))
+        zones.extend(str(c["TZID"]) for c in calendar.walk("VTIMEZONE") if "TZID" in c)
+        busy.extend(_expand(calendar, tz, start, end, name))
+    merged = merge_busy(busy)
+    upcoming = next((b for b in merged if b.end > start), None)
+    return CalendarInfo(
+        name=name,
+        events=events,
+        timezones=tuple(dict.fromkeys(zones)),
+        busy=len(merged),
+        next_busy=upcoming,
+    )
+
+
+# --------------------------------------------------------------------------
+# All calendars, with a cache of what was derived
+
+
+def read_busy(
+    sources: Sequence[CalendarSource],
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    *,
+    cache_dir: Path | None = None,
+    timeout: float = 20.0,
+    max_bytes: int = MAX_BYTES,
+) -> list[Busy]:
+    """Every calendar read (file or URL), expanded in [start, end), merged, sorted, UTC.
+
+    A calendar that cannot be fetched or parsed raises CalendarError naming it:
+    it is never taken as free time.
+    """
+    _check_window(start, end)
+    busy: list[Busy] = []
+    for source in sources:
+        stamp = None
+        if cache_dir is not None and source.kind == "file":
+            # An unchanged file whose busy time is stored is not even read.
+            path = source.path()
+            key = busycache.file_key(cache_dir, path)
+            cached = (
+                busycache.lookup(cache_dir, key, tz.key, start.astimezone(UTC), end.astimezone(UTC))
+                if key
+                else None
+            )
+            if cached is not None:
+                busy.extend(Busy(s, e) for s, e in cached)
+                continue
+            stamp = busycache.file_stamp(path)  # before the read: a write meanwhile is noticed
+        data = fetch_calendar(source, timeout=timeout, max_bytes=max_bytes, cache_dir=cache_dir)
+        if cache_dir is None:
+            busy.extend(busy_from_ics(data, tz, start, end, name=source.name))
+            continue
+        key = busycache.content_key(data)
+        busy.extend(_cached_busy(data, key, tz, start, end, name=source.name, cache_dir=cache_dir))
+        if stamp is not None:
+            busycache.remember_file(cache_dir, source.path(), stamp, key)
+    return merge_busy(busy)
+
+
+# A cold read covers a week more than asked, so the builds of the next days
+# (whose window moved on with the clock) still find their window inside it.
+_CACHE_AHEAD = timedelta(days=7)
+
+
+def _cached_busy(
+    data: bytes, key: str, tz: ZoneInfo, start: datetime, end: datetime, *, name: str,
+    cache_dir: Path
+) -> list[Busy]:
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    cached = busycache.lookup(cache_dir, key, tz.key, start, end)
+    if cached is not None:
+        return [Busy(s, e) for s, e in cached]
+    wide_end = end + _CACHE_AHEAD
+    busy = busy_from_ics(data, tz, start, wide_end, name=name)
+    busycache.store(cache_dir, key, tz.key, start, wide_end, [(b.start, b.end) for b in busy])
+    return [b for b in busy if b.end > start and b.start < end]

@@ -1,0 +1,1 @@
+"""One module per `callslot` command that does more than wire options (``cli.py`` wires them)."""

@@ -1,0 +1,172 @@
+"""`callslot init`: a first content/ folder (site.toml, intro.md) for a new owner.
+
+The answers (name, time zone, language, the environment variable holding the
+secret calendar address, opening hours) are checked before anything is
+written, the generated settings are validated by loading them, and an
+existing file is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from generator.config.settings import LANGUAGES, WEEKDAYS, load_settings, parse_hours
+from generator.config.valuetypes import parse_timezone
+from generator.errors import ConfigError
+
+__all__ = ["InitAnswers", "check_answer", "intro_markdown", "scaffold", "site_toml"]
+
+WORKDAYS = WEEKDAYS[:5]
+
+
+@dataclass(frozen=True)
+class InitAnswers:
+    name: str
+    timezone: str = "Europe/Berlin"
+    language: str = "de"
+    calendar_env: str = "CALLSLOT_CALENDAR_URL"  # "" for no calendar yet
+    hours: str = "09:00-12:00,14:00-17:00"  # Monday to Friday
+
+
+def _check(answers: InitAnswers) -> None:
+    if not answers.name.strip():
+        raise ConfigError("the name must not be empty; callers see it on the page", field="--name")
+    parse_timezone(answers.timezone, field="--timezone")
+    if answers.language not in LANGUAGES:
+        raise ConfigError(
+            f"{answers.language!r} is not supported; choose " + " or ".join(LANGUAGES),
+            field="--language",
+        )
+    if answers.calendar_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", answers.calendar_env):
+        raise ConfigError(
+            f"{answers.calendar_env!r} is not an environment variable name; "
+            "write e.g. CALLSLOT_CALENDAR_URL",
+            field="--calendar-env",
+        )
+    _hours(answers)
+
+
+def check_answer(field: str, value: str) -> str:
+    """One answer (``field`` names an InitAnswers field) checked on its own; ConfigError if wrong.
+
+    `callslot init` asks again after a wrong answer instead of failing after the last question.
+    """
+    value = value.strip()
+    if field == "calendar_env" and value.lower() in ("", "none", "-"):
+        return value
+    _check(replace(InitAnswers(name="-"), **{field: value}))
+    return value
+
+
+def _hours(answers: InitAnswers) -> list[str]:
+    ranges = [part.strip() for part in answers.hours.split(",") if part.strip()]
+    parse_hours(ranges, field="--hours")  # raises with a fix-it message
+    return ranges
+
+
+def _q(text: str) -> str:
+    """A TOML basic string (JSON's escaping is valid TOML for these values)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def site_toml(answers: InitAnswers) -> str:
+    """The settings file for ``answers``, commented for a first-time owner."""
+    _check(answers)
+    de = answers.language == "de"
+    hours = "[" + ", ".join(_q(r) for r in _hours(answers)) + "]"
+    lines = [
+        "# callslot settings. `callslot build` reads this file; every option is explained in",
+        '# the README. Secrets (calendar addresses, passwords) are written as "env:NAME"',
+        "# and read from the environment.",
+        "",
+        "[owner]",
+        f"name = {_q(answers.name.strip())}",
+        f"timezone = {_q(answers.timezone)}",
+        f"language = {_q(answers.language)}",
+        '# email = "you@example.org"   # where booking notifications go',
+        '# phone = "+49 30 1234567"    # the number callers dial when they call you',
+        "",
+        "[site]",
+        '# base_url = "https://call.example.org"   # the page\'s public address (for links)',
+        'intro = "intro.md"',
+        "",
+    ]
+    if answers.calendar_env:
+        lines += [
+            '# The secret ICS address of your calendar (Google: "Secret address in iCal format";',
+            '# Outlook: "Publish calendar"), exported before `callslot build`:',
+            f"#   export {answers.calendar_env}='https://...'",
+            "[[calendars]]",
+            f"name = {_q('Kalender' if de else 'Calendar')}",
+            f"source = {_q('env:' + answers.calendar_env)}",
+            "",
+        ]
+    lines += ["[availability]"]
+    lines += [f"{day} = {hours}" for day in WORKDAYS]
+    lines += [
+        "",
+        "[booking]",
+        'notice = "4h"      # earliest booking: this long from now',
+        'horizon = "14d"    # latest booking: this far ahead',
+        'buffer_before = "10m"',
+        'buffer_after = "10m"',
+        "offers_per_day = 3",
+        'who_calls = "owner"  # you call the caller; "caller" or "either" need owner.phone',
+        "",
+        "[[call_types]]",
+        "slug = " + _q("rueckruf" if de else "call"),
+        "title = " + _q("Rückruf (30 Minuten)" if de else "Phone call (30 minutes)"),
+        'duration = "30m"',
+        'step = "30m"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def intro_markdown(answers: InitAnswers) -> str:
+    """A first intro text in the owner's language, to be edited."""
+    if answers.language == "de":
+        return (
+            "Ich bin tagsüber oft in Terminen und kann nicht spontan ans Telefon gehen.\n"
+            "Wählen Sie einen freien Termin – **ich rufe Sie dann zuverlässig an**.\n\n"
+            "Nennen Sie mir bitte ein *Stichwort*, damit ich mich vorbereiten kann.\n"
+        )
+    return (
+        "I am often in meetings during the day and cannot take calls spontaneously.\n"
+        "Pick an open time – **I will call you then, reliably**.\n\n"
+        "Please give me a *keyword* so that I can prepare.\n"
+    )
+
+
+def scaffold(target: Path, answers: InitAnswers) -> tuple[list[Path], list[Path]]:
+    """Write ``target``/content/site.toml and intro.md; returns (written, kept as they were).
+
+    Raises ConfigError (nothing written) when an answer is invalid.
+    """
+    toml = site_toml(answers)
+    # Validate the generated settings before touching the target folder.
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = Path(scratch) / "content" / "site.toml"
+        probe.parent.mkdir()
+        probe.write_text(toml, encoding="utf-8")
+        load_settings(probe, env={})
+    content = Path(target) / "content"
+    content.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    kept: list[Path] = []
+    for name, text in (("site.toml", toml), ("intro.md", intro_markdown(answers))):
+        path = content / name
+        try:
+            # "x" mode: fails instead of overwriting, even if the file appeared just now.
+            with path.open("x", encoding="utf-8") as handle:
+                handle.write(text)
+        except FileExistsError:
+            kept.append(path)
+            continue
+        written.append(path)
+    # What is there now must load (an existing site.toml too): report its mistakes early.
+    load_settings(content / "site.toml", env={})
+    return written, kept

@@ -1,0 +1,163 @@
+"""Open slots -> a reply ready to paste into an email: a few well-spread times, each with a link.
+
+"Wie passt es bei Ihnen am Montag um 9:00, 10:30 oder 14:00 Uhr? Mögen Sie
+mir schon ein Stichwort nennen?" The wording comes from the theme's gettext
+catalogs, in the site's language; each link opens the booking page with that
+slot pre-selected (``?slot=<slot_id>``, applied by the page's script).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+
+from generator.availability import Slot
+from generator.config.settings import Settings
+from generator.errors import BuildError, ConfigError
+from generator.i18n import day_label, format_or_list, short_time, weekday_name
+from generator.page.theme import Theme, load_theme
+from generator.page.viewdata import page_path
+from generator.signing import slot_id
+
+__all__ = ["Offer", "make_offer", "offer_text", "pick_spread", "slot_link"]
+
+# Proposals closer than this feel like one choice ("9:00, 9:30 or 10:00"): keep them apart.
+MIN_GAP = timedelta(minutes=90)
+
+
+@dataclass(frozen=True)
+class Offer:
+    call_type: str
+    slots: tuple[Slot, ...]
+    links: tuple[str, ...]  # one per slot, same order
+    text: str  # the reply, ready to paste
+
+
+def pick_spread(slots: Sequence[Slot], count: int, tz: tzinfo) -> list[Slot]:
+    """The first ``count`` slots that are well spread: apart in time and over several days.
+
+    Walks the slots in time order and keeps one when it starts at least
+    MIN_GAP after the previous kept one and its local day has fewer than
+    half of ``count`` proposals (so three proposals span at least two days).
+    When that finds too few, the per-day limit and then the gap are dropped.
+    """
+    ordered = sorted(slots)
+    if count <= 0:
+        return []
+    per_day = max(1, math.ceil(count / 2))
+    for gap, cap in ((MIN_GAP, per_day), (MIN_GAP, None), (timedelta(0), None)):
+        chosen: list[Slot] = []
+        days: dict[date, int] = {}
+        for slot in ordered:
+            day = slot.start.astimezone(tz).date()
+            if chosen and slot.start - chosen[-1].start < gap:
+                continue
+            if cap is not None and days.get(day, 0) >= cap:
+                continue
+            chosen.append(slot)
+            days[day] = days.get(day, 0) + 1
+            if len(chosen) == count:
+                return chosen
+    return chosen
+
+
+def slot_link(settings: Settings, slot: Slot) -> str:
+    """The booking page URL that pre-selects ``slot`` (relative without site.base_url)."""
+    return f"{settings.site.base_url}{page_path(settings, slot.call_type)}?slot={slot_id(slot)}"
+
+
+def _day_words(theme: Theme, day: date, today: date, language: str, times: str) -> str:
+    """ "am Montag um 9:00 oder 10:30 Uhr" / "Monday at 9:00 or 10:30"."""
+    if day == today:
+        return theme.gettext("today at %(times)s", language, times=times)
+    if day == today + timedelta(days=1):
+        return theme.gettext("tomorrow at %(times)s", language, times=times)
+    # A weekday alone is clear within the coming week; later days also get their date.
+    name = (
+        weekday_name(day, language) if day - today < timedelta(days=7) else day_label(day, language)
+    )
+    return theme.gettext("%(day)s at %(times)s", language, day=name, times=times)
+
+
+def offer_text(
+    settings: Settings,
+    slots: Sequence[Slot],
+    now: datetime,
+    *,
+    theme: Theme | None = None,
+    language: str | None = None,
+) -> str:
+    """The reply proposing ``slots`` (in time order), with one link per slot."""
+    theme = theme or load_theme(settings)
+    language = language or settings.owner.language
+    tz = settings.tz
+    today = now.astimezone(tz).date()
+    by_day: dict[date, list[Slot]] = {}
+    for slot in sorted(slots):
+        by_day.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
+    options = [
+        _day_words(
+            theme,
+            day,
+            today,
+            language,
+            format_or_list([short_time(s.start, tz, language) for s in day_slots], language),
+        )
+        for day, day_slots in by_day.items()
+    ]
+    lines = [
+        theme.gettext("How about %(options)s?", language, options=format_or_list(options, language))
+        + " "
+        + theme.gettext("Could you give me a keyword in advance?", language),
+        "",
+        theme.gettext("Each link opens the booking page with that time selected:", language),
+    ]
+    for slot in sorted(slots):
+        when = theme.gettext(
+            "%(day)s, %(time)s",
+            language,
+            day=day_label(slot.start.astimezone(tz).date(), language),
+            time=short_time(slot.start, tz, language),
+        )
+        lines.append(f"- {when}: {slot_link(settings, slot)}")
+    return "\n".join(lines) + "\n"
+
+
+def make_offer(
+    settings: Settings,
+    now: datetime,
+    *,
+    count: int = 3,
+    call_type: str | None = None,
+    slots: Sequence[Slot] | None = None,
+    theme: Theme | None = None,
+) -> Offer:
+    """Propose ``count`` open slots of ``call_type`` (default: the first call type).
+
+    ``slots`` default to the open slots a build would offer now.
+    """
+    if count < 1:
+        raise ConfigError("--count must be at least 1", field="--count")
+    slug = call_type or settings.call_types[0].slug
+    if settings.call_type(slug) is None:
+        known = ", ".join(c.slug for c in settings.call_types)
+        raise ConfigError(f"no call type {slug!r}; known: {known}", field="--call-type")
+    if slots is None:
+        from generator.page.build import offered_slots
+
+        slots = offered_slots(settings, now)
+    chosen = pick_spread([s for s in slots if s.call_type == slug], count, settings.tz)
+    if not chosen:
+        raise BuildError(
+            f"no open slot of {slug!r} to offer from {now:%Y-%m-%d %H:%M} UTC; "
+            "check availability, booking.notice and booking.horizon in site.toml"
+        )
+    theme = theme or load_theme(settings)
+    return Offer(
+        call_type=slug,
+        slots=tuple(chosen),
+        links=tuple(slot_link(settings, s) for s in chosen),
+        text=offer_text(settings, chosen, now, theme=theme),
+    )

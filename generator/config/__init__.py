@@ -1,0 +1,1 @@
+"""Settings: content/site.toml and the environment -> typed, validated ``Settings``."""

@@ -1,0 +1,139 @@
+"""Typed fields out of a parsed settings file, each mistake reported with file and line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from generator.config.valuetypes import Secret, parse_duration
+from generator.errors import ConfigError
+
+__all__ = ["FieldReader"]
+
+
+class FieldReader:
+    """Reads typed values out of the parsed TOML and reports mistakes with file and line."""
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        file: str,
+        text: str,
+        env: Mapping[str, str],
+        options: Mapping[str, str],
+    ):
+        self.data = data
+        self.file = file
+        self.lines = text.splitlines()
+        self.env = env
+        self.options = options  # each option's help, quoted when a required one is missing
+
+    def line_of(self, dotted: str) -> int | None:
+        """Best effort: the line where the last key of ``dotted`` is assigned."""
+        parts = dotted.split(".")
+        key = re.sub(r"\[\d+\]$", "", parts[-1])
+        table = ".".join(re.sub(r"\[\d+\]$", "", p) for p in parts[:-1])
+        # "call_types[1].slug" is in the second [[call_types]] table
+        index = re.search(r"\[(\d+)\]$", parts[-2]) if len(parts) > 1 else None
+        wanted = int(index.group(1)) if index else None
+        seen = -1
+        in_table = table == ""
+        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+        for number, line in enumerate(self.lines, 1):
+            stripped = line.strip()
+            if stripped.startswith("["):
+                name = stripped.split("#", 1)[0].strip().strip("[] ")
+                in_table = name == table
+                seen += in_table
+                if wanted is not None and seen != wanted:
+                    in_table = False
+                continue
+            if in_table and pattern.match(line):
+                return number
+        return None
+
+    def error(self, dotted: str, message: str) -> ConfigError:
+        return ConfigError(message, file=self.file, field=dotted, line=self.line_of(dotted))
+
+    def table(self, data: dict[str, Any], key: str, dotted: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.error(dotted, f"expected a table [{dotted}]")
+        return value
+
+    def unknown(self, data: dict[str, Any], allowed: set[str], prefix: str) -> None:
+        for key in data:
+            if key not in allowed:
+                dotted = f"{prefix}.{key}" if prefix else key
+                known = ", ".join(sorted(allowed))
+                raise self.error(dotted, f"unknown setting {key!r}; known here: {known}")
+
+    def string(
+        self,
+        data: dict[str, Any],
+        key: str,
+        dotted: str,
+        default: str | None = None,
+        *,
+        required: bool = False,
+        choices: tuple[str, ...] | None = None,
+    ) -> str | None:
+        if key not in data:
+            if required:
+                help_ = self.options.get(re.sub(r"\[\d+\]", "", dotted), "")
+                raise self.error(dotted, f"missing; {help_}".rstrip("; "))
+            return default
+        value = data[key]
+        if not isinstance(value, str):
+            raise self.error(dotted, f"expected text in quotes, got {value!r}")
+        value = value.strip()
+        if required and not value:
+            raise self.error(dotted, "must not be empty")
+        if choices and value not in choices:
+            allowed = ", ".join(f'"{c}"' for c in choices)
+            raise self.error(dotted, f"{value!r} is not allowed; choose one of {allowed}")
+        return value
+
+    def boolean(self, data: dict[str, Any], key: str, dotted: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(dotted, f"expected true or false, got {value!r}")
+        return value
+
+    def integer(
+        self, data: dict[str, Any], key: str, dotted: str, *, minimum: int = 1
+    ) -> int | None:
+        if key not in data:
+            return None
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.error(
+                dotted, f"expected a whole number of at least {minimum}, got {value!r}"
+            )
+        return value
+
+    def duration(self, data: dict[str, Any], key: str, dotted: str, default: str) -> timedelta:
+        try:
+            return parse_duration(data.get(key, default), field="")
+        except ConfigError as exc:
+            raise self.error(dotted, exc.message) from None
+
+    def secret(self, value: object, dotted: str, at: str | None = None) -> Secret:
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(dotted, f'expected text (a value or "env:NAME"), got {value!r}')
+        value = value.strip()
+        if value.startswith("env:"):
+            name = value[4:].strip()
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise self.error(dotted, f"{value!r}: write env: followed by a variable name")
+            # ``at`` is the indexed name ("calendars[1].source") that finds the right line.
+            return Secret(
+                self.env.get(name),
+                env=name,
+                field=dotted,
+                file=self.file,
+                line=self.line_of(at or dotted),
+            )
+        return Secret(value, field=dotted)

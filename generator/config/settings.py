@@ -1,0 +1,551 @@
+"""content/site.toml -> Settings: a typed schema, validated once at load.
+
+Every option lives in ``OPTIONS`` with its default and help text; the loader
+checks each value and reports the file, the field (and line, where it can be
+found) of any mistake. Secrets are written as ``"env:NAME"`` and read from the
+environment; they are wrapped in :class:`Secret` so they never show in a repr.
+
+Value parsing (durations, ranges, rate limits, Secret) lives in values.py,
+reading typed fields with their line in tomlfields.py, and the [notify] table
+with SMTP_URL in notifysettings.py; the names stay importable from here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from generator.config.fields import FieldReader
+from generator.config.notify import EmailSettings, NotifySettings, read_notify
+from generator.config.valuetypes import (
+    DayRange,
+    Secret,
+    parse_duration,
+    parse_hours,
+    parse_range,
+    parse_rate_limit,
+    parse_timezone,
+)
+from generator.errors import ConfigError
+
+__all__ = [
+    "OPTIONS",
+    "WEEKDAYS",
+    "Availability",
+    "BookingRules",
+    "CalendarSource",
+    "CallType",
+    "DayRange",
+    "EmailSettings",
+    "NotifySettings",
+    "Owner",
+    "Secret",
+    "Settings",
+    "SiteOptions",
+    "check_settings",
+    "load_settings",
+    "parse_duration",
+    "parse_hours",
+    "parse_range",
+    "parse_rate_limit",
+]
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+LANGUAGES = ("de", "en")
+DEFAULT_CONFIG = Path("content") / "site.toml"
+
+
+# --------------------------------------------------------------------------
+# The settings
+
+
+@dataclass(frozen=True)
+class Owner:
+    name: str
+    timezone: str
+    language: str = "de"
+    email: str | None = None
+    phone: str | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class CalendarSource:
+    """One calendar to read. ``name`` is safe to print; ``location`` may be secret."""
+
+    name: str
+    location: Secret
+    kind: str  # "file" or "url"
+
+    def path(self) -> Path:
+        return Path(self.location.get())
+
+    def url(self) -> str:
+        """The URL to fetch; webcal:// means https://."""
+        value = self.location.get()
+        if value.lower().startswith("webcal://"):
+            return "https://" + value[len("webcal://"):]
+        return value
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Weekly hours (index 0 = Monday), special hours on dates, closed date ranges."""
+
+    weekly: tuple[tuple[DayRange, ...], ...] = tuple(() for _ in WEEKDAYS)
+    dates: tuple[tuple[date, tuple[DayRange, ...]], ...] = ()
+    closed: tuple[tuple[date, date], ...] = ()
+
+    def ranges_for(self, day: date) -> tuple[DayRange, ...]:
+        """The open hours of one local day, after overrides and closed ranges."""
+        for first, last in self.closed:
+            if first <= day <= last:
+                return ()
+        for special, ranges in self.dates:
+            if special == day:
+                return ranges
+        return self.weekly[day.weekday()]
+
+
+@dataclass(frozen=True)
+class CallType:
+    slug: str
+    title: str
+    duration: timedelta
+    step: timedelta
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class BookingRules:
+    notice: timedelta = timedelta(0)
+    horizon: timedelta = timedelta(days=14)
+    buffer_before: timedelta = timedelta(0)
+    buffer_after: timedelta = timedelta(0)
+    max_per_day: int | None = None
+    offers_per_day: int | None = None
+    endpoint: str = "/api/book"
+    taken_endpoint: str = "/api/taken"
+    who_calls: str = "owner"  # "owner" calls the caller, "caller" calls the owner, "either"
+    require_phone: bool = True
+    require_email: bool = False
+    rate_limit: str = "5/10m"
+    backend: str = "handler"  # or "netlify-forms"
+    recheck_calendars: bool = True
+
+
+@dataclass(frozen=True)
+class SiteOptions:
+    title: str = ""
+    description: str = ""
+    base_url: str = ""
+    theme: str = "default"
+    intro: str = "intro.md"
+    robots_index: bool = False
+    allow_framing: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    owner: Owner
+    call_types: tuple[CallType, ...]
+    calendars: tuple[CalendarSource, ...] = ()
+    availability: Availability = field(default_factory=Availability)
+    booking: BookingRules = field(default_factory=BookingRules)
+    site: SiteOptions = field(default_factory=SiteOptions)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    path: Path | None = None  # the site.toml read, None for settings made from CLI flags
+    root: Path = field(default_factory=Path.cwd)  # the folder holding content/ and .callslot/
+
+    @property
+    def content_dir(self) -> Path:
+        return self.path.parent if self.path else self.root / "content"
+
+    @property
+    def state_dir(self) -> Path:
+        """Local state (database, cache, dev secret): never committed."""
+        return self.root / ".callslot"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.owner.tz
+
+    def call_type(self, slug: str) -> CallType | None:
+        return next((c for c in self.call_types if c.slug == slug), None)
+
+
+# --------------------------------------------------------------------------
+# The schema: each option's name, default and help together.
+
+OPTIONS: dict[str, str] = {
+    "owner.name": "Your name as callers see it. Required.",
+    "owner.timezone": "IANA time zone of your working day, e.g. \"Europe/Berlin\". Required.",
+    "owner.language": "Language of the page and messages: \"de\" or \"en\". Default \"de\".",
+    "owner.email": "Where booking notifications go; also the ORGANIZER of invitations.",
+    "owner.phone": "Your phone number, shown to callers when they are to call you.",
+    "calendars": "List of calendars whose events block time: [[calendars]] with name and "
+                 "source (a file path relative to content/, an http(s):// or webcal:// URL, "
+                 "or \"env:NAME\" to read a secret URL from the environment).",
+    "calendars.name": "A label for messages; never the URL. "
+                      "Default: the file name or \"calendar N\".",
+    "calendars.source": "File path, URL or \"env:NAME\". Required. A calendar behind a "
+                        "login takes it in the URL, https://user:password@host/path (sent as "
+                        "HTTP Basic auth, never on to a redirect; percent-encode @ : / in the "
+                        "password); such a URL holds a password, so make it an env: value.",
+    "availability.monday": "Open hours on Mondays, e.g. [\"09:00-12:00\", \"14:00-17:00\"]; "
+                           "likewise tuesday ... sunday. A missing day is closed.",
+    "availability.tuesday": "Open hours on Tuesdays, written like availability.monday.",
+    "availability.wednesday": "Open hours on Wednesdays, written like availability.monday.",
+    "availability.thursday": "Open hours on Thursdays, written like availability.monday.",
+    "availability.friday": "Open hours on Fridays, written like availability.monday.",
+    "availability.saturday": "Open hours on Saturdays, written like availability.monday.",
+    "availability.sunday": "Open hours on Sundays, written like availability.monday.",
+    "availability.dates": "Special hours on single dates: \"2026-12-23\" = [\"09:00-12:00\"]; "
+                          "an empty list closes that date.",
+    "availability.closed": "Closed date ranges (holidays, vacation): [[availability.closed]] "
+                           "with from and until (both inclusive, YYYY-MM-DD).",
+    "availability.closed.from": "First closed day, YYYY-MM-DD. Required.",
+    "availability.closed.until": "Last closed day (inclusive), YYYY-MM-DD. Default: from.",
+    "availability.closed.reason": "A note for yourself (\"vacation\"); never shown to callers.",
+    "booking.notice": "Minimum time between booking and call, e.g. \"4h\". Default \"0m\".",
+    "booking.horizon": "How far ahead slots are offered, e.g. \"14d\". Default \"14d\".",
+    "booking.buffer_before": "Free time kept before each busy interval and booking. "
+                             "Default \"0m\".",
+    "booking.buffer_after": "Free time kept after each busy interval and booking. Default \"0m\".",
+    "booking.max_per_day": "Most calls on one day, bookings counted. Default: no limit.",
+    "booking.offers_per_day": "Offer only N well-spread start times per day. Default: all.",
+    "booking.endpoint": "Where the form posts. Default \"/api/book\".",
+    "booking.taken_endpoint": "Where the page asks for slots taken since the build. "
+                              "Default \"/api/taken\".",
+    "booking.who_calls": "\"owner\" (you call the caller), \"caller\" (they call you) or "
+                         "\"either\" (the caller chooses); the last two need owner.phone. "
+                         "Default \"owner\".",
+    "booking.require_phone": "The caller must give a phone number. Default true.",
+    "booking.require_email": "The caller must give an email address. Default false.",
+    "booking.rate_limit": "Bookings per client address, e.g. \"5/10m\"; \"off\" disables. "
+                          "CALLSLOT_RATE_LIMIT overrides it. Default \"5/10m\".",
+    "booking.backend": "\"handler\" (the callslot handler records bookings) or "
+                       "\"netlify-forms\" (Netlify Forms stores submissions). Default \"handler\".",
+    "booking.recheck_calendars": "The handler re-reads the calendars before recording a "
+                                 "booking. Default true.",
+    "call_types": "At least one [[call_types]] with slug, title, duration and step.",
+    "call_types.slug": "Short name used in URLs (a-z, 0-9, -). Required.",
+    "call_types.title": "What the caller sees, e.g. \"Telefonat (30 Minuten)\". Required.",
+    "call_types.duration": "Length of the call, e.g. \"30m\". Required.",
+    "call_types.step": "Spacing of start times, e.g. \"30m\". Default: the duration.",
+    "call_types.description": "One line under the title. Optional.",
+    "site.title": "Page title. Default: \"<owner name>: Rückruf vereinbaren\" or the English.",
+    "site.description": "Description for search and link previews.",
+    "site.base_url": "Public address of the page, e.g. \"https://call.example.org\"; "
+                     "used for links in offers and link previews.",
+    "site.theme": "Theme name (a folder in themes/) or a path. Default \"default\".",
+    "site.intro": "Markdown file in content/ shown above the slots. Default \"intro.md\".",
+    "site.robots_index": "Let search engines index the page. Default false.",
+    "site.allow_framing": "Allow the page inside frames of other sites. Default false.",
+    "notify.email.host": "SMTP server (SMTP_URL in the environment takes precedence).",
+    "notify.email.port": "SMTP port. Default 587 (465 with security = \"ssl\").",
+    "notify.email.security": "\"starttls\", \"ssl\" or \"none\". Default \"starttls\".",
+    "notify.email.username": "SMTP user name.",
+    "notify.email.password": "SMTP password, as \"env:NAME\".",
+    "notify.email.sender": "From address. Default: owner.email.",
+    "notify.webhooks": "URLs to POST JSON to (Slack-compatible); secret ones as \"env:NAME\".",
+    "notify.webhook_secret": "Key for the X-Callslot-Signature header, as \"env:NAME\". "
+                             "Default: CALLSLOT_SECRET.",
+    "notify.build_hook": "A build hook URL (Netlify) POSTed after bookings, as \"env:NAME\".",
+    "notify.feed_key": "Key of the private bookings feed /api/bookings.ics, as \"env:NAME\".",
+}
+
+
+# --------------------------------------------------------------------------
+# Loading
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate a site.toml; ``path`` defaults to content/site.toml."""
+    env = os.environ if env is None else env
+    file = Path(path) if path is not None else DEFAULT_CONFIG
+    shown = str(file)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            "settings file not found; create one with `callslot init` or pass --config PATH",
+            file=shown,
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the settings file: {exc}", file=shown) from None
+    try:
+        # utf-8-sig: Windows Notepad starts the file with a byte order mark.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "is not UTF-8 text (an umlaut or accent in another encoding?); save it as UTF-8",
+            file=shown, line=raw[: exc.start].count(b"\n") + 1,
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", file=shown,
+                          line=int(line.group(1)) if line else None) from None
+    file = file.resolve()
+    return _settings_from_data(data, FieldReader(data, shown, text, env, OPTIONS), file)
+
+
+def _settings_from_data(data: dict[str, Any], r: FieldReader, file: Path) -> Settings:
+    r.unknown(data, {"owner", "calendars", "availability", "booking", "call_types", "site",
+                     "notify"}, "")
+    content_dir = file.parent
+    owner = _owner(r, r.table(data, "owner", "owner"))
+    calendars = _calendars(r, data.get("calendars", []), content_dir)
+    availability = _availability(r, r.table(data, "availability", "availability"))
+    booking = _booking(r, r.table(data, "booking", "booking"), r.env)
+    if booking.who_calls != "owner" and not owner.phone:
+        # Otherwise the confirmation tells the caller to dial "—".
+        raise r.error("booking.who_calls",
+                      f"is \"{booking.who_calls}\", so callers may call you: set owner.phone "
+                      "to the number they should dial, or write who_calls = \"owner\"")
+    call_types = _call_types(r, data.get("call_types"))
+    site = _site(r, r.table(data, "site", "site"), owner)
+    notify = read_notify(r, r.table(data, "notify", "notify"), owner.email)
+    return Settings(owner=owner, call_types=call_types, calendars=calendars,
+                    availability=availability, booking=booking, site=site, notify=notify,
+                    path=file, root=content_dir.parent)
+
+
+def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
+    r.unknown(t, {"name", "timezone", "language", "email", "phone"}, "owner")
+    name = r.string(t, "name", "owner.name", required=True)
+    tzname = r.string(t, "timezone", "owner.timezone", required=True)
+    assert name is not None and tzname is not None
+    try:
+        parse_timezone(tzname, field="owner.timezone")
+    except ConfigError as exc:  # again with the line of the mistake
+        raise r.error("owner.timezone", exc.message) from None
+    language = r.string(t, "language", "owner.language", "de", choices=LANGUAGES)
+    email = r.string(t, "email", "owner.email")
+    if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise r.error("owner.email", f"{email!r} is not an email address")
+    phone = r.string(t, "phone", "owner.phone")
+    return Owner(name=name, timezone=tzname, language=language or "de", email=email, phone=phone)
+
+
+def _calendars(r: FieldReader, value: object, content_dir: Path) -> tuple[CalendarSource, ...]:
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise r.error("calendars", "expected [[calendars]] tables with name and source")
+    result = []
+    for i, item in enumerate(value):
+        dotted = f"calendars[{i}]"
+        if isinstance(item, str):
+            item = {"source": item}
+        if not isinstance(item, dict):
+            raise r.error(dotted, "expected a table with name and source")
+        r.unknown(item, {"name", "source"}, dotted)
+        if "source" not in item:
+            raise r.error(f"{dotted}.source", "missing; " + OPTIONS["calendars.source"])
+        secret = r.secret(item["source"], "calendars.source", at=f"{dotted}.source")
+        raw = item["source"].strip()
+        is_url = bool(re.match(r"^(https?|webcal)://", raw, re.I))
+        if secret.env:
+            kind = "url"
+            value_ = secret._value
+            if value_ is not None and not re.match(r"^(https?|webcal)://", value_, re.I):
+                kind = "file"
+                secret = Secret(str((content_dir / value_).resolve()), env=secret.env,
+                                field=secret.field, file=secret.file, line=secret.line)
+        elif is_url:
+            kind = "url"
+        else:
+            if "://" in raw:
+                raise r.error("calendars.source",
+                              "only http://, https:// and webcal:// URLs or file paths are read")
+            kind = "file"
+            secret = Secret(str((content_dir / raw).resolve()), field="calendars.source")
+        default_name = (Path(raw).name if kind == "file" and not secret.env
+                        else f"calendar {i + 1}")
+        name = r.string(item, "name", "calendars.name", default_name) or default_name
+        result.append(CalendarSource(name=name, location=secret, kind=kind))
+    return tuple(result)
+
+
+def _availability(r: FieldReader, t: dict[str, Any]) -> Availability:
+    r.unknown(t, {*WEEKDAYS, "dates", "closed"}, "availability")
+    def hours(value: object, dotted: str) -> tuple[DayRange, ...]:
+        try:
+            return parse_hours(value, field="")
+        except ConfigError as exc:  # again with the line of the mistake
+            raise r.error(dotted, exc.message) from None
+
+    weekly = tuple(hours(t[day], f"availability.{day}") if day in t else () for day in WEEKDAYS)
+    dates_t = r.table(t, "dates", "availability.dates")
+    dates = []
+    for key, value in dates_t.items():
+        dotted = f"availability.dates.{key}"
+        day = _date(r, key, dotted)
+        dates.append((day, hours(value, dotted) if value else ()))
+    closed_v = t.get("closed", [])
+    if not isinstance(closed_v, list):
+        raise r.error("availability.closed", OPTIONS["availability.closed"])
+    closed = []
+    for i, item in enumerate(closed_v):
+        dotted = f"availability.closed[{i}]"
+        if not isinstance(item, dict) or "from" not in item:
+            raise r.error(dotted, "expected a table with from and until dates")
+        r.unknown(item, {"from", "until", "reason"}, dotted)
+        first = _date(r, item["from"], f"{dotted}.from")
+        last = _date(r, item.get("until", item["from"]), f"{dotted}.until")
+        if last < first:
+            raise r.error(f"{dotted}.until", "is before from")
+        closed.append((first, last))
+    return Availability(weekly=weekly, dates=tuple(sorted(dates)), closed=tuple(sorted(closed)))
+
+
+def _date(r: FieldReader, value: object, dotted: str) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise r.error(dotted, f"{value!r} is not a date; write YYYY-MM-DD, e.g. 2026-12-24")
+
+
+def _booking(r: FieldReader, t: dict[str, Any], env: Mapping[str, str]) -> BookingRules:
+    r.unknown(t, {"notice", "horizon", "buffer_before", "buffer_after", "max_per_day",
+                  "offers_per_day", "endpoint", "taken_endpoint", "who_calls", "require_phone",
+                  "require_email", "rate_limit", "backend", "recheck_calendars"}, "booking")
+    horizon = r.duration(t, "horizon", "booking.horizon", "14d")
+    if horizon <= timedelta(0):
+        raise r.error("booking.horizon", "must be longer than zero, e.g. \"14d\"")
+    if horizon > timedelta(days=366):
+        raise r.error("booking.horizon", "must be at most a year (\"366d\")")
+    notice = r.duration(t, "notice", "booking.notice", "0m")
+    for key in ("buffer_before", "buffer_after"):
+        if r.duration(t, key, f"booking.{key}", "0m") > timedelta(days=1):
+            raise r.error(f"booking.{key}", "must be at most a day (\"1d\")")
+    rate = r.string(t, "rate_limit", "booking.rate_limit", "5/10m") or "5/10m"
+    try:
+        parse_rate_limit(rate, file=r.file)
+    except ConfigError:
+        raise r.error("booking.rate_limit",
+                      f"{rate!r} is not a rate limit; write e.g. \"5/10m\" or \"off\"") from None
+    rules = BookingRules(
+        notice=notice,
+        horizon=horizon,
+        buffer_before=r.duration(t, "buffer_before", "booking.buffer_before", "0m"),
+        buffer_after=r.duration(t, "buffer_after", "booking.buffer_after", "0m"),
+        max_per_day=r.integer(t, "max_per_day", "booking.max_per_day"),
+        offers_per_day=r.integer(t, "offers_per_day", "booking.offers_per_day"),
+        endpoint=r.string(t, "endpoint", "booking.endpoint", "/api/book") or "/api/book",
+        taken_endpoint=r.string(t, "taken_endpoint", "booking.taken_endpoint", "/api/taken")
+        or "/api/taken",
+        who_calls=r.string(t, "who_calls", "booking.who_calls", "owner",
+                           choices=("owner", "caller", "either")) or "owner",
+        require_phone=r.boolean(t, "require_phone", "booking.require_phone", True),
+        require_email=r.boolean(t, "require_email", "booking.require_email", False),
+        rate_limit=rate,
+        backend=r.string(t, "backend", "booking.backend", "handler",
+                         choices=("handler", "netlify-forms")) or "handler",
+        recheck_calendars=r.boolean(t, "recheck_calendars", "booking.recheck_calendars", True),
+    )
+    if not rules.require_phone and not rules.require_email:
+        # A call needs a way to reach the caller: at least one of the two.
+        raise r.error("booking.require_email",
+                      "require_phone and require_email are both false; a call needs at least one")
+    return rules
+
+
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
+    if value is None:
+        raise r.error("call_types", "missing; add at least one [[call_types]] with slug, title, "
+                      "duration (e.g. \"30m\") and step")
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise r.error("call_types", "expected at least one [[call_types]] table")
+    result: list[CallType] = []
+    for i, item in enumerate(value):
+        dotted = f"call_types[{i}]"
+        if not isinstance(item, dict):
+            raise r.error(dotted, "expected a table with slug, title, duration and step")
+        r.unknown(item, {"slug", "title", "duration", "step", "description"}, dotted)
+        slug = r.string(item, "slug", f"{dotted}.slug", required=True) or ""
+        if not _SLUG_RE.match(slug):
+            raise r.error(f"{dotted}.slug",
+                          f"{slug!r}: use lowercase letters, digits and -, e.g. \"call-30\"")
+        if any(c.slug == slug for c in result):
+            raise r.error(f"{dotted}.slug", f"{slug!r} is used twice; slugs must be unique")
+        title = r.string(item, "title", f"{dotted}.title", required=True) or ""
+        if "duration" not in item:
+            raise r.error(f"{dotted}.duration", "missing; write e.g. duration = \"30m\"")
+        duration = r.duration(item, "duration", f"{dotted}.duration", "30m")
+        if duration < timedelta(minutes=1) or duration > timedelta(hours=12):
+            raise r.error(f"{dotted}.duration", "must be between 1m and 12h")
+        step = r.duration(item, "step", f"{dotted}.step", item.get("duration", "30m"))
+        if step < timedelta(minutes=5):
+            raise r.error(f"{dotted}.step", "must be at least 5m")
+        description = r.string(item, "description", f"{dotted}.description", "") or ""
+        result.append(CallType(slug=slug, title=title, duration=duration, step=step,
+                               description=description))
+    return tuple(result)
+
+
+def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
+    r.unknown(t, {"title", "description", "base_url", "theme", "intro", "robots_index",
+                  "allow_framing"}, "site")
+    default_title = (f"{owner.name}: Rückruf vereinbaren" if owner.language == "de"
+                     else f"{owner.name}: schedule a call")
+    base_url = r.string(t, "base_url", "site.base_url", "") or ""
+    if base_url and not re.match(r"^https?://[^\s/]+", base_url):
+        raise r.error("site.base_url", f"{base_url!r}: write a full address such as "
+                      "\"https://call.example.org\"")
+    return SiteOptions(
+        title=r.string(t, "title", "site.title", default_title) or default_title,
+        description=r.string(t, "description", "site.description", "") or "",
+        base_url=base_url.rstrip("/"),
+        theme=r.string(t, "theme", "site.theme", "default") or "default",
+        intro=r.string(t, "intro", "site.intro", "intro.md") or "intro.md",
+        robots_index=r.boolean(t, "robots_index", "site.robots_index", False),
+        allow_framing=r.boolean(t, "allow_framing", "site.allow_framing", False),
+    )
+
+def check_settings(settings: Settings) -> list[str]:
+    """Problems that do not stop a build but that the owner should know of."""
+    problems = []
+    if not settings.calendars:
+        problems.append("no calendars configured: every slot in the opening hours is offered")
+    if settings.booking.notice >= settings.booking.horizon:
+        problems.append("booking.notice is not shorter than booking.horizon: no slot can be "
+                        "offered; shorten the notice or lengthen the horizon")
+    if not any(settings.availability.weekly):
+        problems.append("availability has no open weekday: only special dates offer slots")
+    for source in settings.calendars:
+        # site.toml is often committed or shared; a login written into it travels along.
+        if source.kind == "url" and not source.location.env and "@" in _netloc(source.url()):
+            problems.append(f"calendar {source.name!r}: its address in site.toml holds a login; "
+                            "move the address into an environment variable and write "
+                            "source = \"env:NAME\"")
+    return problems
+
+
+def _netloc(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc

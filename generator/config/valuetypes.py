@@ -1,0 +1,196 @@
+"""Small value types of the settings: secrets, day ranges, durations, rate limits.
+
+Each parser takes the raw TOML (or command-line) value and raises a ConfigError
+that names the field and says how to write the value; the settings loader and
+the command line share them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from generator.errors import ConfigError
+
+__all__ = [
+    "DayRange",
+    "Secret",
+    "parse_duration",
+    "parse_hours",
+    "parse_range",
+    "parse_rate_limit",
+    "parse_timezone",
+]
+
+
+class Secret:
+    """A value read from the environment (or the settings file) that must never be shown."""
+
+    __slots__ = ("_value", "env", "field", "file", "line")
+
+    def __init__(
+        self,
+        value: str | None,
+        *,
+        env: str | None = None,
+        field: str = "",
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self._value = value
+        self.env = env
+        self.field = field
+        self.file = file  # where the "env:NAME" was written, so the message can point there
+        self.line = line
+
+    def get(self) -> str:
+        """The secret value; a ConfigError naming the variable when it is not set."""
+        if self._value is None:
+            raise ConfigError(
+                f"environment variable {self.env} is not set; export it "
+                f'(the settings say {self.field} = "env:{self.env}")',
+                file=self.file,
+                field=self.field,
+                line=self.line,
+            )
+        return self._value
+
+    @property
+    def present(self) -> bool:
+        return self._value is not None
+
+    def __repr__(self) -> str:
+        source = f"env:{self.env}" if self.env else "inline"
+        return f"Secret({source}, {'set' if self.present else 'missing'})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and (self._value, self.env) == (other._value, other.env)
+
+    def __hash__(self) -> int:
+        return hash((self._value, self.env))
+
+
+@dataclass(frozen=True, order=True)
+class DayRange:
+    """A range of local wall-clock time within one day, in minutes after midnight (0..1440)."""
+
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"{_hhmm(self.start)}-{_hhmm(self.end)}"
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+_DURATION_RE = re.compile(r"(\d+)\s*(w|d|h|m|s)")
+
+
+def parse_duration(text: object, *, field: str = "duration", file: str | None = None) -> timedelta:
+    """Parse "30m", "4h", "14d", "1h30m", "2w" (weeks, days, hours, minutes, seconds)."""
+    if isinstance(text, bool) or not isinstance(text, str):
+        raise ConfigError(
+            f'expected a duration such as "30m", "4h" or "14d", got {text!r}',
+            file=file,
+            field=field,
+        )
+    compact = text.strip().lower().replace(" ", "")
+    units = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    pos, total = 0, timedelta()
+    for match in _DURATION_RE.finditer(compact):
+        if match.start() != pos:
+            break
+        try:
+            total += timedelta(**{units[match.group(2)]: int(match.group(1))})
+        except OverflowError:
+            raise ConfigError(f"{text!r} is far too long", file=file, field=field) from None
+        pos = match.end()
+    if not compact or pos != len(compact):
+        raise ConfigError(
+            f"{text!r} is not a duration; write a number and a unit: "
+            '"30m", "4h", "14d", "1h30m" (units w, d, h, m, s)',
+            file=file,
+            field=field,
+        )
+    return total
+
+
+_RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_range(text: object, *, field: str = "hours", file: str | None = None) -> DayRange:
+    """Parse "09:00-12:00" (24:00 allowed as an end) into a DayRange."""
+    match = _RANGE_RE.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ConfigError(
+            f'{text!r} is not a time range; write "HH:MM-HH:MM", e.g. "09:00-12:00"',
+            file=file,
+            field=field,
+        )
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if m1 > 59 or m2 > 59 or start > 1440 or end > 1440:
+        raise ConfigError(
+            f"{text!r} has an impossible time (00:00 to 24:00)", file=file, field=field
+        )
+    if end <= start:
+        raise ConfigError(f"{text!r} ends before it starts", file=file, field=field)
+    return DayRange(start, end)
+
+
+def parse_hours(value: object, *, field: str, file: str | None = None) -> tuple[DayRange, ...]:
+    """Parse a list of ranges (or one range string); overlapping ranges are merged."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(
+            f'expected a list of ranges such as ["09:00-12:00", "14:00-17:00"], got {value!r}',
+            file=file,
+            field=field,
+        )
+    ranges = sorted(parse_range(v, field=field, file=file) for v in value)
+    merged: list[DayRange] = []
+    for r in ranges:
+        if merged and r.start <= merged[-1].end:
+            merged[-1] = DayRange(merged[-1].start, max(merged[-1].end, r.end))
+        else:
+            merged.append(r)
+    return tuple(merged)
+
+
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
+
+
+def parse_rate_limit(
+    text: str, *, field: str = "booking.rate_limit", file: str | None = None
+) -> tuple[int, timedelta] | None:
+    """Parse "5/10m" into (5, 10 minutes); "off" into None."""
+    if text.strip().lower() in ("off", "none", "0"):
+        return None
+    match = _RATE_RE.match(text)
+    if not match or int(match.group(1)) < 1:
+        raise ConfigError(
+            f'{text!r} is not a rate limit; write e.g. "5/10m" or "off"', file=file, field=field
+        )
+    window = parse_duration(match.group(2), field=field, file=file)
+    if window <= timedelta(0):
+        raise ConfigError("the rate limit window must be longer than zero", file=file, field=field)
+    return int(match.group(1)), window
+
+
+def parse_timezone(text: str, *, field: str, file: str | None = None) -> ZoneInfo:
+    """The zone of an IANA name such as "Europe/Berlin"; a ConfigError naming ``field``."""
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f'{text!r} is not an IANA time zone; write e.g. "Europe/Berlin" or "America/New_York"',
+            file=file,
+            field=field,
+        ) from None

@@ -1,0 +1,1 @@
+"""Notifications: the outbox worker, mails, calendar invitations and webhooks."""

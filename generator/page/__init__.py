@@ -1,0 +1,1 @@
+"""The published site: open slots + Markdown + theme -> public/."""

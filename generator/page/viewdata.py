@@ -1,0 +1,229 @@
+"""Slots and settings -> view data: what templates show, already formatted.
+
+Templates receive these frozen dataclasses (labels, formatted dates, URLs,
+field flags), never raw settings, and hold no logic beyond loops and fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from markupsafe import Markup
+
+from generator.availability import Slot
+from generator.config.settings import CallType, Settings
+from generator.i18n import day_label, og_locale, time_label, zone_label
+from generator.signing import slot_id, slot_token
+
+__all__ = [
+    "CallTypeLink",
+    "DayView",
+    "FormView",
+    "PageView",
+    "SiteView",
+    "SlotView",
+    "iso_utc",
+    "page_filename",
+    "page_path",
+    "page_view",
+    "site_view",
+]
+
+
+def iso_utc(moment: datetime) -> str:
+    """UTC time as ISO 8601 with a Z: "2026-11-30T08:00:00Z" (what the script parses)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def page_filename(settings: Settings, call_type: str) -> str:
+    """The file of a call type's page: the first is index.html, others <slug>.html."""
+    return "index.html" if call_type == settings.call_types[0].slug else f"{call_type}.html"
+
+
+def page_path(settings: Settings, call_type: str) -> str:
+    """The page's path on the site: "/" or "/beratung.html"."""
+    name = page_filename(settings, call_type)
+    return "/" if name == "index.html" else f"/{name}"
+
+
+@dataclass(frozen=True)
+class SiteView:
+    """What every page (also the handler's) shows of the site."""
+
+    title: str
+    description: str
+    owner_name: str
+    language: str
+    base_url: str
+    robots: str  # content of <meta name="robots">, "" when indexing is allowed
+    home: str  # path of the first booking page
+
+
+def site_view(settings: Settings) -> SiteView:
+    return SiteView(
+        title=settings.site.title,
+        description=settings.site.description,
+        owner_name=settings.owner.name,
+        language=settings.owner.language,
+        base_url=settings.site.base_url,
+        robots="" if settings.site.robots_index else "noindex, nofollow",
+        home=page_path(settings, settings.call_types[0].slug),
+    )
+
+
+@dataclass(frozen=True)
+class SlotView:
+    id: str  # slot_id: the radio's id, and ?slot= in links
+    token: str  # signed token: the radio's value, verified by the handler
+    start: str  # UTC ISO, for the script
+    end: str
+    label: str  # owner's local start time, "09:00"
+    end_label: str  # "09:30"
+
+
+@dataclass(frozen=True)
+class DayView:
+    legend: str  # "Montag, 30. November"
+    slots: tuple[SlotView, ...]
+
+
+@dataclass(frozen=True)
+class CallTypeLink:
+    label: str
+    href: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class FormView:
+    action: str
+    method: str
+    attrs: tuple[tuple[str, str], ...]  # extra form attributes (Netlify Forms)
+    hidden: tuple[tuple[str, str], ...]  # hidden fields, in order
+    who_calls_choice: bool  # show the radios "who calls whom"
+    require_phone: bool
+    require_email: bool
+    taken_url: str  # GET JSON of taken intervals, for the script
+    timezone: str  # owner's IANA zone, for the script
+    # booking.buffer_before/after in seconds: the script greys out a slot that a taken
+    # call comes this close to, as the handler would refuse it.
+    buffer_before: int = 0
+    buffer_after: int = 0
+
+
+@dataclass(frozen=True)
+class PageView:
+    lang: str
+    path: str  # "/" or "/beratung.html"
+    title: str  # <title> and og:title
+    description: str
+    url: str  # absolute URL for og:url ("" without site.base_url)
+    og_locale: str
+    heading: str  # call type title
+    lead: str  # call type description
+    intro: Markup  # the owner's Markdown, rendered
+    zone: str  # "Mitteleuropäische Zeit"
+    days: tuple[DayView, ...]
+    slot_count: int
+    nav: tuple[CallTypeLink, ...]
+    form: FormView
+
+
+def _days(
+    settings: Settings, slots: Sequence[Slot], secret: bytes, language: str
+) -> tuple[DayView, ...]:
+    tz = settings.tz
+    by_day: dict[date, list[SlotView]] = {}
+    for slot in sorted(slots):
+        local_day = slot.start.astimezone(tz).date()
+        by_day.setdefault(local_day, []).append(
+            SlotView(
+                id=slot_id(slot),
+                token=slot_token(secret, slot),
+                start=iso_utc(slot.start),
+                end=iso_utc(slot.end),
+                label=time_label(slot.start, tz, language),
+                end_label=time_label(slot.end, tz, language),
+            )
+        )
+    return tuple(
+        DayView(legend=day_label(day, language), slots=tuple(views))
+        for day, views in sorted(by_day.items())
+    )
+
+
+def _form(settings: Settings, call_type: CallType, language: str) -> FormView:
+    booking = settings.booking
+    netlify = booking.backend == "netlify-forms"
+    hidden: list[tuple[str, str]] = []
+    attrs: tuple[tuple[str, str], ...] = ()
+    if netlify:
+        # Netlify Forms finds the form by name at deploy time and stores submissions.
+        attrs = (("name", "booking"), ("data-netlify", "true"), ("netlify-honeypot", "website"))
+        hidden.append(("form-name", "booking"))
+    if booking.who_calls != "either":
+        hidden.append(("who_calls", booking.who_calls))
+    hidden += [
+        ("tz", ""),  # the script fills in the caller's IANA zone
+        ("idem", ""),  # the script fills in a random idempotency key
+        ("lang", language),
+        ("call_type", call_type.slug),
+        ("back", page_path(settings, call_type.slug)),
+    ]
+    return FormView(
+        action="/thanks.html" if netlify else booking.endpoint,
+        method="post",
+        attrs=attrs,
+        hidden=tuple(hidden),
+        who_calls_choice=booking.who_calls == "either",
+        require_phone=booking.require_phone,
+        require_email=booking.require_email,
+        taken_url="" if netlify else booking.taken_endpoint,
+        timezone=settings.owner.timezone,
+        buffer_before=int(booking.buffer_before.total_seconds()),
+        buffer_after=int(booking.buffer_after.total_seconds()),
+    )
+
+
+def page_view(
+    settings: Settings,
+    call_type: CallType,
+    slots: Sequence[Slot],
+    *,
+    secret: bytes,
+    intro: Markup,
+    language: str | None = None,
+) -> PageView:
+    """Everything the booking page of one call type shows."""
+    language = language or settings.owner.language
+    path = page_path(settings, call_type.slug)
+    days = _days(settings, [s for s in slots if s.call_type == call_type.slug], secret, language)
+    title = settings.site.title
+    if call_type != settings.call_types[0]:
+        title = f"{call_type.title} – {settings.site.title}"
+    base = settings.site.base_url
+    return PageView(
+        lang=language,
+        path=path,
+        title=title,
+        description=settings.site.description or call_type.description,
+        url=f"{base}{path}" if base else "",
+        og_locale=og_locale(language),
+        heading=call_type.title,
+        lead=call_type.description,
+        intro=intro,
+        zone=zone_label(settings.owner.timezone, language),
+        days=days,
+        slot_count=sum(len(d.slots) for d in days),
+        nav=tuple(
+            CallTypeLink(
+                label=c.title, href=page_path(settings, c.slug), current=c.slug == call_type.slug
+            )
+            for c in settings.call_types
+        )
+        if len(settings.call_types) > 1
+        else (),
+        form=_form(settings, call_type, language),
+    )

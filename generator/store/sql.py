@@ -1,0 +1,221 @@
+"""What the SQLite and PostgreSQL stores share: columns, row mapping and common SQL.
+
+The two backends keep times differently (ISO text in SQLite, timestamptz in
+PostgreSQL) and write parameters differently (``?`` against ``%s``), so each
+helper takes the backend's time conversion and placeholder; the column order
+and the statements themselves are written once here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from generator.store.base import Booking, OutboxItem
+
+__all__ = [
+    "BOOKING_COLS",
+    "OUTBOX_COLS",
+    "booking_from_row",
+    "booking_insert",
+    "bookings_query",
+    "claimable_outbox",
+    "finish_outbox_update",
+    "hash_rate_key",
+    "outbox_from_row",
+    "outbox_query",
+]
+
+# The order of the columns is the order booking_from_row and outbox_from_row unpack.
+BOOKING_COLS = (
+    "id, call_type, start_at, end_at, name, phone, email, topic, note, who_calls, "
+    "language, caller_timezone, created_at, status, cancelled_at, outcome, sequence"
+)
+OUTBOX_COLS = "id, booking_id, channel, event, status, attempts, last_error, next_attempt_at"
+
+FromDb = Callable[[Any], Any]  # a stored time (or None) -> an aware UTC datetime (or None)
+ToDb = Callable[[datetime], Any]  # an aware datetime -> what the backend stores
+
+
+def hash_rate_key(key: str) -> str:
+    """Client addresses are personal data: the rate table only keeps a hash."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def booking_from_row(row: Sequence[Any], time: FromDb) -> Booking:
+    """A Booking from a row selected with BOOKING_COLS."""
+    (
+        id_,
+        call_type,
+        start,
+        end,
+        name,
+        phone,
+        email,
+        topic,
+        note,
+        who_calls,
+        language,
+        tz,
+        created,
+        status,
+        cancelled,
+        outcome,
+        sequence,
+    ) = row
+    return Booking(
+        id=id_,
+        call_type=call_type,
+        start=time(start),
+        end=time(end),
+        name=name,
+        phone=phone,
+        email=email,
+        topic=topic,
+        note=note,
+        who_calls=who_calls,
+        language=language,
+        caller_timezone=tz,
+        created_at=time(created),
+        status=status,
+        cancelled_at=time(cancelled),
+        outcome=outcome,
+        sequence=sequence,
+    )
+
+
+def outbox_from_row(row: Sequence[Any], time: FromDb) -> OutboxItem:
+    """An OutboxItem from a row selected with OUTBOX_COLS."""
+    id_, booking_id, channel, event, status, attempts, last_error, next_at = row
+    return OutboxItem(
+        id=id_,
+        booking_id=booking_id,
+        channel=channel,
+        event=event,
+        status=status,
+        attempts=attempts,
+        last_error=last_error,
+        next_attempt_at=time(next_at),
+    )
+
+
+def booking_insert(
+    booking: Booking, *, cancel_token_hash: str, idempotency_key: str, time: ToDb, mark: str
+) -> tuple[str, tuple[Any, ...]]:
+    """The INSERT of a new confirmed booking and its parameters."""
+    marks = ", ".join([mark] * 13)
+    sql = (
+        f"INSERT INTO bookings ({BOOKING_COLS}, cancel_hash, idem_key) "
+        f"VALUES ({marks}, 'confirmed', NULL, NULL, 0, {mark}, {mark})"
+    )
+    values = (
+        booking.id,
+        booking.call_type,
+        time(booking.start),
+        time(booking.end),
+        booking.name,
+        booking.phone,
+        booking.email,
+        booking.topic,
+        booking.note,
+        booking.who_calls,
+        booking.language,
+        booking.caller_timezone,
+        time(booking.created_at),
+        cancel_token_hash,
+        idempotency_key,
+    )
+    return sql, values
+
+
+def bookings_query(
+    *, since: datetime | None, include_cancelled: bool, time: ToDb, mark: str
+) -> tuple[str, list[Any]]:
+    """The SELECT behind Store.bookings: calls ending after ``since``, sorted by start."""
+    where: list[str] = []
+    args: list[Any] = []
+    if since is not None:
+        where.append(f"end_at > {mark}")
+        args.append(time(since))
+    if not include_cancelled:
+        where.append("status = 'confirmed'")
+    sql = f"SELECT {BOOKING_COLS} FROM bookings"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY start_at, created_at", args
+
+
+def outbox_query(booking_id: str | None, *, mark: str) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT behind Store.outbox: all rows, or one booking's, by id."""
+    sql = f"SELECT {OUTBOX_COLS} FROM outbox"
+    args: tuple[Any, ...] = ()
+    if booking_id is not None:
+        sql += f" WHERE booking_id = {mark}"
+        args = (booking_id,)
+    return sql + " ORDER BY id", args
+
+
+def claimable_outbox(
+    *,
+    now: datetime,
+    worker: str,
+    lease: timedelta,
+    include_waiting: bool,
+    booking_id: str | None,
+    limit: int,
+    time: ToDb,
+    named: Callable[[str], str],
+) -> tuple[str, dict[str, Any]]:
+    """The WHERE of the rows Store.claim_outbox may take, and the named parameters
+    (now, until, worker, booking, limit) of the backend's claiming statement.
+
+    ``named`` writes a named placeholder: ``:now`` in SQLite, ``%(now)s`` in PostgreSQL.
+    """
+    # A row whose lease ran out is claimable again: its worker died or hangs.
+    where = ["status = 'pending'", f"(lease_until IS NULL OR lease_until <= {named('now')})"]
+    if not include_waiting:
+        where.append(f"next_attempt_at <= {named('now')}")
+    if booking_id is not None:
+        where.append(f"booking_id = {named('booking')}")
+    params = {
+        "now": time(now),
+        "until": time(now + lease),
+        "worker": worker,
+        "booking": booking_id,
+        "limit": limit,
+    }
+    return " AND ".join(where), params
+
+
+def finish_outbox_update(
+    item_id: int,
+    *,
+    sent: bool,
+    error: str,
+    next_attempt_at: datetime | None,
+    time: ToDb,
+    mark: str,
+) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE that releases a claimed row: sent, due again later, or failed for good."""
+    if sent:
+        return (
+            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, "
+            "last_error = '', claimed_by = NULL, lease_until = NULL "
+            f"WHERE id = {mark}",
+            (item_id,),
+        )
+    if next_attempt_at is not None:
+        return (
+            f"UPDATE outbox SET attempts = attempts + 1, last_error = {mark}, "
+            f"next_attempt_at = {mark}, claimed_by = NULL, lease_until = NULL "
+            f"WHERE id = {mark}",
+            (error[:2000], time(next_attempt_at), item_id),
+        )
+    return (
+        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, "
+        f"last_error = {mark}, claimed_by = NULL, lease_until = NULL "
+        f"WHERE id = {mark}",
+        (error[:2000], item_id),
+    )

@@ -1,0 +1,1 @@
+"""The booking handler: a sans-IO core and its WSGI and Lambda adapters."""

@@ -1,0 +1,219 @@
+"""What the booking handler says: refusals and booking pages as view data, in the page's language.
+
+The handler decides *what* happened (a code such as "slot_taken", a booking);
+this module turns it into words and facts for ``message.html`` or a JSON
+error. Message ids are English; the theme's gettext catalogs translate them
+(themes/default/locale/de/...), so a site theme can reword every answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from generator.config.settings import Settings
+from generator.store.base import Booking
+from generator.web.form import LIMITS, FieldProblem
+
+__all__ = ["ERRORS", "Page", "Translate", "booking_details", "error_page", "field_message"]
+
+# (message id, language) -> translated text
+Translate = Callable[[str, str], str]
+
+# code -> (HTTP status, heading, lead). Every refusal records nothing, and says so.
+ERRORS: dict[str, tuple[int, str, str]] = {
+    "forged_slot": (
+        400,
+        "This time cannot be booked",
+        "The link to this time is damaged or was not made by this booking page. "
+        "Nothing was booked; please choose a time on the booking page again.",
+    ),
+    "slot_past": (
+        410,
+        "This time has passed",
+        "The chosen time is over. Nothing was booked; please choose a later time.",
+    ),
+    "too_soon": (
+        410,
+        "This time is too soon",
+        "There is not enough time left to prepare this call. Nothing was booked; "
+        "please choose a later time.",
+    ),
+    "slot_unavailable": (
+        409,
+        "This time can no longer be booked",
+        "The booking page has changed since you opened it. Nothing was "
+        "booked; please choose a time on the booking page again.",
+    ),
+    "slot_taken": (
+        409,
+        "This time was just booked",
+        "Someone else was quicker, or the time is no longer free. Nothing was "
+        "booked for you; please choose another time.",
+    ),
+    "day_full": (
+        409,
+        "This day is fully booked",
+        "No more calls fit on this day. Nothing was booked; please choose another day.",
+    ),
+    "invalid_fields": (
+        400,
+        "Please check your details",
+        "Nothing was booked yet. Go back, correct the fields below and send the form again.",
+    ),
+    "spam": (
+        400,
+        "The booking could not be processed",
+        "Nothing was booked. Please send the form again from the booking page.",
+    ),
+    "rate_limited": (
+        429,
+        "Too many attempts",
+        "Nothing was booked. Please wait a few minutes and try again.",
+    ),
+    "too_large": (
+        413,
+        "The form is too large",
+        "Nothing was booked. Please shorten your note and send the form again.",
+    ),
+    "unsupported_type": (
+        415,
+        "The form could not be read",
+        "Nothing was booked. Please send the form from the booking page.",
+    ),
+    "bad_request": (
+        400,
+        "The form could not be read",
+        "Nothing was booked. Please send the form from the booking page.",
+    ),
+    "calendar_unavailable": (
+        503,
+        "Booking is not possible right now",
+        "The calendar could not be checked, so nothing was booked. "
+        "Please try again in a few minutes.",
+    ),
+    "unavailable": (
+        503,
+        "Booking is not possible right now",
+        "The booking service has a problem; nothing was booked. Please try again in a few minutes.",
+    ),
+    "unknown_token": (
+        404,
+        "Booking not found",
+        "This link does not belong to a booking. Please check that you copied the whole link.",
+    ),
+    "too_late": (
+        409,
+        "The call cannot be cancelled any more",
+        "Its time has already begun. Please contact the other person directly.",
+    ),
+    "not_found": (404, "Page not found", "There is nothing at this address."),
+    "method_not_allowed": (405, "Not allowed", "This address does not answer this request."),
+    "forbidden": (403, "Not allowed", "The key in this address is wrong."),
+}
+
+_FIELD_LABELS = {
+    "name": "Name",
+    "phone": "Phone",
+    "email": "Email",
+    "topic": "Topic",
+    "note": "Note",
+    "slot": "Time",
+    "who_calls": "Who calls",
+}
+_FIELD_TEXT = {
+    "missing": "Please fill in this field.",
+    "too_long": "Too long: at most %(max)d characters.",
+    "control": "Contains characters that are not allowed here, such as line breaks.",
+    "invalid": "Not valid.",
+}
+_SPECIAL = {
+    ("slot", "missing"): "Please choose a time.",
+    ("phone", "invalid"): "Use digits, spaces and + ( ) - / . only, 5 to 30 characters.",
+    ("email", "invalid"): "This is not an email address.",
+    ("who_calls", "invalid"): "Please choose who calls whom.",
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    """View data for ``message.html`` (see the template's header for each field)."""
+
+    title: str
+    heading: str
+    lead: str = ""
+    details: tuple[tuple[str, str], ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+    form: dict[str, Any] | None = None
+    status: str = "ok"
+    language: str = "de"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def field_message(problem: FieldProblem, lang: str, t: Translate) -> str:
+    """One field's problem as a sentence: "Topic: Please fill in this field."."""
+    text = _SPECIAL.get((problem.field, problem.code)) or _FIELD_TEXT[problem.code]
+    text = t(text, lang)
+    if "%(max)d" in text:
+        text = text % {"max": LIMITS.get(problem.field, (0, 0))[1]}
+    return text
+
+
+def error_page(
+    code: str, lang: str, t: Translate, *, back: str, problems: Sequence[FieldProblem] = ()
+) -> Page:
+    _status, heading, lead = ERRORS[code]
+    details = tuple(
+        (t(_FIELD_LABELS.get(p.field, p.field), lang), field_message(p, lang, t)) for p in problems
+    )
+    return Page(
+        title=t(heading, lang),
+        heading=t(heading, lang),
+        lead=t(lead, lang),
+        details=details,
+        links=((t("Back to the open times", lang), back),),
+        status="error",
+        language=lang,
+    )
+
+
+def _span(booking: Booking, tz: ZoneInfo, lang: str) -> str:
+    from generator.i18n import day_label, short_time, zone_label
+
+    start, end = booking.start.astimezone(tz), booking.end.astimezone(tz)
+    return (
+        f"{day_label(start.date(), lang)}, {short_time(start, tz, lang)}–"
+        f"{short_time(end, tz, lang)} ({zone_label(str(tz.key), lang)})"
+    )
+
+
+def booking_details(
+    settings: Settings, booking: Booking, lang: str, t: Translate
+) -> tuple[tuple[str, str], ...]:
+    """The facts of a booking as the caller reads them, times in the owner's zone (and theirs)."""
+    from generator.notify.invite import who_calls_line
+
+    rows = [(t("When", lang), _span(booking, settings.tz, lang))]
+    if booking.caller_timezone and booking.caller_timezone != settings.owner.timezone:
+        caller_tz = ZoneInfo(booking.caller_timezone)
+        if (
+            booking.start.astimezone(caller_tz).utcoffset()
+            != booking.start.astimezone(settings.tz).utcoffset()
+        ):
+            rows.append((t("Your time", lang), _span(booking, caller_tz, lang)))
+    call = settings.call_type(booking.call_type)
+    rows.append((t("Call", lang), call.title if call else booking.call_type))
+    rows.append((t("Topic", lang), booking.topic))
+    rows.append((t("Who calls", lang), who_calls_line(settings, booking, lang)))
+    rows.append((t("Name", lang), booking.name))
+    if booking.phone:
+        rows.append((t("Phone", lang), booking.phone))
+    if booking.email:
+        rows.append((t("Email", lang), booking.email))
+    if booking.note:
+        rows.append((t("Note", lang), booking.note))
+    if booking.status == "cancelled":
+        rows.append((t("Status", lang), t("cancelled", lang)))
+    return tuple(rows)

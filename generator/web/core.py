@@ -1,0 +1,462 @@
+"""The booking API's core: (request data, now, context) -> a response, with no HTTP in it.
+
+    POST     /api/book           form-encoded or JSON; 303 to the booking page, or 201 JSON
+    GET      /api/booking?token= the booking's page (thanks page, status, cancel link)
+    GET|POST /api/cancel?token=  confirm, then cancel (the slot becomes free again)
+    GET      /api/taken          future booked intervals, nothing personal
+    GET      /api/health         {"ok": true} when the store answers
+    GET      /api/bookings.ics?key=  the owner's private feed
+
+:func:`handle` decides every answer; generator.handler turns HTTP into an
+:class:`ApiRequest` and an :class:`ApiResponse` back into HTTP (Werkzeug), so
+these rules are tested and read without a server. The clock comes in as
+``now``; the store, the key, the texts and the calendar re-check come in the
+:class:`Context`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from generator.config.settings import Settings
+from generator.errors import CalendarError
+from generator.store.base import Booking, DayFull, SlotTaken, Store
+from generator.web.answers import (
+    ERRORS,
+    Page,
+    Translate,
+    booking_details,
+    error_page,
+    field_message,
+)
+from generator.web.form import FieldProblem, idempotency_key, parse_form, safe_back
+
+if TYPE_CHECKING:
+    from generator.availability import Slot
+    from generator.busy.calendars import Busy
+
+__all__ = [
+    "ROUTES",
+    "ApiRequest",
+    "ApiResponse",
+    "Context",
+    "handle",
+    "hash_token",
+    "new_booking_id",
+    "refusal",
+]
+
+log = logging.getLogger("callslot.handler")
+
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+_FEED_WINDOW = timedelta(days=30)  # past calls the owner's feed still shows
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """What the core needs of an HTTP request, already decoded."""
+
+    method: str
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = field(default_factory=dict)  # body: form or JSON object
+    wants_json: bool = False
+    client: str = ""  # the caller's address, for the rate limit
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    data: Any = None  # a JSON answer
+    page: Page | None = None  # an HTML answer
+    location: str | None = None
+    body: bytes | None = None
+    content_type: str = ""
+    cache: str = "no-store"  # personal by default; only /api/taken is cacheable
+    allow: tuple[str, ...] = ()
+
+
+@dataclass
+class Context:
+    """Everything the core works with besides the request and the clock."""
+
+    settings: Settings
+    store: Store
+    secret: bytes
+    translate: Translate
+    rate_limit: tuple[int, timedelta] | None = None
+    feed_key: str | None = None
+    # Busy time of the owner's calendars around a slot; raises CalendarError. None: no re-check.
+    calendar_busy: Callable[[Slot], list[Busy]] | None = None
+    # Called after a booking or cancellation commits (notifications); must not raise.
+    after_commit: Callable[[str, datetime], None] = lambda booking_id, now: None
+    notify_channels: Callable[[str], list[str]] = lambda event: []
+
+
+def new_booking_id() -> str:
+    """A short random booking id that never starts with "-": `callslot bookings cancel ID`
+    read such an id as an option and refused it ("No such option '-b'")."""
+    while True:
+        value = secrets.token_urlsafe(9)
+        if not value.startswith("-"):
+            return value
+
+
+def hash_token(token: str) -> str:
+    """Cancel tokens are stored only as this hash: a leaked database cannot cancel calls."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _cancel_token(secret: bytes, booking_id: str) -> str:
+    from generator.signing import cancel_token
+
+    return cancel_token(secret, booking_id)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------
+# The core
+
+
+def _language(value: str | None, ctx: Context) -> str:
+    return value if value in ("de", "en") else ctx.settings.owner.language
+
+
+def _home(ctx: Context) -> str:
+    """Where "back to the open times" leads when the form did not say: the first page."""
+    return "/"
+
+
+def refusal(
+    code: str,
+    req: ApiRequest,
+    ctx: Context,
+    *,
+    lang: str | None = None,
+    back: str | None = None,
+    problems: Iterable[FieldProblem] = (),
+) -> ApiResponse:
+    """The answer to a refused request: an error page, or JSON {error, message[, fields]}."""
+    lang = lang or _language(req.fields.get("lang") or req.query.get("lang"), ctx)
+    status = ERRORS[code][0]
+    problems = list(problems)
+    allow = ROUTES.get(req.path, ()) if code == "method_not_allowed" else ()
+    if req.wants_json:
+        data: dict[str, Any] = {"error": code, "message": ctx.translate(ERRORS[code][2], lang)}
+        if problems:
+            data["fields"] = [
+                {"field": p.field, "code": p.code, "message": field_message(p, lang, ctx.translate)}
+                for p in problems
+            ]
+        return ApiResponse(status, data=data, allow=allow)
+    page = error_page(code, lang, ctx.translate, back=back or _home(ctx), problems=problems)
+    return ApiResponse(status, page=page, allow=allow)
+
+
+def _day_bounds(moment: datetime, ctx: Context) -> tuple[datetime, datetime]:
+    """The owner's local day around ``moment``, in UTC (23 or 25 hours long on DST days)."""
+    tz = ctx.settings.tz
+    day = moment.astimezone(tz).date()
+    start = datetime.combine(day, dtime(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), dtime(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+_REASONS = {"notice": "too_soon", "busy": "slot_taken", "full": "day_full"}
+
+
+def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    from generator.availability import check_slot
+    from generator.busy.calendars import Busy
+    from generator.signing import ForgedSlot, verify_slot_token
+
+    fields = req.fields
+    lang = _language(fields.get("lang"), ctx)
+    back = safe_back(fields.get("back") or "") or _home(ctx)
+
+    def refuse(code: str, problems: Iterable[FieldProblem] = ()) -> ApiResponse:
+        return refusal(code, req, ctx, lang=lang, back=back, problems=problems)
+
+    if ctx.rate_limit is not None:
+        limit, window = ctx.rate_limit
+        if not ctx.store.rate_hit(f"book:{req.client}", now=now, window=window, limit=limit):
+            return refuse("rate_limited")
+    if fields.get("website"):
+        # The honeypot: people never see this field, form-filling bots do.
+        return refuse("spam")
+    token = fields.get("slot") or ""
+    slot = None
+    if token:
+        try:
+            slot = verify_slot_token(ctx.secret, token)
+        except ForgedSlot:
+            return refuse("forged_slot")
+        if slot.start < now:
+            # A start equal to now is not past: with no notice the build offers it
+            # (now + notice <= start), and check_slot below applies the notice.
+            return refuse("slot_past")
+    form = parse_form(fields, ctx.settings)
+    if isinstance(form, list):
+        return refuse("invalid_fields", form)
+    assert slot is not None  # parse_form reports a missing slot
+    key = idempotency_key(form)
+    earlier = ctx.store.by_idempotency_key(key)
+    if earlier is not None:
+        # A double click or a retry: the first answer again, whatever happened since.
+        return _booked(req, ctx, form.back, earlier, created=False)
+
+    day_start, day_end = _day_bounds(slot.start, ctx)
+    rules = ctx.settings.booking
+    pad = rules.buffer_before + rules.buffer_after
+    booked = [Busy(s, e) for s, e in ctx.store.taken(day_start - pad, before=day_end + pad)]
+    reason = check_slot(ctx.settings, slot, now, booked=booked)
+    if reason is None and ctx.calendar_busy is not None:
+        try:
+            busy = ctx.calendar_busy(slot)
+        except CalendarError as exc:
+            # Never book over time that may be busy: refuse until the calendar reads again.
+            log.warning("booking refused, calendar re-check failed: %s", exc.format_message())
+            return refuse("calendar_unavailable")
+        reason = check_slot(ctx.settings, slot, now, busy=busy, booked=booked)
+    if reason is not None:
+        return refuse(_REASONS.get(reason, "slot_unavailable"))
+
+    booking = Booking(
+        id=new_booking_id(),
+        call_type=slot.call_type,
+        start=slot.start,
+        end=slot.end,
+        name=form.name,
+        phone=form.phone,
+        email=form.email,
+        topic=form.topic,
+        note=form.note,
+        who_calls=form.who_calls,
+        language=form.language,
+        caller_timezone=form.caller_timezone,
+        created_at=now,
+    )
+    channels = ctx.notify_channels("booked")
+    try:
+        recorded, created = ctx.store.book(
+            booking,
+            cancel_token_hash=hash_token(_cancel_token(ctx.secret, booking.id)),
+            idempotency_key=key,
+            channels=channels,
+            day_start=day_start,
+            day_end=day_end,
+            max_per_day=rules.max_per_day,
+            buffer_before=rules.buffer_before,
+            buffer_after=rules.buffer_after,
+        )
+    except SlotTaken:
+        return refuse("slot_taken")
+    except DayFull:
+        return refuse("day_full")
+    if created and channels:
+        ctx.after_commit(recorded.id, now)
+    return _booked(req, ctx, form.back, recorded, created=created)
+
+
+def _booked(
+    req: ApiRequest, ctx: Context, back: str, booking: Booking, *, created: bool
+) -> ApiResponse:
+    cancel = _cancel_token(ctx.secret, booking.id)
+    if req.wants_json:
+        base = ctx.settings.site.base_url.rstrip("/")
+        return ApiResponse(
+            201 if created else 200,
+            data={
+                "id": booking.id,
+                "start": _iso(booking.start),
+                "end": _iso(booking.end),
+                "call_type": booking.call_type,
+                "who_calls": booking.who_calls,
+                "cancel_url": f"{base}/api/cancel?token={cancel}",
+            },
+        )
+    location = f"/api/booking?token={cancel}"
+    if back:
+        location += f"&back={quote(back, safe='/')}"
+    return ApiResponse(303, location=location)
+
+
+def _find(req: ApiRequest, ctx: Context) -> tuple[Booking | None, str]:
+    token = req.fields.get("token") or req.query.get("token") or ""
+    if not _TOKEN_RE.match(token):
+        return None, token
+    return ctx.store.by_cancel_hash(hash_token(token)), token
+
+
+def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    booking, token = _find(req, ctx)
+    lang = _language(req.query.get("lang") or (booking.language if booking else None), ctx)
+    if booking is None:
+        return refusal("unknown_token", req, ctx, lang=lang)
+    if req.wants_json:
+        return ApiResponse(200, data=_booking_json(booking))
+    t = ctx.translate
+    back = safe_back(req.query.get("back") or "") or _home(ctx)
+    links: list[tuple[str, str]] = []
+    if booking.status == "confirmed":
+        heading = t("Your call is booked", lang)
+        lead = t("Please keep the time free. Bookmark this page: it holds your cancel link.", lang)
+        if booking.start > now:  # once the call has begun, _cancel refuses ("too_late")
+            links.append((t("Cancel this call", lang), f"/api/cancel?token={token}"))
+    else:
+        heading = t("This call is cancelled", lang)
+        lead = t("The time is free again. You can book a new time on the booking page.", lang)
+    links.append((t("Back to the open times", lang), back))
+    return ApiResponse(
+        200,
+        page=Page(
+            title=heading,
+            heading=heading,
+            lead=lead,
+            details=booking_details(ctx.settings, booking, lang, t),
+            links=tuple(links),
+            language=lang,
+        ),
+    )
+
+
+def _booking_json(booking: Booking) -> dict[str, Any]:
+    return {
+        "id": booking.id,
+        "start": _iso(booking.start),
+        "end": _iso(booking.end),
+        "call_type": booking.call_type,
+        "status": booking.status,
+        "topic": booking.topic,
+        "who_calls": booking.who_calls,
+    }
+
+
+def _cancel(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    booking, token = _find(req, ctx)
+    lang = _language(
+        req.fields.get("lang") or req.query.get("lang") or (booking.language if booking else None),
+        ctx,
+    )
+    if booking is None:
+        return refusal("unknown_token", req, ctx, lang=lang)
+    if booking.status == "confirmed" and booking.start <= now:
+        return refusal("too_late", req, ctx, lang=lang)
+    t = ctx.translate
+    if req.method == "POST":
+        if booking.status == "confirmed":
+            channels = ctx.notify_channels("cancelled")
+            cancelled = ctx.store.cancel(booking.id, now=now, channels=channels)
+            if cancelled is not None and channels:
+                ctx.after_commit(booking.id, now)
+            booking = cancelled or booking
+        if req.wants_json:
+            return ApiResponse(200, data=_booking_json(booking))
+        return ApiResponse(303, location=f"/api/booking?token={token}&lang={lang}")
+    if req.wants_json:
+        return ApiResponse(200, data=_booking_json(booking))
+    if booking.status != "confirmed":
+        return _booking_page(req, now, ctx)
+    heading = t("Cancel this call?", lang)
+    return ApiResponse(
+        200,
+        page=Page(
+            title=heading,
+            heading=heading,
+            lead=t("The time becomes free for others. The other side is told.", lang),
+            details=booking_details(ctx.settings, booking, lang, t),
+            form={
+                "action": "/api/cancel",
+                "method": "post",
+                "hidden": [("token", token), ("lang", lang)],
+                "button": t("Yes, cancel the call", lang),
+            },
+            links=((t("Keep the call", lang), f"/api/booking?token={token}"),),
+            language=lang,
+        ),
+    )
+
+
+def _taken(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    taken = [{"start": _iso(s), "end": _iso(e)} for s, e in ctx.store.taken(now)]
+    # A few seconds of staleness is harmless: the booking itself is checked atomically.
+    return ApiResponse(200, data={"taken": taken}, cache="public, max-age=10")
+
+
+def _health(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    try:
+        ctx.store.ping()
+    except Exception as exc:  # any failure of the database means "not healthy"
+        log.error("health check failed: %s", exc)
+        return ApiResponse(503, data={"ok": False})
+    return ApiResponse(200, data={"ok": True})
+
+
+def _feed(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    if not ctx.feed_key:
+        return refusal("not_found", req, ctx)
+    given = req.query.get("key") or ""
+    if not hmac.compare_digest(given.encode(), ctx.feed_key.encode()):
+        return refusal("forbidden", req, ctx)
+    from generator.notify.invite import bookings_feed
+
+    body = bookings_feed(ctx.settings, ctx.store.bookings(since=now - _FEED_WINDOW))
+    return ApiResponse(200, body=body, content_type="text/calendar; charset=utf-8")
+
+
+ROUTES: dict[str, tuple[str, ...]] = {
+    "/api/book": ("POST",),
+    "/api/booking": ("GET", "HEAD"),
+    "/api/cancel": ("GET", "HEAD", "POST"),
+    "/api/taken": ("GET", "HEAD"),
+    "/api/health": ("GET", "HEAD"),
+    "/api/bookings.ics": ("GET", "HEAD"),
+}
+_VIEWS: dict[str, Callable[[ApiRequest, datetime, Context], ApiResponse]] = {
+    "/api/book": _book,
+    "/api/booking": _booking_page,
+    "/api/cancel": _cancel,
+    "/api/taken": _taken,
+    "/api/health": _health,
+    "/api/bookings.ics": _feed,
+}
+
+
+def handle(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    """Answer one request; every refusal is an answer, never an exception."""
+    path = _alias(req.path, ctx.settings)
+    if path not in _VIEWS:
+        return refusal("not_found", req, ctx)
+    if req.method not in ROUTES[path]:
+        return refusal(
+            "method_not_allowed",
+            ApiRequest(req.method, path, req.query, req.fields, req.wants_json),
+            ctx,
+        )
+    return _VIEWS[path](req, now, ctx)
+
+
+def _alias(path: str, settings: Settings) -> str:
+    """The configured endpoint paths (booking.endpoint, taken_endpoint) reach the same views."""
+    path = path.rstrip("/") or "/"
+    for configured, canonical in (
+        (settings.booking.endpoint, "/api/book"),
+        (settings.booking.taken_endpoint, "/api/taken"),
+    ):
+        own = re.sub(r"^https?://[^/]+", "", configured).rstrip("/")
+        if own and path == own:
+            return canonical
+    return path

@@ -1,0 +1,466 @@
+"""The booking handler: one WSGI application that records calls atomically and answers callers.
+
+The rules live in :mod:`generator.web.core` (``handle``: request data, now and a
+context in, an answer out); this module is the thin Werkzeug adapter around
+it (:class:`BookingApp`), and builds it from the environment
+(:func:`create_app`). `callslot serve`, any WSGI server
+(``gunicorn generator.handler:app``) and AWS Lambda
+(``generator.lambda_handler:handler``) all run this one application.
+
+Importing this module stays cheap (a cold start on Lambda): Werkzeug, Jinja2,
+Babel, icalendar and psycopg are imported only when first needed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from generator.clock import Clock, clock_from_env, system_clock
+from generator.config.settings import Settings, parse_rate_limit
+from generator.errors import CallslotError
+from generator.store.base import Store
+from generator.web.answers import Page
+from generator.web.core import ApiRequest, ApiResponse, Context, handle, hash_token, refusal
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request, Response
+
+    from generator.availability import Slot
+    from generator.busy.calendars import Busy
+
+__all__ = [
+    "MAX_BODY",
+    "ApiRequest",
+    "ApiResponse",
+    "BookingApp",
+    "Context",
+    "app",
+    "create_app",
+    "handle",
+    "hash_token",
+]
+
+log = logging.getLogger("callslot.handler")
+
+MAX_BODY = 64 * 1024  # the form is a few hundred bytes; anything this big is not a booking
+_CALENDAR_TTL = 180.0  # seconds a re-read calendar is trusted
+# A booking request ends inside a proxy's or Lambda's timeout (15 s in the deploy guide):
+# an answer after it looks failed although the booking is recorded. The calendar re-check
+# gets RECHECK_SECONDS for all calendars together; the notifications get what is left of
+# REQUEST_SECONDS (at most notify.IMMEDIATE_BUDGET), the rest goes to `callslot notify`.
+REQUEST_SECONDS = 12.0
+RECHECK_SECONDS = 5.0
+_request = threading.local()  # when the current request began (time.monotonic())
+
+
+# --------------------------------------------------------------------------
+# The WSGI adapter
+
+
+def _security_headers(response: Response) -> None:
+    """Headers every answer carries (Werkzeug is imported with the first request, not the
+    module, to keep a cold start short)."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # The cancel token is in the URL of personal pages: never send it on as a referrer.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault(
+        "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
+    )
+
+
+class BookingApp:
+    """The WSGI application around :func:`handle`."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        clock: Clock | None = None,
+        trusted_proxies: int = 0,
+        render: Callable[[Page], str] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.clock = clock or system_clock
+        self.render = render or (lambda page: _plain_html(page))
+        self._entry: Callable[..., Iterable[bytes]] = self._wsgi
+        if trusted_proxies:
+            # Behind a proxy (Netlify's /api/* rewrite: 1) the caller's address is in
+            # X-Forwarded-For; trusting it without a proxy would let anyone dodge the limit.
+            from werkzeug.middleware.proxy_fix import ProxyFix
+
+            self._entry = ProxyFix(self._wsgi, x_for=trusted_proxies)
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        return self._entry(environ, start_response)
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        from werkzeug.wrappers import Request
+
+        request = Request(environ)
+        return self.respond(request)(environ, start_response)
+
+    def respond(self, request: Request) -> Response:
+        _request.started = time.monotonic()
+        wants_json = _wants_json(request)
+        req = ApiRequest(
+            method=request.method,
+            path=request.path,
+            query={k: v for k, v in request.args.items()},
+            wants_json=wants_json,
+            client=request.remote_addr or "",
+        )
+        try:
+            if request.method == "POST":
+                fields_or_code = _read_body(request)
+                if isinstance(fields_or_code, str):
+                    result = refusal(fields_or_code, req, self.ctx)
+                    return self._response(result, req)
+                req = ApiRequest(
+                    req.method, req.path, req.query, fields_or_code, wants_json, req.client
+                )
+            result = handle(req, self.clock(), self.ctx)
+        except Exception:  # a bug or a database outage: logged, answered, nothing half-done
+            log.exception("handler error on %s %s", request.method, request.path)
+            result = refusal("unavailable", req, self.ctx)
+        return self._response(result, req)
+
+    def _response(self, result: ApiResponse, req: ApiRequest) -> Response:
+        from werkzeug.wrappers import Response
+
+        if result.location is not None:
+            response = Response(status=result.status, headers={"Location": result.location})
+        elif result.page is not None:
+            html = self.render(result.page)
+            response = Response(html, status=result.status, content_type="text/html; charset=utf-8")
+            response.headers["Content-Security-Policy"] = _page_csp(html)
+            response.headers["Content-Language"] = result.page.language
+        elif result.body is not None:
+            response = Response(result.body, status=result.status, content_type=result.content_type)
+        else:
+            response = Response(
+                json.dumps(result.data, ensure_ascii=False),
+                status=result.status,
+                content_type="application/json; charset=utf-8",
+            )
+        response.headers["Cache-Control"] = result.cache
+        if result.allow:
+            response.headers["Allow"] = ", ".join(result.allow)
+        _security_headers(response)
+        return response
+
+
+def _page_csp(html: str) -> str:
+    try:
+        from generator.page.theme import content_security_policy
+    except ImportError:  # pragma: no cover - the theme module ships with the package
+        return "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    # Handler pages are never framed: the cancel button must not be clickjacked.
+    return content_security_policy([html], allow_framing=False)
+
+
+def _wants_json(request: Request) -> bool:
+    if request.mimetype == "application/json":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _read_body(request: Request) -> dict[str, str] | str:
+    """The POSTed fields, or the error code when the body cannot be a booking form."""
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return "too_large"
+    if request.mimetype not in ("application/x-www-form-urlencoded", "application/json"):
+        return "unsupported_type"
+    # One byte more than allowed: Werkzeug cuts a streamed (chunked) body at this limit
+    # without an error, so a body cut at MAX_BODY would pass as a whole one.
+    request.max_content_length = MAX_BODY + 1
+    try:
+        raw = request.get_data(cache=False, parse_form_data=False)
+    except RequestEntityTooLarge:
+        return "too_large"
+    if len(raw) > MAX_BODY:
+        return "too_large"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bad_request"
+    if request.mimetype == "application/json":
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except ValueError:
+            return "bad_request"
+        if not isinstance(data, dict):
+            return "bad_request"
+        fields: dict[str, str] = {}
+        for key, value in data.items():
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                return "bad_request"
+            fields[str(key)] = value
+        return fields
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=64)
+    except ValueError:
+        return "bad_request"
+    fields = {}
+    for key, value in pairs:
+        fields.setdefault(key, value)  # the first value of a repeated field counts
+    return fields
+
+
+def _plain_html(page: Page) -> str:
+    """A bare page, for when no theme can be loaded: the answer must still be readable."""
+    from html import escape
+
+    rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in page.details)
+    links = "".join(
+        f'<li><a href="{escape(h)}">{escape(label)}</a></li>' for label, h in page.links
+    )
+    form = ""
+    if page.form:
+        hidden = "".join(
+            f'<input type="hidden" name="{escape(n)}" value="{escape(v)}">'
+            for n, v in page.form["hidden"]
+        )
+        form = (
+            f'<form action="{escape(page.form["action"])}" method="post">{hidden}'
+            f'<button type="submit">{escape(page.form["button"])}</button></form>'
+        )
+    return (
+        f'<!doctype html><html lang="{escape(page.language)}"><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(page.title)}</title><h1>{escape(page.heading)}</h1>"
+        f"<p>{escape(page.lead)}</p><dl>{rows}</dl>{form}<ul>{links}</ul></html>"
+    )
+
+
+# --------------------------------------------------------------------------
+# Assembly
+
+
+class _ThemeText:
+    """The site's theme, loaded on first use: translations and message.html."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._theme: Any = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def theme(self) -> Any:
+        if self._theme is None and not self._failed:
+            with self._lock:
+                if self._theme is None and not self._failed:
+                    try:
+                        from generator.page.theme import load_theme
+
+                        self._theme = load_theme(self.settings)
+                    except CallslotError as exc:
+                        self._failed = True
+                        log.error(
+                            "theme not loaded, answering with plain pages: %s", exc.format_message()
+                        )
+        return self._theme
+
+    def translate(self, message: str, language: str) -> str:
+        theme = self.theme()
+        return theme.gettext(message, language) if theme is not None else message
+
+    def render(self, page: Page) -> str:
+        theme = self.theme()
+        if theme is None:
+            return _plain_html(page)
+        try:
+            return theme.render(
+                "message.html",
+                lang=page.language,
+                title=page.title,
+                heading=page.heading,
+                lead=page.lead,
+                details=list(page.details),
+                links=list(page.links),
+                form=page.form,
+                status=page.status,
+            )
+        except CallslotError as exc:
+            log.error("message.html failed, answering with a plain page: %s", exc.format_message())
+            return _plain_html(page)
+
+
+class _CalendarCheck:
+    """The owner's calendars re-read around a slot's day, trusted for a few minutes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._cache: dict[datetime, tuple[float, list[Busy]]] = {}
+        self._lock = threading.Lock()
+        cache_dir = settings.state_dir / "cache"
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self.cache_dir = cache_dir
+        except OSError:  # a read-only deployment (Lambda): read without a disk cache
+            self.cache_dir = None
+
+    def __call__(self, slot: Slot) -> list[Busy]:
+        from generator.busy.calendars import merge_busy, read_busy
+        from generator.errors import CalendarError
+
+        tz = self.settings.tz
+        day = slot.start.astimezone(tz).date()
+        day_start = datetime.combine(day, dtime(0), tzinfo=tz).astimezone(UTC)
+        with self._lock:
+            hit = self._cache.get(day_start)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        rules = self.settings.booking
+        pad = rules.buffer_before + rules.buffer_after + timedelta(hours=1)
+        # One deadline for all calendars: each read gets only what the ones before left.
+        deadline = time.monotonic() + RECHECK_SECONDS
+        busy: list[Busy] = []
+        for source in self.settings.calendars:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CalendarError(
+                    f"not re-read within {RECHECK_SECONDS:g} s", calendar=source.name
+                )
+            busy += read_busy(
+                [source],
+                tz,
+                day_start - pad,
+                day_start + timedelta(days=1) + pad,
+                cache_dir=self.cache_dir,
+                timeout=left,
+            )
+        busy = merge_busy(busy)
+        with self._lock:
+            self._cache[day_start] = (time.monotonic() + _CALENDAR_TTL, busy)
+        return busy
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    secret: bytes | None = None,
+    clock: Clock | None = None,
+    env: Mapping[str, str] | None = None,
+) -> BookingApp:
+    """The WSGI application: settings from CALLSLOT_CONFIG (or content/site.toml), the store
+    from DATABASE_URL, the key from CALLSLOT_SECRET, the clock from CALLSLOT_NOW (or the
+    system clock), unless given.
+
+    CALLSLOT_RATE_LIMIT overrides booking.rate_limit ("off" disables it);
+    CALLSLOT_TRUSTED_PROXIES=N trusts N proxies' X-Forwarded-For (default 0);
+    CALLSLOT_FEED_KEY is the key of /api/bookings.ics unless notify.feed_key is set.
+    """
+    from generator.config.settings import load_settings
+    from generator.errors import ConfigError
+    from generator.signing import load_secret
+    from generator.store import open_store
+
+    env = os.environ if env is None else env
+    if clock is None:
+        clock = clock_from_env(env)
+        if clock is not system_clock:
+            log.warning("the handler's clock is pinned to %s by CALLSLOT_NOW", clock().isoformat())
+    if settings is None:
+        settings = load_settings(env.get("CALLSLOT_CONFIG") or None, env=env)
+    if secret is None:
+        secret = load_secret(settings.state_dir, create=False, env=dict(env))[0]
+    if store is None:
+        store = open_store(env.get("DATABASE_URL"), settings=settings)
+    override = env.get("CALLSLOT_RATE_LIMIT")
+    rate = parse_rate_limit(
+        override if override else settings.booking.rate_limit,
+        field="CALLSLOT_RATE_LIMIT" if override else "booking.rate_limit",
+    )
+    try:
+        proxies = int(env.get("CALLSLOT_TRUSTED_PROXIES") or 0)
+    except ValueError:
+        raise ConfigError(
+            "must be a whole number of proxies in front of the handler, e.g. 1",
+            field="CALLSLOT_TRUSTED_PROXIES",
+        ) from None
+    feed_key = None
+    if settings.notify.feed_key is not None and settings.notify.feed_key.present:
+        feed_key = settings.notify.feed_key.get()
+    elif env.get("CALLSLOT_FEED_KEY"):
+        feed_key = env["CALLSLOT_FEED_KEY"]
+    text = _ThemeText(settings)
+
+    def after_commit(booking_id: str, now: datetime) -> None:
+        from generator.notify.outbox import IMMEDIATE_BUDGET, send_now
+
+        started = getattr(_request, "started", None)
+        spent = 0.0 if started is None else time.monotonic() - started
+        budget = max(0.0, min(IMMEDIATE_BUDGET, REQUEST_SECONDS - spent))
+        try:
+            send_now(settings, store, booking_id, now=now, secret=secret, budget=budget)
+        except Exception:  # send_now never raises by contract; a bug must not undo a booking
+            log.exception("notifications for %s stay queued", booking_id)
+
+    def notify_channels(event: str) -> list[str]:
+        from generator.notify.outbox import channels_for
+
+        return channels_for(settings, event)
+
+    ctx = Context(
+        settings=settings,
+        store=store,
+        secret=secret,
+        translate=text.translate,
+        rate_limit=rate,
+        feed_key=feed_key,
+        calendar_busy=_CalendarCheck(settings)
+        if settings.booking.recheck_calendars and settings.calendars
+        else None,
+        after_commit=after_commit,
+        notify_channels=notify_channels,
+    )
+    return BookingApp(ctx, clock=clock, trusted_proxies=proxies, render=text.render)
+
+
+class _LazyApp:
+    """``generator.handler:app`` for WSGI servers: built on the first request, so that
+    importing the module stays fast and a bad configuration is reported, not crashed on."""
+
+    def __init__(self) -> None:
+        self._app: BookingApp | None = None
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if self._app is None:
+            with self._lock:
+                if self._app is None:
+                    try:
+                        self._app = create_app()
+                    except CallslotError as exc:
+                        # The message names files and variables, never their secret values.
+                        log.error("callslot handler not configured: %s", exc.format_message())
+                        from werkzeug.wrappers import Response
+
+                        response = Response(
+                            '{"error": "unavailable"}', status=503, content_type="application/json"
+                        )
+                        return response(environ, start_response)
+        return self._app(environ, start_response)
+
+
+app = _LazyApp()
