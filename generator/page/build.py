@@ -246,7 +246,9 @@ def render_site(
         photo = photo_data_uri(settings.content_dir / settings.owner.photo)
     html: dict[str, str] = {}
     for call_type in settings.call_types:
-        view = page_view(settings, call_type, slots, secret=secret, intro=intro, photo=photo)
+        view = page_view(
+            settings, call_type, slots, secret=secret, intro=intro, theme=theme, photo=photo
+        )
         html[page_filename(settings, call_type.slug)] = theme.render(
             "page.html", page=view, script=script
         )
