@@ -150,7 +150,7 @@ def test_offer_errors_are_clear(runner, example_site: Path) -> None:
     config = str(example_site / "content" / "site.toml")
     result = runner.invoke(main, ["offer", "--config", config, "--now", NOW, "--call-type", "nope"])
     assert (
-        result.exit_code == 1 and "no call type 'nope'; known: rueckruf, beratung" in result.output
+        result.exit_code == 1 and "'nope' is not a call type; known: rueckruf, beratung" in result.output
     )
     result = runner.invoke(main, ["offer", "--config", config, "--now", NOW, "--count", "0"])
     assert result.exit_code == 2 and "--count" in result.output

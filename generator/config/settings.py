@@ -55,6 +55,7 @@ __all__ = [
     "parse_hours",
     "parse_range",
     "parse_rate_limit",
+    "unknown_call_type",
 ]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -332,7 +333,7 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
     try:
         parse_timezone(tzname, field="owner.timezone")
     except ConfigError as exc:  # again with the line of the mistake
-        raise r.error("owner.timezone", exc.message) from None
+        raise r.error("owner.timezone", exc.reason) from None
     language = r.string(t, "language", "owner.language", "de", choices=LANGUAGES)
     email = r.string(t, "email", "owner.email")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
@@ -387,7 +388,7 @@ def _availability(r: FieldReader, t: dict[str, Any]) -> Availability:
         try:
             return parse_hours(value, field="")
         except ConfigError as exc:  # again with the line of the mistake
-            raise r.error(dotted, exc.message) from None
+            raise r.error(dotted, exc.reason) from None
 
     weekly = tuple(hours(t[day], f"availability.{day}") if day in t else () for day in WEEKDAYS)
     dates_t = r.table(t, "dates", "availability.dates")
@@ -525,6 +526,14 @@ def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
         robots_index=r.boolean(t, "robots_index", "site.robots_index", False),
         allow_framing=r.boolean(t, "allow_framing", "site.allow_framing", False),
     )
+
+def unknown_call_type(settings: Settings, slug: str) -> str:
+    """What to say when ``slug`` names no call type: the likely one, and all of them."""
+    from generator.config.suggest import did_you_mean
+
+    slugs = [c.slug for c in settings.call_types]
+    return f"{slug!r} is not a call type{did_you_mean(slug, slugs)}; known: {', '.join(slugs)}"
+
 
 def check_settings(settings: Settings) -> list[str]:
     """Problems that do not stop a build but that the owner should know of."""
