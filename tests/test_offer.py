@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from page_support import parse_page
 
-from generator.availability import Slot
 from generator.cli import main
 from generator.commands.offer import offer_text, pick_spread
 from generator.config.settings import load_settings
+from generator.domain import Slot
 from generator.page.build import offered_slots
 
 SECRET = "test-secret-0123456789abcdef"
@@ -149,9 +149,8 @@ def test_pick_spread_skips_adjacent_half_hours_and_uses_several_days() -> None:
 def test_offer_errors_are_clear(runner, example_site: Path) -> None:
     config = str(example_site / "content" / "site.toml")
     result = runner.invoke(main, ["offer", "--config", config, "--now", NOW, "--call-type", "nope"])
-    assert (
-        result.exit_code == 1 and "'nope' is not a call type; known: rueckruf, beratung" in result.output
-    )
+    assert result.exit_code == 1
+    assert "'nope' is not a call type; known: rueckruf, beratung" in result.output
     result = runner.invoke(main, ["offer", "--config", config, "--now", NOW, "--count", "0"])
     assert result.exit_code == 2 and "--count" in result.output
     path = example_site / "content" / "site.toml"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from generator.commands.phrases import count
 from generator.config.settings import Settings
-from generator.store.base import Booking
+from generator.domain import Booking
 
 __all__ = ["FORMATS", "format_bookings"]
 
