@@ -19,10 +19,31 @@ from generator.errors import CallslotError, ConfigError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _find_site(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    """--config, or the content/site.toml of the site around the current folder.
+
+    Run inside content/ or deeper, a command finds the site above (as git finds
+    its repository) and says which file it uses, once per command line.
+    """
+    if value is not None:
+        return value
+    from generator.config.settings import DEFAULT_CONFIG, find_config
+
+    found = find_config()
+    if found is None:
+        return None  # load_settings says what is missing
+    if found != Path.cwd().absolute() / DEFAULT_CONFIG and not ctx.find_root().meta.get(
+            "callslot.site_shown"):
+        ctx.find_root().meta["callslot.site_shown"] = True
+        click.echo(f"Using the site {found} (found above this folder)", err=True)
+    return found
+
+
 def config_option(f: F) -> F:
     return click.option(
         "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-        default=None, help="Settings file. Default: content/site.toml.",
+        default=None, callback=_find_site,
+        help="Settings file. Default: content/site.toml here or in the nearest folder above.",
     )(f)
 
 
@@ -438,7 +459,7 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
         settings_for_check,
         with_overrides,
     )
-    from generator.config.settings import DEFAULT_CONFIG, load_settings, parse_range
+    from generator.config.settings import load_settings, parse_range
 
     moment = parse_now(now)
     day_range = parse_range(hours, field="--hours") if hours is not None else None
@@ -447,7 +468,7 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
     def minutes(n: int | None) -> timedelta | None:
         return timedelta(minutes=n) if n is not None else None
 
-    if config_path is not None or DEFAULT_CONFIG.exists():
+    if config_path is not None:  # given, or found here or above (see _find_site)
         settings = with_overrides(
             load_settings(config_path), timezone=timezone, duration=minutes(duration),
             step=minutes(step), hours=day_range, days=days, calendars=sources,
@@ -508,8 +529,9 @@ def serve_command(config_path: Path | None, port: int, host: str, now: str | Non
     .callslot/. For production, run the handler under a WSGI server instead:
     gunicorn generator.handler:app.
     """
-    from generator.commands.serve import serve
+    from generator.commands.serve import check_port, serve
 
+    check_port(host, port)  # before settings, store and build: a taken port fails at once
     serve(config_path, host=host, port=port, build_now=parse_now(now) if now else None)
 
 

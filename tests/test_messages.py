@@ -215,3 +215,55 @@ def test_check_says_what_to_fix_first(runner, example_site: Path,
     last = result.output.strip().splitlines()[-1]
     first_part = fails[0].split(":", 1)[0].removeprefix("FAIL").strip()
     assert "first" in last and first_part in last, last
+
+
+# -- ports and places --------------------------------------------------------------------
+
+
+def test_a_taken_port_suggests_a_free_one(runner, example_site: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.chdir(example_site)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(main, ["serve", "--port", str(port)])
+        suggested = re.search(r"--port (\d+)", result.output)
+        assert result.exit_code == 1 and suggested, result.output
+        with socket.socket() as probe:  # the port it names can really be taken
+            probe.bind(("127.0.0.1", int(suggested.group(1))))
+    assert not (example_site / "public").exists()  # nothing was built first
+
+
+@pytest.mark.parametrize("inside", ["content", "content/notes/2026"])
+def test_a_command_inside_the_site_finds_it_above(runner, example_site: Path, inside: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = example_site / inside
+    folder.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(folder)
+    result = runner.invoke(main, ["build", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert (example_site / "public" / "index.html").is_file()  # beside content/, as always
+    assert not (folder / "public").exists()
+    assert str(example_site / "content" / "site.toml") in result.output  # says which one
+    slots = runner.invoke(main, ["slots", "--now", NOW, "--format", "json"])
+    assert slots.exit_code == 0 and '"timezone": "Europe/Berlin"' in slots.output
+
+
+def test_the_site_in_the_current_folder_is_used_without_a_note(
+        runner, example_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(example_site)
+    result = runner.invoke(main, ["build", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert "found above" not in result.output
+
+
+def test_outside_any_site_says_how_to_get_one(runner, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["build", "--now", NOW])
+    assert result.exit_code == 1
+    assert "callslot init" in result.output and "--config" in result.output
+    assert "Traceback" not in result.output

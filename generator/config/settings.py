@@ -52,6 +52,7 @@ __all__ = [
     "Settings",
     "SiteOptions",
     "check_settings",
+    "find_config",
     "load_settings",
     "parse_duration",
     "parse_hours",
@@ -283,11 +284,35 @@ OPTIONS: dict[str, str] = {
 # Loading
 
 
+def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The content/site.toml of the site that holds ``start`` (default: the current folder).
+
+    Looks in ``start`` and then in each folder above it, as git finds its
+    repository, so a command run inside content/ or one of its subfolders
+    finds its site; None when no folder up to the root has one.
+    """
+    here = Path(start if start is not None else Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_CONFIG
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def load_settings(path: str | os.PathLike[str] | None = None,
                   env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate a site.toml; ``path`` defaults to content/site.toml."""
+    """Read and validate a site.toml; ``path`` defaults to the site found by find_config()."""
     env = os.environ if env is None else env
-    file = Path(path) if path is not None else DEFAULT_CONFIG
+    if path is None:
+        found = find_config()
+        if found is None:
+            raise ConfigError(
+                f"no {DEFAULT_CONFIG} in {Path.cwd()} or any folder above it; run the "
+                "command in your site's folder, create a site with `callslot init`, or pass "
+                "--config PATH"
+            )
+        path = found
+    file = Path(path)
     shown = str(file)
     try:
         raw = file.read_bytes()
