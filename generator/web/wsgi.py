@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 
 from generator.config.settings import Settings, parse_rate_limit
 from generator.errors import CallslotError
+from generator.files import make_dirs
 from generator.store.base import Store
 from generator.web.answers import Page
 from generator.web.core import ApiRequest, ApiResponse, Context, handle, hash_token, refusal
@@ -310,7 +311,7 @@ class _CalendarCheck:
         self._lock = threading.Lock()
         cache_dir = settings.state_dir / "cache"
         try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(cache_dir)
             self.cache_dir = cache_dir
         except OSError:  # a read-only deployment (Lambda): read without a disk cache
             self.cache_dir = None
