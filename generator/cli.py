@@ -7,7 +7,7 @@ click's error output and exit code, so the core never depends on click.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,18 +56,13 @@ def now_option(f: F) -> F:
 
 
 def parse_now(value: str | None) -> datetime:
-    """The --now value as an aware datetime; the real clock when not given."""
+    """The --now value as an aware UTC datetime; without it, the one clock (CALLSLOT_NOW
+    when set, else the system clock)."""
+    from generator.clock import clock_from_env, parse_moment
+
     if value is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"{value!r} is not an ISO-8601 time; write e.g. 2026-11-30T08:00+01:00",
-                          field="--now") from None
-    if moment.tzinfo is None:
-        raise ConfigError(f"{value!r} has no UTC offset; add one, e.g. +01:00 or Z",
-                          field="--now")
-    return moment.astimezone(UTC)
+        return clock_from_env()()
+    return parse_moment(value, field="--now")
 
 
 class UserError(click.ClickException):
@@ -532,7 +527,7 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
               help="Address to listen on. Keep 127.0.0.1 unless a proxy sits in front.")
 @click.option("--now", "now", default=None, metavar="ISO-8601",
               help="Pin the clock of the build only (a preview of another week); bookings "
-                   "are always checked against the real clock.")
+                   "are checked against the real clock (or CALLSLOT_NOW).")
 def serve_command(config_path: Path | None, port: int, host: str, now: str | None) -> None:
     """Build the booking page and serve it with the booking handler on one address.
 
