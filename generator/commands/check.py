@@ -516,7 +516,7 @@ def _send_tests(
         message["Message-ID"] = make_msgid("callslot-check")
         message.set_content(
             "This is a test from `callslot check --send-test`: booking notifications "
-            f"for {settings.site.title} reach this address.\n"
+            f"for {settings.site.title or settings.owner.name} reach this address.\n"
         )
         try:
             _smtp_session(email, timeout, lambda client: client.send_message(message))
@@ -541,7 +541,7 @@ def _send_test_webhooks(
         key = notify.webhook_secret.get().encode()
     else:
         key = (env.get("CALLSLOT_SECRET") or "").encode()
-    text = f"callslot: test message from {settings.site.title}"
+    text = f"callslot: test message from {settings.site.title or settings.owner.name}"
     body = json.dumps({"text": text, "event": "test"}, ensure_ascii=False).encode()
     for i, hook in enumerate(notify.webhooks):
         part = f"test webhook {i + 1}"

@@ -251,7 +251,8 @@ OPTIONS: dict[str, str] = {
     "call_types.duration": "Length of the call, e.g. \"30m\". Required.",
     "call_types.step": "Spacing of start times, e.g. \"30m\". Default: the duration.",
     "call_types.description": "One line under the title. Optional.",
-    "site.title": "Page title. Default: \"<owner name>: Rückruf vereinbaren\" or the English.",
+    "site.title": "Page title. Default: \"<owner name>: schedule a call\" in the page's "
+                  "language (\"Rückruf vereinbaren\" in German).",
     "site.description": "Description for search and link previews.",
     "site.base_url": "Public address of the page, e.g. \"https://call.example.org\"; "
                      "used for links in offers and link previews.",
@@ -552,14 +553,13 @@ def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
 def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
     r.unknown(t, {"title", "description", "base_url", "theme", "intro", "robots_index",
                   "allow_framing"}, "site")
-    default_title = (f"{owner.name}: Rückruf vereinbaren" if owner.language == "de"
-                     else f"{owner.name}: schedule a call")
     base_url = r.string(t, "base_url", "site.base_url", "") or ""
     if base_url and not re.match(r"^https?://[^\s/]+", base_url):
         raise r.error("site.base_url", f"{base_url!r}: write a full address such as "
                       "\"https://call.example.org\"")
     return SiteOptions(
-        title=r.string(t, "title", "site.title", default_title) or default_title,
+        # Empty: the theme's catalog names the page in each of its languages.
+        title=r.string(t, "title", "site.title", "") or "",
         description=r.string(t, "description", "site.description", "") or "",
         base_url=base_url.rstrip("/"),
         theme=r.string(t, "theme", "site.theme", "default") or "default",
