@@ -88,6 +88,11 @@
     }
     pointer = false;
   });
+  // No time picked: the browser points at the first time; those behind "More days" cannot
+  // take the focus, so they stay out of its complaint.
+  form.addEventListener("invalid", function (e) {
+    if (e.target.name === "slot" && e.target.closest("details:not([open])")) e.preventDefault();
+  }, true);
   var topic = query.get("topic");
   if (topic && !form.elements.topic.value) form.elements.topic.value = topic.slice(0, 80);
   var wanted = query.get("slot") && document.getElementById(query.get("slot"));
