@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from generator.commands.phrases import count
 from generator.config.settings import EmailSettings, Secret, Settings, check_settings, load_settings
 from generator.errors import CallslotError
 from generator.notify.mail import smtp_connection
@@ -84,7 +85,7 @@ def run_check(
     report.add(
         OK,
         "settings",
-        f"{shown} is valid ({len(settings.call_types)} call types, "
+        f"{shown} is valid ({count(len(settings.call_types), 'call type')}, "
         f"time zone {settings.owner.timezone})",
     )
     for note in check_settings(settings):
@@ -486,10 +487,9 @@ def _check_smtp(report: CheckReport, settings: Settings, timeout: float) -> bool
     except (OSError, smtplib.SMTPException) as exc:
         report.add(PROBLEM, "SMTP", _smtp_problem(email, exc))
         return False
-    login = " and login" if email.username else ""
-    report.add(
-        OK, "SMTP", f"{email.host}:{email.port} ({email.security}) accepts the connection{login}"
-    )
+    login = " and the login" if email.username else ""
+    how = {"ssl": "over TLS", "starttls": "with STARTTLS"}.get(email.security, "unencrypted")
+    report.add(OK, "SMTP", f"{email.host}:{email.port} accepts the connection ({how}){login}")
     return True
 
 

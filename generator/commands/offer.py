@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
-from generator.config.settings import Settings
+from generator.config.settings import Settings, unknown_call_type
 from generator.domain import Slot
 from generator.errors import BuildError, ConfigError
 from generator.i18n import N_, day_label, format_or_list, short_time
@@ -161,8 +161,7 @@ def make_offer(
         raise ConfigError("--count must be at least 1", field="--count")
     slug = call_type or settings.call_types[0].slug
     if settings.call_type(slug) is None:
-        known = ", ".join(c.slug for c in settings.call_types)
-        raise ConfigError(f"no call type {slug!r}; known: {known}", field="--call-type")
+        raise ConfigError(unknown_call_type(settings, slug), field="--call-type")
     if slots is None:
         from generator.page.build import offered_slots
 

@@ -53,11 +53,13 @@ __all__ = [
     "Settings",
     "SiteOptions",
     "check_settings",
+    "find_config",
     "load_settings",
     "parse_duration",
     "parse_hours",
     "parse_range",
     "parse_rate_limit",
+    "unknown_call_type",
 ]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -293,11 +295,35 @@ OPTIONS: dict[str, str] = {
 # Loading
 
 
+def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The content/site.toml of the site that holds ``start`` (default: the current folder).
+
+    Looks in ``start`` and then in each folder above it, as git finds its
+    repository, so a command run inside content/ or one of its subfolders
+    finds its site; None when no folder up to the root has one.
+    """
+    here = Path(start if start is not None else Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_CONFIG
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def load_settings(path: str | os.PathLike[str] | None = None,
                   env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate a site.toml; ``path`` defaults to content/site.toml."""
+    """Read and validate a site.toml; ``path`` defaults to the site found by find_config()."""
     env = os.environ if env is None else env
-    file = Path(path) if path is not None else DEFAULT_CONFIG
+    if path is None:
+        found = find_config()
+        if found is None:
+            raise ConfigError(
+                f"no {DEFAULT_CONFIG} in {Path.cwd()} or any folder above it; run the "
+                "command in your site's folder, create a site with `callslot init`, or pass "
+                "--config PATH"
+            )
+        path = found
+    file = Path(path)
     shown = str(file)
     try:
         raw = file.read_bytes()
@@ -356,7 +382,7 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
     try:
         parse_timezone(tzname, field="owner.timezone")
     except ConfigError as exc:  # again with the line of the mistake
-        raise r.error("owner.timezone", exc.message) from None
+        raise r.error("owner.timezone", exc.reason) from None
     language = r.string(t, "language", "owner.language", DEFAULT_LANGUAGE, choices=LANGUAGES)
     email = r.string(t, "email", "owner.email")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
@@ -412,7 +438,7 @@ def _availability(r: FieldReader, t: dict[str, Any]) -> Availability:
         try:
             return parse_hours(value, field="")
         except ConfigError as exc:  # again with the line of the mistake
-            raise r.error(dotted, exc.message) from None
+            raise r.error(dotted, exc.reason) from None
 
     weekly = tuple(hours(t[day], f"availability.{day}") if day in t else () for day in WEEKDAYS)
     dates_t = r.table(t, "dates", "availability.dates")
@@ -570,6 +596,15 @@ def _site_languages(r: FieldReader, t: dict[str, Any]) -> tuple[str, ...]:
             raise r.error("site.languages", f"{code!r} is listed twice")
         seen.append(code)
     return tuple(seen)
+
+
+def unknown_call_type(settings: Settings, slug: str) -> str:
+    """What to say when ``slug`` names no call type: the likely one, and all of them."""
+    from generator.config.suggest import did_you_mean
+
+    slugs = [c.slug for c in settings.call_types]
+    return f"{slug!r} is not a call type{did_you_mean(slug, slugs)}; known: {', '.join(slugs)}"
+
 
 def check_settings(settings: Settings) -> list[str]:
     """Problems that do not stop a build but that the owner should know of."""
