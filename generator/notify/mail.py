@@ -57,6 +57,15 @@ _TEXT = {
         "cancel_hint": "Falls Sie nicht können, sagen Sie hier ab:",
         "reply_to_cancel": "Falls Sie nicht können, antworten Sie bitte auf diese E-Mail.",
         "cancelled_hint": "Sie können jederzeit einen neuen Termin buchen.",
+        "owner_subject_moved": "Verschoben: Telefontermin {short} – {topic}",
+        "caller_subject_moved": "Verschoben: Ihr Telefontermin mit {owner}: {short}",
+        "owner_subject_reminder": "Erinnerung: Telefontermin {short} – {topic}",
+        "caller_subject_reminder": "Erinnerung: Ihr Telefontermin mit {owner}: {short}",
+        "owner_intro_moved": "Dieser Telefontermin wurde verschoben, von {old} auf {new}:",
+        "caller_intro_moved": "Ihr Telefontermin mit {owner} ist verschoben, von {old} auf {new}:",
+        "owner_intro_reminder": "Erinnerung an diesen Telefontermin:",
+        "caller_intro_reminder": "Erinnerung an Ihren Telefontermin mit {owner}:",
+        "move_hint": "Passt die Zeit nicht mehr? Hier verschieben:",
         "date_long": "EEEE, d. MMMM y, HH:mm",
     },
     "en": {
@@ -80,6 +89,15 @@ _TEXT = {
         "cancel_hint": "If you cannot make it, cancel here:",
         "reply_to_cancel": "If you cannot make it, please reply to this email.",
         "cancelled_hint": "You are welcome to book a new time.",
+        "owner_subject_moved": "Call moved: {short} – {topic}",
+        "caller_subject_moved": "Moved: your call with {owner}: {short}",
+        "owner_subject_reminder": "Reminder: call {short} – {topic}",
+        "caller_subject_reminder": "Reminder: your call with {owner}: {short}",
+        "owner_intro_moved": "This call was moved from {old} to {new}:",
+        "caller_intro_moved": "Your call with {owner} was moved from {old} to {new}:",
+        "owner_intro_reminder": "A reminder of this call:",
+        "caller_intro_reminder": "A reminder of your call with {owner}:",
+        "move_hint": "Does the time no longer suit you? Move the call here:",
         "date_long": "EEEE, d MMMM y, HH:mm",
     },
 }
@@ -153,14 +171,33 @@ class _Body:
     html: str
 
 
-def _render(paragraphs: list[list[str]], link: str | None) -> _Body:
-    """Plain text and matching HTML from paragraphs of lines; values are escaped for HTML."""
+def _render(
+    paragraphs: list[list[str]], link: str | None, *, links: tuple[tuple[str, str], ...] = ()
+) -> _Body:
+    """Plain text and matching HTML from paragraphs of lines; values are escaped for HTML.
+
+    ``links`` are (sentence, URL) paragraphs after the others; a ``tel:`` URL becomes
+    a link on the number itself.
+    """
     text = "\n\n".join("\n".join(p) for p in paragraphs)
     parts = ["<p>" + "<br>\n".join(html.escape(line) for line in p) + "</p>" for p in paragraphs]
     if link:
         text += f"\n{link}"
         safe = html.escape(link, quote=True)
         parts[-1] = parts[-1][: -len("</p>")] + f'<br>\n<a href="{safe}">{safe}</a></p>'
+    for sentence, url in links:
+        safe = html.escape(url, quote=True)
+        if url.startswith("tel:"):
+            number = url[len("tel:") :]
+            head, _, tail = sentence.partition(number)
+            text += f"\n\n{sentence}"
+            parts.append(
+                f"<p>{html.escape(head)}<a href=\"{safe}\">{html.escape(number)}</a>"
+                f"{html.escape(tail)}</p>"
+            )
+        else:
+            text += f"\n\n{sentence}\n{url}"
+            parts.append(f'<p>{html.escape(sentence)}<br>\n<a href="{safe}">{safe}</a></p>')
     page = (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n'
         + "\n".join(parts)
@@ -169,7 +206,17 @@ def _render(paragraphs: list[list[str]], link: str | None) -> _Body:
     return _Body(text + "\n", page)
 
 
-def _owner_body(settings: Settings, booking: Booking, event: str) -> _Body:
+def _span(start: datetime, tz: ZoneInfo, language: str) -> str:
+    """ "Mo 30.11. 09:00" of a moved call's old or new time, in ``tz``."""
+    return short_when(start, tz, language)
+
+
+def _owner_body(
+    settings: Settings,
+    booking: Booking,
+    event: str,
+    previous: tuple[datetime, datetime] | None = None,
+) -> _Body:
     language = settings.owner.language
     t = _t(language)
     call_type = settings.call_type(booking.call_type)
@@ -180,29 +227,80 @@ def _owner_body(settings: Settings, booking: Booking, event: str) -> _Body:
         f"{t['name']}: {booking.name}",
         *call_description(settings, booking, language).splitlines(),
     ]
-    return _render([[t[f"owner_intro_{event}"]], when, details], None)
+    intro = t[f"owner_intro_{event}"]
+    if event == "moved":
+        old = previous[0] if previous else booking.start
+        intro = intro.format(
+            old=_span(old, settings.tz, language), new=_span(booking.start, settings.tz, language)
+        )
+    tel = _tel_link(settings, booking, language) if event == "reminder" else None
+    return _render([[intro], when, details], None, links=(tel,) if tel and tel[1] else ())
 
 
-def _caller_body(settings: Settings, booking: Booking, event: str, cancel_url: str | None) -> _Body:
+def _tel_link(settings: Settings, booking: Booking, language: str) -> tuple[str, str] | None:
+    """The "who calls whom" sentence and the number to dial as a tel: URL."""
+    number = settings.owner.phone if booking.who_calls == "caller" else booking.phone
+    if not number:
+        return None
+    from generator.notify.invite import who_calls_line
+
+    dial = "".join(c for c in number if c.isdigit() or c == "+")
+    return who_calls_line(settings, booking, language), f"tel:{dial}" if dial else ""
+
+
+def _caller_body(
+    settings: Settings,
+    booking: Booking,
+    event: str,
+    cancel_url: str | None,
+    move_url: str | None = None,
+    previous: tuple[datetime, datetime] | None = None,
+) -> _Body:
     language = booking.language
     t = _t(language)
     owner = settings.owner.name
-    when = [f"{t['when']}: {long_when(booking, settings.tz, language)}"]
     zone = _caller_zone(booking, settings.tz)
+    when = [f"{t['when']}: {long_when(booking, settings.tz, language)}"]
     if zone is not None:
         when.append(f"({t['your_time']}: {long_when(booking, zone, language)})")
     greeting = [t["greeting"].format(name=booking.name)]
-    intro = [t[f"caller_intro_{event}"].format(owner=owner)]
+    shown = zone or settings.tz
+    old = previous[0] if previous else booking.start
+    intro = [
+        t[f"caller_intro_{event}"].format(
+            owner=owner,
+            old=_span(old, shown, language),
+            new=_span(booking.start, shown, language),
+        )
+    ]
     if event == "cancelled":
         return _render([greeting, intro + when, [t["cancelled_hint"]]], None)
+    if event == "reminder":
+        # The reminder's point: when, about what, and one tap to dial.
+        topic = call_description(settings, booking, language).splitlines()[0]
+        links: list[tuple[str, str]] = []
+        tel = _tel_link(settings, booking, language)
+        if tel and tel[1]:
+            links.append(tel)
+        if move_url and move_url.startswith(("https://", "http://")):
+            links.append((t["move_hint"], move_url))
+        if cancel_url:
+            links.append((t["cancel_hint"], cancel_url))
+        return _render([greeting, [*intro, *when, topic]], None, links=tuple(links))
     if booking.who_calls == "caller":
         step = t["you_call_owner"].format(owner=owner, phone=settings.owner.phone or "—")
     else:
         step = t["owner_calls_you"].format(owner=owner, phone=booking.phone or "—")
     topic = call_description(settings, booking, language).splitlines()[0]
     paragraphs = [greeting, [*intro, *when, topic], [f"{t['next']}: {step}", t["invite_hint"]]]
-    paragraphs.append([t["cancel_hint"] if cancel_url else t["reply_to_cancel"]])
-    return _render(paragraphs, cancel_url)
+    extra: tuple[tuple[str, str], ...] = ()
+    if move_url and move_url.startswith(("https://", "http://")):
+        extra = ((t["move_hint"], move_url),)
+    if cancel_url:
+        extra += ((t["cancel_hint"], cancel_url),)
+        return _render(paragraphs, None, links=extra)
+    paragraphs.append([t["reply_to_cancel"]])
+    return _render(paragraphs, None, links=extra)
 
 
 def booking_message(
@@ -213,8 +311,11 @@ def booking_message(
     event: str,
     now: datetime,
     cancel_url: str | None = None,
+    move_url: str | None = None,
+    previous: tuple[datetime, datetime] | None = None,
 ) -> EmailMessage | None:
-    """The email for ``audience`` ("owner" or "caller") about ``event`` ("booked"/"cancelled").
+    """The email for ``audience`` ("owner" or "caller") about ``event`` ("booked", "moved",
+    "cancelled" or "reminder"); ``previous`` is a moved call's old (start, end).
 
     None when there is nobody to write to (no or invalid address).
     """
@@ -234,23 +335,34 @@ def booking_message(
     if cancel_url and not cancel_url.startswith(("https://", "http://")):
         # Without site.base_url the link is relative, and no mail program can open it.
         cancel_url = None
+    if move_url and not move_url.startswith(("https://", "http://")):
+        move_url = None
     t = _t(language)
-    short = short_when(booking.start, settings.tz, language)
+    zone = settings.tz
+    if audience == "caller" and event in ("moved", "reminder"):
+        zone = _caller_zone(booking, settings.tz) or settings.tz
+    short = short_when(booking.start, zone, language)
     subject = t[f"{audience}_subject_{event}"].format(
         short=short, topic=one_line(booking.topic, 80), owner=one_line(settings.owner.name, 80)
     )
     if audience == "owner":
-        body = _owner_body(settings, booking, event)
+        body = _owner_body(settings, booking, event, previous)
     else:
-        body = _caller_body(settings, booking, event, cancel_url)
-    method = "REQUEST" if event == "booked" else "CANCEL"
-    ics = invitation(
-        settings,
-        booking,
-        method=method,
-        audience=audience,
-        now=now,
-        cancel_url=cancel_url if audience == "caller" else None,
+        body = _caller_body(settings, booking, event, cancel_url, move_url, previous)
+    # A moved call's REQUEST has the same UID and a higher SEQUENCE: calendars move the
+    # event instead of adding one. A reminder carries no invitation (nothing changed).
+    method = {"booked": "REQUEST", "moved": "REQUEST", "cancelled": "CANCEL"}.get(event)
+    ics = (
+        invitation(
+            settings,
+            booking,
+            method=method,
+            audience=audience,
+            now=now,
+            cancel_url=cancel_url if audience == "caller" else None,
+        )
+        if method
+        else None
     )
 
     message = EmailMessage()
@@ -268,8 +380,9 @@ def booking_message(
     message["Content-Language"] = language
     message.set_content(body.text)
     message.add_alternative(body.html, subtype="html")
-    message.add_alternative(ics.decode("utf-8"), subtype="calendar", params={"method": method})
-    message.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
+    if ics is not None and method is not None:
+        message.add_alternative(ics.decode("utf-8"), subtype="calendar", params={"method": method})
+        message.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
     return message
 
 

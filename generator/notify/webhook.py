@@ -13,7 +13,7 @@ import hmac
 import json
 import urllib.error
 import urllib.request
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from generator import __version__
@@ -22,6 +22,7 @@ from generator.notify.mail import one_line, short_when
 from generator.store.base import Booking
 
 __all__ = [
+    "EVENTS",
     "SIGNATURE_HEADER",
     "WebhookFailed",
     "payload",
@@ -36,8 +37,25 @@ SIGNATURE_HEADER = "X-Callslot-Signature"
 TIMEOUT = 10.0  # seconds
 
 _TEXT = {
-    "de": {"booked": "Telefontermin gebucht", "cancelled": "Telefontermin abgesagt"},
-    "en": {"booked": "Call booked", "cancelled": "Call cancelled"},
+    "de": {
+        "booked": "Telefontermin gebucht",
+        "moved": "Telefontermin verschoben",
+        "cancelled": "Telefontermin abgesagt",
+        "reminder": "Erinnerung verschickt",
+    },
+    "en": {
+        "booked": "Call booked",
+        "moved": "Call moved",
+        "cancelled": "Call cancelled",
+        "reminder": "Reminder sent",
+    },
+}
+# The outbox's event -> the "event" a receiver reads.
+EVENTS = {
+    "booked": "booking.created",
+    "moved": "booking.moved",
+    "cancelled": "booking.cancelled",
+    "reminder": "reminder.sent",
 }
 
 
@@ -68,16 +86,28 @@ def summary_text(settings: Settings, booking: Booking, event: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def payload(settings: Settings, booking: Booking, event: str) -> dict[str, Any]:
-    """The JSON document POSTed for ``event`` ("booked" or "cancelled")."""
-    return {
-        "event": event,
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def payload(
+    settings: Settings,
+    booking: Booking,
+    event: str,
+    *,
+    previous: tuple[datetime, datetime] | None = None,
+) -> dict[str, Any]:
+    """The JSON document POSTed for ``event`` (an outbox event: "booked", "moved",
+    "cancelled" or "reminder"; the receiver reads it as one of EVENTS' values).
+    ``previous``: a moved call's (start, end) before the move."""
+    data: dict[str, Any] = {
+        "event": EVENTS[event],
         "text": summary_text(settings, booking, event),
         "booking": {
             "id": booking.id,
             "call_type": booking.call_type,
-            "start": booking.start.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            "end": booking.end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "start": _utc(booking.start),
+            "end": _utc(booking.end),
             "topic": booking.topic,
             "name": booking.name,
             "phone": booking.phone,
@@ -87,6 +117,9 @@ def payload(settings: Settings, booking: Booking, event: str) -> dict[str, Any]:
             "status": booking.status,
         },
     }
+    if previous is not None:
+        data["previous"] = {"start": _utc(previous[0]), "end": _utc(previous[1])}
+    return data
 
 
 def post(
@@ -124,9 +157,11 @@ def send_webhook(
     *,
     key: bytes,
     timeout: float = TIMEOUT,
+    previous: tuple[datetime, datetime] | None = None,
 ) -> int:
     """POST the signed JSON for one booking event to one webhook URL."""
-    body = json.dumps(payload(settings, booking, event), ensure_ascii=False).encode("utf-8")
+    data = payload(settings, booking, event, previous=previous)
+    body = json.dumps(data, ensure_ascii=False).encode("utf-8")
     return post(
         url,
         body,

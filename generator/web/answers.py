@@ -109,6 +109,21 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         "The call cannot be cancelled any more",
         "Its time has already begun. Please contact the other person directly.",
     ),
+    "move_cancelled": (
+        409,
+        "This call is cancelled",
+        "The time is free again. You can book a new time on the booking page.",
+    ),
+    "move_too_late": (
+        409,
+        "The call cannot be moved any more",
+        "Its time has already begun. Please contact the other person directly.",
+    ),
+    "move_no_time": (
+        400,
+        "Please choose a time",
+        "Nothing was changed. Go back and choose the new time for your call.",
+    ),
     "not_found": (404, "Page not found", "There is nothing at this address."),
     "method_not_allowed": (405, "Not allowed", "This address does not answer this request."),
     "forbidden": (403, "Not allowed", "The key in this address is wrong."),
