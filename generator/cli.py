@@ -1,6 +1,7 @@
 """The `callslot` command line: thin wiring from options to the pipeline's functions.
 
-Core modules raise :mod:`generator.errors`; click shows their message and exits 1.
+Core modules raise :mod:`generator.errors`; ``CallslotGroup`` turns them into
+click's error output and exit code, so the core never depends on click.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from generator import __version__
-from generator.errors import ConfigError
+from generator.errors import CallslotError, ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +48,25 @@ def parse_now(value: str | None) -> datetime:
     return moment.astimezone(UTC)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class UserError(click.ClickException):
+    """A :class:`CallslotError` as click shows it: ``Error: <message>``, its exit code."""
+
+    def __init__(self, error: CallslotError) -> None:
+        super().__init__(error.format_message())
+        self.exit_code = error.exit_code
+
+
+class CallslotGroup(click.Group):
+    """The command group: known mistakes become messages and exit codes, bugs keep tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CallslotError as exc:
+            raise UserError(exc) from None
+
+
+@click.group(cls=CallslotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="callslot")
 def main() -> None:
     """callslot: publish a booking page for phone calls from your own calendar."""
@@ -194,14 +213,12 @@ def _booked_calls(settings: Any, moment: datetime, secret: bytes) -> list[Any]:
     url = os.environ.get("DATABASE_URL")
     if not url and not (settings.state_dir / "bookings.sqlite3").exists():
         return []  # no store yet: nothing booked
-    from generator.availability import bookings_since
-    from generator.busy.calendars import Busy
+    from generator.availability import booked_busy
     from generator.store import open_store
 
     store = open_store(url, settings=settings)
     try:
-        since = bookings_since(settings, moment)
-        return [Busy(start, end) for start, end in store.taken(since)]
+        return booked_busy(store, settings, moment)
     finally:
         store.close()
 
@@ -391,12 +408,13 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
     """
     from datetime import timedelta
 
-    from generator.availability import calendar_window, open_slots, settings_for_check
+    from generator.availability import calendar_window, open_slots
     from generator.busy.calendars import read_busy
     from generator.commands.slots import (
         calendar_from_option,
         format_json,
         format_table,
+        settings_for_check,
         with_overrides,
     )
     from generator.config.settings import DEFAULT_CONFIG, load_settings, parse_range

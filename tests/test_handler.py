@@ -17,7 +17,6 @@ import pytest
 from handler_support import NOW, SECRET, AnswerPage
 from werkzeug.test import Client
 
-from generator.availability import Slot
 from generator.config.settings import (
     CalendarSource,
     NotifySettings,
@@ -25,6 +24,7 @@ from generator.config.settings import (
     Settings,
     load_settings,
 )
+from generator.domain import Slot
 from generator.page.build import offered_slots
 from generator.signing import slot_token
 from generator.store import Store, open_store
@@ -732,11 +732,15 @@ def test_module_app_and_lambda_handler(example_site, slots, monkeypatch, tmp_pat
 
 
 def test_importing_the_handler_stays_light() -> None:
-    """Cold start (Lambda): the heavy packages load with the first request, not the import."""
+    """Cold start (Lambda): the heavy packages load with the first request, not the import.
+
+    click belongs to the command line only: the error family must not pull it in.
+    """
     import subprocess
     import sys
 
     heavy = (
+        "click",
         "jinja2",
         "babel",
         "icalendar",

@@ -305,7 +305,7 @@ def test_booking_through_the_handler_survives_a_down_mail_server(
 
     from werkzeug.test import Client
 
-    from generator.availability import Slot
+    from generator.domain import Slot
     from generator.signing import slot_token
     from generator.web.wsgi import create_app
 
@@ -332,12 +332,14 @@ def test_booking_through_the_handler_survives_a_down_mail_server(
         headers={"Accept": "application/json"},
     )
     assert response.status_code == 201, response.get_data(as_text=True)
+    assert app.ctx.after_commit.wait()  # tried on the background thread, after the answer
     store = app.ctx.store
     [booking] = store.bookings()
     assert (booking.start, booking.topic) == (START_MONDAY, "Vertrag XY")
-    assert {(r.channel, r.status, r.attempts) for r in store.outbox()} == {
-        ("email:owner", "pending", 1),
-        ("email:caller", "pending", 1),
+    assert {(r.channel, r.event, r.status, r.attempts) for r in store.outbox()} == {
+        ("email:owner", "booked", "pending", 1),
+        ("email:caller", "booked", "pending", 1),
+        ("email:caller", "reminder", "pending", 0),  # the day before, not due yet
     }
     store.close()
 
@@ -412,7 +414,7 @@ def test_a_hanging_mail_server_does_not_keep_the_caller_waiting(
     from werkzeug.test import Client
 
     import generator.notify.outbox
-    from generator.availability import Slot
+    from generator.domain import Slot
     from generator.signing import slot_token
     from generator.web.wsgi import create_app
 

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from generator.config.settings import Settings
+from generator.domain import Booking
 from generator.errors import CallslotError, ConfigError
-from generator.store.base import Booking, DayFull, MoveRefused, SlotTaken, Store
+from generator.store.base import DayFull, MoveRefused, SlotTaken, Store
 
 __all__ = ["FORMATS", "format_bookings", "move_booking", "parse_move_time"]
 

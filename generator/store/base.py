@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-__all__ = ["Booking", "DayFull", "MoveRefused", "OutboxItem", "SlotTaken", "Store"]
+from generator.domain import Booking, OutboxItem
+
+__all__ = [
+    "ANNOUNCEMENTS",
+    "Booking",
+    "DayFull",
+    "MoveRefused",
+    "OutboxItem",
+    "SlotTaken",
+    "Store",
+]
 
 # Outbox rows that announce a call's state (not reminders, not the build hook).
 ANNOUNCEMENTS = ("booked", "moved", "cancelled")
@@ -32,48 +41,6 @@ class MoveRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class Booking:
-    """A recorded call. Times are aware UTC datetimes."""
-
-    id: str
-    call_type: str
-    start: datetime
-    end: datetime
-    name: str
-    phone: str
-    email: str
-    topic: str
-    note: str
-    who_calls: str  # "owner" (the owner calls the caller) or "caller"
-    language: str  # the page's language when booked: "de" or "en"
-    caller_timezone: str  # IANA name reported by the caller's browser, or ""
-    created_at: datetime
-    status: str = "confirmed"  # or "cancelled"
-    cancelled_at: datetime | None = None
-    outcome: str | None = None  # "held" or "missed", marked by the owner afterwards
-    sequence: int = 0  # iCalendar SEQUENCE; a cancellation raises it
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    """One notification to send: a booking, a channel and what happened to it."""
-
-    id: int
-    booking_id: str
-    channel: str  # "email:owner", "email:caller", "webhook:<index>", "build_hook"
-    event: str  # "booked", "moved", "cancelled" or "reminder"
-    # "pending", "sent", "failed" (gave up after the last attempt) or "dropped" (a
-    # reminder of a time the call no longer has: it was moved or cancelled)
-    status: str
-    attempts: int
-    last_error: str
-    next_attempt_at: datetime  # for a reminder: when it is due
-    # A "moved" row: the time the call had before, for "moved from ... to ...".
-    previous_start: datetime | None = None
-    previous_end: datetime | None = None
 
 
 class Store(ABC):

@@ -18,8 +18,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from generator.domain import Booking, OutboxItem
 from generator.errors import StoreError
-from generator.store.base import Booking, DayFull, MoveRefused, OutboxItem, SlotTaken, Store
+from generator.store.base import DayFull, MoveRefused, SlotTaken, Store
 from generator.store.sql import (
     BOOKING_COLS,
     DROP_REMINDERS,

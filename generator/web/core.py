@@ -31,8 +31,9 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from generator.config.settings import Settings
+from generator.domain import Booking
 from generator.errors import CalendarError
-from generator.store.base import Booking, DayFull, SlotTaken, Store
+from generator.store.base import DayFull, SlotTaken, Store
 from generator.web.answers import (
     ERRORS,
     Page,
@@ -44,8 +45,7 @@ from generator.web.answers import (
 from generator.web.form import FieldProblem, idempotency_key, parse_form, safe_back
 
 if TYPE_CHECKING:
-    from generator.availability import Slot
-    from generator.busy.calendars import Busy
+    from generator.domain import Busy, Slot
 
 __all__ = [
     "ROUTES",
@@ -198,7 +198,7 @@ _REASONS = {"notice": "too_soon", "busy": "slot_taken", "full": "day_full"}
 
 def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     from generator.availability import check_slot
-    from generator.busy.calendars import Busy
+    from generator.domain import Busy
     from generator.signing import ForgedSlot, verify_slot_token
 
     fields = req.fields

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from generator.config.settings import Settings
+from generator.contact import ascii_email
 
 __all__ = [
     "LIMITS",
     "BookingForm",
     "FieldProblem",
-    "ascii_email",
     "idempotency_key",
     "parse_form",
     "safe_back",
@@ -95,20 +95,6 @@ def _has_control(text: str, *, allow_newline: bool) -> bool:
         if "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069":
             return True
     return False
-
-
-def ascii_email(value: str) -> str | None:
-    """The address as mail servers take it: an IDN domain in its xn-- form; None when
-    the local part is not ASCII (few servers deliver there, and Python cannot address it)."""
-    local, _, domain = value.rpartition("@")
-    if not local.isascii():
-        return None
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    address = f"{local}@{domain}"
-    return address if len(address) <= LIMITS["email"][1] else None
 
 
 def safe_back(value: str) -> str | None:
