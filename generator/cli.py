@@ -15,6 +15,7 @@ import click
 
 from generator import __version__
 from generator.errors import CallslotError, ConfigError
+from generator.i18n import LANGUAGES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,6 +148,7 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     from generator.notify.outbox import check_notify_settings, run_due, waiting_for_channel
     from generator.signing import load_secret
     from generator.store import open_store
+    from generator.store.retention import purge_expired
 
     settings = load_settings(config_path)
     check_notify_settings(settings)
@@ -156,6 +158,8 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     try:
         report = run_due(settings, store, now=moment, secret=secret, retry_now=retry_now)
         waiting = waiting_for_channel(settings, store, now=moment)
+        # After sending: a call over for [privacy] keep has nothing left to notify.
+        purged = purge_expired(store, keep=settings.privacy.keep, now=moment)
     finally:
         store.close()
     for delivery in report.deliveries:
@@ -166,6 +170,8 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     if waiting:
         click.echo(f"{waiting} mail(s) wait for a mail server: set SMTP_URL (or "
                    "[notify.email]) and they go out with the next run")
+    if purged.erased:
+        click.echo(purged.summary())
 
 
 # -- check (before a caller finds a problem) -------------------------------------------
@@ -253,8 +259,10 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     for problem in check_settings(settings):
         click.echo(f"Warning: {problem}", err=True)
     target = out if out is not None else settings.root / "public"
+    from generator.busy.progress import FetchProgress
+
     result = build_site(settings, moment, target, secret=secret,
-                        taken=_booked_calls(settings, moment, secret))
+                        taken=_booked_calls(settings, moment, secret), progress=FetchProgress())
     if result.unchanged:
         click.echo(f"{result.out_dir} is up to date: same inputs as the last build, "
                    f"its {len(result.files)} files unchanged")
@@ -292,7 +300,10 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
     settings = load_settings(config_path)
     moment = parse_now(now)
     secret, _ = load_secret(settings.state_dir, create=True)
-    slots = offered_slots(settings, moment, taken=_booked_calls(settings, moment, secret))
+    from generator.busy.progress import FetchProgress
+
+    slots = offered_slots(settings, moment, taken=_booked_calls(settings, moment, secret),
+                          progress=FetchProgress())
     offer = make_offer(settings, moment, count=count, call_type=call_type, slots=slots)
     if not settings.site.base_url:
         click.echo("Warning: site.base_url is not set in site.toml; the links are relative.",
@@ -304,8 +315,8 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--name", default=None, help="Your name as callers see it.")
 @click.option("--timezone", default=None, help="IANA time zone, e.g. Europe/Berlin.")
-@click.option("--language", type=click.Choice(["de", "en"]), default=None,
-              help="Language of the page: de or en.")
+@click.option("--language", type=click.Choice(LANGUAGES), default=None,
+              help="Language of the page and the messages: " + ", ".join(LANGUAGES) + ".")
 @click.option("--calendar-env", "calendar_env", default=None, metavar="NAME",
               help="Environment variable that will hold your secret calendar address "
                    "(\"none\" for no calendar yet). Default: CALLSLOT_CALENDAR_URL.")
@@ -349,7 +360,7 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
         name=ask(name, "Your name (as callers see it)", ""),
         timezone=ask(timezone, "Time zone", defaults.timezone, "timezone"),
         language=ask(language, "Language of the page", defaults.language,
-                     type=click.Choice(["de", "en"])),
+                     type=click.Choice(LANGUAGES)),
         calendar_env=ask(calendar_env, "Environment variable for your calendar's secret ICS "
                          "address (none = no calendar yet)", defaults.calendar_env,
                          "calendar_env"),
@@ -446,7 +457,10 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
         raise ConfigError(f"{call_type!r} is not a call type; known: {known}",
                           field="--call-type")
     window = calendar_window(settings, moment)
-    busy = read_busy(settings.calendars, settings.tz, *window, cache_dir=cache_dir)
+    from generator.busy.progress import FetchProgress
+
+    busy = read_busy(settings.calendars, settings.tz, *window, cache_dir=cache_dir,
+                     progress=FetchProgress())
     slots = open_slots(settings, busy, moment,
                        call_types=[call_type] if call_type is not None else None)
     if fmt == "json":
@@ -602,6 +616,33 @@ def bookings_move_command(ctx: click.Context, booking_id: str, to: str,
                    f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
     finally:
         store.close()
+
+
+@bookings_command.command("purge")
+@config_option
+@now_option
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Only count the calls whose personal data would be erased.")
+@click.pass_context
+def bookings_purge_command(ctx: click.Context, config_path: Path | None, now: str | None,
+                           dry_run: bool) -> None:
+    """Erase the personal data (name, phone, email, topic, note, time zone, the mails'
+    error texts) of every call over for [privacy] keep (default 90 days). What
+    `callslot stats` counts stays. `callslot notify` and `callslot serve` do this on
+    their own; running it again erases nothing twice."""
+    from generator.store.retention import purge_expired
+
+    settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    moment = parse_now(now or ctx.obj["now"])
+    try:
+        report = purge_expired(store, keep=settings.privacy.keep, now=moment, dry_run=dry_run)
+    finally:
+        store.close()
+    for booking in report.due:
+        start = booking.start.astimezone(settings.tz)
+        click.echo(f"{booking.id}  {start:%a %Y-%m-%d %H:%M}  {booking.call_type}  "
+                   f"{booking.status}")
+    click.echo(report.summary())
 
 
 @bookings_command.command("mark")

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from generator.errors import CalendarError
+from generator.i18n import N_
 from generator.store.base import Booking, DayFull, MoveRefused, SlotTaken
 from generator.web.answers import Page, booking_details
 
@@ -113,13 +114,15 @@ def _choose_page(
             groups.append((legend, []))
         groups[-1][1].append((slot_token(ctx.secret, slot), label))
     if moved:
-        heading = t("Your call is moved", lang)
-        lead = t("Please keep the new time free. Both sides get an updated invitation.", lang)
+        heading = t(N_("Your call is moved"), lang)
+        lead = t(N_("Please keep the new time free. Both sides get an updated invitation."), lang)
     else:
-        heading = t("Move your call", lang)
+        heading = t(N_("Move your call"), lang)
         lead = t(
-            "Choose a new time. The old time is released for others, and both sides get "
-            "an updated invitation.",
+            N_(
+                "Choose a new time. The old time is released for others, and both sides "
+                "get an updated invitation."
+            ),
             lang,
         )
     form = None
@@ -129,10 +132,12 @@ def _choose_page(
             "method": "post",
             "hidden": [("token", token), ("lang", lang)],
             "choices": groups,
-            "button": t("Move the call", lang),
+            "button": t(N_("Move the call"), lang),
         }
     elif not moved:
-        lead = t("There is no other open time for this call right now. It stays as it is.", lang)
+        lead = t(
+            N_("There is no other open time for this call right now. It stays as it is."), lang
+        )
     return Page(
         title=heading,
         heading=heading,
