@@ -135,6 +135,7 @@ def test_json_booking_answers_201_and_shows_up_in_taken(client, store, slots) ->
     assert data["start"] == slot.start.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert data["call_type"] == slot.call_type
     assert data["cancel_url"].startswith("https://anna-beispiel.example.org/api/cancel?token=")
+    assert data["move_url"].startswith("https://anna-beispiel.example.org/api/move?token=")
     assert store.get(data["id"]).language == "en"
     taken = client.get("/api/taken")
     assert taken.status_code == 200

@@ -335,3 +335,43 @@ def test_a_slow_mail_server_does_not_slow_the_booking_answer(example_site, tmp_p
         assert app.ctx.after_commit.wait(30)
     assert sorted(m.rcpt_tos[0] for m in sink.messages) == [OWNER, CALLER]
     app.ctx.store.close()
+
+
+def test_an_eventbridge_schedule_drains_the_outbox_on_lambda(example_site, tmp_path) -> None:
+    """On Lambda nothing runs after an answer: the scheduled event {"callslot": "notify"}
+    sends the due reminders through the same function."""
+    from generator.web.lambda_adapter import NOTIFY_EVENT, make_handler, notify
+
+    db = f"sqlite:///{tmp_path / 'b.sqlite3'}"
+    with smtp_server() as (sink, port):
+        env = {
+            "CALLSLOT_CONFIG": str(example_site / "content" / "site.toml"),
+            "CALLSLOT_SECRET": SECRET.decode(),
+            "DATABASE_URL": db,
+            "SMTP_URL": f"smtp://127.0.0.1:{port}",
+            "CALLSLOT_NOW": "2026-03-26T12:00:00Z",  # the function's clock, pinned
+        }
+        settings = settings_with(example_site, port, '[notify]\nreminders = []\n')
+        store = open_store(db)
+        book(settings, store, call())
+        store.close()
+        assert notify(env) == {"sent": 2, "skipped": 0, "dropped": 0, "failed": 0}
+        assert notify(env)["sent"] == 0  # once
+        # The adapter routes the scheduled event there, and HTTP events to the app.
+        routed: list[object] = []
+        handler = make_handler(lambda environ, start_response: routed.append(environ) or [])
+        assert NOTIFY_EVENT == {"callslot": "notify"}
+        import os
+
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            assert handler(dict(NOTIFY_EVENT), None)["sent"] == 0
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        assert routed == []
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == [OWNER, CALLER]

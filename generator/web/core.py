@@ -307,6 +307,7 @@ def _booked(
                 "call_type": booking.call_type,
                 "who_calls": booking.who_calls,
                 "cancel_url": f"{base}/api/cancel?token={cancel}",
+                "move_url": f"{base}/api/move?token={_move_token(ctx.secret, booking.id)}",
             },
         )
     location = f"/api/booking?token={cancel}"

@@ -45,10 +45,12 @@ def make_handler(wsgi_app: Callable[..., Any]) -> Callable[[dict[str, Any], Any]
 
 
 def notify(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Send every due notification, as `callslot notify` does; the counts for the log."""
-    import os
-    from datetime import UTC, datetime
+    """Send every due notification, as `callslot notify` does; the counts for the log.
 
+    The clock is the process's (CALLSLOT_NOW pins it, as for the HTTP answers)."""
+    import os
+
+    from generator.clock import clock_from_env
     from generator.config.settings import load_settings
     from generator.notify.outbox import check_notify_settings, run_due
     from generator.signing import load_secret
@@ -60,7 +62,7 @@ def notify(env: dict[str, str] | None = None) -> dict[str, Any]:
     secret, _ = load_secret(settings.state_dir, env=env)
     store = open_store(env.get("DATABASE_URL"), settings=settings)
     try:
-        report = run_due(settings, store, now=datetime.now(UTC), secret=secret)
+        report = run_due(settings, store, now=clock_from_env(env)(), secret=secret)
     finally:
         store.close()
     return {
