@@ -20,12 +20,14 @@ it ended: built, or stopped with the message the owner reads.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/hostile.py` puts bench/, not the root, on the path
     sys.path.insert(0, str(ROOT))
 
-from bench.build import BUILD_CHILD, Run, _load, child_env, measure  # noqa: E402
+from bench.build import BUILD_CHILD, Run, _load, child_env  # noqa: E402
 
 NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
 LIMIT_SECONDS = 10.0
@@ -204,7 +206,9 @@ def run_case(base: Path, case: str) -> tuple[str, Run, str]:
             project = make_project(base, case, source="env:BENCH_CALENDAR_URL")
             run, output = measure_with_output(build, cwd=project, env=env)
         return "a server sending one byte every 2 s", run, output
-    project = make_project(base, "minutely" if case == "recheck" else case)
+    project = base / "minutely" if case == "recheck" else None
+    if project is None or not project.exists():
+        project = make_project(base, "minutely" if case == "recheck" else case)
     size = (project / "content" / CALENDAR_FILE).stat().st_size
     if case == "recheck":
         slot = (NOW + timedelta(days=1)).replace(hour=9).isoformat()
@@ -222,20 +226,24 @@ def run_case(base: Path, case: str) -> tuple[str, Run, str]:
 
 
 def measure_with_output(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[Run, str]:
-    """measure() and the line that says how it ended (a build's count, or the message)."""
+    """Run ``argv``: wall time, its own peak memory (os.wait4), and the line that says how it
+    ended (a build's slot count, or the message the owner reads)."""
     out = cwd / "output.txt"
-    wrapped = [
-        sys.executable, "-c",
-        "import subprocess, sys; r = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'w'),"
-        " stderr=subprocess.STDOUT); sys.exit(r.returncode)",
-        str(out), *argv,
-    ]
-    run = measure(wrapped, cwd=cwd, env=env)
+    started = time.perf_counter()
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
     lines = [
         line for line in out.read_text(errors="replace").splitlines()
-        if line.strip() and not line.startswith(("wrote ", "Warning"))
+        if (line.strip() and not line.startswith(("wrote ", "Warning", "calendar '")))
+        or line.startswith("calendar 'Arbeit': failed")
     ]
-    return run, (lines[-1] if lines else "(no output)")
+    ended = lines[-1] if lines else "(no output)"
+    code = os.waitstatus_to_exitcode(status)
+    run = Run(seconds=seconds, cpu=usage.ru_utime + usage.ru_stime,
+              peak_mb=usage.ru_maxrss / 1024, error="" if code == 0 else f"exit {code}")
+    return run, ended
 
 
 def report(rows: list[tuple[str, Run, str]]) -> str:

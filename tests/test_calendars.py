@@ -405,6 +405,33 @@ def test_describe_calendar_names_zones_events_and_the_next_busy_time():
     assert outlook.events == 2
 
 
+@pytest.mark.parametrize(
+    "name, zones, utc, floating",
+    [
+        # No VTIMEZONE at all, yet every time was read right: the check must say how.
+        (
+            "windows_tz_without_vtimezone.ics",
+            (("Pacific Standard Time", "Windows name for America/Los_Angeles"),),
+            False,
+            False,
+        ),
+        ("outlook_windows_tz.ics", (("W. Europe Standard Time", "VTIMEZONE in the file"),),
+         False, False),
+        (
+            "fastmail_dst_week_berlin_and_new_york.ics",
+            (("Europe/Berlin", "VTIMEZONE in the file"), ("America/New_York", "IANA time zone")),
+            False,
+            False,
+        ),
+        ("floating.ics", (), False, True),
+        ("google_x_wr_timezone.ics", (), True, False),
+    ],
+)
+def test_describe_calendar_says_how_each_time_zone_was_resolved(name, zones, utc, floating):
+    info = describe_calendar(fixture(name), BERLIN, *YEAR_2026, name=name)
+    assert (info.zones, info.utc, info.floating) == (zones, utc, floating)
+
+
 # --------------------------------------------------------------------------
 # A calendar that cannot be read is an error, never free time
 

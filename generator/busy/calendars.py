@@ -55,9 +55,15 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from generator.busy import cache as busycache
-from generator.busy.expansion import expand, skip_ahead
+from generator.busy.expansion import MAX_TIMEZONES, expand, skip_ahead
 from generator.busy.policy import check_readable, event_error, widen
-from generator.busy.prefilter import DURATION_MARK, filter_events, parse_duration_text
+from generator.busy.prefilter import (
+    DURATION_MARK,
+    drop_zones,
+    filter_events,
+    parse_duration_text,
+    unfold,
+)
 from generator.config.settings import CalendarSource
 from generator.domain import Busy
 from generator.errors import CalendarError
@@ -82,7 +88,7 @@ __all__ = [
 # How long one calendar download may take, all of it (connect, headers, every read):
 # a 42 MB feed arrives gzipped in a few seconds, and a stranger's slow server must
 # not hold a build (or the hostile-calendar budget of 10 s) longer.
-FETCH_SECONDS = 8.0
+FETCH_SECONDS = 7.0
 # The largest calendar read: a 50,000-event feed (three busy years) is about 42 MB.
 MAX_BYTES = 64_000_000
 # The library is asked for a wider window than ours: its instance ends can be
@@ -102,6 +108,13 @@ class CalendarInfo:
     timezones: tuple[str, ...]  # X-WR-TIMEZONE first, then the VTIMEZONE ids
     busy: int  # merged busy intervals in the window
     next_busy: Busy | None  # the first busy interval that ends after the window's start
+    # Each TZID the events use and how it was resolved ("VTIMEZONE in the file",
+    # "IANA time zone", "Windows name for Europe/Berlin"), and whether times are
+    # written in UTC or floating (read in the owner's zone).
+    zones: tuple[tuple[str, str], ...] = ()
+    utc: bool = False
+    floating: bool = False
+    calendar_zone: str = ""  # X-WR-TIMEZONE, as written
 
 
 # --------------------------------------------------------------------------
@@ -225,6 +238,13 @@ def _parse(
         )
     data = _complete(data, name)
     filtered = filter_events(data, start, end)
+    zones = filtered.data.count(b"BEGIN:VTIMEZONE")
+    if zones > MAX_TIMEZONES:
+        raise CalendarError(
+            f"its events use {zones:,} time zones (VTIMEZONE); a calendar app writes a few, "
+            f"and more than {MAX_TIMEZONES:,} are not read; export the calendar again",
+            calendar=name,
+        )
     try:
         import icalendar
 
@@ -240,30 +260,34 @@ def _parse(
     return [_normalise(c, name) for c in calendars], filtered.events
 
 
-_LAST_END = re.compile(rb"^END:VCALENDAR[ \t]*\r?$", re.M | re.I)
-_BORDER = re.compile(rb"^(BEGIN|END):", re.M | re.I)
-
-
 def _complete(data: bytes, name: str) -> bytes:
     """The calendar up to its last END:VCALENDAR; lines after it that are no calendar are dropped.
 
     A caching server may append a comment line; a download cut short, or a second
     calendar cut short, still ends the read: its missing events would be free time.
     """
-    ends = list(_LAST_END.finditer(data))
-    if not ends:
+    tail = data.rstrip()
+    if tail[-13:].upper() == b"END:VCALENDAR":
+        return data  # the usual case, decided without a search
+    last = data.upper().rfind(b"END:VCALENDAR")
+    while last > 0 and data[last - 1] != 10:  # only at the start of a line
+        last = data.upper().rfind(b"END:VCALENDAR", 0, last)
+    if last < 0:
         raise CalendarError(
             "is cut short: it does not end with END:VCALENDAR; read it again", calendar=name
         )
-    last = ends[-1].end()
-    rest = data[last:]
-    if rest.strip() and _BORDER.search(rest):
+    stop = data.find(b"\n", last)
+    stop = len(data) if stop < 0 else stop + 1
+    if _BORDER.search(data[stop:]):
         raise CalendarError(
             "is cut short: after its last END:VCALENDAR another component begins and never "
             "ends; read it again",
             calendar=name,
         )
-    return data[:last] + b"\r\n"
+    return data[:stop]
+
+
+_BORDER = re.compile(rb"^[ \t]*(BEGIN|END):", re.M | re.I)
 
 
 def _structure_problem(data: bytes) -> str:
@@ -636,26 +660,75 @@ def merge_busy(intervals: Iterable[Busy]) -> list[Busy]:
 def describe_calendar(
     data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str
 ) -> CalendarInfo:
-    """Events read, the calendar's time zones, and its next busy interval in the window."""
+    """Events read, the time zones they use and how each is resolved, and the next busy time."""
     _check_window(start, end)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     calendars, events = _parse(data, name, start, end)
     zones: list[str] = []
     busy: list[Busy] = []
+    calendar_zone = ""
     for calendar in calendars:
         if _ZONE_MARK in calendar:
             zones.append(str(calendar[_ZONE_MARK]))
+            calendar_zone = calendar_zone or str(calendar[_ZONE_MARK])
         zones.extend(str(c["TZID"]) for c in calendar.walk("VTIMEZONE") if "TZID" in c)
         busy.extend(_expand(calendar, tz, start, end, name))
     merged = merge_busy(busy)
     upcoming = next((b for b in merged if b.end > start), None)
+    text = unfold(data)
+    events_only = drop_zones(text, keep=set())  # a VTIMEZONE's own DTSTARTs are floating
     return CalendarInfo(
         name=name,
         events=events,
         timezones=tuple(dict.fromkeys(zones)),
         busy=len(merged),
         next_busy=upcoming,
+        zones=_zones_used(text, calendars),
+        utc=_UTC_TIME.search(events_only) is not None,
+        floating=_FLOATING_TIME.search(events_only) is not None,
+        calendar_zone=calendar_zone,
     )
+
+
+_TZID_PARAM = re.compile(rb"^[A-Z-]+;[^:\r\n]*?TZID=(\"[^\"\r\n]*\"|[^;:\r\n]*)", re.M | re.I)
+_UTC_TIME = re.compile(rb"^(?:DTSTART|DTEND)(?:;[^:\r\n]*)?:\d{8}T\d{6}Z", re.M | re.I)
+_FLOATING_TIME = re.compile(
+    rb"^(?:DTSTART|DTEND)(?:;(?![^:\r\n]*TZID)[^:\r\n]*)?:\d{8}T\d{6}\r?$", re.M | re.I
+)
+
+
+def _zones_used(
+    data: bytes, calendars: Sequence[icalendar.Calendar]
+) -> tuple[tuple[str, str], ...]:
+    """Each TZID the events use, and how it is resolved: VTIMEZONE in the file, IANA or Windows.
+
+    Read from the raw text: the pre-filter skips the events far from the window.
+    """
+    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+    defined = {str(z["TZID"]) for c in calendars for z in c.walk("VTIMEZONE") if "TZID" in z}
+    found: dict[str, str] = {}
+    for match in _TZID_PARAM.finditer(data):
+        tzid = match.group(1).decode("utf-8", "replace").strip('"')
+        if tzid in found:
+            continue
+        if tzid in defined:
+            found[tzid] = "VTIMEZONE in the file"
+        elif _known_zone(tzid):
+            found[tzid] = "IANA time zone"
+        elif tzid in WINDOWS_TO_OLSON:
+            found[tzid] = f"Windows name for {WINDOWS_TO_OLSON[tzid]}"
+        else:
+            found[tzid] = "not defined and no known name"
+    return tuple(found.items())
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------
