@@ -373,7 +373,10 @@ def _span(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
             last = datetime.combine(last + timedelta(days=1), time())
         exact = _utc(last, start.tzinfo or tz) - _utc(start, tz)
         if exact < timedelta(0):
-            return f"around:{-exact.total_seconds():.0f}"
+            # Each instance of a series may be an hour longer or shorter across a DST
+            # change than the first one: the widest reading takes that hour too.
+            slack = 3600 if ("RRULE" in event or "RDATE" in event) else 0
+            return f"around:{slack - exact.total_seconds():.0f}"
         if last.tzinfo is start.tzinfo:
             # Same zone (or both floating): also keep the wall-clock length, "exact:S:W".
             wall = last.replace(tzinfo=None) - start.replace(tzinfo=None)
@@ -434,16 +437,27 @@ def _forward(event: icalendar.cal.Component) -> None:
     start = event["DTSTART"].dt
     if "DTEND" in event:
         last = event["DTEND"].dt
-        try:
-            backwards = last < start
-        except TypeError:  # a DATE against a DATE-TIME: the span mark has the reading
-            backwards = False
-        if backwards:
+        if isinstance(start, datetime) != isinstance(last, datetime):
+            # A DATE against a DATE-TIME: the library would compare midnight with the
+            # time and may swap them (moving the start). The span mark has the reading;
+            # the library gets an end of the start's own type after it.
+            if isinstance(start, datetime):
+                event["DTEND"].dt = datetime.combine(
+                    _day(last) + timedelta(days=1), time(), tzinfo=start.tzinfo
+                )
+            else:
+                event["DTEND"].dt = max(_day(last), start) + timedelta(days=1)
+            return
+        if last < start:
             event["DTEND"].dt = start + (start - last)
     elif "DURATION" in event:
         delta = event["DURATION"].dt
         if delta < timedelta(0):
             event["DURATION"].dt = -delta
+
+
+def _day(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
 
 
 def _check_zone(event: icalendar.cal.Component, key: str, name: str) -> None:
@@ -524,9 +538,10 @@ def _instance(event: icalendar.cal.Component, tz: ZoneInfo) -> Busy | None:
             # with the wall-clock hours. The owner is busy by either reading: block both.
             end = max(end, _utc(begin + timedelta(seconds=int(numbers[1])), tz))
     if _PERIODS_MARK in event:  # an RDATE period lasts as long as it says
+        moment = _utc(begin, tz) if isinstance(begin, datetime) else None
         for period in str(event[_PERIODS_MARK]).split(","):
             first, last = period.split("/")
-            if datetime.fromisoformat(first) == start:
+            if datetime.fromisoformat(first) == moment:
                 end = max(end, datetime.fromisoformat(last))
     if end <= start:
         # An instant (no end, or a zero length): the owner has something at that moment,

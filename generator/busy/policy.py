@@ -11,6 +11,7 @@ pre-filter (:mod:`.prefilter`) widens its quick spans the same way.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
@@ -234,6 +235,7 @@ def widen(calendar: icalendar.Calendar, tz: object, name: str) -> list[tuple[dat
         _widen_until(event, start)
         extra.extend(_date_rdates(event, timed, tz))
     _keep_duplicates(calendar)
+    _orphan_ranges(calendar)
     return extra
 
 
@@ -340,11 +342,79 @@ def _keep_duplicates(calendar: icalendar.Calendar) -> None:
         if len(texts) < 2:
             continue  # the same event twice: one is enough
         events.sort(key=lambda e: int(str(e.get("SEQUENCE", 0)) or 0), reverse=True)
-        for n, copy in enumerate(events[1:], 1):
-            copy["UID"] = f"{uid}{_DUPLICATE}{n}"
+        for n, other in enumerate(events[1:], 1):
+            other["UID"] = f"{uid}{_DUPLICATE}{n}"
             if recurrence:
                 for key in ("RECURRENCE-ID", "RRULE", "RDATE", "EXDATE"):
-                    copy.pop(key, None)
+                    other.pop(key, None)
+
+
+def _orphan_ranges(calendar: icalendar.Calendar) -> None:
+    """A RANGE=THISANDFUTURE override whose RECURRENCE-ID is no instance: both readings block.
+
+    The library moves every later instance by the override's shift; a reader that
+    ignores the override keeps them where the series puts them; another lays them
+    at the override's time from its date on. Copies of the series under UIDs of
+    their own keep the last two busy as well.
+    """
+    masters = {
+        str(e.get("UID", "")): e for e in calendar.walk("VEVENT") if "RECURRENCE-ID" not in e
+    }
+    copied: set[str] = set()
+    for event in calendar.walk("VEVENT"):
+        recurrence = event.get("RECURRENCE-ID")
+        if recurrence is None or str(recurrence.params.get("RANGE", "")).upper() != (
+            "THISANDFUTURE"
+        ):
+            continue
+        uid = str(event.get("UID", ""))
+        master = masters.get(uid)
+        if master is None or uid in copied or _is_instance(master, recurrence.dt):
+            continue
+        unmoved = copy.deepcopy(master)
+        unmoved["UID"] = f"{uid}{_DUPLICATE}unmoved"
+        calendar.add_component(unmoved)
+        moved = copy.deepcopy(master)
+        moved["UID"] = f"{uid}{_DUPLICATE}moved"
+        for key in ("DTSTART", "DTEND", "DURATION", "X-CALLSLOT-SPAN"):
+            moved.pop(key, None)
+            if key in event:
+                moved[key] = copy.deepcopy(event[key])
+        calendar.add_component(moved)
+        copied.add(uid)
+
+
+def _is_instance(master: icalendar.cal.Component, moment: date | datetime) -> bool:
+    """Whether the series ``master`` (alone) has an instance starting at ``moment``."""
+    import icalendar
+    import recurring_ical_events
+
+    from generator.busy.expansion import MAX_OCCURRENCES, estimate, skip_ahead
+
+    alone = copy.deepcopy(master)
+    if "DTSTART" not in alone:
+        return False
+    begin = moment if isinstance(moment, datetime) else datetime.combine(moment, time())
+    aware = begin if begin.tzinfo is not None else begin.replace(tzinfo=UTC)
+    skip_ahead(alone, aware.astimezone(UTC), timedelta(0))
+    if estimate(alone, aware.astimezone(UTC) + timedelta(days=2)) > MAX_OCCURRENCES:
+        return False  # the budget stops the read later anyway
+    holder = icalendar.Calendar()
+    holder.add_component(alone)
+    for instance in recurring_ical_events.of(holder).between(
+        begin - timedelta(days=1), begin + timedelta(days=1)
+    ):
+        start = instance["DTSTART"].dt
+        if type(start) is type(moment) and _same(start, moment):
+            return True
+    return False
+
+
+def _same(a: date | datetime, b: date | datetime) -> bool:
+    mixed = isinstance(a, datetime) and isinstance(b, datetime) and (
+        (a.tzinfo is None) != (b.tzinfo is None)
+    )
+    return a.replace(tzinfo=None) == b.replace(tzinfo=None) if mixed else a == b  # type: ignore[union-attr]
 
 
 def _content(event: icalendar.cal.Component) -> bytes:
