@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from generator.files import write_atomic
+from generator.files import make_dirs, write_atomic
 
 __all__ = [
     "ENTRIES",
@@ -109,7 +109,7 @@ def store(
         "busy": [[s.isoformat(), e.isoformat()] for s, e in intervals],
     }
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(file.parent)
         _prune(file.parent)
         write_atomic(file, json.dumps(entry))
     except OSError:

@@ -16,7 +16,9 @@ from typing import Any
 
 from generator.config.settings import Settings
 from generator.domain import Booking
+from generator.i18n import N_
 from generator.notify.mail import one_line, short_when
+from generator.notify.wording import theme_for
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -33,10 +35,8 @@ SIGNATURE_HEADER = "X-Callslot-Signature"
 TIMEOUT = 10.0  # seconds
 _MAX_ANSWER = 1_000_000  # a receiver's answer is read (to end the exchange) but not used
 
-_TEXT = {
-    "de": {"booked": "Telefontermin gebucht", "cancelled": "Telefontermin abgesagt"},
-    "en": {"booked": "Call booked", "cancelled": "Call cancelled"},
-}
+# What happened, as chat reads it (msgids of the theme's catalogs, in the owner's language).
+_EVENTS = {"booked": N_("Call booked"), "cancelled": N_("Call cancelled")}
 
 
 class WebhookFailed(Exception):
@@ -55,11 +55,20 @@ def verify(key: bytes, body: bytes, header: str) -> bool:
 
 def summary_text(settings: Settings, booking: Booking, event: str) -> str:
     """One line for chat: what happened, when (owner's time), the topic and the caller."""
+    from generator.i18n import time_label
+
     language = settings.owner.language
-    what = _TEXT.get(language, _TEXT["en"])[event]
-    when = short_when(booking.start, settings.tz, language)
-    end = booking.end.astimezone(settings.tz).strftime("%H:%M")
-    text = one_line(f"{what}: {when}–{end} – {booking.topic} – {booking.name}", 300)
+    theme = theme_for(settings)
+    text = theme.gettext(
+        "%(what)s: %(when)s–%(end)s – %(topic)s – %(name)s",
+        language,
+        what=theme.gettext(_EVENTS.get(event, event), language),
+        when=short_when(booking.start, settings.tz, language),
+        end=time_label(booking.end, settings.tz, language),
+        topic=booking.topic,
+        name=booking.name,
+    )
+    text = one_line(text, 300)
     # Slack reads <...> as commands: a topic "<!channel>" would alert the owner's whole
     # channel, "<https://x|Ihr Vertrag>" would hide a link. Slack asks for exactly these
     # three escapes; Mattermost's Markdown shows the entities as the characters.

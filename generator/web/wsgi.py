@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 
 from generator.config.settings import Settings, parse_rate_limit
 from generator.errors import CallslotError
+from generator.files import make_dirs
 from generator.store.base import Store
 from generator.web.answers import Page
 from generator.web.core import ApiRequest, ApiResponse, Context, handle, hash_token, refusal
@@ -265,9 +266,10 @@ class _ThemeText:
             with self._lock:
                 if self._theme is None and not self._failed:
                     try:
-                        from generator.page.theme import load_theme
+                        # The same loaded theme writes the mails and invitations.
+                        from generator.notify.wording import theme_for
 
-                        self._theme = load_theme(self.settings)
+                        self._theme = theme_for(self.settings)
                     except CallslotError as exc:
                         self._failed = True
                         log.error(
@@ -309,7 +311,7 @@ class _CalendarCheck:
         self._lock = threading.Lock()
         cache_dir = settings.state_dir / "cache"
         try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(cache_dir)
             self.cache_dir = cache_dir
         except OSError:  # a read-only deployment (Lambda): read without a disk cache
             self.cache_dir = None
