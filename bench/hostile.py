@@ -250,7 +250,7 @@ def report(rows: list[tuple[str, Run, str]]) -> str:
     head = [
         f"Load before: {LOAD_BEFORE}; limits: {LIMIT_SECONDS:g} s and {LIMIT_MB:g} MB per case.",
         "",
-        "| case | wall | peak memory | ended | within limits |",
+        "| case | wall (CPU) | peak memory | ended | within limits |",
         "|---|---:|---:|---|---|",
     ]
     body = []
@@ -260,7 +260,7 @@ def report(rows: list[tuple[str, Run, str]]) -> str:
         if len(ended) > 160:
             ended = ended[:157] + "..."
         body.append(
-            f"| {what} | {run.seconds:.1f} s | {run.peak_mb:.0f} MB | {ended} | "
+            f"| {what} | {run.seconds:.1f} s ({run.cpu:.1f} s) | {run.peak_mb:.0f} MB | {ended} | "
             f"{'yes' if ok else 'NO'} |"
         )
     return "\n".join(head + body)
