@@ -168,7 +168,8 @@ def remember_file(cache_dir: Path, path: Path, stamp: list[int] | None, key: str
     Not remembered when the file changed since the stamp (it was written while
     read) or was modified within SETTLE_SECONDS (see the module docstring).
     """
-    # The wall clock, not the build's `now`: this compares with the file system's times.
+    # clock-exempt: the wall clock, not the build's `now`: this compares with the file
+    # system's times (a pinned clock would never let a file settle).
     if stamp is None or file_stamp(path) != stamp or time.time() - stamp[1] / 1e9 < SETTLE_SECONDS:
         return
     known = _load_files(cache_dir)

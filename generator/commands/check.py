@@ -21,6 +21,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from generator.commands.phrases import count
 from generator.config.settings import EmailSettings, Secret, Settings, check_settings, load_settings
 from generator.errors import CallslotError
 from generator.notify.mail import smtp_connection
@@ -88,7 +89,7 @@ def run_check(
     report.add(
         OK,
         "settings",
-        f"{shown} is valid ({len(settings.call_types)} call types, "
+        f"{shown} is valid ({count(len(settings.call_types), 'call type')}, "
         f"time zone {settings.owner.timezone})",
     )
     for note in check_settings(settings):
@@ -505,10 +506,9 @@ def _check_smtp(report: CheckReport, settings: Settings, timeout: float) -> bool
     except (OSError, smtplib.SMTPException) as exc:
         report.add(PROBLEM, "SMTP", _smtp_problem(email, exc))
         return False
-    login = " and login" if email.username else ""
-    report.add(
-        OK, "SMTP", f"{email.host}:{email.port} ({email.security}) accepts the connection{login}"
-    )
+    login = " and the login" if email.username else ""
+    how = {"ssl": "over TLS", "starttls": "with STARTTLS"}.get(email.security, "unencrypted")
+    report.add(OK, "SMTP", f"{email.host}:{email.port} accepts the connection ({how}){login}")
     return True
 
 
@@ -535,7 +535,7 @@ def _send_tests(
         message["Message-ID"] = make_msgid("callslot-check")
         message.set_content(
             "This is a test from `callslot check --send-test`: booking notifications "
-            f"for {settings.site.title} reach this address.\n"
+            f"for {settings.site.title or settings.owner.name} reach this address.\n"
         )
         try:
             _smtp_session(email, timeout, lambda client: client.send_message(message))
@@ -560,7 +560,7 @@ def _send_test_webhooks(
         key = notify.webhook_secret.get().encode()
     else:
         key = (env.get("CALLSLOT_SECRET") or "").encode()
-    text = f"callslot: test message from {settings.site.title}"
+    text = f"callslot: test message from {settings.site.title or settings.owner.name}"
     body = json.dumps({"text": text, "event": "test"}, ensure_ascii=False).encode()
     for i, hook in enumerate(notify.webhooks):
         part = f"test webhook {i + 1}"
