@@ -279,6 +279,12 @@ OPTIONS: dict[str, str] = {
                              "Default: CALLSLOT_SECRET.",
     "notify.build_hook": "A build hook URL (Netlify) POSTed after bookings, as \"env:NAME\".",
     "notify.feed_key": "Key of the private bookings feed /api/bookings.ics, as \"env:NAME\".",
+    "notify.reminders": "When reminders go out before a call, e.g. [\"1d\", \"1h\"]; days count "
+                        "on the owner's calendar (\"1d\": the day before, same time), hours "
+                        "exactly. Default [\"1d\"]; [] for none. Sent by `callslot notify` "
+                        "on a schedule (or `callslot serve`).",
+    "notify.remind_owner": "Also send each reminder to owner.email. Default false (the "
+                           "invitation in the owner's calendar has its own alarm).",
     "privacy.keep": "How long a call's personal data (name, phone, email, topic, note, the "
                     "caller's time zone, the mails about it) is kept after the call, e.g. "
                     "\"30d\"; \"0d\" erases it as soon as the call is over. Only what "
