@@ -415,7 +415,7 @@ def test_two_moves_and_a_booking_for_one_time_one_wins(site, settings, store, ro
         c = Client(app)
         gate.wait()
         status = c.post("/api/book", json={"slot": slot_token(SECRET, target),
-                                           "name": "Third", "phone": "+49 30 1",
+                                           "name": "Third", "phone": "+49 30 5550303",
                                            "topic": "x", "who_calls": "owner"}).status_code
         with lock:
             results.append("booked" if status == 201 else str(status))
