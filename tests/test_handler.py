@@ -148,12 +148,13 @@ def test_accept_json_gets_json_from_a_form_post(client, slots) -> None:
 
 
 def test_the_same_form_twice_gives_one_booking(client, store, slots) -> None:
-    first = client.post("/api/book", data=form(slots[0], idem="abc"))
-    second = client.post("/api/book", data=form(slots[0], idem="abc"))
+    idem = "5f0c" * 8  # what the page's script sends: 16 random bytes in hex
+    first = client.post("/api/book", data=form(slots[0], idem=idem))
+    second = client.post("/api/book", data=form(slots[0], idem=idem))
     assert first.status_code == second.status_code == 303
     assert first.headers["Location"] == second.headers["Location"]
     assert len(store.bookings()) == 1
-    again = client.post("/api/book", json=form(slots[0], idem="abc"))
+    again = client.post("/api/book", json=form(slots[0], idem=idem))
     assert again.status_code == 200 and again.get_json()["id"] == store.bookings()[0].id
 
 

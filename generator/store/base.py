@@ -8,11 +8,15 @@ without its notifications, nor a notification queued without its booking.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-__all__ = ["Booking", "DayFull", "OutboxItem", "SlotTaken", "Store"]
+__all__ = ["Booking", "BookingCheck", "DayFull", "OutboxItem", "SlotTaken", "Store"]
+
+# Called inside the booking transaction with the confirmed (start, end) around the day;
+# raises to refuse (the transaction is rolled back and the exception passes through).
+BookingCheck = Callable[[list[tuple[datetime, datetime]]], None]
 
 
 class SlotTaken(Exception):
@@ -80,6 +84,7 @@ class Store(ABC):
         max_per_day: int | None,
         buffer_before: timedelta = timedelta(0),
         buffer_after: timedelta = timedelta(0),
+        check: BookingCheck | None = None,
     ) -> tuple[Booking, bool]:
         """Record a booking and its outbox rows atomically.
 
@@ -91,6 +96,12 @@ class Store(ABC):
         With buffers, a confirmed booking widened to [start - buffer_before,
         end + buffer_after) must not overlap either (the owner's pause between
         calls), checked in the same transaction.
+
+        ``check``, when given, decides availability in the same transaction, after
+        the idempotency key was looked up and before the insert: it gets the confirmed
+        (start, end) reaching into [day_start - buffers, day_end + buffers) and raises
+        to refuse. So a resubmitted form is answered with its booking, never refused
+        because its own first copy took the time a moment earlier.
         """
 
     @abstractmethod

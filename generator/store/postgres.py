@@ -22,7 +22,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from generator.errors import StoreError
-from generator.store.base import Booking, DayFull, OutboxItem, SlotTaken, Store
+from generator.store.base import Booking, BookingCheck, DayFull, OutboxItem, SlotTaken, Store
 from generator.store.sql import (
     BOOKING_COLS,
     OUTBOX_COLS,
@@ -227,6 +227,7 @@ class PostgresStore(Store):
         max_per_day: int | None,
         buffer_before: timedelta = timedelta(0),
         buffer_after: timedelta = timedelta(0),
+        check: BookingCheck | None = None,
     ) -> tuple[Booking, bool]:
         try:
             with self._tx() as conn:
@@ -245,6 +246,14 @@ class PostgresStore(Store):
                 ).fetchone()
                 if row:
                     return _booking(row), False
+                if check is not None:
+                    pad = buffer_before + buffer_after
+                    around = conn.execute(
+                        "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' "
+                        "AND end_at > %s AND start_at < %s ORDER BY start_at",
+                        (_aware(day_start) - pad, _aware(day_end) + pad),
+                    ).fetchall()
+                    check([(_utc(s), _utc(e)) for s, e in around])
                 start, end = _aware(booking.start), _aware(booking.end)
                 clash = conn.execute(
                     "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < %s "

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from generator.errors import StoreError
-from generator.store.base import Booking, DayFull, OutboxItem, SlotTaken, Store
+from generator.store.base import Booking, BookingCheck, DayFull, OutboxItem, SlotTaken, Store
 from generator.store.sql import (
     BOOKING_COLS,
     OUTBOX_COLS,
@@ -220,6 +220,7 @@ class SQLiteStore(Store):
         max_per_day: int | None,
         buffer_before: timedelta = timedelta(0),
         buffer_after: timedelta = timedelta(0),
+        check: BookingCheck | None = None,
     ) -> tuple[Booking, bool]:
         with self._write() as conn:
             row = conn.execute(
@@ -227,6 +228,14 @@ class SQLiteStore(Store):
             ).fetchone()
             if row:
                 return _booking(row), False
+            if check is not None:
+                pad = buffer_before + buffer_after
+                around = conn.execute(
+                    "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' "
+                    "AND end_at > ? AND start_at < ? ORDER BY start_at",
+                    (_ts(day_start - pad), _ts(day_end + pad)),
+                ).fetchall()
+                check([(_dt(s), _dt(e)) for s, e in around])
             clash = conn.execute(
                 "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < ? "
                 "AND end_at > ? LIMIT 1",

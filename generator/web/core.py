@@ -39,7 +39,13 @@ from generator.web.answers import (
     error_page,
     field_message,
 )
-from generator.web.form import FieldProblem, idempotency_key, parse_form, safe_back
+from generator.web.form import (
+    BookingForm,
+    FieldProblem,
+    idempotency_key,
+    parse_form,
+    safe_back,
+)
 
 if TYPE_CHECKING:
     from generator.availability import Slot
@@ -216,23 +222,31 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     earlier = ctx.store.by_idempotency_key(key)
     if earlier is not None:
         # A double click or a retry: the first answer again, whatever happened since.
-        return _booked(req, ctx, form.back, earlier, created=False)
+        return _replayed(req, ctx, form, slot, earlier)
 
     day_start, day_end = _day_bounds(slot.start, ctx)
     rules = ctx.settings.booking
-    pad = rules.buffer_before + rules.buffer_after
-    booked = [Busy(s, e) for s, e in ctx.store.taken(day_start - pad, before=day_end + pad)]
-    reason = check_slot(ctx.settings, slot, now, booked=booked)
+    # The rules that need no store first: a slot past its notice never waits on a calendar.
+    reason = check_slot(ctx.settings, slot, now)
+    busy: list[Busy] = []
+    calendar_failed = False
     if reason is None and ctx.calendar_busy is not None:
         try:
             busy = ctx.calendar_busy(slot)
         except CalendarError as exc:
             # Never book over time that may be busy: refuse until the calendar reads again.
             log.warning("booking refused, calendar re-check failed: %s", exc.format_message())
-            return refuse("calendar_unavailable")
-        reason = check_slot(ctx.settings, slot, now, busy=busy, booked=booked)
-    if reason is not None:
-        return refuse(_REASONS.get(reason, "slot_unavailable"))
+            calendar_failed = True
+
+    def decide(around: list[tuple[datetime, datetime]]) -> None:
+        # Runs inside the booking transaction, after the store looked up the idempotency
+        # key: a resubmitted form finds its own booking there and is never told "taken".
+        if calendar_failed:
+            raise _Refused("calendar_unavailable")
+        booked = [Busy(s, e) for s, e in around]
+        why = check_slot(ctx.settings, slot, now, busy=busy, booked=booked)
+        if why is not None:
+            raise _Refused(_REASONS.get(why, "slot_unavailable"))
 
     booking = Booking(
         id=new_booking_id(),
@@ -261,14 +275,90 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
             max_per_day=rules.max_per_day,
             buffer_before=rules.buffer_before,
             buffer_after=rules.buffer_after,
+            check=decide,
         )
+    except _Refused as refused:
+        return refuse(refused.code)
     except SlotTaken:
         return refuse("slot_taken")
     except DayFull:
         return refuse("day_full")
     if created and channels:
         ctx.after_commit(recorded.id, now)
-    return _booked(req, ctx, form.back, recorded, created=created)
+    if not created:
+        return _replayed(req, ctx, form, slot, recorded)
+    return _booked(req, ctx, form.back, recorded, created=True)
+
+
+class _Refused(Exception):
+    """Raised inside the booking transaction to refuse with ``code`` (nothing is written)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# The page's script sends 16 random bytes as 32 hex digits: a value this long was not
+# guessed, so a request carrying it was sent by the browser that made the booking.
+_PROOF_RE = re.compile(r"^[A-Za-z0-9_-]{32,200}$")
+
+
+def _replayed(
+    req: ApiRequest, ctx: Context, form: BookingForm, slot: Slot, earlier: Booking
+) -> ApiResponse:
+    """The answer to a form whose booking exists already.
+
+    Only the browser that made the booking gets its page and cancel link again: its
+    request carries the random ``idem`` the page's script made. Everyone else (a form
+    sent without JavaScript, or anybody who knows a caller's name, phone, email and
+    topic; slot tokens are public) learns nothing the request did not carry.
+    """
+    if _PROOF_RE.match(form.idem):
+        return _booked(req, ctx, form.back, earlier, created=False)
+    if req.wants_json:
+        return ApiResponse(
+            200,
+            data={
+                "already_booked": True,
+                "start": _iso(slot.start),
+                "end": _iso(slot.end),
+                "call_type": slot.call_type,
+            },
+        )
+    lang = form.language
+    t = ctx.translate
+    # The facts as this request sent them, never the stored booking's (note, email, id).
+    sent = Booking(
+        id="",
+        call_type=slot.call_type,
+        start=slot.start,
+        end=slot.end,
+        name=form.name,
+        phone=form.phone,
+        email=form.email,
+        topic=form.topic,
+        note=form.note,
+        who_calls=form.who_calls,
+        language=lang,
+        caller_timezone=form.caller_timezone,
+        created_at=earlier.created_at,
+    )
+    heading = t("This call was booked already", lang)
+    return ApiResponse(
+        200,
+        page=Page(
+            title=heading,
+            heading=heading,
+            lead=t(
+                "These details were sent before, so nothing was booked twice. The "
+                "confirmation you received holds the link to cancel the call.",
+                lang,
+            ),
+            details=booking_details(ctx.settings, sent, lang, t),
+            links=((t("Back to the open times", lang), form.back or _home(ctx)),),
+            language=lang,
+        ),
+    )
 
 
 def _booked(
