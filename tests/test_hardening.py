@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import pytest
 from handler_support import NOW, SECRET, AnswerPage
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from werkzeug.test import Client
 
 from generator.availability import Slot, check_slot
@@ -65,9 +70,7 @@ def victim(**changes: str) -> dict[str, str]:
 # -- 4: idempotency and availability in one transaction ---------------------------------
 
 
-def test_a_hundred_identical_requests_are_one_booking_and_never_taken(
-    settings, store
-) -> None:
+def test_a_hundred_identical_requests_are_one_booking_and_never_taken(settings, store) -> None:
     assert check_slot(settings, SLOT, NOW) is None
     app_client = client_for(settings, store)
     app_client.get("/api/health")
@@ -176,3 +179,90 @@ def test_the_browser_that_booked_gets_its_booking_page_again(settings, store) ->
     # Another value is another attempt, and the time is taken: nothing of the booking shows.
     other = client.post("/api/book", json=victim(idem="f" * 32))
     assert other.status_code == 409 and "cancel_url" not in other.get_json()
+
+
+# -- 8: every malformed request is a 4xx --------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_client(settings, tmp_path) -> Iterator[Client]:
+    s = open_store(f"sqlite:///{tmp_path}/fuzz.sqlite3")
+    yield client_for(settings, s)
+    s.close()
+
+
+def nothing_booked(client: Client) -> bool:
+    return client.application.ctx.store.bookings(include_cancelled=True) == []
+
+
+def _form_with(field: str, raw_json: str) -> str:
+    """A complete booking form as JSON whose ``field`` holds ``raw_json`` verbatim."""
+    return json.dumps(victim(**{field: "@@"})).replace('"@@"', raw_json)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _form_with("name", '"\\ud800"'),
+        _form_with("topic", '"a\\udfffb"'),
+        _form_with("note", '"\\udc00 in a note"'),
+        json.dumps(victim()).replace('"lang"', '"\\ud800"'),
+        "[" * 30000,
+        '{"a":' * 12000,
+        '{"note": "' + "[" * 30000 + '"}',  # brackets inside a string are text, not depth
+    ],
+)
+def test_hostile_json_is_a_readable_400(sqlite_client, caplog, body) -> None:
+    response = sqlite_client.post(
+        "/api/book", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"] in ("bad_request", "invalid_fields")
+    assert "Traceback" not in caplog.text
+    assert nothing_booked(sqlite_client)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+FIELDS = ["slot", "name", "phone", "email", "topic", "note", "lang", "back", "idem", "website"]
+
+
+@settings_(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=5), json_values, max_size=6).map(
+            lambda d: json.dumps(d).encode()
+        ),
+        st.dictionaries(st.sampled_from(FIELDS), st.text(max_size=40), max_size=8).map(
+            lambda d: urlencode(d, encoding="utf-8", errors="surrogatepass").encode()
+        ),
+    ),
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "application/x-www-form-urlencoded",
+            "application/json; charset=latin-1",
+            "text/plain",
+            "multipart/form-data; boundary=x",
+            "",
+        ]
+    ),
+    path=st.sampled_from(["/api/book", "/api/cancel", "/api/booking", "/api/taken", "/api/x"]),
+    query=st.text(max_size=30),
+    method=st.sampled_from(["POST", "GET", "PUT", "HEAD"]),
+)
+def test_fuzzed_requests_never_get_a_5xx(sqlite_client, body, content_type, path, query, method):
+    response = sqlite_client.open(
+        path,
+        method=method,
+        query_string=quote(query, safe="=&", errors="surrogatepass"),
+        data=body,
+        headers={"Content-Type": content_type} if content_type else {},
+    )
+    assert response.status_code < 500, (response.status_code, response.get_data(as_text=True))

@@ -198,9 +198,11 @@ def _read_body(request: Request) -> dict[str, str] | str:
     except UnicodeDecodeError:
         return "bad_request"
     if request.mimetype == "application/json":
+        if _too_deep(text):
+            return "bad_request"
         try:
             data = json.loads(text) if text.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return "bad_request"
         if not isinstance(data, dict):
             return "bad_request"
@@ -208,9 +210,9 @@ def _read_body(request: Request) -> dict[str, str] | str:
         for key, value in data.items():
             if value is None:
                 continue
-            if not isinstance(value, str):
+            if not isinstance(value, str) or not _is_text(key) or not _is_text(value):
                 return "bad_request"
-            fields[str(key)] = value
+            fields[key] = value
         return fields
     try:
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=64)
@@ -220,6 +222,45 @@ def _read_body(request: Request) -> dict[str, str] | str:
     for key, value in pairs:
         fields.setdefault(key, value)  # the first value of a repeated field counts
     return fields
+
+
+def _is_text(value: str) -> bool:
+    """False for a string with a lone surrogate ("\\ud800" in JSON): valid JSON, but no
+    text; the store, the mail and the page could not encode it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_MAX_DEPTH = 8  # the form is one flat object; "[" * 30000 would exhaust the parser's stack
+
+
+def _too_deep(text: str) -> bool:
+    """True when brackets nest deeper than any booking form: refused before parsing, as
+    json.loads recurses once per level (strings are skipped, so "[[" in a note counts not)."""
+    if text.count("[") + text.count("{") <= _MAX_DEPTH:
+        return False  # the usual form: no scan
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
 
 
 def _plain_html(page: Page) -> str:
