@@ -1,6 +1,7 @@
 """The `callslot` command line: thin wiring from options to the pipeline's functions.
 
-Core modules raise :mod:`generator.errors`; click shows their message and exits 1.
+Core modules raise :mod:`generator.errors`; ``CallslotGroup`` turns them into
+click's error output and exit code, so the core never depends on click.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from generator import __version__
-from generator.errors import ConfigError
+from generator.errors import CallslotError, ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +48,25 @@ def parse_now(value: str | None) -> datetime:
     return moment.astimezone(UTC)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class UserError(click.ClickException):
+    """A :class:`CallslotError` as click shows it: ``Error: <message>``, its exit code."""
+
+    def __init__(self, error: CallslotError) -> None:
+        super().__init__(error.format_message())
+        self.exit_code = error.exit_code
+
+
+class CallslotGroup(click.Group):
+    """The command group: known mistakes become messages and exit codes, bugs keep tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CallslotError as exc:
+            raise UserError(exc) from None
+
+
+@click.group(cls=CallslotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="callslot")
 def main() -> None:
     """callslot: publish a booking page for phone calls from your own calendar."""

@@ -1,19 +1,29 @@
 """The error family: each carries what the user needs to fix the problem.
 
-Core code raises these; the CLI shows ``format_message()`` and exits non-zero
-(click does this for every ``ClickException``). Real bugs are not wrapped and
-keep their traceback.
+Core code raises these; the command line shows ``format_message()`` and exits
+non-zero, the handler answers with a readable page. The family depends on no
+front end (importing the handler must not load click). Real bugs are not
+wrapped and keep their traceback.
 """
 
 from __future__ import annotations
 
-import click
 
-
-class CallslotError(click.ClickException):
+class CallslotError(Exception):
     """Base of every known, user-fixable mistake."""
 
     exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def format_message(self) -> str:
+        """The message as the user reads it."""
+        return self.message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ConfigError(CallslotError):
