@@ -266,3 +266,36 @@ def test_fuzzed_requests_never_get_a_5xx(sqlite_client, body, content_type, path
         headers={"Content-Type": content_type} if content_type else {},
     )
     assert response.status_code < 500, (response.status_code, response.get_data(as_text=True))
+
+
+# -- 10: what is booked can be mailed ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["a<img/src=x>@example.com", "a..b@example.org", '"a b"@example.org', "x@[192.0.2.1]"],
+)
+def test_an_address_no_mail_can_reach_is_refused_at_booking(sqlite_client, email) -> None:
+    response = sqlite_client.post("/api/book", json=victim(email=email))
+    assert response.status_code == 400
+    assert [f["field"] for f in response.get_json()["fields"]] == ["email"]
+    assert nothing_booked(sqlite_client)
+
+
+@settings_(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    email=st.one_of(
+        st.emails(),
+        st.text(max_size=40).map(lambda t: t + "@example.org"),
+        st.from_regex(r"[!-~]{1,20}@[!-~]{1,20}\.[a-z]{2,4}", fullmatch=True),
+    )
+)
+def test_every_address_the_form_takes_is_one_the_mailer_sends_to(settings, email) -> None:
+    from generator.notify.invite import clean_address
+    from generator.web.form import BookingForm, parse_form
+
+    parsed = parse_form(victim(email=email), settings)
+    if isinstance(parsed, BookingForm) and parsed.email:
+        assert clean_address(parsed.email) == parsed.email

@@ -38,7 +38,6 @@ LIMITS = {
 
 # Dots too: "+1.212.555.0100", "06.12.34.56.78" are how many people write their number.
 _PHONE_RE = re.compile(r"^[0-9 +()\-/.]+$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SINGLE_LINE = (
     "name",
     "phone",
@@ -98,17 +97,23 @@ def _has_control(text: str, *, allow_newline: bool) -> bool:
 
 
 def ascii_email(value: str) -> str | None:
-    """The address as mail servers take it: an IDN domain in its xn-- form; None when
-    the local part is not ASCII (few servers deliver there, and Python cannot address it)."""
-    local, _, domain = value.rpartition("@")
-    if not local.isascii():
-        return None
+    """The address as mail servers take it (an IDN domain in its xn-- form), or None when
+    it cannot be mailed: what is booked must reach the caller, so the check is the one a
+    well-kept library makes (RFC 5321/5322 syntax; no DNS lookup, a booking never waits
+    on one). A non-ASCII local part is refused: few servers deliver there, and Python
+    cannot address it.
+    """
+    # Imported on the first address, not with the handler: it compiles large patterns.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        info = validate_email(
+            value, check_deliverability=False, allow_smtputf8=False, allow_quoted_local=False
+        )
+    except EmailNotValidError:
         return None
-    address = f"{local}@{domain}"
-    return address if len(address) <= LIMITS["email"][1] else None
+    address = info.ascii_email
+    return address if address and len(address) <= LIMITS["email"][1] else None
 
 
 def safe_back(value: str) -> str | None:
@@ -181,7 +186,7 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
         elif (
             len(value) < low
             or (name == "phone" and not _PHONE_RE.match(value))
-            or (name == "email" and not (_EMAIL_RE.match(value) and ascii_email(value)))
+            or (name == "email" and not ascii_email(value))
         ):
             problems.append(FieldProblem(name, "invalid"))
         elif name == "email":
