@@ -170,6 +170,15 @@ class Store(ABC):
         """Count one request for ``key``; False when over ``limit`` within ``window``."""
 
     @abstractmethod
+    def rate_refund(self, key: str, *, at: datetime) -> None:
+        """Take back one hit counted for ``key`` at ``at``: the attempt it stood for
+        booked nothing (a lost race, a replay), and only bookings count."""
+
+    @abstractmethod
+    def rate_retry_after(self, key: str, *, now: datetime, window: timedelta) -> timedelta:
+        """How long until the oldest hit of ``key`` leaves ``window`` (Retry-After)."""
+
+    @abstractmethod
     def ping(self) -> None:
         """Raise when the database cannot be reached (health checks, `callslot check`)."""
 

@@ -436,6 +436,21 @@ class PostgresStore(Store):
             conn.execute("INSERT INTO rate_hits (key, at) VALUES (%s, %s)", (hashed, _aware(now)))
         return True
 
+    def rate_refund(self, key: str, *, at: datetime) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM rate_hits WHERE ctid = (SELECT ctid FROM rate_hits "
+                "WHERE key = %s AND at = %s LIMIT 1)",
+                (hash_rate_key(key), _aware(at)),
+            )
+
+    def rate_retry_after(self, key: str, *, now: datetime, window: timedelta) -> timedelta:
+        (oldest,) = self._read(
+            "SELECT min(at) FROM rate_hits WHERE key = %s AND at > %s",
+            (hash_rate_key(key), _aware(now - window)),
+        )[0]
+        return max(timedelta(0), oldest + window - now) if oldest else timedelta(0)
+
     def ping(self) -> None:
         try:
             self._read("SELECT 1")

@@ -394,6 +394,21 @@ class SQLiteStore(Store):
             )
         return True
 
+    def rate_refund(self, key: str, *, at: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM rate_hits WHERE rowid = (SELECT rowid FROM rate_hits "
+                "WHERE key = ? AND at = ? LIMIT 1)",
+                (hash_rate_key(key), _ts(at)),
+            )
+
+    def rate_retry_after(self, key: str, *, now: datetime, window: timedelta) -> timedelta:
+        (oldest,) = self._rows(
+            "SELECT min(at) FROM rate_hits WHERE key = ? AND at > ?",
+            (hash_rate_key(key), _ts(now - window)),
+        )[0]
+        return max(timedelta(0), _dt(oldest) + window - now) if oldest else timedelta(0)
+
     def ping(self) -> None:
         try:
             self._rows("SELECT 1")

@@ -22,7 +22,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,7 @@ __all__ = [
     "ApiRequest",
     "ApiResponse",
     "Context",
+    "client_key",
     "handle",
     "hash_token",
     "new_booking_id",
@@ -90,6 +91,7 @@ class ApiResponse:
     content_type: str = ""
     cache: str = "no-store"  # personal by default; only /api/taken is cacheable
     allow: tuple[str, ...] = ()
+    retry_after: int | None = None  # seconds, with a 429
 
 
 @dataclass
@@ -127,6 +129,28 @@ def _cancel_token(secret: bytes, booking_id: str) -> str:
     from generator.signing import cancel_token
 
     return cancel_token(secret, booking_id)
+
+
+def client_key(address: str) -> str:
+    """The part of a client address the rate limit counts: an IPv6 caller gets a whole
+    /64 from their provider (one per household), so counting single addresses would let
+    one caller rotate through 2**64 of them."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def _seconds(wait: timedelta) -> int:
+    """Whole seconds for Retry-After, rounded up and at least 1."""
+    return max(1, int(-(-wait.total_seconds() // 1)))
 
 
 def _iso(moment: datetime) -> str:
@@ -185,8 +209,6 @@ _REASONS = {"notice": "too_soon", "busy": "slot_taken", "full": "day_full"}
 
 
 def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
-    from generator.availability import check_slot
-    from generator.busy.calendars import Busy
     from generator.signing import ForgedSlot, verify_slot_token
 
     fields = req.fields
@@ -196,10 +218,6 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     def refuse(code: str, problems: Iterable[FieldProblem] = ()) -> ApiResponse:
         return refusal(code, req, ctx, lang=lang, back=back, problems=problems)
 
-    if ctx.rate_limit is not None:
-        limit, window = ctx.rate_limit
-        if not ctx.store.rate_hit(f"book:{req.client}", now=now, window=window, limit=limit):
-            return refuse("rate_limited")
     if fields.get("website"):
         # The honeypot: people never see this field, form-filling bots do.
         return refuse("spam")
@@ -223,6 +241,39 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     if earlier is not None:
         # A double click or a retry: the first answer again, whatever happened since.
         return _replayed(req, ctx, form, slot, earlier)
+
+    # Only attempts that could book count: a mistyped form, a forged or past slot and a
+    # replay were refused above without a hit, and a hit whose attempt booked nothing (a
+    # lost race, a closed day) is taken back below, so an ordinary caller is never locked
+    # out by their own mistakes. Checked before the calendar re-read, which costs most.
+    rate_key = f"book:{client_key(req.client)}"
+    if ctx.rate_limit is not None:
+        limit, window = ctx.rate_limit
+        if not ctx.store.rate_hit(rate_key, now=now, window=window, limit=limit):
+            wait = ctx.store.rate_retry_after(rate_key, now=now, window=window)
+            return replace(refuse("rate_limited"), retry_after=_seconds(wait))
+    created = False
+    try:
+        answer, created = _record(req, now, ctx, form, slot, key, refuse)
+    finally:
+        if ctx.rate_limit is not None and not created:
+            ctx.store.rate_refund(rate_key, at=now)
+    return answer
+
+
+def _record(
+    req: ApiRequest,
+    now: datetime,
+    ctx: Context,
+    form: BookingForm,
+    slot: Slot,
+    key: str,
+    refuse: Callable[..., ApiResponse],
+) -> tuple[ApiResponse, bool]:
+    """Check the slot against the calendars and the store and record the booking:
+    (the answer, whether a booking was made)."""
+    from generator.availability import check_slot
+    from generator.busy.calendars import Busy
 
     day_start, day_end = _day_bounds(slot.start, ctx)
     rules = ctx.settings.booking
@@ -278,16 +329,16 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
             check=decide,
         )
     except _Refused as refused:
-        return refuse(refused.code)
+        return refuse(refused.code), False
     except SlotTaken:
-        return refuse("slot_taken")
+        return refuse("slot_taken"), False
     except DayFull:
-        return refuse("day_full")
-    if created and channels:
-        ctx.after_commit(recorded.id, now)
+        return refuse("day_full"), False
     if not created:
-        return _replayed(req, ctx, form, slot, recorded)
-    return _booked(req, ctx, form.back, recorded, created=True)
+        return _replayed(req, ctx, form, slot, recorded), False
+    if channels:
+        ctx.after_commit(recorded.id, now)
+    return _booked(req, ctx, form.back, recorded, created=True), True
 
 
 class _Refused(Exception):

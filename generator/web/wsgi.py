@@ -156,6 +156,8 @@ class BookingApp:
         response.headers["Cache-Control"] = result.cache
         if result.allow:
             response.headers["Allow"] = ", ".join(result.allow)
+        if result.retry_after is not None:
+            response.headers["Retry-After"] = str(result.retry_after)
         _security_headers(response)
         return response
 
