@@ -52,8 +52,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/handler.py` puts bench/, not the root, on the path
     sys.path.insert(0, str(ROOT))
 
-from generator.availability import Slot, open_slots  # noqa: E402
+from generator.availability import open_slots  # noqa: E402
 from generator.config.settings import load_settings  # noqa: E402
+from generator.domain import Slot  # noqa: E402
 from generator.signing import slot_token  # noqa: E402
 
 SECRET = "bench-secret-not-for-production-0123"

@@ -38,39 +38,31 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Protocol
 
-from generator.busy.calendars import Busy
 from generator.config.settings import (
-    WEEKDAYS,
     Availability,
-    BookingRules,
-    CalendarSource,
     CallType,
     DayRange,
-    Owner,
     Settings,
 )
-from generator.config.valuetypes import parse_timezone
-from generator.errors import ConfigError
+from generator.domain import Busy, Slot
 
 __all__ = [
     "Slot",
+    "booked_busy",
     "bookings_since",
     "calendar_window",
     "check_slot",
     "open_slots",
-    "settings_for_check",
     "spread",
 ]
 
 
-@dataclass(frozen=True, order=True)
-class Slot:
-    """One bookable call: ``start`` and ``end`` are aware datetimes in UTC."""
+class BookedCalls(Protocol):
+    """What availability needs of the booking store: confirmed calls ending after a time."""
 
-    start: datetime
-    end: datetime
-    call_type: str
+    def taken(self, after: datetime) -> list[tuple[datetime, datetime]]: ...
 
 
 # --------------------------------------------------------------------------
@@ -292,6 +284,11 @@ def bookings_since(settings: Settings, now: datetime) -> datetime:
     return min(day_start, now - settings.booking.buffer_after).astimezone(UTC)
 
 
+def booked_busy(store: BookedCalls, settings: Settings, now: datetime) -> list[Busy]:
+    """The booked calls that block time for slots offered from ``now`` (build, serve, offer)."""
+    return [Busy(start, end) for start, end in store.taken(bookings_since(settings, now))]
+
+
 def check_slot(
     settings: Settings,
     slot: Slot,
@@ -339,34 +336,3 @@ def check_slot(
     return None
 
 
-def settings_for_check(
-    *,
-    timezone: str,
-    duration: timedelta,
-    step: timedelta | None,
-    hours: DayRange | None,
-    days: int | None,
-    calendars: Sequence[CalendarSource],
-) -> Settings:
-    """Settings for checking calendars without a settings file: every rule not given is off.
-
-    No notice, no buffers, no limit per day, every slot offered; one call type "call"
-    of ``duration`` every ``step`` (default: the duration), open ``hours`` every day
-    (default 00:00-24:00) for ``days`` days (default 14).
-    """
-    parse_timezone(timezone, field="--timezone")
-    if duration <= timedelta(0):
-        raise ConfigError("must be at least one minute", field="--duration")
-    if step is not None and step <= timedelta(0):
-        raise ConfigError("must be at least one minute", field="--step")
-    if days is not None and days < 1:
-        raise ConfigError("must be at least 1", field="--days")
-    daily = (hours or DayRange(0, 1440),)
-    return Settings(
-        owner=Owner(name="", timezone=timezone, language="en"),
-        call_types=(CallType(slug="call", title="Call", duration=duration, step=step or duration),),
-        calendars=tuple(calendars),
-        availability=Availability(weekly=tuple(daily for _ in WEEKDAYS)),
-        booking=BookingRules(horizon=timedelta(days=days or 14)),
-        path=None,
-    )

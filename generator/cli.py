@@ -208,14 +208,12 @@ def _booked_calls(settings: Any, moment: datetime, secret: bytes) -> list[Any]:
     url = os.environ.get("DATABASE_URL")
     if not url and not (settings.state_dir / "bookings.sqlite3").exists():
         return []  # no store yet: nothing booked
-    from generator.availability import bookings_since
-    from generator.busy.calendars import Busy
+    from generator.availability import booked_busy
     from generator.store import open_store
 
     store = open_store(url, settings=settings)
     try:
-        since = bookings_since(settings, moment)
-        return [Busy(start, end) for start, end in store.taken(since)]
+        return booked_busy(store, settings, moment)
     finally:
         store.close()
 
@@ -405,12 +403,13 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
     """
     from datetime import timedelta
 
-    from generator.availability import calendar_window, open_slots, settings_for_check
+    from generator.availability import calendar_window, open_slots
     from generator.busy.calendars import read_busy
     from generator.commands.slots import (
         calendar_from_option,
         format_json,
         format_table,
+        settings_for_check,
         with_overrides,
     )
     from generator.config.settings import DEFAULT_CONFIG, load_settings, parse_range

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from generator.errors import ConfigError
+from generator.files import write_atomic
 
 if TYPE_CHECKING:  # loaded where a token is verified: an unchanged build needs no slot engine
-    from generator.availability import Slot
+    from generator.domain import Slot
 
 __all__ = [
     "ForgedSlot",
@@ -74,7 +75,7 @@ def verify_slot_token(secret: bytes, token: str) -> Slot:
         raise ForgedSlot("malformed slot time") from None
     if end <= start:
         raise ForgedSlot("slot ends before it starts")
-    from generator.availability import Slot
+    from generator.domain import Slot
 
     return Slot(start=start, end=end, call_type=call_type)
 
@@ -116,12 +117,8 @@ def load_secret(state_dir: Path | None = None, *, create: bool = False,
     if not create:
         raise ConfigError(f"CALLSLOT_SECRET is not set and there is no development key at {path}; "
                           "export CALLSLOT_SECRET", field="CALLSLOT_SECRET")
-    state_dir.mkdir(parents=True, exist_ok=True)
     import secrets  # only here: it loads `random`, which a build that only checks never needs
 
     key = secrets.token_urlsafe(32)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(key + "\n", encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_atomic(path, key + "\n", mode=0o600)
     return key.encode(), str(path)

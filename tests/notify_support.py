@@ -28,7 +28,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from generator.config.settings import Settings, load_settings
-from generator.store.base import Booking, Store
+from generator.domain import Booking
+from generator.store.base import Store
 
 UTC = dt.UTC
 # Monday 30 November 2026, 09:00 in Berlin (CET, UTC+1).

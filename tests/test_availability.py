@@ -8,20 +8,16 @@ from functools import cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from generator.availability import (
-    Slot,
     calendar_window,
     check_slot,
     open_slots,
-    settings_for_check,
     spread,
 )
-from generator.busy.calendars import Busy
 from generator.config.settings import (
     Availability,
     BookingRules,
@@ -31,7 +27,7 @@ from generator.config.settings import (
     Settings,
     load_settings,
 )
-from generator.errors import ConfigError
+from generator.domain import Busy, Slot
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -382,33 +378,6 @@ def test_calendar_window_covers_horizon_buffers_and_a_day_of_margin():
     assert start == MONDAY_MORNING - timedelta(days=1, minutes=20)
     assert end == MONDAY_MORNING + timedelta(days=15, minutes=100)
     assert start.tzinfo == UTC and end.tzinfo == UTC
-
-
-def test_settings_for_check_turns_every_rule_off():
-    settings = settings_for_check(
-        timezone="America/New_York",
-        duration=45 * M,
-        step=None,
-        hours=None,
-        days=None,
-        calendars=(),
-    )
-    assert settings.booking.notice == timedelta(0)
-    assert settings.booking.horizon == timedelta(days=14)
-    assert (settings.booking.buffer_before, settings.booking.buffer_after) == (timedelta(0),) * 2
-    assert settings.booking.max_per_day is None and settings.booking.offers_per_day is None
-    assert [(c.slug, c.duration, c.step) for c in settings.call_types] == [("call", 45 * M, 45 * M)]
-    now = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)  # midnight in New York
-    slots = open_slots(settings, [], now)
-    assert len(slots) == 14 * 24 * 60 // 45
-    assert slots[0].start == now
-
-
-def test_settings_for_check_rejects_a_wrong_time_zone_naming_the_option():
-    with pytest.raises(ConfigError, match=r"--timezone.*Mars/Olympus"):
-        settings_for_check(
-            timezone="Mars/Olympus", duration=30 * M, step=None, hours=None, days=None, calendars=()
-        )
 
 
 def test_example_content_offers_slots():

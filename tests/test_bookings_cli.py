@@ -12,7 +12,8 @@ import pytest
 
 from generator.cli import main
 from generator.config.settings import load_settings
-from generator.store import Booking, open_store
+from generator.domain import Booking
+from generator.store import open_store
 
 NOW = "2026-11-27T08:00:00+01:00"
 START = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # Monday 11:00 in Berlin

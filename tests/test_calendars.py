@@ -19,15 +19,10 @@ from hypothesis import strategies as st
 from bench.calendars import generate_calendar
 from generator.busy import cache as busycache
 from generator.busy import calendars
-from generator.busy.calendars import (
-    Busy,
-    busy_from_ics,
-    describe_calendar,
-    merge_busy,
-    read_busy,
-)
+from generator.busy.calendars import busy_from_ics, describe_calendar, merge_busy, read_busy
 from generator.busy.prefilter import filter_events
 from generator.config.settings import CalendarSource, Secret
+from generator.domain import Busy
 from generator.errors import CalendarError, ConfigError
 
 CALENDARS = Path(__file__).resolve().parent / "calendars"

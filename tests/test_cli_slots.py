@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from generator.availability import open_slots
 from generator.cli import main
+from generator.commands.slots import settings_for_check
+from generator.errors import ConfigError
 
 CALENDARS = Path(__file__).resolve().parent / "calendars"
 NOW = "2026-11-30T07:00+01:00"  # Monday morning in Berlin
@@ -389,3 +392,35 @@ def test_readme_example_checks_a_calendar_on_its_own(runner, empty_dir):
     # The example calendar's Monday jour fixe (09:30-10:30) is not offered.
     monday = result.stdout.split("Monday, November 30, 2026")[1].split("\n\n")[0]
     assert "  09:30-10:00" not in monday and "  09:00-09:30" in monday
+
+
+# settings for `callslot slots --calendar` without a settings file
+
+M = timedelta(minutes=1)
+
+
+def test_settings_for_check_turns_every_rule_off():
+    settings = settings_for_check(
+        timezone="America/New_York",
+        duration=45 * M,
+        step=None,
+        hours=None,
+        days=None,
+        calendars=(),
+    )
+    assert settings.booking.notice == timedelta(0)
+    assert settings.booking.horizon == timedelta(days=14)
+    assert (settings.booking.buffer_before, settings.booking.buffer_after) == (timedelta(0),) * 2
+    assert settings.booking.max_per_day is None and settings.booking.offers_per_day is None
+    assert [(c.slug, c.duration, c.step) for c in settings.call_types] == [("call", 45 * M, 45 * M)]
+    now = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)  # midnight in New York
+    slots = open_slots(settings, [], now)
+    assert len(slots) == 14 * 24 * 60 // 45
+    assert slots[0].start == now
+
+
+def test_settings_for_check_rejects_a_wrong_time_zone_naming_the_option():
+    with pytest.raises(ConfigError, match=r"--timezone.*Mars/Olympus"):
+        settings_for_check(
+            timezone="Mars/Olympus", duration=30 * M, step=None, hours=None, days=None, calendars=()
+        )

@@ -17,7 +17,6 @@ import pytest
 from handler_support import NOW, SECRET, AnswerPage
 from werkzeug.test import Client
 
-from generator.availability import Slot
 from generator.config.settings import (
     CalendarSource,
     NotifySettings,
@@ -25,6 +24,7 @@ from generator.config.settings import (
     Settings,
     load_settings,
 )
+from generator.domain import Slot
 from generator.page.build import offered_slots
 from generator.signing import slot_token
 from generator.store import Store, open_store

@@ -13,14 +13,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from generator.availability import Slot
-from generator.busy.calendars import Busy
 from generator.busy.netlify_forms import (
     fetch_submissions,
     netlify_credentials,
     taken_from_netlify,
     taken_from_submissions,
 )
+from generator.domain import Busy, Slot
 from generator.errors import BuildError, ConfigError
 from generator.signing import slot_token
 

@@ -299,7 +299,7 @@ def test_booking_through_the_handler_survives_a_down_mail_server(
 
     from werkzeug.test import Client
 
-    from generator.availability import Slot
+    from generator.domain import Slot
     from generator.signing import slot_token
     from generator.web.wsgi import create_app
 
@@ -406,7 +406,7 @@ def test_a_hanging_mail_server_does_not_keep_the_caller_waiting(
     from werkzeug.test import Client
 
     import generator.notify.outbox
-    from generator.availability import Slot
+    from generator.domain import Slot
     from generator.signing import slot_token
     from generator.web.wsgi import create_app
 

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from page_support import parse_page
 
-from generator.availability import Slot
 from generator.cli import main
 from generator.commands.offer import offer_text, pick_spread
 from generator.config.settings import load_settings
+from generator.domain import Slot
 from generator.page.build import offered_slots
 
 SECRET = "test-secret-0123456789abcdef"

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from testenv import CALENDARS
 
-from generator.busy.calendars import Busy, busy_from_ics, merge_busy
+from generator.busy.calendars import busy_from_ics, merge_busy
+from generator.domain import Busy
 
 # file -> (owner's zone, now, days, busy intervals "start end")
 CASES: dict[str, tuple[str, str, int, list[str]]] = {

@@ -13,8 +13,9 @@ import pytest
 from handler_support import NOW, SECRET
 from werkzeug.test import Client
 
-from generator.availability import Slot, check_slot
+from generator.availability import check_slot
 from generator.config.settings import Settings, load_settings
+from generator.domain import Slot
 from generator.signing import slot_token
 from generator.store import Store, open_store
 from generator.web.wsgi import create_app
@@ -96,7 +97,8 @@ def test_overlapping_slots_of_two_call_types_give_exactly_one_booking(settings, 
 
 def test_the_store_alone_refuses_every_overlap_under_concurrency(store) -> None:
     """No pre-check at all: the write itself must let exactly one of 50 overlapping calls in."""
-    from generator.store import Booking, SlotTaken
+    from generator.domain import Booking
+    from generator.store import SlotTaken
 
     gate = threading.Barrier(CALLERS)
     results: list[str] = []
@@ -152,7 +154,8 @@ def test_calls_on_both_sides_of_midnight_respect_the_buffers_under_concurrency(s
     Each day's bookings are serialised by a lock on that day; the buffer reaches into
     the neighbouring day, so both sides must be serialised there too (PostgreSQL).
     """
-    from generator.store import Booking, DayFull, SlotTaken
+    from generator.domain import Booking
+    from generator.store import DayFull, SlotTaken
 
     gate = threading.Barrier(CALLERS)
     results: list[str] = []

@@ -117,6 +117,10 @@ security = "starttls"
 username = "ann"
 password = "env:SMTP_PASSWORD"
 sender = "bookings@example.org"
+
+[privacy]
+keep = "30d"
+require_consent = true
 """
 
 
@@ -281,6 +285,7 @@ def test_every_option_in_one_file(tmp_path):
     assert [c.name for c in s.calendars] == ["Work", "extra.ics"]
     assert s.calendars[1].path() == tmp_path / "content" / "extra.ics"
     assert s.root == tmp_path and s.content_dir == tmp_path / "content"
+    assert s.privacy.keep == timedelta(days=30) and s.privacy.require_consent
 
 
 def test_minimal_file_gets_the_documented_defaults(tmp_path):
@@ -298,6 +303,7 @@ def test_minimal_file_gets_the_documented_defaults(tmp_path):
     assert s.booking.max_per_day is None and s.booking.offers_per_day is None
     assert s.call_types[0].step == timedelta(minutes=20)
     assert s.calendars == ()
+    assert s.privacy.keep == timedelta(days=90) and not s.privacy.require_consent
     assert len(check_settings(s)) == 2  # no calendar, no open weekday: both worth a warning
 
 
@@ -610,3 +616,38 @@ def test_a_calendar_login_written_into_site_toml_is_pointed_out_and_documented(t
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     for text in (OPTIONS["calendars.source"], readme):
         assert "user:password@" in text and "Basic" in text and "env:" in text
+
+
+# --------------------------------------------------------------------------
+# [privacy]
+
+PRIVACY_BASE = (
+    '[owner]\nname = "A"\ntimezone = "UTC"\n'
+    '[[call_types]]\nslug = "c"\ntitle = "C"\nduration = "20m"\n'
+)
+
+
+@pytest.mark.parametrize(("written", "kept"), [
+    ('"0d"', timedelta(0)),
+    ('"12h"', timedelta(hours=12)),
+    ('"2w"', timedelta(days=14)),
+    ('"365d"', timedelta(days=365)),
+])
+def test_privacy_keep_is_a_duration_and_zero_erases_right_after_the_call(tmp_path, written, kept):
+    s = load_settings(write(tmp_path, PRIVACY_BASE + f"[privacy]\nkeep = {written}\n"), env={})
+    assert s.privacy.keep == kept
+
+
+@pytest.mark.parametrize(("line", "words"), [
+    ('keep = "soon"', "is not a duration"),
+    ("keep = 90", "expected a duration"),
+    ('require_consent = "yes"', "expected true or false"),
+    ('forget = "1d"', "unknown setting 'forget'"),
+])
+def test_privacy_mistakes_name_the_field_and_line(tmp_path, line, words):
+    path = write(tmp_path, PRIVACY_BASE + "\n[privacy]\n" + line + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert words in info.value.message
+    assert info.value.line == PRIVACY_BASE.count("\n") + 3
+    assert info.value.field.startswith("privacy.")

@@ -395,7 +395,7 @@ def test_no_open_slot_warns_and_shows_a_calm_message(
 
 
 def test_booked_calls_are_not_offered(example_site: Path, tmp_path: Path) -> None:
-    from generator.busy.calendars import Busy
+    from generator.domain import Busy
 
     settings = load_settings(example_site / "content" / "site.toml")
     slots = offered_slots(settings, NOW_DT)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from generator.commands.stats import compute_stats, format_json, format_table, plot_stats
-from generator.store.base import Booking
+from generator.domain import Booking
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

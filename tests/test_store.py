@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from generator.domain import Booking
 from generator.errors import StoreError
-from generator.store import Booking, DayFull, SlotTaken, Store, open_store
+from generator.store import DayFull, SlotTaken, Store, open_store
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
 NOW = T0 - timedelta(days=1)

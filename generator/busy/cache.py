@@ -16,6 +16,7 @@ because a second write inside the same clock tick could keep size and time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -23,6 +24,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from generator.files import write_atomic
 
 __all__ = [
     "ENTRIES",
@@ -96,7 +99,6 @@ def store(
     intervals: list[Interval],
 ) -> None:
     """Keep the intervals derived for [start, end); drop the oldest entries beyond ENTRIES."""
-    import tempfile
 
     file = _file(cache_dir, key)
     entry: dict[str, Any] = {
@@ -109,11 +111,7 @@ def store(
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         _prune(file.parent)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=file.parent, delete=False, suffix=".tmp", encoding="utf-8"
-        ) as out:
-            json.dump(entry, out)
-        os.replace(out.name, file)
+        write_atomic(file, json.dumps(entry))
     except OSError:
         pass  # a read-only or full disk: the next build derives again
 
@@ -179,14 +177,6 @@ def remember_file(cache_dir: Path, path: Path, stamp: list[int] | None, key: str
     if known.get(name) == [stamp, key]:
         return
     known[name] = [stamp, key]
-    import tempfile
-
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=cache_dir, delete=False, suffix=".tmp", encoding="utf-8"
-        ) as out:
-            json.dump(known, out)
-        os.replace(out.name, _files(cache_dir))
-    except OSError:
-        pass  # a read-only or full disk: the file is hashed again next time
+    # A read-only or full disk: the file is hashed again next time.
+    with contextlib.suppress(OSError):
+        write_atomic(_files(cache_dir), json.dumps(known))

@@ -52,6 +52,7 @@ from zoneinfo import ZoneInfo
 from generator.busy import cache as busycache
 from generator.busy.prefilter import DURATION_MARK, filter_events, parse_duration_text
 from generator.config.settings import CalendarSource
+from generator.domain import Busy
 from generator.errors import CalendarError
 
 if TYPE_CHECKING:  # the parsers load only where a calendar is read: the handler starts fast
@@ -76,14 +77,6 @@ _QUERY_MARGIN = timedelta(days=2)
 _SPAN_MARK = "X-CALLSLOT-SPAN"
 _PERIODS_MARK = "X-CALLSLOT-PERIODS"
 _ZONE_MARK = "X-CALLSLOT-WR-TIMEZONE"  # the X-WR-TIMEZONE, once applied
-
-
-@dataclass(frozen=True, order=True)
-class Busy:
-    """A span of time the owner is not free, in UTC (start < end, both aware)."""
-
-    start: datetime
-    end: datetime
 
 
 @dataclass(frozen=True)

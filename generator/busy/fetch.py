@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +24,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from generator import __version__
 from generator.errors import CalendarError
+from generator.files import write_atomic
 
 __all__ = ["MAX_BYTES", "MAX_REDIRECTS", "fetch_url"]
 
@@ -260,8 +259,6 @@ def _store(
                 ).encode(),
             ),
         ):
-            with tempfile.NamedTemporaryFile(dir=file.parent, delete=False, suffix=".tmp") as out:
-                out.write(content)
-            os.replace(out.name, file)
+            write_atomic(file, content)
     except OSError:
         pass

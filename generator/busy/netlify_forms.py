@@ -23,7 +23,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode
 from urllib.request import Request, urlopen
 
-from generator.busy.calendars import Busy
+from generator.domain import Busy
 from generator.errors import BuildError, ConfigError
 from generator.signing import ForgedSlot, verify_slot_token
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from generator.config.settings import Settings
-from generator.store.base import Booking
+from generator.domain import Booking
 
 __all__ = ["FORMATS", "format_bookings"]
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
-from generator.availability import Slot
 from generator.config.settings import Settings
+from generator.domain import Slot
 from generator.errors import BuildError, ConfigError
 from generator.i18n import day_label, format_or_list, short_time, weekday_name
 from generator.page.theme import Theme, load_theme

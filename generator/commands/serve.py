@@ -27,8 +27,9 @@ from typing import Any
 
 import click
 
-from generator.availability import bookings_since
+from generator.availability import booked_busy
 from generator.config.settings import Settings, load_settings
+from generator.domain import Busy
 from generator.errors import CallslotError
 from generator.store import Store, open_store
 from generator.web.wsgi import BookingApp, create_app
@@ -111,7 +112,7 @@ class LocalSite:
         self.public = self.settings.root / "public"
         self.handler: BookingApp = self._handler(self.settings)
         self.static = static_app(self.public)
-        self._taken: list[tuple[datetime, datetime]] | None = None
+        self._taken: list[Busy] | None = None
         self._built_at = 0.0
         self._stamp = self._watched()
 
@@ -127,17 +128,16 @@ class LocalSite:
 
     def build(self) -> None:
         """Build public/ with the calls booked so far left out."""
-        from generator.busy.calendars import Busy
         from generator.page.build import build_site
 
         now = self.build_now or datetime.now(UTC)
-        taken = self.store.taken(bookings_since(self.settings, now))
+        taken = booked_busy(self.store, self.settings, now)
         result = build_site(
             self.settings,
             now,
             self.public,
             secret=self.secret,
-            taken=[Busy(s, e) for s, e in taken],
+            taken=taken,
         )
         self._taken = taken
         self._built_at = time.monotonic()
@@ -172,7 +172,7 @@ class LocalSite:
         content_changed = stamp != self._stamp
         self._stamp = stamp
         now = self.build_now or datetime.now(UTC)
-        bookings_changed = self.store.taken(bookings_since(self.settings, now)) != self._taken
+        bookings_changed = booked_busy(self.store, self.settings, now) != self._taken
         stale = time.monotonic() - self._built_at > REBUILD_SECONDS
         if not (content_changed or bookings_changed or stale):
             return

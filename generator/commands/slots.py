@@ -12,19 +12,28 @@ from urllib.parse import urlsplit
 
 from babel.dates import format_date
 
-from generator.availability import Slot
 from generator.config.settings import (
     WEEKDAYS,
     Availability,
+    BookingRules,
     CalendarSource,
+    CallType,
     DayRange,
+    Owner,
     Secret,
     Settings,
 )
 from generator.config.valuetypes import parse_timezone
+from generator.domain import Slot
 from generator.errors import ConfigError
 
-__all__ = ["calendar_from_option", "format_json", "format_table", "with_overrides"]
+__all__ = [
+    "calendar_from_option",
+    "format_json",
+    "format_table",
+    "settings_for_check",
+    "with_overrides",
+]
 
 _URL_RE = re.compile(r"^(https?|webcal)://", re.I)
 
@@ -148,3 +157,36 @@ def format_table(
     count = len(slots)
     lines.append(f"{count} open slot{'s' if count != 1 else ''}.")
     return "\n".join(lines) + "\n"
+
+
+def settings_for_check(
+    *,
+    timezone: str,
+    duration: timedelta,
+    step: timedelta | None,
+    hours: DayRange | None,
+    days: int | None,
+    calendars: Sequence[CalendarSource],
+) -> Settings:
+    """Settings for checking calendars without a settings file: every rule not given is off.
+
+    No notice, no buffers, no limit per day, every slot offered; one call type "call"
+    of ``duration`` every ``step`` (default: the duration), open ``hours`` every day
+    (default 00:00-24:00) for ``days`` days (default 14).
+    """
+    parse_timezone(timezone, field="--timezone")
+    if duration <= timedelta(0):
+        raise ConfigError("must be at least one minute", field="--duration")
+    if step is not None and step <= timedelta(0):
+        raise ConfigError("must be at least one minute", field="--step")
+    if days is not None and days < 1:
+        raise ConfigError("must be at least 1", field="--days")
+    daily = (hours or DayRange(0, 1440),)
+    return Settings(
+        owner=Owner(name="", timezone=timezone, language="en"),
+        call_types=(CallType(slug="call", title="Call", duration=duration, step=step or duration),),
+        calendars=tuple(calendars),
+        availability=Availability(weekly=tuple(daily for _ in WEEKDAYS)),
+        booking=BookingRules(horizon=timedelta(days=days or 14)),
+        path=None,
+    )

@@ -19,8 +19,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from generator.domain import Booking
 from generator.errors import CallslotError
-from generator.store.base import Booking
 
 __all__ = [
     "Stats",

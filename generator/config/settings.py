@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from generator.config.fields import FieldReader
 from generator.config.notify import EmailSettings, NotifySettings, read_notify
+from generator.config.privacy import PrivacySettings, read_privacy
 from generator.config.valuetypes import (
     DayRange,
     Secret,
@@ -46,6 +47,7 @@ __all__ = [
     "EmailSettings",
     "NotifySettings",
     "Owner",
+    "PrivacySettings",
     "Secret",
     "Settings",
     "SiteOptions",
@@ -164,6 +166,7 @@ class Settings:
     booking: BookingRules = field(default_factory=BookingRules)
     site: SiteOptions = field(default_factory=SiteOptions)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     path: Path | None = None  # the site.toml read, None for settings made from CLI flags
     root: Path = field(default_factory=Path.cwd)  # the folder holding content/ and .callslot/
 
@@ -263,6 +266,15 @@ OPTIONS: dict[str, str] = {
                              "Default: CALLSLOT_SECRET.",
     "notify.build_hook": "A build hook URL (Netlify) POSTed after bookings, as \"env:NAME\".",
     "notify.feed_key": "Key of the private bookings feed /api/bookings.ics, as \"env:NAME\".",
+    "privacy.keep": "How long a call's personal data (name, phone, email, topic, note, the "
+                    "caller's time zone, the mails about it) is kept after the call, e.g. "
+                    "\"30d\"; \"0d\" erases it as soon as the call is over. Only what "
+                    "`callslot stats` counts stays (call type, times, outcome, cancelled or "
+                    "not). Erased by `callslot notify`, `callslot serve` and `callslot bookings "
+                    "purge`. Default \"90d\".",
+    "privacy.require_consent": "Callers must tick a consent box (its text comes from the "
+                               "theme's translations) before booking; the text and the time "
+                               "of consent are stored with the booking. Default false.",
 }
 
 
@@ -305,7 +317,7 @@ def load_settings(path: str | os.PathLike[str] | None = None,
 
 def _settings_from_data(data: dict[str, Any], r: FieldReader, file: Path) -> Settings:
     r.unknown(data, {"owner", "calendars", "availability", "booking", "call_types", "site",
-                     "notify"}, "")
+                     "notify", "privacy"}, "")
     content_dir = file.parent
     owner = _owner(r, r.table(data, "owner", "owner"))
     calendars = _calendars(r, data.get("calendars", []), content_dir)
@@ -319,9 +331,10 @@ def _settings_from_data(data: dict[str, Any], r: FieldReader, file: Path) -> Set
     call_types = _call_types(r, data.get("call_types"))
     site = _site(r, r.table(data, "site", "site"), owner)
     notify = read_notify(r, r.table(data, "notify", "notify"), owner.email)
+    privacy = read_privacy(r, r.table(data, "privacy", "privacy"))
     return Settings(owner=owner, call_types=call_types, calendars=calendars,
                     availability=availability, booking=booking, site=site, notify=notify,
-                    path=file, root=content_dir.parent)
+                    privacy=privacy, path=file, root=content_dir.parent)
 
 
 def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
 from generator.config.settings import Settings
-from generator.store.base import Booking
+from generator.domain import Booking
 
 __all__ = [
     "REMINDER",
@@ -65,7 +65,7 @@ def clean_address(value: str | None) -> str | None:
     """A plain addr-spec, or None when the value is not one (no display name, no CR/LF)."""
     if not value:
         return None
-    from generator.web.form import ascii_email
+    from generator.contact import ascii_email
 
     value = value.strip()
     if not _ADDRESS_RE.match(value) or len(value) > 254:

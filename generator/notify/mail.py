@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.dates import format_datetime, get_timezone_name
 
 from generator.config.settings import EmailSettings, Settings
+from generator.domain import Booking
 from generator.notify.invite import call_description, clean_address, invitation
-from generator.store.base import Booking
 
 __all__ = ["booking_message", "clean_address", "one_line", "send_message", "smtp_connection"]
 

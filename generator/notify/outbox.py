@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from generator.config.settings import Secret, Settings
+from generator.domain import Booking, OutboxItem
 from generator.errors import CallslotError, NotifyError
 from generator.notify.mail import SMTP_TIMEOUT, booking_message, send_message
 from generator.notify.webhook import TIMEOUT as WEBHOOK_TIMEOUT
 from generator.notify.webhook import WebhookFailed, post, send_webhook
 from generator.signing import cancel_token
-from generator.store.base import Booking, OutboxItem, Store
+from generator.store.base import Store
 
 __all__ = [
     "BACKOFF",

@@ -18,8 +18,8 @@ from typing import Any
 
 from generator import __version__
 from generator.config.settings import Settings
+from generator.domain import Booking
 from generator.notify.mail import one_line, short_when
-from generator.store.base import Booking
 
 __all__ = [
     "SIGNATURE_HEADER",

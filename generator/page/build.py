@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 
 from generator.config.settings import Settings
 from generator.errors import BuildError
+from generator.files import write_atomic
 from generator.page import buildcache
 
 # The renderers load only when a page is rendered: an unchanged build skips them.
 if TYPE_CHECKING:
     from markupsafe import Markup
 
-    from generator.availability import Slot
-    from generator.busy.calendars import Busy
+    from generator.domain import Busy, Slot
     from generator.page.theme import Theme
 
 __all__ = [
@@ -331,13 +331,9 @@ def _refresh(
     written = []
     if files.get("slots.json") != data:
         target = Path(out_dir).absolute() / "slots.json"
-        tmp = target.with_name(".slots.json.new")
         try:
-            tmp.write_bytes(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)  # a reader sees the old file or the new one, never half
+            write_atomic(target, data)  # a reader sees the old file or the new one, never half
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise BuildError(f"cannot write {target}: {exc}") from None
         files["slots.json"] = data
         written.append(target)

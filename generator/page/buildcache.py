@@ -27,6 +27,7 @@ A damaged or missing record only costs a full build.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -40,11 +41,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from generator import __version__
 from generator.busy import cache as busycache
+from generator.files import write_atomic
 
 if TYPE_CHECKING:
-    from generator.availability import Slot
-    from generator.busy.calendars import Busy
     from generator.config.settings import Settings
+    from generator.domain import Busy, Slot
 
 __all__ = ["VERSION", "Record", "input_key", "load_unchanged", "save", "slots_key"]
 
@@ -221,7 +222,6 @@ def load_unchanged(settings: Settings, out_dir: Path, *, key: str | None) -> Rec
 
 def save(settings: Settings, record: Record, files: Mapping[str, bytes]) -> None:
     """Store ``record`` (its ``files`` are filled in from the bytes written)."""
-    import tempfile
 
     data = {
         "version": VERSION,
@@ -233,12 +233,6 @@ def save(settings: Settings, record: Record, files: Mapping[str, bytes]) -> None
         "warnings": record.warnings,
     }
     target = _record_file(settings)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=target.parent, delete=False, suffix=".tmp", encoding="utf-8"
-        ) as out:
-            json.dump(data, out)
-        os.replace(out.name, target)
-    except OSError:
-        pass  # a read-only or full disk: the next build renders again
+    # A read-only or full disk: the next build renders again.
+    with contextlib.suppress(OSError):
+        write_atomic(target, json.dumps(data))

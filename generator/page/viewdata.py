@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime
 
 from markupsafe import Markup
 
-from generator.availability import Slot
 from generator.config.settings import CallType, Settings
+from generator.domain import Slot
 from generator.i18n import day_label, og_locale, time_label, zone_label
 from generator.signing import slot_id, slot_token
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from generator.domain import Booking, OutboxItem
 from generator.errors import StoreError
-from generator.store.base import Booking, DayFull, OutboxItem, SlotTaken, Store
+from generator.store.base import DayFull, SlotTaken, Store
 
 if TYPE_CHECKING:
     from generator.config.settings import Settings

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from generator.domain import Booking, OutboxItem
 
 __all__ = ["Booking", "BookingCheck", "DayFull", "OutboxItem", "SlotTaken", "Store"]
 
@@ -25,43 +26,6 @@ class SlotTaken(Exception):
 
 class DayFull(Exception):
     """The owner's maximum number of calls on that local day is reached."""
-
-
-@dataclass(frozen=True)
-class Booking:
-    """A recorded call. Times are aware UTC datetimes."""
-
-    id: str
-    call_type: str
-    start: datetime
-    end: datetime
-    name: str
-    phone: str
-    email: str
-    topic: str
-    note: str
-    who_calls: str  # "owner" (the owner calls the caller) or "caller"
-    language: str  # the page's language when booked: "de" or "en"
-    caller_timezone: str  # IANA name reported by the caller's browser, or ""
-    created_at: datetime
-    status: str = "confirmed"  # or "cancelled"
-    cancelled_at: datetime | None = None
-    outcome: str | None = None  # "held" or "missed", marked by the owner afterwards
-    sequence: int = 0  # iCalendar SEQUENCE; a cancellation raises it
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    """One notification to send: a booking, a channel and what happened to it."""
-
-    id: int
-    booking_id: str
-    channel: str  # "email:owner", "email:caller", "webhook:<index>", "build_hook"
-    event: str  # "booked" or "cancelled"
-    status: str  # "pending", "sent" or "failed" (gave up after the last attempt)
-    attempts: int
-    last_error: str
-    next_attempt_at: datetime
 
 
 class Store(ABC):

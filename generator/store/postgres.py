@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import errors as pg_errors
 
+from generator.domain import Booking, OutboxItem
 from generator.errors import StoreError
-from generator.store.base import Booking, BookingCheck, DayFull, OutboxItem, SlotTaken, Store
+from generator.store.base import BookingCheck, DayFull, SlotTaken, Store
 from generator.store.sql import (
     BOOKING_COLS,
     OUTBOX_COLS,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from generator.store.base import Booking, OutboxItem
+from generator.domain import Booking, OutboxItem
 
 __all__ = [
     "BOOKING_COLS",

@@ -18,8 +18,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from generator.domain import Booking, OutboxItem
 from generator.errors import StoreError
-from generator.store.base import Booking, BookingCheck, DayFull, OutboxItem, SlotTaken, Store
+from generator.store.base import BookingCheck, DayFull, SlotTaken, Store
 from generator.store.sql import (
     BOOKING_COLS,
     OUTBOX_COLS,

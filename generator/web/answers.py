@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from generator.config.settings import Settings
-from generator.store.base import Booking
+from generator.domain import Booking
 from generator.web.form import LIMITS, FieldProblem
 
 __all__ = ["ERRORS", "Page", "Translate", "booking_details", "error_page", "field_message"]

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from generator.config.settings import Settings
+from generator.domain import Booking
 from generator.errors import CalendarError
-from generator.store.base import Booking, DayFull, SlotTaken, Store
+from generator.store.base import DayFull, SlotTaken, Store
 from generator.web.answers import (
     ERRORS,
     Page,
@@ -48,8 +49,7 @@ from generator.web.form import (
 )
 
 if TYPE_CHECKING:
-    from generator.availability import Slot
-    from generator.busy.calendars import Busy
+    from generator.domain import Busy, Slot
 
 __all__ = [
     "ROUTES",
@@ -273,7 +273,7 @@ def _record(
     """Check the slot against the calendars and the store and record the booking:
     (the answer, whether a booking was made)."""
     from generator.availability import check_slot
-    from generator.busy.calendars import Busy
+    from generator.domain import Busy
 
     day_start, day_end = _day_bounds(slot.start, ctx)
     rules = ctx.settings.booking

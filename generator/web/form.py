@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from generator.config.settings import Settings
+from generator.contact import ascii_email
 
 __all__ = [
     "LIMITS",
     "BookingForm",
     "FieldProblem",
-    "ascii_email",
     "idempotency_key",
     "parse_form",
     "safe_back",
@@ -94,26 +94,6 @@ def _has_control(text: str, *, allow_newline: bool) -> bool:
         if "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069":
             return True
     return False
-
-
-def ascii_email(value: str) -> str | None:
-    """The address as mail servers take it (an IDN domain in its xn-- form), or None when
-    it cannot be mailed: what is booked must reach the caller, so the check is the one a
-    well-kept library makes (RFC 5321/5322 syntax; no DNS lookup, a booking never waits
-    on one). A non-ASCII local part is refused: few servers deliver there, and Python
-    cannot address it.
-    """
-    # Imported on the first address, not with the handler: it compiles large patterns.
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        info = validate_email(
-            value, check_deliverability=False, allow_smtputf8=False, allow_quoted_local=False
-        )
-    except EmailNotValidError:
-        return None
-    address = info.ascii_email
-    return address if address and len(address) <= LIMITS["email"][1] else None
 
 
 def safe_back(value: str) -> str | None:

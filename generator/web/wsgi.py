@@ -33,8 +33,7 @@ from generator.web.core import ApiRequest, ApiResponse, Context, handle, hash_to
 if TYPE_CHECKING:
     from werkzeug.wrappers import Request, Response
 
-    from generator.availability import Slot
-    from generator.busy.calendars import Busy
+    from generator.domain import Busy, Slot
 
 __all__ = [
     "MAX_BODY",

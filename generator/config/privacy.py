@@ -1,0 +1,35 @@
+"""The [privacy] table of site.toml -> PrivacySettings (how long personal data is kept, consent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from generator.config.fields import FieldReader
+
+__all__ = ["DEFAULT_KEEP", "PrivacySettings", "read_privacy"]
+
+DEFAULT_KEEP = "90d"
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """How long a call's personal data outlives the call, and whether callers must consent.
+
+    ``keep`` counts from the end of the call; after it only what ``callslot stats``
+    needs remains (call type, times, outcome, cancelled or not, notice).
+    """
+
+    keep: timedelta = timedelta(days=90)
+    require_consent: bool = False
+
+
+def read_privacy(r: FieldReader, t: dict[str, Any]) -> PrivacySettings:
+    """The [privacy] table; every mistake names the field and its line."""
+    r.unknown(t, {"keep", "require_consent"}, "privacy")
+    keep = r.duration(t, "keep", "privacy.keep", DEFAULT_KEEP)
+    return PrivacySettings(
+        keep=keep,
+        require_consent=r.boolean(t, "require_consent", "privacy.require_consent", False),
+    )
