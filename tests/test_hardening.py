@@ -299,3 +299,77 @@ def test_every_address_the_form_takes_is_one_the_mailer_sends_to(settings, email
     parsed = parse_form(victim(email=email), settings)
     if isinstance(parsed, BookingForm) and parsed.email:
         assert clean_address(parsed.email) == parsed.email
+
+
+# -- 11: the rate limit counts per household ---------------------------------------------
+
+
+def test_ipv6_callers_are_counted_per_64(settings, store) -> None:
+    from generator.page.build import offered_slots
+
+    firsts: dict[object, Slot] = {}  # one slot per day: no buffer or daily limit interferes
+    for offered in offered_slots(settings, NOW):
+        firsts.setdefault(offered.start.date(), offered)
+    slots = list(firsts.values())
+    client = client_for(settings, store, CALLSLOT_RATE_LIMIT="1/10m")
+
+    def book(address: str, chosen: Slot) -> int:
+        fields = victim(slot=slot_token(SECRET, chosen))
+        return client.post(
+            "/api/book", json=fields, environ_base={"REMOTE_ADDR": address}
+        ).status_code
+
+    assert book("2001:db8:1:2::1", slots[0]) == 201
+    assert book("2001:db8:1:2:ffff:ffff:ffff:fffe", slots[1]) == 429  # same /64
+    assert book("2001:db8:1:3::1", slots[2]) == 201  # the neighbour's /64
+    assert book("::ffff:192.0.2.7", slots[3]) == 201
+    assert book("192.0.2.7", slots[4]) == 429  # the same IPv4 caller, mapped or not
+
+
+# -- 9: the feed key is long and the feed is rate limited ----------------------------------
+
+STRONG_KEY = "Zq3r8KfT1wXv6LmB0pNc9s"  # 22 characters, as secrets.token_urlsafe(16)
+
+
+@pytest.mark.parametrize("key", ["7", "feed-key-123456", "a" * 40, "2026-12-01"])
+def test_check_fails_and_the_handler_keeps_the_feed_off_for_a_weak_key(
+    runner, example_site, settings, store, caplog, key
+) -> None:
+    from generator.cli import main
+
+    env = {"CALLSLOT_SECRET": SECRET.decode(), "CALLSLOT_FEED_KEY": key}
+    result = runner.invoke(
+        main, ["check", "--config", str(example_site / "content" / "site.toml")], env=env
+    )
+    assert result.exit_code == 1, result.output
+    assert "FAIL  CALLSLOT_FEED_KEY: too weak" in result.output
+    assert key not in result.output.replace("site.toml", "")
+    client = client_for(settings, store, CALLSLOT_FEED_KEY=key)
+    assert client.get(f"/api/bookings.ics?key={key}").status_code == 404
+    assert "the bookings feed is off" in caplog.text and key not in caplog.text
+
+
+def test_check_takes_a_random_feed_key(runner, example_site) -> None:
+    from generator.cli import main
+
+    env = {"CALLSLOT_SECRET": SECRET.decode(), "CALLSLOT_FEED_KEY": STRONG_KEY}
+    result = runner.invoke(
+        main, ["check", "--config", str(example_site / "content" / "site.toml")], env=env
+    )
+    assert "ok    CALLSLOT_FEED_KEY: set" in result.output, result.output
+
+
+def test_the_feed_is_rate_limited_per_client(settings, store) -> None:
+    client = client_for(settings, store, CALLSLOT_FEED_KEY=STRONG_KEY, CALLSLOT_RATE_LIMIT="5/10m")
+    guesser = {"REMOTE_ADDR": "198.51.100.9"}
+    statuses = [
+        client.get(f"/api/bookings.ics?key=guess{i}", environ_base=guesser).status_code
+        for i in range(61)
+    ]
+    assert statuses == [403] * 60 + [429]
+    right = client.get(f"/api/bookings.ics?key={STRONG_KEY}", environ_base=guesser)
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) == 3600
+    owner = client.get(
+        f"/api/bookings.ics?key={STRONG_KEY}", environ_base={"REMOTE_ADDR": "192.0.2.5"}
+    )
+    assert owner.status_code == 200

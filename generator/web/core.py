@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from generator.domain import Busy, Slot
 
 __all__ = [
+    "FEED_RATE_LIMIT",
     "ROUTES",
     "ApiRequest",
     "ApiResponse",
@@ -67,6 +68,8 @@ log = logging.getLogger("callslot.handler")
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 _FEED_WINDOW = timedelta(days=30)  # past calls the owner's feed still shows
+# Requests per client to the owner's feed: apps poll every few minutes at most.
+FEED_RATE_LIMIT = (60, timedelta(hours=1))
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class Context:
     secret: bytes
     translate: Translate
     rate_limit: tuple[int, timedelta] | None = None
+    feed_rate_limit: tuple[int, timedelta] | None = None
     feed_key: str | None = None
     # Busy time of the owner's calendars around a slot; raises CalendarError. None: no re-check.
     calendar_busy: Callable[[Slot], list[Busy]] | None = None
@@ -549,6 +553,13 @@ def _health(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
 def _feed(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     if not ctx.feed_key:
         return refusal("not_found", req, ctx)
+    if ctx.feed_rate_limit is not None:
+        # Calendar apps poll a few times an hour; a guesser needs millions of tries.
+        limit, window = ctx.feed_rate_limit
+        rate_key = f"feed:{client_key(req.client)}"
+        if not ctx.store.rate_hit(rate_key, now=now, window=window, limit=limit):
+            wait = ctx.store.rate_retry_after(rate_key, now=now, window=window)
+            return replace(refusal("rate_limited", req, ctx), retry_after=_seconds(wait))
     given = req.query.get("key") or ""
     if not hmac.compare_digest(given.encode(), ctx.feed_key.encode()):
         return refusal("forbidden", req, ctx)

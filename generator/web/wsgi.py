@@ -28,7 +28,15 @@ from generator.config.settings import Settings, parse_rate_limit
 from generator.errors import CallslotError
 from generator.store.base import Store
 from generator.web.answers import Page
-from generator.web.core import ApiRequest, ApiResponse, Context, handle, hash_token, refusal
+from generator.web.core import (
+    FEED_RATE_LIMIT,
+    ApiRequest,
+    ApiResponse,
+    Context,
+    handle,
+    hash_token,
+    refusal,
+)
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Request, Response
@@ -437,6 +445,18 @@ def create_app(
         feed_key = settings.notify.feed_key.get()
     elif env.get("CALLSLOT_FEED_KEY"):
         feed_key = env["CALLSLOT_FEED_KEY"]
+    if feed_key is not None:
+        from generator.signing import MIN_KEY_BITS, key_bits
+
+        if key_bits(feed_key) < MIN_KEY_BITS:
+            # A short key in a URL is found by guessing; serving nothing is safer.
+            log.error(
+                "the bookings feed is off: its key (notify.feed_key or CALLSLOT_FEED_KEY) "
+                "is under %d bits; make one with python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'",
+                MIN_KEY_BITS,
+            )
+            feed_key = None
     text = _ThemeText(settings)
 
     def after_commit(booking_id: str, now: datetime) -> None:
@@ -461,6 +481,7 @@ def create_app(
         secret=secret,
         translate=text.translate,
         rate_limit=rate,
+        feed_rate_limit=None if rate is None else FEED_RATE_LIMIT,
         feed_key=feed_key,
         calendar_busy=_CalendarCheck(settings)
         if settings.booking.recheck_calendars and settings.calendars
