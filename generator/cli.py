@@ -15,6 +15,7 @@ import click
 
 from generator import __version__
 from generator.errors import CallslotError, ConfigError
+from generator.i18n import LANGUAGES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -248,8 +249,10 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     for problem in check_settings(settings):
         click.echo(f"Warning: {problem}", err=True)
     target = out if out is not None else settings.root / "public"
+    from generator.busy.progress import FetchProgress
+
     result = build_site(settings, moment, target, secret=secret,
-                        taken=_booked_calls(settings, moment, secret))
+                        taken=_booked_calls(settings, moment, secret), progress=FetchProgress())
     if result.unchanged:
         click.echo(f"{result.out_dir} is up to date: same inputs as the last build, "
                    f"its {len(result.files)} files unchanged")
@@ -287,7 +290,10 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
     settings = load_settings(config_path)
     moment = parse_now(now)
     secret, _ = load_secret(settings.state_dir, create=True)
-    slots = offered_slots(settings, moment, taken=_booked_calls(settings, moment, secret))
+    from generator.busy.progress import FetchProgress
+
+    slots = offered_slots(settings, moment, taken=_booked_calls(settings, moment, secret),
+                          progress=FetchProgress())
     offer = make_offer(settings, moment, count=count, call_type=call_type, slots=slots)
     if not settings.site.base_url:
         click.echo("Warning: site.base_url is not set in site.toml; the links are relative.",
@@ -299,8 +305,8 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--name", default=None, help="Your name as callers see it.")
 @click.option("--timezone", default=None, help="IANA time zone, e.g. Europe/Berlin.")
-@click.option("--language", type=click.Choice(["de", "en"]), default=None,
-              help="Language of the page: de or en.")
+@click.option("--language", type=click.Choice(LANGUAGES), default=None,
+              help="Language of the page and the messages: " + ", ".join(LANGUAGES) + ".")
 @click.option("--calendar-env", "calendar_env", default=None, metavar="NAME",
               help="Environment variable that will hold your secret calendar address "
                    "(\"none\" for no calendar yet). Default: CALLSLOT_CALENDAR_URL.")
@@ -344,7 +350,7 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
         name=ask(name, "Your name (as callers see it)", ""),
         timezone=ask(timezone, "Time zone", defaults.timezone, "timezone"),
         language=ask(language, "Language of the page", defaults.language,
-                     type=click.Choice(["de", "en"])),
+                     type=click.Choice(LANGUAGES)),
         calendar_env=ask(calendar_env, "Environment variable for your calendar's secret ICS "
                          "address (none = no calendar yet)", defaults.calendar_env,
                          "calendar_env"),
@@ -441,7 +447,10 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
         raise ConfigError(f"{call_type!r} is not a call type; known: {known}",
                           field="--call-type")
     window = calendar_window(settings, moment)
-    busy = read_busy(settings.calendars, settings.tz, *window, cache_dir=cache_dir)
+    from generator.busy.progress import FetchProgress
+
+    busy = read_busy(settings.calendars, settings.tz, *window, cache_dir=cache_dir,
+                     progress=FetchProgress())
     slots = open_slots(settings, busy, moment,
                        call_types=[call_type] if call_type is not None else None)
     if fmt == "json":

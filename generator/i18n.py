@@ -1,32 +1,44 @@
-"""Languages: gettext catalogs compiled with Babel at run time, and locale-aware dates.
+"""Languages: the one registry of languages, gettext catalogs compiled at run time, dates.
 
-Themes keep their translations as ``locale/<lang>/LC_MESSAGES/messages.po``;
-they are compiled in memory when a build starts, so no ``.mo`` file is ever
+The languages callslot speaks are the catalogs of the bundled default theme
+(``themes/default/locale/<lang>/LC_MESSAGES/messages.po``): adding a language
+is adding its catalog. Settings, the command line, the booking form and the
+mails all ask :data:`LANGUAGES` / :func:`pick_language`.
+
+Catalogs are compiled in memory when first used, so no ``.mo`` file is ever
 committed or goes stale. Dates, weekday and month names come from Babel's
-CLDR data in the page's language.
+CLDR data in the reader's language. Babel is imported only when a date or a
+catalog is needed: the handler imports this module, and a cold start stays short.
 """
 
 from __future__ import annotations
 
 import gettext
 import io
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
-
-from babel.dates import format_date, format_time, get_timezone_name
-from babel.lists import format_list
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import PoFileError, read_po
+from typing import TYPE_CHECKING
 
 from generator.errors import BuildError
 
+if TYPE_CHECKING:
+    pass
+
 __all__ = [
-    "LOCALES",
+    "BUNDLED_THEMES",
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "N_",
+    "babel_locale",
+    "date_label",
     "day_label",
     "format_or_list",
     "og_locale",
+    "pick_language",
+    "short_day_time",
     "short_time",
     "time_label",
     "translations",
@@ -34,17 +46,89 @@ __all__ = [
     "zone_label",
 ]
 
-# The Babel locale behind each page language: "en" pages use British English
-# conventions (24-hour clock, "30 November", no serial comma), as the owner is
-# usually in Europe; change here to add a language.
-LOCALES = {"de": "de_DE", "en": "en_GB"}
+# In a checkout (editable install) the themes sit beside the package; a wheel
+# carries them as generator/_themes (see pyproject.toml).
+_PACKAGE = Path(__file__).resolve().parent
+_CHECKOUT_THEMES = _PACKAGE.parent / "themes"
+BUNDLED_THEMES = (
+    _CHECKOUT_THEMES if (_CHECKOUT_THEMES / "default").is_dir() else _PACKAGE / "_themes"
+)
+DEFAULT_LANGUAGE = "de"
 
-# How a day heads its group of slots: "Montag, 30. November" / "Monday, 30 November".
-_DAY_PATTERNS = {"de": "EEEE, d. MMMM", "en": "EEEE, d MMMM"}
+# The region behind a language where its most likely one would mislead: "en" pages
+# use British conventions (24-hour clock, "30 November", no serial comma), as the
+# owner is usually in Europe. Other languages take Babel's likely region (fr -> fr_FR).
+_REGIONS = {"en": "en_GB"}
+
+
+def _catalog_languages(themes: Path = BUNDLED_THEMES) -> tuple[str, ...]:
+    """The languages with a catalog in the bundled default theme, the default first."""
+    folder = themes / "default" / "locale"
+    found = (
+        sorted(
+            p.name
+            for p in folder.iterdir()
+            if (p / "LC_MESSAGES" / "messages.po").is_file() and re.fullmatch(r"[a-z]{2,3}", p.name)
+        )
+        if folder.is_dir()
+        else []
+    )
+    if DEFAULT_LANGUAGE in found:
+        found.remove(DEFAULT_LANGUAGE)
+    return (DEFAULT_LANGUAGE, *found)
+
+
+# Every language callslot speaks: owner.language, site.languages, --language,
+# the form's lang field and the mails take their choices from here.
+LANGUAGES: tuple[str, ...] = _catalog_languages()
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` as a msgid for the catalogs where it is written; it is translated
+    where it is shown (``pybabel extract -k N_``)."""
+    return message
+
+
+def pick_language(value: str | None, fallback: str) -> str:
+    """``value`` when callslot speaks it, else ``fallback`` (a form may post anything)."""
+    return value if value in LANGUAGES else fallback
+
+
+@lru_cache(maxsize=64)
+def babel_locale(language: str) -> str:
+    """The Babel locale of a language code: "de" -> "de_DE", "en" -> "en_GB", "pl" -> "pl_PL"."""
+    if language in _REGIONS:
+        return _REGIONS[language]
+    from babel.core import get_global
+
+    likely = get_global("likely_subtags").get(language, "")
+    parts = likely.split("_")
+    # "fr_Latn_FR": keep the language and the region, drop the script.
+    if len(parts) >= 2 and parts[-1].isupper():
+        return f"{language}_{parts[-1]}"
+    return language
+
+
+# How a day heads its group of slots: CLDR's full date without the year
+# ("Montag, 30. November", "lundi 30 novembre", "lunes, 30 de noviembre"), except
+# where that reads oddly: British English has no comma after the weekday in CLDR.
+_DAY_PATTERNS = {"en": "EEEE, d MMMM"}
+
+
+@lru_cache(maxsize=64)
+def _day_pattern(language: str) -> str:
+    pattern = _DAY_PATTERNS.get(language)
+    if pattern is None:
+        from babel import Locale
+
+        full = Locale.parse(babel_locale(language)).date_formats["full"].pattern
+        # Drop the year with what joins it: " y", ", y", " 'de' y", " y 'г'." ...
+        pattern = re.sub(r"[\s,]*(?:'[^']*'\s*)?y+(?:\s*'[^']*')?\.?", "", full).strip(" ,")
+    return pattern
 
 
 def _locale(language: str) -> str:
-    return LOCALES.get(language, language)
+    return babel_locale(language)
 
 
 def og_locale(language: str) -> str:
@@ -54,27 +138,71 @@ def og_locale(language: str) -> str:
 
 def day_label(day: date, language: str) -> str:
     """A local day as callers read it: "Montag, 30. November"."""
-    pattern = _DAY_PATTERNS.get(language, "EEEE, d MMMM")
+    from babel.dates import format_date
+
+    return format_date(day, _day_pattern(language), locale=_locale(language))
+
+
+# The full date of a call in mails: CLDR's "full" format, except British English,
+# which CLDR writes without the comma mails have always had ("Monday, 30 November 2026").
+_DATE_PATTERNS = {"en": "EEEE, d MMMM y"}
+# A call's day and time in a subject line, short: "Mo 30.11. 09:00" / "Mon 30 Nov 09:00".
+# Others take CLDR's own short day ("lun. 30 nov." for fr, "pon., 30 lis" for pl).
+# German short weekdays carry a full stop ("Mo.") that subjects have always left out.
+_SHORT_DAY_PATTERNS = {"de": "EEE|dd.MM.", "en": "EEE|d MMM"}
+
+
+def date_label(day: date, language: str) -> str:
+    """A day with its year, as in a confirmation: "Montag, 30. November 2026"."""
+    from babel.dates import format_date
+
+    pattern = _DATE_PATTERNS.get(language, "full")
     return format_date(day, pattern, locale=_locale(language))
+
+
+def short_day_time(moment: datetime, tz: tzinfo, language: str) -> str:
+    """Day and time for a subject line: "Mo 30.11. 09:00" / "Mon 30 Nov 09:00"."""
+    from babel.dates import format_date, format_skeleton
+
+    local = moment.astimezone(tz)
+    pattern = _SHORT_DAY_PATTERNS.get(language)
+    if pattern is None:
+        day = format_skeleton("MMMEd", local.date(), locale=_locale(language))
+    else:
+        weekday, rest = pattern.split("|")
+        day = (
+            format_date(local.date(), weekday, locale=_locale(language)).rstrip(".")
+            + " "
+            + format_date(local.date(), rest, locale=_locale(language))
+        )
+    return f"{day} {time_label(moment, tz, language)}"
 
 
 def weekday_name(day: date, language: str) -> str:
     """The weekday alone: "Montag" / "Monday"."""
+    from babel.dates import format_date
+
     return format_date(day, "EEEE", locale=_locale(language))
 
 
 def time_label(moment: datetime, tz: tzinfo, language: str) -> str:
     """A wall-clock time in ``tz`` with two-digit hours, as on the page: "09:00"."""
+    from babel.dates import format_time
+
     return format_time(moment.astimezone(tz), "HH:mm", locale=_locale(language))
 
 
 def short_time(moment: datetime, tz: tzinfo, language: str) -> str:
     """A wall-clock time as written in prose: "9:00"."""
+    from babel.dates import format_time
+
     return format_time(moment.astimezone(tz), "H:mm", locale=_locale(language))
 
 
 def zone_label(timezone: str, language: str) -> str:
     """A time zone as people name it: "Mitteleuropäische Zeit" (the IANA name as fallback)."""
+    from babel.dates import get_timezone_name
+
     try:
         name = get_timezone_name(timezone, "long", locale=_locale(language), zone_variant="generic")
     except LookupError:
@@ -87,12 +215,17 @@ def zone_label(timezone: str, language: str) -> str:
 
 def format_or_list(items: Sequence[str], language: str) -> str:
     """ "9:00, 10:30 oder 14:00" / "9:00, 10:30 or 14:00"."""
+    from babel.lists import format_list
+
     return format_list(list(items), style="or", locale=_locale(language))
 
 
 @lru_cache(maxsize=32)
 def _compile(path: Path, mtime_ns: int) -> bytes:
     """Compile one .po file to .mo bytes (cached per file version)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import PoFileError, read_po
+
     try:
         with path.open("rb") as handle:
             catalog = read_po(handle, abort_invalid=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from handler_support import NOW, SECRET, AnswerPage
+from http_support import drip_server
 from werkzeug.test import Client
 
 from generator.config.settings import (
@@ -825,6 +826,26 @@ def test_the_calendar_re_check_has_one_time_limit(settings, store, slots, monkey
         )
         status, elapsed = _timed_booking(settings, store, slots[0])
     # Not read in time is not free: refused, nothing recorded.
+    assert status == 503
+    assert elapsed < 2.0, f"the booking request took {elapsed:.1f} s"
+    assert nothing_stored(store)
+
+
+def test_a_calendar_that_drips_cannot_hold_a_booking(settings, store, slots, monkeypatch) -> None:
+    # Every byte arrives well within any per-read timeout, headers included: only the one
+    # deadline of the re-check ends it.
+    import generator.web.wsgi
+
+    monkeypatch.setattr(generator.web.wsgi, "RECHECK_SECONDS", 1.0)  # 5 s in production
+    with drip_server(0.05) as first, drip_server(0.05) as second:
+        settings = replace(
+            settings,
+            calendars=(
+                CalendarSource("Arbeit", Secret(f"{first}/cal.ics"), "url"),
+                CalendarSource("Privat", Secret(f"{second}/cal.ics"), "url"),
+            ),
+        )
+        status, elapsed = _timed_booking(settings, store, slots[0])
     assert status == 503
     assert elapsed < 2.0, f"the booking request took {elapsed:.1f} s"
     assert nothing_stored(store)

@@ -411,7 +411,7 @@ def test_secret_equality_and_hash_do_not_need_the_value_shown():
             "owner.timezone",
             "not an IANA time zone",
         ),
-        ('language = "de"', 'language = "fr"', 1, "owner.language", '"de", "en"'),
+        ('language = "de"', 'language = "sv"', 1, "owner.language", '"de", "en", "es", "fr"'),
         ('email = "anna@example.org"', 'email = "anna"', 1, "owner.email", "not an email"),
         ('name = "Dr. Anna Beispiel"', "name = 7", 1, "owner.name", "expected text"),
         ('source = "calendar.ics"', 'source = "ftp://x/c.ics"', 1, "calendars.source", "http://"),
@@ -555,7 +555,7 @@ def test_missing_settings_file_says_how_to_make_one(tmp_path):
 
 
 def test_cli_exits_non_zero_with_the_message(runner, tmp_path):
-    path = write(tmp_path, EXAMPLE.replace('language = "de"', 'language = "fr"'))
+    path = write(tmp_path, EXAMPLE.replace('language = "de"', 'language = "sv"'))
     result = runner.invoke(main, ["slots", "--config", str(path)])
     assert result.exit_code == 1
     assert f"{path}, line 7: owner.language" in result.output

@@ -8,8 +8,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_file
-from babel.messages.pofile import read_po
 from page_support import parse_page
 
 from generator.config.settings import load_settings
@@ -138,36 +136,6 @@ def test_broken_catalog_names_the_file(example_site: Path) -> None:
     theme = load_theme(settings_for(example_site))
     with pytest.raises(BuildError, match=r"messages\.po: not a valid gettext catalog"):
         theme.render("message.html", heading="x")
-
-
-def _source_messages() -> set[str]:
-    found = set()
-    sources = [(p, "jinja2.ext:babel_extract") for p in (DEFAULT / "templates").glob("*.html")]
-    python_sources = ("page/build.py", "commands/offer.py")
-    sources += [(ROOT / "generator" / name, "python") for name in python_sources]
-    for path, method in sources:
-        options = {"extensions": "jinja2.ext.i18n"} if method != "python" else {}
-        for _line, message, _comments, _context in extract_from_file(
-            method, str(path), options=options
-        ):
-            found.add(message if isinstance(message, str) else message[0])
-    return found
-
-
-@pytest.mark.parametrize("language", ["de", "en"])
-def test_catalogs_translate_every_message_and_keep_placeholders(language: str) -> None:
-    with (DEFAULT / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as f:
-        catalog = read_po(f)
-    translated = {m.id: m.string for m in catalog if m.id}
-    wanted = _source_messages()
-    assert len(wanted) > 20
-    missing = sorted(m for m in wanted if not translated.get(m))
-    assert not missing, f"{language}: untranslated {missing}"
-    for msgid, msgstr in translated.items():
-        holes = sorted(re.findall(r"%\(\w+\)s|\{\w+\}", msgid))
-        assert sorted(re.findall(r"%\(\w+\)s|\{\w+\}", msgstr)) == holes, msgid
-    if language == "de":
-        assert translated["Book this call"] == "Termin buchen"
 
 
 def test_runtime_catalogs_and_locale_dates() -> None:

@@ -42,10 +42,11 @@ covers a week more than asked, so the next days' builds hit it).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
+from time import monotonic as _monotonic
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -58,7 +59,10 @@ from generator.errors import CalendarError
 if TYPE_CHECKING:  # the parsers load only where a calendar is read: the handler starts fast
     import icalendar
 
+    from generator.busy.progress import FetchProgress
+
 __all__ = [
+    "FETCH_SECONDS",
     "MAX_BYTES",
     "Busy",
     "CalendarInfo",
@@ -69,6 +73,10 @@ __all__ = [
     "read_busy",
 ]
 
+# How long one calendar download may take, all of it (connect, headers, every read):
+# a 42 MB feed arrives gzipped in a few seconds, and a stranger's slow server must
+# not hold a build (or the hostile-calendar budget of 10 s) longer.
+FETCH_SECONDS = 8.0
 # The largest calendar read: a 50,000-event feed (three busy years) is about 42 MB.
 MAX_BYTES = 64_000_000
 # The library is asked for a wider window than ours: its instance ends can be
@@ -97,14 +105,17 @@ class CalendarInfo:
 def fetch_calendar(
     source: CalendarSource,
     *,
-    timeout: float = 20.0,
+    timeout: float = FETCH_SECONDS,
     max_bytes: int = MAX_BYTES,
     cache_dir: Path | None = None,
+    deadline: float | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> bytes:
     """The calendar's bytes, from its file or URL; CalendarError when it cannot be read.
 
-    With ``cache_dir``, a URL is asked with the validators of the last answer,
-    and a 304 answer reuses the bytes stored then.
+    A URL is read within ``timeout`` seconds, or by ``deadline`` (time.monotonic())
+    when that comes first. With ``cache_dir``, a URL is asked with the validators
+    of the last answer, and a 304 answer reuses the bytes stored then.
     """
     if source.kind == "url":
         from generator.busy.fetch import fetch_url  # urllib is only imported where a URL is read
@@ -115,6 +126,8 @@ def fetch_calendar(
             timeout=timeout,
             max_bytes=max_bytes,
             cache_dir=cache_dir,
+            deadline=deadline,
+            progress=progress,
         )
     path = source.path()
     shown = "" if source.location.env else f" {path}"
@@ -506,17 +519,24 @@ def read_busy(
     end: datetime,
     *,
     cache_dir: Path | None = None,
-    timeout: float = 20.0,
+    timeout: float = FETCH_SECONDS,
     max_bytes: int = MAX_BYTES,
+    deadline: float | None = None,
+    progress: FetchProgress | None = None,
 ) -> list[Busy]:
     """Every calendar read (file or URL), expanded in [start, end), merged, sorted, UTC.
 
     A calendar that cannot be fetched or parsed raises CalendarError naming it:
-    it is never taken as free time.
+    it is never taken as free time. Each URL gets ``timeout`` seconds; with
+    ``deadline`` (time.monotonic()) all calendars together end by then.
+    ``progress`` is told about each URL download.
     """
     _check_window(start, end)
     busy: list[Busy] = []
     for source in sources:
+        if deadline is not None and time_left(deadline) <= 0:
+            raise CalendarError("not read in time: the calendars before it took all of it",
+                                calendar=source.name)
         stamp = None
         if cache_dir is not None and source.kind == "file":
             # An unchanged file whose busy time is stored is not even read.
@@ -531,7 +551,10 @@ def read_busy(
                 busy.extend(Busy(s, e) for s, e in cached)
                 continue
             stamp = busycache.file_stamp(path)  # before the read: a write meanwhile is noticed
-        data = fetch_calendar(source, timeout=timeout, max_bytes=max_bytes, cache_dir=cache_dir)
+        data = _fetch_reported(
+            source, progress, timeout=timeout, max_bytes=max_bytes, cache_dir=cache_dir,
+            deadline=deadline,
+        )
         if cache_dir is None:
             busy.extend(busy_from_ics(data, tz, start, end, name=source.name))
             continue
@@ -540,6 +563,26 @@ def read_busy(
         if stamp is not None:
             busycache.remember_file(cache_dir, source.path(), stamp, key)
     return merge_busy(busy)
+
+
+def _fetch_reported(
+    source: CalendarSource, progress: FetchProgress | None, **options: object
+) -> bytes:
+    if progress is None or source.kind != "url":
+        return fetch_calendar(source, **options)  # type: ignore[arg-type]
+    progress.begin(source.name)
+    ok = False
+    try:
+        data = fetch_calendar(source, progress=progress.advance, **options)  # type: ignore[arg-type]
+        ok = True
+        return data
+    finally:
+        progress.end(ok)
+
+
+def time_left(deadline: float) -> float:
+    """Seconds until ``deadline`` (time.monotonic())."""
+    return deadline - _monotonic()
 
 
 # A cold read covers a week more than asked, so the builds of the next days

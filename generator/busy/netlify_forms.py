@@ -19,9 +19,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode
-from urllib.request import Request, urlopen
 
 from generator.domain import Busy
 from generator.errors import BuildError, ConfigError
@@ -40,48 +38,49 @@ API_BASE = "https://api.netlify.com/api/v1"
 FORM_NAME = "booking"  # the form's name attribute on every page; Netlify groups by it
 PER_PAGE = 100  # the most the API returns per page
 MAX_PAGES = 1000  # a guard against a server that never stops paginating
+MAX_ANSWER = 20_000_000  # one page of 100 submissions is a few hundred KB
 
 
 def _get(url: str, token: str, timeout: float) -> Any:
-    request = Request(
-        url,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json",
-            "User-Agent": "callslot",
-        },
-    )
+    from generator.http import HttpFailure, deadline_after, request
+
     # The messages below never include the token; the URL holds only ids.
     try:
-        with urlopen(request, timeout=timeout) as response:
-            body = response.read()
-    except HTTPError as exc:
-        exc.close()  # the error carries the open response; leaving it open leaks the socket
-        if exc.code in (401, 403):
+        answer = request(
+            url,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            deadline=deadline_after(timeout),
+            max_bytes=MAX_ANSWER,
+        )
+    except HttpFailure as exc:
+        if exc.status in (401, 403):
             raise ConfigError(
-                f"the Netlify API refused the token (HTTP {exc.code}); set NETLIFY_AUTH_TOKEN to "
-                "a personal access token (Netlify: User settings > Applications) of an account "
-                "with access to the site",
+                f"the Netlify API refused the token (HTTP {exc.status}); set NETLIFY_AUTH_TOKEN "
+                "to a personal access token (Netlify: User settings > Applications) of an "
+                "account with access to the site",
                 field="NETLIFY_AUTH_TOKEN",
             ) from None
-        if exc.code == 404:
+        if exc.status == 404:
             raise ConfigError(
                 "the Netlify API does not know this site; set NETLIFY_SITE_ID to the site's "
                 "API ID (Netlify: Site configuration > Site details)",
                 field="NETLIFY_SITE_ID",
             ) from None
-        raise BuildError(
-            f"the Netlify API answered HTTP {exc.code} while reading form submissions; "
-            "try again, the build stops rather than offer slots that may be taken"
-        ) from None
-    except (URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        if exc.status is not None:
+            raise BuildError(
+                f"the Netlify API answered HTTP {exc.status} while reading form submissions; "
+                "try again, the build stops rather than offer slots that may be taken"
+            ) from None
+        reason = {
+            "timeout": f"no complete answer within {timeout:g} s",
+            "too_big": "its answer is larger than any list of submissions",
+        }.get(exc.kind, exc.detail or exc.kind)
         raise BuildError(
             f"cannot reach the Netlify API ({reason}); the build stops rather than offer "
             "slots that may be taken"
         ) from None
     try:
-        return json.loads(body)
+        return json.loads(answer.body)
     except ValueError:
         raise BuildError("the Netlify API sent something that is not JSON") from None
 

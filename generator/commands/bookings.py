@@ -122,5 +122,7 @@ def format_bookings(settings: Settings, bookings: Sequence[Booking], fmt: str) -
     if fmt == "ics":
         from generator.notify.invite import bookings_feed
 
-        return bookings_feed(settings, bookings).decode("utf-8")
+        # The list is already what the owner asked for: with --all, cancelled calls
+        # are in it and are written as STATUS:CANCELLED.
+        return bookings_feed(settings, bookings, include_cancelled=True).decode("utf-8")
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

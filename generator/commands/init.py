@@ -14,9 +14,10 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from generator.config.settings import LANGUAGES, WEEKDAYS, load_settings, parse_hours
+from generator.config.settings import WEEKDAYS, load_settings, parse_hours
 from generator.config.valuetypes import parse_timezone
 from generator.errors import ConfigError
+from generator.i18n import LANGUAGES
 
 __all__ = ["InitAnswers", "check_answer", "intro_markdown", "scaffold", "site_toml"]
 

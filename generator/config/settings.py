@@ -35,6 +35,7 @@ from generator.config.valuetypes import (
     parse_timezone,
 )
 from generator.errors import ConfigError
+from generator.i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 __all__ = [
     "OPTIONS",
@@ -60,7 +61,6 @@ __all__ = [
 ]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-LANGUAGES = ("de", "en")
 DEFAULT_CONFIG = Path("content") / "site.toml"
 
 
@@ -193,7 +193,9 @@ class Settings:
 OPTIONS: dict[str, str] = {
     "owner.name": "Your name as callers see it. Required.",
     "owner.timezone": "IANA time zone of your working day, e.g. \"Europe/Berlin\". Required.",
-    "owner.language": "Language of the page and messages: \"de\" or \"en\". Default \"de\".",
+    "owner.language": "Language of the page and of every message to you and to callers: "
+                      + ", ".join(f"\"{code}\"" for code in LANGUAGES)
+                      + f". Default \"{DEFAULT_LANGUAGE}\".",
     "owner.email": "Where booking notifications go; also the ORGANIZER of invitations.",
     "owner.phone": "Your phone number, shown to callers when they are to call you.",
     "calendars": "List of calendars whose events block time: [[calendars]] with name and "
@@ -346,12 +348,13 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
         parse_timezone(tzname, field="owner.timezone")
     except ConfigError as exc:  # again with the line of the mistake
         raise r.error("owner.timezone", exc.message) from None
-    language = r.string(t, "language", "owner.language", "de", choices=LANGUAGES)
+    language = r.string(t, "language", "owner.language", DEFAULT_LANGUAGE, choices=LANGUAGES)
     email = r.string(t, "email", "owner.email")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         raise r.error("owner.email", f"{email!r} is not an email address")
     phone = r.string(t, "phone", "owner.phone")
-    return Owner(name=name, timezone=tzname, language=language or "de", email=email, phone=phone)
+    return Owner(name=name, timezone=tzname, language=language or DEFAULT_LANGUAGE, email=email,
+                 phone=phone)
 
 
 def _calendars(r: FieldReader, value: object, content_dir: Path) -> tuple[CalendarSource, ...]:

@@ -11,12 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
 from generator.config.settings import Settings
 from generator.domain import Booking
+from generator.notify.wording import theme_for
+
+if TYPE_CHECKING:
+    from generator.page.theme import Theme
 
 __all__ = [
     "REMINDER",
@@ -29,34 +34,6 @@ __all__ = [
 
 PRODID = "-//callslot//callslot//EN"
 REMINDER = timedelta(minutes=10)  # long enough to look at the topic before the call
-
-_TEXT = {
-    "de": {
-        "summary_owner": "Telefonat: {topic} – {name}",
-        "summary_caller": "Telefonat mit {owner}: {topic}",
-        "topic": "Thema",
-        "phone": "Telefon",
-        "email": "E-Mail",
-        "note": "Notiz",
-        "owner_calls": "{owner} ruft {name} an: {phone}",
-        "caller_calls": "{name} ruft {owner} an: {phone}",
-        "cancel": "Absagen",
-        "reminder": "Telefonat in 10 Minuten: {topic}",
-    },
-    "en": {
-        "summary_owner": "Call: {topic} – {name}",
-        "summary_caller": "Call with {owner}: {topic}",
-        "topic": "Topic",
-        "phone": "Phone",
-        "email": "Email",
-        "note": "Note",
-        "owner_calls": "{owner} calls {name}: {phone}",
-        "caller_calls": "{name} calls {owner}: {phone}",
-        "cancel": "Cancel",
-        "reminder": "Call in 10 minutes: {topic}",
-    },
-}
-
 
 _ADDRESS_RE = re.compile(r"^[^\s@<>,;:\"()\[\]\\]+@[^\s@<>,;:\"()\[\]\\]+\.[^\s@<>,;:\"()\[\]\\]+$")
 
@@ -75,49 +52,75 @@ def clean_address(value: str | None) -> str | None:
     return ascii_email(value)
 
 
-def _t(language: str) -> dict[str, str]:
-    return _TEXT.get(language, _TEXT["en"])
-
-
 def booking_uid(settings: Settings, booking: Booking) -> str:
     """A stable, globally unique UID: the booking id at the site's host."""
     host = urlsplit(settings.site.base_url).hostname or "callslot.invalid"
     return f"{booking.id}@{host}"
 
 
-def who_calls_line(settings: Settings, booking: Booking, language: str) -> str:
+def who_calls_line(
+    settings: Settings, booking: Booking, language: str, *, theme: Theme | None = None
+) -> str:
     """ "<owner> calls <caller>: <number>" or the other way round, with the number to dial."""
-    t = _t(language)
+    theme = theme or theme_for(settings)
     if booking.who_calls == "caller":
-        return t["caller_calls"].format(
-            owner=settings.owner.name, name=booking.name, phone=settings.owner.phone or "—"
+        return theme.gettext(
+            "%(name)s calls %(owner)s: %(phone)s",
+            language,
+            owner=settings.owner.name,
+            name=booking.name,
+            phone=settings.owner.phone or "—",
         )
-    return t["owner_calls"].format(
-        owner=settings.owner.name, name=booking.name, phone=booking.phone or "—"
+    return theme.gettext(
+        "%(owner)s calls %(name)s: %(phone)s",
+        language,
+        owner=settings.owner.name,
+        name=booking.name,
+        phone=booking.phone or "—",
     )
 
 
 def call_description(
-    settings: Settings, booking: Booking, language: str, *, cancel_url: str | None = None
+    settings: Settings,
+    booking: Booking,
+    language: str,
+    *,
+    cancel_url: str | None = None,
+    theme: Theme | None = None,
 ) -> str:
     """The event's DESCRIPTION: topic, who calls whom and the number, contact, note."""
-    t = _t(language)
-    lines = [f"{t['topic']}: {booking.topic}", who_calls_line(settings, booking, language)]
-    if booking.phone:
-        lines.append(f"{t['phone']}: {booking.phone}")
-    if booking.email:
-        lines.append(f"{t['email']}: {booking.email}")
+    theme = theme or theme_for(settings)
+
+    def line(label: str, value: str) -> str:
+        return theme.gettext(
+            "%(label)s: %(value)s", language, label=theme.gettext(label, language), value=value
+        )
+
+    lines = [line("Topic", booking.topic)]
     if booking.note:
-        lines.append(f"{t['note']}: {booking.note}")
+        lines.append(line("Note", booking.note))
+    lines.append(who_calls_line(settings, booking, language, theme=theme))
+    if booking.phone:
+        lines.append(line("Phone", booking.phone))
+    if booking.email:
+        lines.append(line("Email", booking.email))
     if cancel_url:
-        lines.append(f"{t['cancel']}: {cancel_url}")
+        lines.append(line("Cancel this call", cancel_url))
     return "\n".join(lines)
 
 
-def _summary(settings: Settings, booking: Booking, audience: str, language: str) -> str:
-    key = "summary_caller" if audience == "caller" else "summary_owner"
-    return _t(language)[key].format(
-        topic=booking.topic, name=booking.name, owner=settings.owner.name
+def _summary(
+    settings: Settings, booking: Booking, audience: str, language: str, theme: Theme
+) -> str:
+    if audience == "caller":
+        return theme.gettext(
+            "Call with %(owner)s: %(topic)s",
+            language,
+            owner=settings.owner.name,
+            topic=booking.topic,
+        )
+    return theme.gettext(
+        "Call: %(topic)s – %(name)s", language, topic=booking.topic, name=booking.name
     )
 
 
@@ -152,13 +155,16 @@ def invitation(
     audience: str,
     now: datetime,
     cancel_url: str | None = None,
+    theme: Theme | None = None,
 ) -> bytes:
     """An iTIP message (RFC 5546) for one booking.
 
     ``method`` is "REQUEST" (booked) or "CANCEL"; ``audience`` is "owner" or
     "caller" and chooses the language and summary. The SEQUENCE is the
     booking's; a CANCEL is always at least 1 so it supersedes the REQUEST.
+    A CANCEL never carries the cancel link: there is nothing left to cancel.
     """
+    theme = theme or theme_for(settings)
     if method not in ("REQUEST", "CANCEL"):
         raise ValueError(f"unknown iTIP method {method!r}")
     language = booking.language if audience == "caller" else settings.owner.language
@@ -166,11 +172,15 @@ def invitation(
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("method", method)
+    if method == "CANCEL":
+        cancel_url = None
     event = _event(
         settings,
         booking,
-        summary=_summary(settings, booking, audience, language),
-        description=call_description(settings, booking, language, cancel_url=cancel_url),
+        summary=_summary(settings, booking, audience, language, theme),
+        description=call_description(
+            settings, booking, language, cancel_url=cancel_url, theme=theme
+        ),
         stamp=now,
     )
     sequence = booking.sequence if method == "REQUEST" else max(booking.sequence, 1)
@@ -197,7 +207,17 @@ def invitation(
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("trigger", -REMINDER)
-        alarm.add("description", _t(language)["reminder"].format(topic=booking.topic))
+        minutes = int(REMINDER.total_seconds() // 60)
+        alarm.add(
+            "description",
+            theme.ngettext(
+                "Call in %(num)d minute: %(topic)s",
+                "Call in %(num)d minutes: %(topic)s",
+                minutes,
+                language,
+                topic=booking.topic,
+            ),
+        )
         event.add_component(alarm)
     else:
         event.add("status", "CANCELLED")
@@ -205,28 +225,38 @@ def invitation(
     return cal.to_ical()
 
 
-def bookings_feed(settings: Settings, bookings: Iterable[Booking]) -> bytes:
+def bookings_feed(
+    settings: Settings,
+    bookings: Iterable[Booking],
+    *,
+    include_cancelled: bool = False,
+    theme: Theme | None = None,
+) -> bytes:
     """The owner's private subscription feed: each confirmed call as an event.
 
     No METHOD (a published calendar, not an iTIP message). DTSTAMP is the
     booking's creation time so the feed is byte-for-byte stable between polls.
+    With ``include_cancelled`` (`callslot bookings --format ics --all`) a cancelled
+    call is listed too, as STATUS:CANCELLED with a SEQUENCE above its booking's.
     """
+    theme = theme or theme_for(settings)
     language = settings.owner.language
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("x-wr-calname", "callslot" if not settings.site.title else settings.site.title)
     for booking in bookings:
-        if booking.status != "confirmed":
+        cancelled = booking.status == "cancelled"
+        if booking.status != "confirmed" and not (cancelled and include_cancelled):
             continue
         event = _event(
             settings,
             booking,
-            summary=_summary(settings, booking, "owner", language),
-            description=call_description(settings, booking, language),
+            summary=_summary(settings, booking, "owner", language, theme),
+            description=call_description(settings, booking, language, theme=theme),
             stamp=booking.created_at,
         )
-        event.add("sequence", booking.sequence)
-        event.add("status", "CONFIRMED")
+        event.add("sequence", max(booking.sequence, 1) if cancelled else booking.sequence)
+        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
         cal.add_component(event)
     return cal.to_ical()

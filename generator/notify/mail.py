@@ -11,82 +11,41 @@ before use, so a CR/LF in a name or topic can never add a header.
 from __future__ import annotations
 
 import functools
-import html
 import smtplib
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime as rfc2822_date
 from email.utils import make_msgid
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from babel.dates import format_datetime, get_timezone_name
 
 from generator.config.settings import EmailSettings, Settings
 from generator.domain import Booking
-from generator.notify.invite import call_description, clean_address, invitation
+from generator.notify.invite import clean_address, invitation, who_calls_line
+from generator.notify.wording import theme_for
 
-__all__ = ["booking_message", "clean_address", "one_line", "send_message", "smtp_connection"]
+if TYPE_CHECKING:
+    from generator.page.theme import Theme
+
+__all__ = [
+    "MailView",
+    "booking_message",
+    "clean_address",
+    "mail_view",
+    "one_line",
+    "reader_zone",
+    "render_mail",
+    "send_message",
+    "smtp_connection",
+]
 
 SMTP_TIMEOUT = 20.0  # seconds; a hanging server must not hold the worker for long
-
-_TEXT = {
-    "de": {
-        "owner_subject_booked": "Telefontermin {short} – {topic}",
-        "owner_subject_cancelled": "Abgesagt: Telefontermin {short} – {topic}",
-        "caller_subject_booked": "Ihr Telefontermin mit {owner}: {short}",
-        "caller_subject_cancelled": "Abgesagt: Ihr Telefontermin mit {owner} am {short}",
-        "owner_intro_booked": "Neuer Telefontermin über Ihre Buchungsseite:",
-        "owner_intro_cancelled": "Dieser Telefontermin wurde abgesagt:",
-        "greeting": "Guten Tag {name},",
-        "caller_intro_booked": "Ihr Telefontermin mit {owner} ist gebucht:",
-        "caller_intro_cancelled": "Ihr Telefontermin mit {owner} ist abgesagt:",
-        "when": "Wann",
-        "your_time": "bei Ihnen",
-        "call_type": "Art",
-        "name": "Name",
-        "next": "So geht es weiter",
-        "owner_calls_you": "{owner} ruft Sie zur vereinbarten Zeit unter {phone} an.",
-        "you_call_owner": "Bitte rufen Sie {owner} zur vereinbarten Zeit unter {phone} an.",
-        "invite_hint": "Die Kalendereinladung liegt bei.",
-        "cancel_hint": "Falls Sie nicht können, sagen Sie hier ab:",
-        "reply_to_cancel": "Falls Sie nicht können, antworten Sie bitte auf diese E-Mail.",
-        "cancelled_hint": "Sie können jederzeit einen neuen Termin buchen.",
-        "date_long": "EEEE, d. MMMM y, HH:mm",
-    },
-    "en": {
-        "owner_subject_booked": "Call booked: {short} – {topic}",
-        "owner_subject_cancelled": "Call cancelled: {short} – {topic}",
-        "caller_subject_booked": "Your call with {owner}: {short}",
-        "caller_subject_cancelled": "Cancelled: your call with {owner} on {short}",
-        "owner_intro_booked": "A call was booked on your booking page:",
-        "owner_intro_cancelled": "This call was cancelled:",
-        "greeting": "Hello {name},",
-        "caller_intro_booked": "Your call with {owner} is booked:",
-        "caller_intro_cancelled": "Your call with {owner} is cancelled:",
-        "when": "When",
-        "your_time": "your time",
-        "call_type": "Type",
-        "name": "Name",
-        "next": "What happens next",
-        "owner_calls_you": "{owner} will call you at {phone} at that time.",
-        "you_call_owner": "Please call {owner} at {phone} at that time.",
-        "invite_hint": "The calendar invitation is attached.",
-        "cancel_hint": "If you cannot make it, cancel here:",
-        "reply_to_cancel": "If you cannot make it, please reply to this email.",
-        "cancelled_hint": "You are welcome to book a new time.",
-        "date_long": "EEEE, d MMMM y, HH:mm",
-    },
-}
-
-
-def _t(language: str) -> dict[str, str]:
-    return _TEXT.get(language, _TEXT["en"])
 
 
 def one_line(value: str, limit: int = 120) -> str:
@@ -97,30 +56,139 @@ def one_line(value: str, limit: int = 120) -> str:
 
 def short_when(moment: datetime, tz: ZoneInfo, language: str) -> str:
     """ "Mo 30.11. 09:00" / "Mon 30 Nov 09:00" in ``tz``."""
-    weekday = format_datetime(moment, "EEE", tzinfo=tz, locale=language).rstrip(".")
-    rest = "dd.MM. HH:mm" if language == "de" else "d MMM HH:mm"
-    return f"{weekday} {format_datetime(moment, rest, tzinfo=tz, locale=language)}"
+    from generator.i18n import short_day_time
+
+    return short_day_time(moment, tz, language)
 
 
-def long_when(booking: Booking, tz: ZoneInfo, language: str) -> str:
-    """ "Montag, 30. November 2026, 09:00–09:30 (Mitteleuropäische Zeit)"."""
-    start = format_datetime(booking.start, _t(language)["date_long"], tzinfo=tz, locale=language)
-    end = format_datetime(booking.end, "HH:mm", tzinfo=tz, locale=language)
-    zone = get_timezone_name(tz, locale=language)
-    return f"{start}–{end} ({zone})"
+def reader_zone(settings: Settings, booking: Booking, audience: str) -> ZoneInfo:
+    """The zone a reader lives in: the caller's own when the page sent a valid one, else
+    the owner's (a caller in New York reads New York time)."""
+    if audience == "caller" and booking.caller_timezone:
+        try:
+            return ZoneInfo(booking.caller_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return settings.tz
 
 
-def _caller_zone(booking: Booking, owner_tz: ZoneInfo) -> ZoneInfo | None:
-    """The caller's zone when it is known, valid and differs from the owner's on that day."""
-    if not booking.caller_timezone:
-        return None
-    try:
-        zone = ZoneInfo(booking.caller_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    if booking.start.astimezone(zone).utcoffset() == booking.start.astimezone(owner_tz).utcoffset():
-        return None
-    return zone
+@dataclass(frozen=True)
+class MailView:
+    """What a mail template shows, formatted in the reader's language and time zone.
+
+    Templates: ``mail/<audience>_<event>.subject.txt``, ``.txt`` and ``.html``
+    (e.g. ``mail/caller_booked.html``); every word around these values comes
+    from the templates and the theme's catalogs.
+    """
+
+    lang: str  # the reader's language
+    audience: str  # "owner" or "caller"
+    event: str  # "booked", "cancelled", ...
+    owner_name: str
+    caller_name: str
+    when: str  # "Montag, 30. November 2026, 09:00–09:30 (Mitteleuropäische Zeit)"
+    when_short: str  # "Mo 30.11. 09:00", for subjects
+    zone: str  # "Mitteleuropäische Zeit"
+    minutes: int  # length of the call
+    call_title: str  # the call type's title, "" if it is gone from the settings
+    topic: str
+    note: str
+    phone: str  # the caller's number ("" when none)
+    email: str  # the caller's address ("" when none)
+    who_calls: str  # "owner" or "caller"
+    who_calls_line: str  # "Dr. Anna Beispiel ruft Max Muster an: +49 170 5550101"
+    next_step: str  # for the caller: who dials which number at that time
+    cancel_url: str = ""  # the caller's cancel link (absolute), "" when none
+    book_url: str = ""  # the booking page (absolute), "" without site.base_url
+    subject: str = ""  # filled in once the subject is rendered (the HTML <title>)
+
+
+def _absolute(url: str | None) -> str:
+    # Without site.base_url a link is relative, and no mail program can open it.
+    return url if url and url.startswith(("https://", "http://")) else ""
+
+
+def mail_view(
+    settings: Settings,
+    booking: Booking,
+    *,
+    audience: str,
+    event: str,
+    theme: Theme,
+    cancel_url: str | None = None,
+    book_url: str | None = None,
+) -> MailView:
+    """The view data of one mail about ``booking`` for ``audience``."""
+    from generator.i18n import date_label, time_label, zone_label
+
+    lang = settings.owner.language if audience == "owner" else booking.language
+    tz = reader_zone(settings, booking, audience)
+    start, end = booking.start.astimezone(tz), booking.end.astimezone(tz)
+    zone = zone_label(tz.key, lang)
+    when = theme.gettext(
+        "%(date)s, %(start)s–%(end)s (%(zone)s)",
+        lang,
+        date=date_label(start.date(), lang),
+        start=time_label(start, tz, lang),
+        end=time_label(end, tz, lang),
+        zone=zone,
+    )
+    owner = settings.owner.name
+    if booking.who_calls == "caller":
+        next_step = theme.gettext(
+            "Please call %(owner)s at %(phone)s at that time.",
+            lang,
+            owner=owner,
+            phone=settings.owner.phone or "—",
+        )
+    else:
+        next_step = theme.gettext(
+            "%(owner)s will call you at %(phone)s at that time.",
+            lang,
+            owner=owner,
+            phone=booking.phone or "—",
+        )
+    call_type = settings.call_type(booking.call_type)
+    return MailView(
+        lang=lang,
+        audience=audience,
+        event=event,
+        owner_name=owner,
+        caller_name=booking.name,
+        when=when,
+        when_short=short_when(booking.start, tz, lang),
+        zone=zone,
+        minutes=int((booking.end - booking.start).total_seconds() // 60),
+        call_title=call_type.title if call_type else "",
+        topic=booking.topic,
+        note=booking.note,
+        phone=booking.phone,
+        email=booking.email,
+        who_calls=booking.who_calls,
+        who_calls_line=who_calls_line(settings, booking, lang, theme=theme),
+        next_step=next_step,
+        cancel_url=_absolute(cancel_url),
+        book_url=_absolute(book_url),
+    )
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+def render_mail(theme: Theme, view: MailView) -> RenderedMail:
+    """Subject, plain text and HTML of one mail from ``mail/<audience>_<event>.*``."""
+    name = f"mail/{view.audience}_{view.event}"
+    subject = one_line(theme.render(f"{name}.subject.txt", lang=view.lang, mail=view), 200)
+    view = replace(view, subject=subject)
+    text = theme.render(f"{name}.txt", lang=view.lang, mail=view)
+    # Blank lines left by template tags at the ends; one newline closes the text.
+    text = text.strip("\n") + "\n"
+    html = theme.render(f"{name}.html", lang=view.lang, mail=view)
+    return RenderedMail(subject, text, html)
 
 
 def _set_text(message: EmailMessage, name: str, value: str) -> None:
@@ -147,62 +215,13 @@ def _set_address(message: EmailMessage, name: str, display_name: str, address: s
         message.set_raw(name, f"{phrase}\n <{address}>")
 
 
-@dataclass(frozen=True)
-class _Body:
-    text: str
-    html: str
+def booking_page_url(settings: Settings, booking: Booking) -> str:
+    """The booking page of the booking's call type, where a caller books again."""
+    from generator.page.viewdata import page_path
 
-
-def _render(paragraphs: list[list[str]], link: str | None) -> _Body:
-    """Plain text and matching HTML from paragraphs of lines; values are escaped for HTML."""
-    text = "\n\n".join("\n".join(p) for p in paragraphs)
-    parts = ["<p>" + "<br>\n".join(html.escape(line) for line in p) + "</p>" for p in paragraphs]
-    if link:
-        text += f"\n{link}"
-        safe = html.escape(link, quote=True)
-        parts[-1] = parts[-1][: -len("</p>")] + f'<br>\n<a href="{safe}">{safe}</a></p>'
-    page = (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n'
-        + "\n".join(parts)
-        + "\n</body></html>\n"
-    )
-    return _Body(text + "\n", page)
-
-
-def _owner_body(settings: Settings, booking: Booking, event: str) -> _Body:
-    language = settings.owner.language
-    t = _t(language)
-    call_type = settings.call_type(booking.call_type)
-    when = [f"{t['when']}: {long_when(booking, settings.tz, language)}"]
-    if call_type:
-        when.append(f"{t['call_type']}: {call_type.title}")
-    details = [
-        f"{t['name']}: {booking.name}",
-        *call_description(settings, booking, language).splitlines(),
-    ]
-    return _render([[t[f"owner_intro_{event}"]], when, details], None)
-
-
-def _caller_body(settings: Settings, booking: Booking, event: str, cancel_url: str | None) -> _Body:
-    language = booking.language
-    t = _t(language)
-    owner = settings.owner.name
-    when = [f"{t['when']}: {long_when(booking, settings.tz, language)}"]
-    zone = _caller_zone(booking, settings.tz)
-    if zone is not None:
-        when.append(f"({t['your_time']}: {long_when(booking, zone, language)})")
-    greeting = [t["greeting"].format(name=booking.name)]
-    intro = [t[f"caller_intro_{event}"].format(owner=owner)]
-    if event == "cancelled":
-        return _render([greeting, intro + when, [t["cancelled_hint"]]], None)
-    if booking.who_calls == "caller":
-        step = t["you_call_owner"].format(owner=owner, phone=settings.owner.phone or "—")
-    else:
-        step = t["owner_calls_you"].format(owner=owner, phone=booking.phone or "—")
-    topic = call_description(settings, booking, language).splitlines()[0]
-    paragraphs = [greeting, [*intro, *when, topic], [f"{t['next']}: {step}", t["invite_hint"]]]
-    paragraphs.append([t["cancel_hint"] if cancel_url else t["reply_to_cancel"]])
-    return _render(paragraphs, cancel_url)
+    call_type = booking.call_type if settings.call_type(booking.call_type) else None
+    slug = call_type or settings.call_types[0].slug
+    return f"{settings.site.base_url}{page_path(settings, slug)}"
 
 
 def booking_message(
@@ -213,6 +232,7 @@ def booking_message(
     event: str,
     now: datetime,
     cancel_url: str | None = None,
+    theme: Theme | None = None,
 ) -> EmailMessage | None:
     """The email for ``audience`` ("owner" or "caller") about ``event`` ("booked"/"cancelled").
 
@@ -224,33 +244,33 @@ def booking_message(
     owner_address = clean_address(settings.owner.email)
     caller_address = clean_address(booking.email)
     if audience == "owner":
-        to, language = owner_address, settings.owner.language
-        reply_to = caller_address
+        to, reply_to = owner_address, caller_address
     else:
-        to, language = caller_address, booking.language
-        reply_to = owner_address
+        to, reply_to = caller_address, owner_address
     if to is None:
         return None
-    if cancel_url and not cancel_url.startswith(("https://", "http://")):
-        # Without site.base_url the link is relative, and no mail program can open it.
-        cancel_url = None
-    t = _t(language)
-    short = short_when(booking.start, settings.tz, language)
-    subject = t[f"{audience}_subject_{event}"].format(
-        short=short, topic=one_line(booking.topic, 80), owner=one_line(settings.owner.name, 80)
-    )
-    if audience == "owner":
-        body = _owner_body(settings, booking, event)
-    else:
-        body = _caller_body(settings, booking, event, cancel_url)
+    theme = theme or theme_for(settings)
     method = "REQUEST" if event == "booked" else "CANCEL"
+    if method == "CANCEL" or audience != "caller":
+        cancel_url = None  # a cancelled call has nothing left to cancel
+    view = mail_view(
+        settings,
+        booking,
+        audience=audience,
+        event=event,
+        theme=theme,
+        cancel_url=cancel_url,
+        book_url=booking_page_url(settings, booking) if event == "cancelled" else None,
+    )
+    mail = render_mail(theme, view)
     ics = invitation(
         settings,
         booking,
         method=method,
         audience=audience,
         now=now,
-        cancel_url=cancel_url if audience == "caller" else None,
+        cancel_url=view.cancel_url or None,
+        theme=theme,
     )
 
     message = EmailMessage()
@@ -262,14 +282,17 @@ def booking_message(
     _set_address(message, "To", one_line(name, 80), to)
     if reply_to:
         message["Reply-To"] = reply_to
-    _set_text(message, "Subject", one_line(subject, 200))
+    _set_text(message, "Subject", mail.subject)
     message["Date"] = rfc2822_date(now)
     message["Message-ID"] = make_msgid("callslot", domain=sender.rsplit("@", 1)[1])
-    message["Content-Language"] = language
-    message.set_content(body.text)
-    message.add_alternative(body.html, subtype="html")
+    # RFC 3834: a machine wrote this; vacation responders and auto-replies stay quiet.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.text)
+    message.add_alternative(mail.html, subtype="html")
     message.add_alternative(ics.decode("utf-8"), subtype="calendar", params={"method": method})
     message.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
+    # After set_content: it clears every Content-* header of the message, this one too.
+    message["Content-Language"] = view.lang
     return message
 
 

@@ -11,15 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import urllib.error
-import urllib.request
 from datetime import UTC
 from typing import Any
 
-from generator import __version__
 from generator.config.settings import Settings
 from generator.domain import Booking
+from generator.i18n import N_
 from generator.notify.mail import one_line, short_when
+from generator.notify.wording import theme_for
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -34,11 +33,10 @@ __all__ = [
 
 SIGNATURE_HEADER = "X-Callslot-Signature"
 TIMEOUT = 10.0  # seconds
+_MAX_ANSWER = 1_000_000  # a receiver's answer is read (to end the exchange) but not used
 
-_TEXT = {
-    "de": {"booked": "Telefontermin gebucht", "cancelled": "Telefontermin abgesagt"},
-    "en": {"booked": "Call booked", "cancelled": "Call cancelled"},
-}
+# What happened, as chat reads it (msgids of the theme's catalogs, in the owner's language).
+_EVENTS = {"booked": N_("Call booked"), "cancelled": N_("Call cancelled")}
 
 
 class WebhookFailed(Exception):
@@ -57,11 +55,20 @@ def verify(key: bytes, body: bytes, header: str) -> bool:
 
 def summary_text(settings: Settings, booking: Booking, event: str) -> str:
     """One line for chat: what happened, when (owner's time), the topic and the caller."""
+    from generator.i18n import time_label
+
     language = settings.owner.language
-    what = _TEXT.get(language, _TEXT["en"])[event]
-    when = short_when(booking.start, settings.tz, language)
-    end = booking.end.astimezone(settings.tz).strftime("%H:%M")
-    text = one_line(f"{what}: {when}–{end} – {booking.topic} – {booking.name}", 300)
+    theme = theme_for(settings)
+    text = theme.gettext(
+        "%(what)s: %(when)s–%(end)s – %(topic)s – %(name)s",
+        language,
+        what=theme.gettext(_EVENTS.get(event, event), language),
+        when=short_when(booking.start, settings.tz, language),
+        end=time_label(booking.end, settings.tz, language),
+        topic=booking.topic,
+        name=booking.name,
+    )
+    text = one_line(text, 300)
     # Slack reads <...> as commands: a topic "<!channel>" would alert the owner's whole
     # channel, "<https://x|Ihr Vertrag>" would hide a link. Slack asks for exactly these
     # three escapes; Mattermost's Markdown shows the entities as the characters.
@@ -92,28 +99,41 @@ def payload(settings: Settings, booking: Booking, event: str) -> dict[str, Any]:
 def post(
     url: str, body: bytes, *, headers: dict[str, str] | None = None, timeout: float = TIMEOUT
 ) -> int:
-    """POST ``body`` and return the status; WebhookFailed (or OSError) unless it is 2xx."""
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "User-Agent": f"callslot/{__version__}",
-            **(headers or {}),
-        },
-    )
+    """POST ``body`` and return the status; WebhookFailed unless it is 2xx within ``timeout``.
+
+    ``timeout`` bounds the whole exchange, every read included: a receiver that
+    answers a byte at a time cannot hold the outbox (or a booking's answer) longer.
+    """
+    from generator.http import HttpFailure, deadline_after, request
+
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        exc.close()  # it holds the connection open otherwise
-        # str(exc) is "HTTP Error 500: ..." without the URL, which may be a secret
-        raise WebhookFailed(f"HTTP {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise WebhookFailed(f"cannot connect: {exc.reason}") from None
-    if not 200 <= status < 300:
-        raise WebhookFailed(f"HTTP {status}")
-    return status
+        answer = request(
+            url,
+            method="POST",
+            body=body,
+            headers=headers,
+            deadline=deadline_after(timeout),
+            max_bytes=_MAX_ANSWER,
+        )
+    except HttpFailure as exc:
+        # The messages never hold the URL: webhook URLs often carry a secret.
+        if exc.status is not None:
+            raise WebhookFailed(f"HTTP {exc.status} {_phrase(exc.status)}".strip()) from None
+        if exc.kind == "timeout":
+            raise WebhookFailed(f"no answer within {timeout:g} s") from None
+        if exc.kind == "too_big":
+            raise WebhookFailed("the receiver's answer is too large") from None
+        raise WebhookFailed(f"cannot connect: {exc.detail or exc.kind}") from None
+    return answer.status
+
+
+def _phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def send_webhook(

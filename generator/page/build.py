@@ -32,6 +32,7 @@ from generator.page import buildcache
 if TYPE_CHECKING:
     from markupsafe import Markup
 
+    from generator.busy.progress import FetchProgress
     from generator.domain import Busy, Slot
     from generator.page.theme import Theme
 
@@ -64,10 +65,17 @@ class BuildResult:
         return sum(self.slot_counts.values())
 
 
-def offered_slots(settings: Settings, now: datetime, *, taken: Sequence[Busy] = ()) -> list[Slot]:
+def offered_slots(
+    settings: Settings,
+    now: datetime,
+    *,
+    taken: Sequence[Busy] = (),
+    progress: FetchProgress | None = None,
+) -> list[Slot]:
     """Read the calendars and compute the open slots, as a build offers them.
 
-    ``taken`` are calls already booked (they block time like events).
+    ``taken`` are calls already booked (they block time like events); ``progress``
+    shows each calendar download.
     """
     from generator import availability
     from generator.availability import open_slots
@@ -84,7 +92,12 @@ def offered_slots(settings: Settings, now: datetime, *, taken: Sequence[Busy] = 
         start, end = availability.calendar_window(settings, now)
         busy = list(
             read_busy(
-                settings.calendars, settings.tz, start, end, cache_dir=settings.state_dir / "cache"
+                settings.calendars,
+                settings.tz,
+                start,
+                end,
+                cache_dir=settings.state_dir / "cache",
+                progress=progress,
             )
         )
     return open_slots(settings, busy, now, booked=taken)
@@ -261,6 +274,7 @@ def build_site(
     secret: bytes,
     slots: Sequence[Slot] | None = None,
     taken: Sequence[Busy] = (),
+    progress: FetchProgress | None = None,
 ) -> BuildResult:
     """Build the site into ``out_dir``; ``slots`` default to the open slots from the calendars.
 
@@ -275,7 +289,7 @@ def build_site(
         record = buildcache.load_unchanged(settings, out_dir, key=input_key)
         if record is not None:
             return _unchanged(out_dir, record)
-        slots = offered_slots(settings, now, taken=taken)
+        slots = offered_slots(settings, now, taken=taken, progress=progress)
         if input_key is None:
             # Reading the calendars remembered their files' keys: the next build can use them.
             input_key = buildcache.input_key(settings, now, out_dir, secret=secret, taken=taken)

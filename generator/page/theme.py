@@ -21,21 +21,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from generator.config.settings import LANGUAGES, Settings
+from generator.config.settings import Settings
 from generator.errors import BuildError
-from generator.i18n import translations
+from generator.i18n import BUNDLED_THEMES, LANGUAGES, translations
 
 __all__ = ["BUNDLED_THEMES", "Theme", "content_security_policy", "inline_hashes", "load_theme"]
 
-# In a checkout (editable install) the themes sit beside the package; a wheel
-# carries them as generator/_themes (see pyproject.toml).
-_PACKAGE = Path(__file__).resolve().parents[1]
-_CHECKOUT_THEMES = _PACKAGE.parent / "themes"
-BUNDLED_THEMES = (
-    _CHECKOUT_THEMES
-    if (_CHECKOUT_THEMES / "default").is_dir()
-    else _PACKAGE / "_themes"
-)
 
 
 class Theme:
@@ -62,7 +53,8 @@ class Theme:
         if env is None:
             env = jinja2.Environment(
                 loader=jinja2.FileSystemLoader([str(d / "templates") for d in self.dirs]),
-                autoescape=True,
+                # HTML is escaped; mail texts and subjects (.txt) are plain text.
+                autoescape=jinja2.select_autoescape(("html", "htm", "xml"), default=False),
                 extensions=["jinja2.ext.i18n"],
                 trim_blocks=True,
                 lstrip_blocks=True,
@@ -82,6 +74,13 @@ class Theme:
         """Translate a message from Python code (offers, handler texts), %-formatted."""
         text = self.translations(language).gettext(message)
         return text % variables if variables else text
+
+    def ngettext(
+        self, singular: str, plural: str, n: int, language: str | None = None, **variables: Any
+    ) -> str:
+        """The plural form for ``n`` in ``language`` (Polish has three), %-formatted with num=n."""
+        text = self.translations(language).ngettext(singular, plural, n)
+        return text % {"num": n, **variables}
 
     def asset(self, name: str) -> Markup:
         """The text of ``assets/<name>`` (CSS or script), to be inlined into a page."""

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from generator.config.settings import Settings
 from generator.domain import Booking
+from generator.i18n import N_
 from generator.web.form import LIMITS, FieldProblem
 
 __all__ = ["ERRORS", "Page", "Translate", "booking_details", "error_page", "field_message"]
@@ -26,114 +27,131 @@ Translate = Callable[[str, str], str]
 ERRORS: dict[str, tuple[int, str, str]] = {
     "forged_slot": (
         400,
-        "This time cannot be booked",
-        "The link to this time is damaged or was not made by this booking page. "
-        "Nothing was booked; please choose a time on the booking page again.",
+        N_("This time cannot be booked"),
+        N_(
+            "The link to this time is damaged or was not made by this booking page. "
+            "Nothing was booked; please choose a time on the booking page again."
+        ),
     ),
     "slot_past": (
         410,
-        "This time has passed",
-        "The chosen time is over. Nothing was booked; please choose a later time.",
+        N_("This time has passed"),
+        N_("The chosen time is over. Nothing was booked; please choose a later time."),
     ),
     "too_soon": (
         410,
-        "This time is too soon",
-        "There is not enough time left to prepare this call. Nothing was booked; "
-        "please choose a later time.",
+        N_("This time is too soon"),
+        N_(
+            "There is not enough time left to prepare this call. Nothing was booked; "
+            "please choose a later time."
+        ),
     ),
     "slot_unavailable": (
         409,
-        "This time can no longer be booked",
-        "The booking page has changed since you opened it. Nothing was "
-        "booked; please choose a time on the booking page again.",
+        N_("This time can no longer be booked"),
+        N_(
+            "The booking page has changed since you opened it. Nothing was "
+            "booked; please choose a time on the booking page again."
+        ),
     ),
     "slot_taken": (
         409,
-        "This time was just booked",
-        "Someone else was quicker, or the time is no longer free. Nothing was "
-        "booked for you; please choose another time.",
+        N_("This time was just booked"),
+        N_(
+            "Someone else was quicker, or the time is no longer free. Nothing was "
+            "booked for you; please choose another time."
+        ),
     ),
     "day_full": (
         409,
-        "This day is fully booked",
-        "No more calls fit on this day. Nothing was booked; please choose another day.",
+        N_("This day is fully booked"),
+        N_("No more calls fit on this day. Nothing was booked; please choose another day."),
     ),
     "invalid_fields": (
         400,
-        "Please check your details",
-        "Nothing was booked yet. Go back, correct the fields below and send the form again.",
+        N_("Please check your details"),
+        N_("Nothing was booked yet. Go back, correct the fields below and send the form again."),
     ),
     "spam": (
         400,
-        "The booking could not be processed",
-        "Nothing was booked. Please send the form again from the booking page.",
+        N_("The booking could not be processed"),
+        N_("Nothing was booked. Please send the form again from the booking page."),
     ),
     "rate_limited": (
         429,
-        "Too many attempts",
-        "Nothing was booked. Please wait a few minutes and try again.",
+        N_("Too many attempts"),
+        N_("Nothing was booked. Please wait a few minutes and try again."),
     ),
     "too_large": (
         413,
-        "The form is too large",
-        "Nothing was booked. Please shorten your note and send the form again.",
+        N_("The form is too large"),
+        N_("Nothing was booked. Please shorten your note and send the form again."),
     ),
     "unsupported_type": (
         415,
-        "The form could not be read",
-        "Nothing was booked. Please send the form from the booking page.",
+        N_("The form could not be read"),
+        N_("Nothing was booked. Please send the form from the booking page."),
     ),
     "bad_request": (
         400,
-        "The form could not be read",
-        "Nothing was booked. Please send the form from the booking page.",
+        N_("The form could not be read"),
+        N_("Nothing was booked. Please send the form from the booking page."),
     ),
     "calendar_unavailable": (
         503,
-        "Booking is not possible right now",
-        "The calendar could not be checked, so nothing was booked. "
-        "Please try again in a few minutes.",
+        N_("Booking is not possible right now"),
+        N_(
+            "The calendar could not be checked, so nothing was booked. "
+            "Please try again in a few minutes."
+        ),
     ),
     "unavailable": (
         503,
-        "Booking is not possible right now",
-        "The booking service has a problem; nothing was booked. Please try again in a few minutes.",
+        N_("Booking is not possible right now"),
+        N_(
+            "The booking service has a problem; nothing was booked. "
+            "Please try again in a few minutes."
+        ),
     ),
     "unknown_token": (
         404,
-        "Booking not found",
-        "This link does not belong to a booking. Please check that you copied the whole link.",
+        N_("Booking not found"),
+        N_("This link does not belong to a booking. Please check that you copied the whole link."),
     ),
     "too_late": (
         409,
-        "The call cannot be cancelled any more",
-        "Its time has already begun. Please contact the other person directly.",
+        N_("The call cannot be cancelled any more"),
+        N_("Its time has already begun. Please contact the other person directly."),
     ),
-    "not_found": (404, "Page not found", "There is nothing at this address."),
-    "method_not_allowed": (405, "Not allowed", "This address does not answer this request."),
-    "forbidden": (403, "Not allowed", "The key in this address is wrong."),
+    "not_found": (404, N_("Page not found"), N_("There is nothing at this address.")),
+    "method_not_allowed": (
+        405,
+        N_("Not allowed"),
+        N_("This address does not answer this request."),
+    ),
+    "forbidden": (403, N_("Not allowed"), N_("The key in this address is wrong.")),
 }
 
 _FIELD_LABELS = {
-    "name": "Name",
-    "phone": "Phone",
-    "email": "Email",
-    "topic": "Topic",
-    "note": "Note",
-    "slot": "Time",
-    "who_calls": "Who calls",
+    "name": N_("Name"),
+    "phone": N_("Phone"),
+    "email": N_("Email"),
+    "topic": N_("Topic"),
+    "note": N_("Note"),
+    "slot": N_("Time"),
+    "who_calls": N_("Who calls"),
 }
 _FIELD_TEXT = {
-    "missing": "Please fill in this field.",
-    "too_long": "Too long: at most %(max)d characters.",
-    "control": "Contains characters that are not allowed here, such as line breaks.",
-    "invalid": "Not valid.",
+    "missing": N_("Please fill in this field."),
+    "too_long": N_("Too long: at most %(max)d characters."),
+    "control": N_("Contains characters that are not allowed here, such as line breaks."),
+    "invalid": N_("Not valid."),
 }
 _SPECIAL = {
-    ("slot", "missing"): "Please choose a time.",
-    ("phone", "invalid"): "Use digits, spaces and + ( ) - / . only, 5 to 30 characters.",
-    ("email", "invalid"): "This is not an email address.",
-    ("who_calls", "invalid"): "Please choose who calls whom.",
+    ("slot", "missing"): N_("Please choose a time."),
+    ("phone", "invalid"): N_("Use digits, spaces and + ( ) - / . only, 5 to 30 characters."),
+    ("email", "invalid"): N_("This is not an email address."),
+    ("who_calls", "invalid"): N_("Please choose who calls whom."),
 }
 
 
@@ -173,7 +191,7 @@ def error_page(
         heading=t(heading, lang),
         lead=t(lead, lang),
         details=details,
-        links=((t("Back to the open times", lang), back),),
+        links=((t(N_("Back to the open times"), lang), back),),
         status="error",
         language=lang,
     )
@@ -195,25 +213,25 @@ def booking_details(
     """The facts of a booking as the caller reads them, times in the owner's zone (and theirs)."""
     from generator.notify.invite import who_calls_line
 
-    rows = [(t("When", lang), _span(booking, settings.tz, lang))]
+    rows = [(t(N_("When"), lang), _span(booking, settings.tz, lang))]
     if booking.caller_timezone and booking.caller_timezone != settings.owner.timezone:
         caller_tz = ZoneInfo(booking.caller_timezone)
         if (
             booking.start.astimezone(caller_tz).utcoffset()
             != booking.start.astimezone(settings.tz).utcoffset()
         ):
-            rows.append((t("Your time", lang), _span(booking, caller_tz, lang)))
+            rows.append((t(N_("Your time"), lang), _span(booking, caller_tz, lang)))
     call = settings.call_type(booking.call_type)
-    rows.append((t("Call", lang), call.title if call else booking.call_type))
-    rows.append((t("Topic", lang), booking.topic))
-    rows.append((t("Who calls", lang), who_calls_line(settings, booking, lang)))
-    rows.append((t("Name", lang), booking.name))
+    rows.append((t(N_("Call"), lang), call.title if call else booking.call_type))
+    rows.append((t(N_("Topic"), lang), booking.topic))
+    rows.append((t(N_("Who calls"), lang), who_calls_line(settings, booking, lang)))
+    rows.append((t(N_("Name"), lang), booking.name))
     if booking.phone:
-        rows.append((t("Phone", lang), booking.phone))
+        rows.append((t(N_("Phone"), lang), booking.phone))
     if booking.email:
-        rows.append((t("Email", lang), booking.email))
+        rows.append((t(N_("Email"), lang), booking.email))
     if booking.note:
-        rows.append((t("Note", lang), booking.note))
+        rows.append((t(N_("Note"), lang), booking.note))
     if booking.status == "cancelled":
-        rows.append((t("Status", lang), t("cancelled", lang)))
+        rows.append((t(N_("Status"), lang), t(N_("cancelled"), lang)))
     return tuple(rows)

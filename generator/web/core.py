@@ -31,6 +31,7 @@ from urllib.parse import quote
 from generator.config.settings import Settings
 from generator.domain import Booking
 from generator.errors import CalendarError
+from generator.i18n import N_, pick_language
 from generator.store.base import DayFull, SlotTaken, Store
 from generator.web.answers import (
     ERRORS,
@@ -166,7 +167,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _language(value: str | None, ctx: Context) -> str:
-    return value if value in ("de", "en") else ctx.settings.owner.language
+    return pick_language(value, ctx.settings.owner.language)
 
 
 def _home(ctx: Context) -> str:
@@ -457,14 +458,16 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     back = safe_back(req.query.get("back") or "") or _home(ctx)
     links: list[tuple[str, str]] = []
     if booking.status == "confirmed":
-        heading = t("Your call is booked", lang)
-        lead = t("Please keep the time free. Bookmark this page: it holds your cancel link.", lang)
+        heading = t(N_("Your call is booked"), lang)
+        lead = t(
+            N_("Please keep the time free. Bookmark this page: it holds your cancel link."), lang
+        )
         if booking.start > now:  # once the call has begun, _cancel refuses ("too_late")
-            links.append((t("Cancel this call", lang), f"/api/cancel?token={token}"))
+            links.append((t(N_("Cancel this call"), lang), f"/api/cancel?token={token}"))
     else:
-        heading = t("This call is cancelled", lang)
-        lead = t("The time is free again. You can book a new time on the booking page.", lang)
-    links.append((t("Back to the open times", lang), back))
+        heading = t(N_("This call is cancelled"), lang)
+        lead = t(N_("The time is free again. You can book a new time on the booking page."), lang)
+    links.append((t(N_("Back to the open times"), lang), back))
     return ApiResponse(
         200,
         page=Page(
@@ -515,21 +518,21 @@ def _cancel(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         return ApiResponse(200, data=_booking_json(booking))
     if booking.status != "confirmed":
         return _booking_page(req, now, ctx)
-    heading = t("Cancel this call?", lang)
+    heading = t(N_("Cancel this call?"), lang)
     return ApiResponse(
         200,
         page=Page(
             title=heading,
             heading=heading,
-            lead=t("The time becomes free for others. The other side is told.", lang),
+            lead=t(N_("The time becomes free for others. The other side is told."), lang),
             details=booking_details(ctx.settings, booking, lang, t),
             form={
                 "action": "/api/cancel",
                 "method": "post",
                 "hidden": [("token", token), ("lang", lang)],
-                "button": t("Yes, cancel the call", lang),
+                "button": t(N_("Yes, cancel the call"), lang),
             },
-            links=((t("Keep the call", lang), f"/api/booking?token={token}"),),
+            links=((t(N_("Keep the call"), lang), f"/api/booking?token={token}"),),
             language=lang,
         ),
     )

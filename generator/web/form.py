@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from generator.config.settings import Settings
 from generator.contact import ascii_email
+from generator.i18n import pick_language
 
 __all__ = [
     "LIMITS",
@@ -190,7 +191,7 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
             ZoneInfo(tz)
         except (ValueError, KeyError, OSError):  # an invalid zone is only a lost convenience
             tz = ""
-    language = values["lang"] if values["lang"] in ("de", "en") else settings.owner.language
+    language = pick_language(values["lang"], settings.owner.language)
     if problems:
         return problems
     return BookingForm(

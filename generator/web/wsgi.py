@@ -316,9 +316,10 @@ class _ThemeText:
             with self._lock:
                 if self._theme is None and not self._failed:
                     try:
-                        from generator.page.theme import load_theme
+                        # The same loaded theme writes the mails and invitations.
+                        from generator.notify.wording import theme_for
 
-                        self._theme = load_theme(self.settings)
+                        self._theme = theme_for(self.settings)
                     except CallslotError as exc:
                         self._failed = True
                         log.error(
@@ -366,8 +367,7 @@ class _CalendarCheck:
             self.cache_dir = None
 
     def __call__(self, slot: Slot) -> list[Busy]:
-        from generator.busy.calendars import merge_busy, read_busy
-        from generator.errors import CalendarError
+        from generator.busy.calendars import read_busy
 
         tz = self.settings.tz
         day = slot.start.astimezone(tz).date()
@@ -378,24 +378,16 @@ class _CalendarCheck:
             return hit[1]
         rules = self.settings.booking
         pad = rules.buffer_before + rules.buffer_after + timedelta(hours=1)
-        # One deadline for all calendars: each read gets only what the ones before left.
-        deadline = time.monotonic() + RECHECK_SECONDS
-        busy: list[Busy] = []
-        for source in self.settings.calendars:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise CalendarError(
-                    f"not re-read within {RECHECK_SECONDS:g} s", calendar=source.name
-                )
-            busy += read_busy(
-                [source],
-                tz,
-                day_start - pad,
-                day_start + timedelta(days=1) + pad,
-                cache_dir=self.cache_dir,
-                timeout=left,
-            )
-        busy = merge_busy(busy)
+        # One deadline for all calendars together, every read of each bounded by it.
+        busy = read_busy(
+            self.settings.calendars,
+            tz,
+            day_start - pad,
+            day_start + timedelta(days=1) + pad,
+            cache_dir=self.cache_dir,
+            timeout=RECHECK_SECONDS,
+            deadline=time.monotonic() + RECHECK_SECONDS,
+        )
         with self._lock:
             self._cache[day_start] = (time.monotonic() + _CALENDAR_TTL, busy)
         return busy
