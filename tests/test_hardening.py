@@ -373,3 +373,102 @@ def test_the_feed_is_rate_limited_per_client(settings, store) -> None:
         f"/api/bookings.ics?key={STRONG_KEY}", environ_base={"REMOTE_ADDR": "192.0.2.5"}
     )
     assert owner.status_code == 200
+
+
+# -- 13: forms from other sites, and links that outlive their call -------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({"Origin": "https://evil.example.net"}, False),
+        ({"Referer": "https://evil.example.net/page.html"}, False),
+        ({"Origin": "null"}, False),
+        ({"Origin": "https://anna-beispiel.example.org"}, True),  # site.base_url
+        ({"Referer": "https://anna-beispiel.example.org/beratung.html?topic=x"}, True),
+        ({"Origin": "http://localhost"}, True),  # the address the request was sent to
+        ({"Origin": "https://www.anna.example"}, True),  # booking.allowed_origins
+        ({}, True),  # no browser, or one that sends neither
+    ],
+)
+def test_a_form_posted_from_another_site_is_refused(settings, store, headers, allowed) -> None:
+    settings = replace(
+        settings,
+        booking=replace(settings.booking, allowed_origins=("https://www.anna.example",)),
+    )
+    client = client_for(settings, store)
+    response = client.post("/api/book", data=victim(), headers=headers)
+    if allowed:
+        assert response.status_code == 303
+        assert len(store.bookings()) == 1
+    else:
+        assert response.status_code == 403
+        page = AnswerPage.parse(response.get_data(as_text=True))
+        assert page.heading == "Dieses Formular wurde von einer anderen Website gesendet"
+        assert nothing_booked(client)
+
+
+def test_a_cancel_posted_from_another_site_changes_nothing(settings, store) -> None:
+    client = client_for(settings, store)
+    location = client.post("/api/book", data=victim()).headers["Location"]
+    token = location.split("token=")[1].split("&")[0]
+    forged = client.post(
+        "/api/cancel", data={"token": token}, headers={"Origin": "https://evil.example.net"}
+    )
+    assert forged.status_code == 403
+    assert store.bookings()[0].status == "confirmed"
+    own = client.post("/api/cancel", data={"token": token}, headers={"Origin": "http://localhost"})
+    assert (
+        own.status_code == 303 and store.bookings(include_cancelled=True)[0].status == "cancelled"
+    )
+
+
+def test_the_origin_setting_is_read_and_checked(tmp_path) -> None:
+    from generator.errors import ConfigError
+
+    text = (ROOT / "content" / "site.toml").read_text(encoding="utf-8")
+    path = tmp_path / "content" / "site.toml"
+    path.parent.mkdir()
+    path.write_text(
+        text.replace("[booking]", '[booking]\nallowed_origins = ["https://www.anna.example/"]', 1),
+        encoding="utf-8",
+    )
+    assert load_settings(path, env={}).booking.allowed_origins == ("https://www.anna.example",)
+    path.write_text(
+        text.replace("[booking]", '[booking]\nallowed_origins = ["www.anna.example/x"]', 1),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"booking\.allowed_origins"):
+        load_settings(path, env={})
+
+
+def test_a_booking_link_stops_working_after_the_call_and_the_keep_time(settings, store) -> None:
+    from generator.config.privacy import PrivacySettings
+
+    settings = replace(settings, privacy=PrivacySettings(keep=timedelta(days=7)))
+    location = client_for(settings, store).post("/api/book", data=victim()).headers["Location"]
+    path = location.split("&")[0]
+
+    def at(moment: datetime) -> int:
+        app = create_app(
+            settings,
+            store=store,
+            secret=SECRET,
+            clock=lambda: moment,
+            env={"CALLSLOT_RATE_LIMIT": "off"},
+        )
+        return Client(app).get(path).status_code
+
+    end = SLOT.end
+    assert at(end + timedelta(days=6, hours=23)) == 200
+    expired = at(end + timedelta(days=7))
+    assert expired == 410
+    cancel = path.replace("/api/booking", "/api/cancel")
+    app = create_app(
+        settings,
+        store=store,
+        secret=SECRET,
+        clock=lambda: end + timedelta(days=8),
+        env={"CALLSLOT_RATE_LIMIT": "off"},
+    )
+    assert Client(app).get(cancel).status_code == 410

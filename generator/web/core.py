@@ -83,6 +83,10 @@ class ApiRequest:
     fields: Mapping[str, str] = field(default_factory=dict)  # body: form or JSON object
     wants_json: bool = False
     client: str = ""  # the caller's address, for the rate limit
+    # Where a browser says the request comes from: the Origin header, else the Referer's
+    # scheme://host; "" when neither was sent (not a browser, or one that sends none).
+    origin: str = ""
+    host: str = ""  # the Host the request was sent to (scheme-less, with the port)
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,8 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     def refuse(code: str, problems: Iterable[FieldProblem] = ()) -> ApiResponse:
         return refusal(code, req, ctx, lang=lang, back=back, problems=problems)
 
+    if not _same_site(req, ctx):
+        return refuse("cross_site")
     if fields.get("website"):
         # The honeypot: people never see this field, form-filling bots do.
         return refuse("spam")
@@ -440,6 +446,49 @@ def _booked(
     return ApiResponse(303, location=location)
 
 
+def _expired(booking: Booking, now: datetime, ctx: Context) -> bool:
+    """A booking's link works until [privacy] keep after the call (at least until its
+    end): then its page has nothing left to do, and a leaked link shows nothing."""
+    keep = getattr(getattr(ctx.settings, "privacy", None), "keep", timedelta(0))
+    return now >= booking.end + keep and now > booking.end
+
+
+def _origin_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "null"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "null"
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _same_site(req: ApiRequest, ctx: Context) -> bool:
+    """True unless a browser says the form comes from another site (CSRF: a page
+    elsewhere posting a booking or a cancellation in a visitor's name).
+
+    Allowed: the page's own address (site.base_url), the address the request was sent
+    to (`callslot serve`, or a handler on the page's host), booking.allowed_origins.
+    A request without Origin and Referer (not a browser, or one that strips both) passes:
+    the signed slot and the rate limit still hold it.
+    """
+    if not req.origin:
+        return True
+    origin = req.origin.lower()
+    if origin == "null":  # a sandboxed frame, a data: page or a file:// copy
+        return False
+    allowed = set(ctx.settings.booking.allowed_origins)
+    if ctx.settings.site.base_url:
+        allowed.add(_origin_of(ctx.settings.site.base_url))
+    if origin in allowed:
+        return True
+    # Behind a TLS proxy the handler sees http: compare the host (and port) only.
+    host = origin.split("://", 1)[-1]
+    return bool(req.host) and host == req.host.lower()
+
+
 def _find(req: ApiRequest, ctx: Context) -> tuple[Booking | None, str]:
     token = req.fields.get("token") or req.query.get("token") or ""
     if not _TOKEN_RE.match(token):
@@ -452,6 +501,8 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     lang = _language(req.query.get("lang") or (booking.language if booking else None), ctx)
     if booking is None:
         return refusal("unknown_token", req, ctx, lang=lang)
+    if _expired(booking, now, ctx):
+        return refusal("link_expired", req, ctx, lang=lang)
     if req.wants_json:
         return ApiResponse(200, data=_booking_json(booking))
     t = ctx.translate
@@ -501,6 +552,10 @@ def _cancel(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     )
     if booking is None:
         return refusal("unknown_token", req, ctx, lang=lang)
+    if _expired(booking, now, ctx):
+        return refusal("link_expired", req, ctx, lang=lang)
+    if req.method == "POST" and not _same_site(req, ctx):
+        return refusal("cross_site", req, ctx, lang=lang)
     if booking.status == "confirmed" and booking.start <= now:
         return refusal("too_late", req, ctx, lang=lang)
     t = ctx.translate
