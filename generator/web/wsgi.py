@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
@@ -126,6 +127,8 @@ class BookingApp:
             query={k: v for k, v in request.args.items()},
             wants_json=wants_json,
             client=request.remote_addr or "",
+            origin=_claimed_origin(request),
+            host=request.host,
         )
         try:
             if request.method == "POST":
@@ -133,9 +136,7 @@ class BookingApp:
                 if isinstance(fields_or_code, str):
                     result = refusal(fields_or_code, req, self.ctx)
                     return self._response(result, req)
-                req = ApiRequest(
-                    req.method, req.path, req.query, fields_or_code, wants_json, req.client
-                )
+                req = replace(req, fields=fields_or_code)
             result = handle(req, self.clock(), self.ctx)
         except Exception:  # a bug or a database outage: logged, answered, nothing half-done
             log.exception("handler error on %s %s", request.method, request.path)
@@ -176,6 +177,25 @@ def _page_csp(html: str) -> str:
         return "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
     # Handler pages are never framed: the cancel button must not be clickjacked.
     return content_security_policy([html], allow_framing=False)
+
+
+def _claimed_origin(request: Request) -> str:
+    """The Origin a browser sent, else the scheme://host of its Referer, else ""."""
+    origin = request.headers.get("Origin", "").strip()
+    if origin:
+        return origin
+    referer = request.headers.get("Referer", "").strip()
+    if not referer:
+        return ""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(referer)
+    except ValueError:
+        return "null"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "null"
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _wants_json(request: Request) -> bool:
@@ -417,6 +437,14 @@ def create_app(
     if settings is None:
         settings = load_settings(env.get("CALLSLOT_CONFIG") or None, env=env)
     if secret is None:
+        if not env.get("CALLSLOT_SECRET"):
+            # Never fall back to a development key from .callslot/ here: it would refuse
+            # every booking from a page built with the real key as forged, silently.
+            raise ConfigError(
+                "is not set; export the key the page is built with (the same value as "
+                "for `callslot build`); only `callslot serve --dev` uses a development key",
+                field="CALLSLOT_SECRET",
+            )
         secret = load_secret(settings.state_dir, create=False, env=dict(env))[0]
     if store is None:
         store = open_store(env.get("DATABASE_URL"), settings=settings)
