@@ -275,7 +275,7 @@ def serve(
                 "needs privileges"
             )
             raise CallslotError(
-                f"port {port} on {host} {what}; pass a different port, e.g. --port "
+                f"port {port} {what} on {host}; pass a different port, e.g. --port "
                 f"{port + 1 if 0 < port < 65535 else 8001} (or stop the other server)"
             ) from None
         raise CallslotError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
