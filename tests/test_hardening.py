@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -472,3 +473,62 @@ def test_a_booking_link_stops_working_after_the_call_and_the_keep_time(settings,
         env={"CALLSLOT_RATE_LIMIT": "off"},
     )
     assert Client(app).get(cancel).status_code == 410
+
+
+# -- 5: the PostgreSQL pool never hands out a dead connection -----------------------------
+
+
+def _terminate(admin_url: str, application: str) -> int:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (application,),
+        ).fetchall()
+    return len(rows)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("how", ["terminated", "idle_timeout"])
+def test_bookings_after_the_server_dropped_the_pools_connections_all_succeed(
+    settings, postgres_url, how
+) -> None:
+    import uuid
+
+    import psycopg
+    from testenv import PG_ADMIN_URL
+
+    from generator.page.build import offered_slots
+
+    application = f"pool_{uuid.uuid4().hex[:10]}"
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    options = f"-csearch_path%3D{schema}"
+    if how == "idle_timeout":
+        options += "%20-cidle_session_timeout%3D300"  # the server drops idle sessions
+    url = f"{postgres_url}?application_name={application}&options={options}"
+    store = open_store(url)
+    try:
+        client = client_for(settings, store)
+        # Fill the pool: several connections at once, all returned idle.
+        threads = [threading.Thread(target=client.get, args=("/api/taken",)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if how == "terminated":
+            assert _terminate(PG_ADMIN_URL, application) >= 1
+        time.sleep(1.0)  # the goodbye reaches the sockets; idle sessions time out
+        firsts: dict[object, Slot] = {}
+        for offered in offered_slots(settings, NOW):
+            firsts.setdefault(offered.start.date(), offered)
+        statuses = []
+        for i, chosen in enumerate(list(firsts.values())[:12]):
+            fields = victim(slot=slot_token(SECRET, chosen), name=f"Caller {i}")
+            statuses.append(client.post("/api/book", json=fields).status_code)
+            statuses.append(client.get("/api/health").status_code)
+        assert statuses == [201, 200] * (len(statuses) // 2), statuses
+    finally:
+        store.close()

@@ -9,9 +9,11 @@ day, so two requests on one day take turns and the second sees the first.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -120,13 +122,23 @@ def describe_url(url: str) -> str:
     return f"{parts.hostname or 'localhost'}{port}{parts.path or ''}"
 
 
+# A connection idle this long is asked "SELECT 1" before it is used again: a firewall or
+# a server setting (idle_session_timeout) may have dropped it without a word.
+_PING_AFTER = 30.0
+
+
 class _Pool:
-    """A few reusable connections shared by threads; a fork starts a fresh pool."""
+    """A few reusable connections shared by threads; a fork starts a fresh pool.
+
+    A connection is checked before it is handed out: one whose server went away (a
+    restart, pg_terminate_backend, an idle timeout) is closed and replaced by a new
+    one, so the query that was about to run goes to a live server instead of failing.
+    """
 
     def __init__(self, url: str, size: int) -> None:
         self.url = url
         self.size = size
-        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[tuple[psycopg.Connection, float]] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
         self._pid = os.getpid()
 
@@ -141,6 +153,39 @@ class _Pool:
         conn.execute("SET TIME ZONE 'UTC'")
         return conn
 
+    @staticmethod
+    def _alive(conn: psycopg.Connection, idle_since: float) -> bool:
+        """False for a connection the server closed while it sat idle."""
+        import select
+
+        if conn.closed or conn.broken:
+            return False
+        try:
+            # An idle connection has nothing to read: anything there is the server's
+            # goodbye (a FATAL message from pg_terminate_backend or a shutdown, or EOF).
+            readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        except (OSError, ValueError, psycopg.Error):
+            return False
+        if readable:
+            return False
+        if time.monotonic() - idle_since > _PING_AFTER:
+            try:
+                conn.execute("SELECT 1")
+            except psycopg.Error:
+                return False
+        return True
+
+    def _take(self) -> psycopg.Connection:
+        while True:
+            try:
+                conn, since = self._idle.get_nowait()
+            except queue.Empty:
+                return self._connect()
+            if self._alive(conn, since):
+                return conn
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         if self._pid != os.getpid():
@@ -149,25 +194,24 @@ class _Pool:
         self._slots.acquire()
         conn = None
         try:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn = self._connect()
+            conn = self._take()
             yield conn
         finally:
             if conn is not None:
                 if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.close()
                 else:
-                    self._idle.put(conn)
+                    self._idle.put((conn, time.monotonic()))
             self._slots.release()
 
     def close(self) -> None:
         while True:
             try:
-                self._idle.get_nowait().close()
+                conn, _since = self._idle.get_nowait()
             except queue.Empty:
                 return
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
 
 
 class PostgresStore(Store):
@@ -180,12 +224,32 @@ class PostgresStore(Store):
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection]:
-        with self._pool.connection() as conn, conn.transaction():
-            yield conn
+        for attempt in (1, 2):
+            stack = contextlib.ExitStack()
+            conn = stack.enter_context(self._pool.connection())
+            try:
+                stack.enter_context(conn.transaction())  # BEGIN: the first thing sent
+            except psycopg.OperationalError:
+                stack.close()
+                if attempt == 1 and (conn.broken or conn.closed):
+                    # Died between its check and BEGIN: nothing ran, so once more afresh.
+                    continue
+                raise
+            with stack:
+                yield conn
+            return
 
     def _read(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
-        with self._pool.connection() as conn:
-            return conn.execute(sql, args).fetchall()
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(sql, args).fetchall()
+        except psycopg.OperationalError:
+            if not conn.broken and not conn.closed:
+                raise
+            # The connection died between its check and the query: a read changes nothing,
+            # so it is sent once more on a fresh connection.
+            with self._pool.connection() as conn:
+                return conn.execute(sql, args).fetchall()
 
     # -- schema ---------------------------------------------------------------------
 
