@@ -148,6 +148,7 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     from generator.notify.outbox import check_notify_settings, run_due
     from generator.signing import load_secret
     from generator.store import open_store
+    from generator.store.retention import purge_expired
 
     settings = load_settings(config_path)
     check_notify_settings(settings)
@@ -156,12 +157,16 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     store = open_store(os.environ.get("DATABASE_URL"), settings=settings)
     try:
         report = run_due(settings, store, now=moment, secret=secret, retry_now=retry_now)
+        # After sending: a call over for [privacy] keep has nothing left to notify.
+        purged = purge_expired(store, keep=settings.privacy.keep, now=moment)
     finally:
         store.close()
     for delivery in report.deliveries:
         click.echo(delivery.line())
     click.echo(f"{report.sent} sent, {report.skipped} skipped (nothing to send), "
                f"{report.failed} not sent (queued for a retry or given up)")
+    if purged.erased:
+        click.echo(purged.summary())
 
 
 # -- check (before a caller finds a problem) -------------------------------------------
@@ -573,6 +578,33 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
                        f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
     finally:
         store.close()
+
+
+@bookings_command.command("purge")
+@config_option
+@now_option
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Only count the calls whose personal data would be erased.")
+@click.pass_context
+def bookings_purge_command(ctx: click.Context, config_path: Path | None, now: str | None,
+                           dry_run: bool) -> None:
+    """Erase the personal data (name, phone, email, topic, note, time zone, the mails'
+    error texts) of every call over for [privacy] keep (default 90 days). What
+    `callslot stats` counts stays. `callslot notify` and `callslot serve` do this on
+    their own; running it again erases nothing twice."""
+    from generator.store.retention import purge_expired
+
+    settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    moment = parse_now(now or ctx.obj["now"])
+    try:
+        report = purge_expired(store, keep=settings.privacy.keep, now=moment, dry_run=dry_run)
+    finally:
+        store.close()
+    for booking in report.due:
+        start = booking.start.astimezone(settings.tz)
+        click.echo(f"{booking.id}  {start:%a %Y-%m-%d %H:%M}  {booking.call_type}  "
+                   f"{booking.status}")
+    click.echo(report.summary())
 
 
 @bookings_command.command("mark")

@@ -51,6 +51,11 @@ class Booking:
     cancelled_at: datetime | None = None
     outcome: str | None = None  # "held" or "missed", marked by the owner afterwards
     sequence: int = 0  # iCalendar SEQUENCE; a cancellation raises it
+    consent_text: str = ""  # the consent sentence the caller ticked; "" when none was asked
+    consent_at: datetime | None = None  # when the caller ticked it
+    # When name, phone, email, topic, note and zone were erased ([privacy] keep, or
+    # `callslot bookings forget`); what `callslot stats` counts stays.
+    erased_at: datetime | None = None
 
 
 @dataclass(frozen=True)

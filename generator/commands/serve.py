@@ -201,10 +201,15 @@ class LocalSite:
 
     def send_due(self) -> None:
         from generator.notify.outbox import run_due
+        from generator.store.retention import purge_expired
 
-        report = run_due(self.settings, self.store, now=datetime.now(UTC), secret=self.secret)
+        now = datetime.now(UTC)
+        report = run_due(self.settings, self.store, now=now, secret=self.secret)
         for delivery in report.deliveries:
             self.echo(delivery.line())
+        purged = purge_expired(self.store, keep=self.settings.privacy.keep, now=now)
+        if purged.erased:
+            self.echo(purged.summary())
 
 
 def _every(seconds: float, job: Callable[[], None], stop: threading.Event, name: str) -> None:

@@ -143,6 +143,16 @@ class Store(ABC):
         """How long until the oldest hit of ``key`` leaves ``window`` (Retry-After)."""
 
     @abstractmethod
+    def erasable(self, *, ended_before: datetime) -> list[Booking]:
+        """Bookings whose call ended by ``ended_before`` and still hold personal data."""
+
+    @abstractmethod
+    def erase(self, booking_ids: Sequence[str], *, now: datetime) -> int:
+        """Erase the personal data of these bookings and their outbox rows, in one
+        transaction, leaving no copy in the database files; returns how many bookings
+        were erased now (erasing twice changes nothing)."""
+
+    @abstractmethod
     def ping(self) -> None:
         """Raise when the database cannot be reached (health checks, `callslot check`)."""
 

@@ -10,6 +10,7 @@ day, so two requests on one day take turns and the second sees the first.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import threading
@@ -33,6 +34,8 @@ from generator.store.sql import (
     booking_insert,
     bookings_query,
     claimable_outbox,
+    erasable_query,
+    erase_statements,
     finish_outbox_update,
     hash_rate_key,
     outbox_from_row,
@@ -40,6 +43,8 @@ from generator.store.sql import (
 )
 
 __all__ = ["PostgresStore"]
+
+log = logging.getLogger("callslot.store")
 
 # Advisory lock namespaces (first key of pg_advisory_xact_lock(int, int)).
 _LOCK_DAY = 0x63616C6C  # "call"
@@ -93,6 +98,13 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX rate_hits_key ON rate_hits (key, at);
     CREATE INDEX rate_hits_at ON rate_hits (at);
+    """,
+    # 2: consent with the booking; erased_at marks a call whose personal data is gone.
+    """
+    ALTER TABLE bookings ADD COLUMN consent_text text NOT NULL DEFAULT '';
+    ALTER TABLE bookings ADD COLUMN consent_at timestamptz;
+    ALTER TABLE bookings ADD COLUMN erased_at timestamptz;
+    CREATE INDEX bookings_unerased_end ON bookings (end_at) WHERE erased_at IS NULL;
     """,
 )
 
@@ -515,6 +527,34 @@ class PostgresStore(Store):
             (hash_rate_key(key), _aware(now - window)),
         )[0]
         return max(timedelta(0), oldest + window - now) if oldest else timedelta(0)
+
+    # -- privacy --------------------------------------------------------------------
+
+    def erasable(self, *, ended_before: datetime) -> list[Booking]:
+        sql, args = erasable_query(ended_before=ended_before, time=_aware, mark="%s")
+        return [_booking(r) for r in self._read(sql, args)]
+
+    def erase(self, booking_ids: Sequence[str], *, now: datetime) -> int:
+        erased = 0
+        with self._tx() as conn:
+            for number, (sql, args) in enumerate(
+                erase_statements(booking_ids, now=now, time=_aware, mark="%s")
+            ):
+                changed = conn.execute(sql, args).rowcount
+                erased = changed if number == 0 else erased
+        if booking_ids:
+            self._vacuum()
+        return erased
+
+    def _vacuum(self) -> None:
+        """Let PostgreSQL reclaim the row versions from before the erasure now rather than
+        whenever autovacuum comes by (an UPDATE leaves the old version in the table)."""
+        try:
+            with self._pool.connection() as conn:
+                conn.execute("VACUUM bookings, outbox")
+        except psycopg.Error as exc:
+            # Not the table's owner (a shared database): autovacuum still gets there.
+            log.info("VACUUM after erasing was not possible: %s", type(exc).__name__)
 
     def ping(self) -> None:
         try:

@@ -22,6 +22,8 @@ __all__ = [
     "booking_insert",
     "bookings_query",
     "claimable_outbox",
+    "erasable_query",
+    "erase_statements",
     "finish_outbox_update",
     "hash_rate_key",
     "outbox_from_row",
@@ -31,7 +33,8 @@ __all__ = [
 # The order of the columns is the order booking_from_row and outbox_from_row unpack.
 BOOKING_COLS = (
     "id, call_type, start_at, end_at, name, phone, email, topic, note, who_calls, "
-    "language, caller_timezone, created_at, status, cancelled_at, outcome, sequence"
+    "language, caller_timezone, created_at, status, cancelled_at, outcome, sequence, "
+    "consent_text, consent_at, erased_at"
 )
 OUTBOX_COLS = "id, booking_id, channel, event, status, attempts, last_error, next_attempt_at"
 
@@ -64,6 +67,9 @@ def booking_from_row(row: Sequence[Any], time: FromDb) -> Booking:
         cancelled,
         outcome,
         sequence,
+        consent_text,
+        consent_at,
+        erased_at,
     ) = row
     return Booking(
         id=id_,
@@ -83,6 +89,9 @@ def booking_from_row(row: Sequence[Any], time: FromDb) -> Booking:
         cancelled_at=time(cancelled),
         outcome=outcome,
         sequence=sequence,
+        consent_text=consent_text,
+        consent_at=time(consent_at),
+        erased_at=time(erased_at),
     )
 
 
@@ -108,7 +117,7 @@ def booking_insert(
     marks = ", ".join([mark] * 13)
     sql = (
         f"INSERT INTO bookings ({BOOKING_COLS}, cancel_hash, idem_key) "
-        f"VALUES ({marks}, 'confirmed', NULL, NULL, 0, {mark}, {mark})"
+        f"VALUES ({marks}, 'confirmed', NULL, NULL, 0, {mark}, {mark}, NULL, {mark}, {mark})"
     )
     values = (
         booking.id,
@@ -124,6 +133,8 @@ def booking_insert(
         booking.language,
         booking.caller_timezone,
         time(booking.created_at),
+        booking.consent_text,
+        time(booking.consent_at) if booking.consent_at is not None else None,
         cancel_token_hash,
         idempotency_key,
     )
@@ -219,3 +230,53 @@ def finish_outbox_update(
         f"WHERE id = {mark}",
         (error[:2000], item_id),
     )
+
+
+# The personal fields of a booking and what they become once erased. The time zone
+# goes too (it tells where the caller lives); language, call type, times, status,
+# outcome and the consent sentence (the same for every caller) stay for stats.
+_ERASED = (
+    "name = '', phone = '', email = '', topic = '', note = '', caller_timezone = '', "
+    "consent_at = NULL, idem_key = NULL"
+)
+
+
+def erasable_query(*, ended_before: datetime, time: ToDb, mark: str) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT of calls that ended by ``ended_before`` and still hold personal data."""
+    return (
+        f"SELECT {BOOKING_COLS} FROM bookings WHERE erased_at IS NULL AND end_at <= {mark} "
+        "ORDER BY start_at, id",
+        (time(ended_before),),
+    )
+
+
+def erase_statements(
+    booking_ids: Sequence[str], *, now: datetime, time: ToDb, mark: str
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The UPDATEs that erase these bookings' personal data and that of their outbox rows.
+
+    A notification still pending for an erased booking can no longer be sent (its
+    address is gone), so it ends as failed. The last pass clears every error text
+    of erased bookings, including one a worker wrote while the erasure ran.
+    """
+    ids = tuple(booking_ids)
+    if not ids:
+        return []
+    marks = ", ".join([mark] * len(ids))
+    return [
+        (
+            f"UPDATE bookings SET {_ERASED}, erased_at = {mark} "
+            f"WHERE erased_at IS NULL AND id IN ({marks})",
+            (time(now), *ids),
+        ),
+        (
+            "UPDATE outbox SET status = 'failed', claimed_by = NULL, lease_until = NULL "
+            f"WHERE status = 'pending' AND booking_id IN ({marks})",
+            ids,
+        ),
+        (
+            "UPDATE outbox SET last_error = '' WHERE last_error <> '' AND booking_id IN "
+            "(SELECT id FROM bookings WHERE erased_at IS NOT NULL)",
+            (),
+        ),
+    ]

@@ -10,6 +10,7 @@ connection; ``busy_timeout`` makes writers queue instead of failing.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -28,6 +29,8 @@ from generator.store.sql import (
     booking_insert,
     bookings_query,
     claimable_outbox,
+    erasable_query,
+    erase_statements,
     finish_outbox_update,
     hash_rate_key,
     outbox_from_row,
@@ -35,6 +38,8 @@ from generator.store.sql import (
 )
 
 __all__ = ["SQLiteStore"]
+
+log = logging.getLogger("callslot.store")
 
 _FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _IDLE_CONNECTIONS = 8
@@ -84,6 +89,13 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX rate_hits_key ON rate_hits (key, at);
     CREATE INDEX rate_hits_at ON rate_hits (at);
+    """,
+    # 2: consent with the booking; erased_at marks a call whose personal data is gone.
+    """
+    ALTER TABLE bookings ADD COLUMN consent_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE bookings ADD COLUMN consent_at TEXT;
+    ALTER TABLE bookings ADD COLUMN erased_at TEXT;
+    CREATE INDEX bookings_unerased_end ON bookings (end_at) WHERE erased_at IS NULL;
     """,
 )
 
@@ -139,6 +151,9 @@ class SQLiteStore(Store):
             # last transactions but never corrupts the file.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Erased or deleted personal data is overwritten with zeros, not left in free
+            # space of the file where anyone with a copy could read it back.
+            conn.execute("PRAGMA secure_delete = ON")
         except sqlite3.Error as exc:
             raise StoreError(
                 f"cannot open the booking database {self.path}: {exc}; check the "
@@ -409,6 +424,33 @@ class SQLiteStore(Store):
             (hash_rate_key(key), _ts(now - window)),
         )[0]
         return max(timedelta(0), _dt(oldest) + window - now) if oldest else timedelta(0)
+
+    # -- privacy --------------------------------------------------------------------
+
+    def erasable(self, *, ended_before: datetime) -> list[Booking]:
+        return [_booking(r) for r in self._rows(*erasable_query(
+            ended_before=ended_before, time=_ts, mark="?"))]
+
+    def erase(self, booking_ids: Sequence[str], *, now: datetime) -> int:
+        erased = 0
+        with self._write() as conn:
+            for number, (sql, args) in enumerate(
+                erase_statements(booking_ids, now=now, time=_ts, mark="?")
+            ):
+                changed = conn.execute(sql, args).rowcount
+                erased = changed if number == 0 else erased
+        if booking_ids:
+            self._drop_old_pages()
+        return erased
+
+    def _drop_old_pages(self) -> None:
+        """Write the WAL back into the file and empty it: until then it holds page images
+        from before the erasure, names and numbers included."""
+        with self._connection() as conn:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            # A reader kept the WAL in use; the next erasure (or checkpoint) empties it.
+            log.info("the booking database's write-ahead log is in use; emptied later")
 
     def ping(self) -> None:
         try:
