@@ -130,6 +130,17 @@ class Store(ABC):
         """All outbox rows (for status reports and tests)."""
 
     @abstractmethod
+    def mark_handoff(self, item_id: int, stage: str) -> None:
+        """Record how far a claimed mail got: "data" (about to send DATA) or "accepted"
+        (the server took it). Cleared when the row is finished."""
+
+    @abstractmethod
+    def release_claims(self, *, now: datetime, alive: Callable[[str], bool]) -> list[int]:
+        """Release the claims of workers that ``alive`` says are gone (a crashed sender),
+        instead of waiting out their lease: a row the server had accepted is marked
+        sent, any other is due again at once. Returns the released rows' ids."""
+
+    @abstractmethod
     def rate_hit(self, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
         """Count one request for ``key``; False when over ``limit`` within ``window``."""
 

@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,9 +32,11 @@ from generator.store.sql import (
     erasable_query,
     erase_statements,
     finish_outbox_update,
+    handoff_update,
     hash_rate_key,
     outbox_from_row,
     outbox_query,
+    release_statements,
 )
 
 __all__ = ["SQLiteStore"]
@@ -96,6 +98,11 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE bookings ADD COLUMN consent_at TEXT;
     ALTER TABLE bookings ADD COLUMN erased_at TEXT;
     CREATE INDEX bookings_unerased_end ON bookings (end_at) WHERE erased_at IS NULL;
+    """,
+    # 3: how far a claimed mail got (NULL, 'data': DATA under way, 'accepted': the server
+    # took it), so a sender that died can be recovered from without sending blindly again.
+    """
+    ALTER TABLE outbox ADD COLUMN handoff TEXT;
     """,
 )
 
@@ -391,6 +398,26 @@ class SQLiteStore(Store):
 
     def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
         return [_outbox(r) for r in self._rows(*outbox_query(booking_id, mark="?"))]
+
+    def mark_handoff(self, item_id: int, stage: str) -> None:
+        with self._write() as conn:
+            conn.execute(*handoff_update(item_id, stage, mark="?"))
+
+    def release_claims(self, *, now: datetime, alive: Callable[[str], bool]) -> list[int]:
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT id, claimed_by, handoff FROM outbox WHERE status = 'pending' "
+                "AND claimed_by IS NOT NULL AND lease_until > ?",
+                (_ts(now),),
+            ).fetchall()
+            released = []
+            for item_id, worker, handoff in rows:
+                if alive(worker):
+                    continue
+                for sql, args in release_statements(item_id, handoff, now=_ts(now), mark="?"):
+                    conn.execute(sql, args)
+                released.append(item_id)
+        return released
 
     # -- the rest -------------------------------------------------------------------
 

@@ -478,6 +478,9 @@ def create_app(
             )
             feed_key = None
     text = _ThemeText(settings)
+    # The address check compiles large patterns on import (a few hundred ms): done beside
+    # start-up rather than inside the first booking's answer, and not at module import.
+    threading.Thread(target=_warm_email_check, name="callslot-warm-up", daemon=True).start()
 
     def after_commit(booking_id: str, now: datetime) -> None:
         from generator.notify.outbox import IMMEDIATE_BUDGET, send_now
@@ -510,6 +513,10 @@ def create_app(
         notify_channels=notify_channels,
     )
     return BookingApp(ctx, clock=clock, trusted_proxies=proxies, render=text.render)
+
+
+def _warm_email_check() -> None:
+    import email_validator  # noqa: F401
 
 
 class _LazyApp:
