@@ -19,6 +19,7 @@ import errno
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -261,29 +262,19 @@ def serve(
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         return site[0](environ, start_response)
 
-    # Take the port before any work, so a busy one is reported at once.
-    try:
-        server = create_server(
-            AccessLog(Gzip(app), log=echo),
-            host=host,
-            port=port,
-            threads=threads,
-            ident="callslot",
-            channel_timeout=30,  # an idle or trickling client is dropped, not waited for
-            max_request_body_size=1 << 20,  # the handler itself stops at 64 KiB
-            expose_tracebacks=False,
-            clear_untrusted_proxy_headers=False,  # CALLSLOT_TRUSTED_PROXIES decides
-        )
-    except OSError as exc:
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            what = "is in use by another program" if exc.errno == errno.EADDRINUSE else (
-                "needs privileges"
-            )
-            raise CallslotError(
-                f"port {port} {what} on {host}; pass a different port, e.g. --port "
-                f"{port + 1 if 0 < port < 65535 else 8001} (or stop the other server)"
-            ) from None
-        raise CallslotError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    # Take the port before any work, so a busy one is reported at once. Bound here, not
+    # by waitress: it starts its threads before binding and leaves them on a failure.
+    listener = _listen(host, port)
+    server = create_server(
+        AccessLog(Gzip(app), log=echo),
+        sockets=[listener],
+        threads=threads,
+        ident="callslot",
+        channel_timeout=30,  # an idle or trickling client is dropped, not waited for
+        max_request_body_size=1 << 20,  # the handler itself stops at 64 KiB
+        expose_tracebacks=False,
+        clear_untrusted_proxy_headers=False,  # CALLSLOT_TRUSTED_PROXIES decides
+    )
     store = open_store(env.get("DATABASE_URL"), settings=settings)
     stop = threading.Event()
     try:
@@ -317,5 +308,38 @@ def serve(
         echo("Stopped.")
     finally:
         stop.set()
-        server.close()
+        _close(server)
         store.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or a CallslotError that says what to do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(1024)
+    except OSError as exc:
+        listener.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            what = "is in use by another program" if exc.errno == errno.EADDRINUSE else (
+                "needs privileges"
+            )
+            raise CallslotError(
+                f"port {port} {what} on {host}; pass a different port, e.g. --port "
+                f"{port + 1 if 0 < port < 65535 else 8001} (or stop the other server)"
+            ) from None
+        raise CallslotError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return listener
+
+
+def _close(server: Any) -> None:
+    """Close the listening socket and waitress's wake-up pipe, and end its threads."""
+    dispatcher = getattr(server, "task_dispatcher", None)
+    if dispatcher is not None:
+        dispatcher.shutdown(timeout=5)
+    for channel in list(getattr(server, "_map", {}).values()):
+        with contextlib.suppress(OSError):
+            channel.close()
+    server.close()
