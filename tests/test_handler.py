@@ -698,6 +698,8 @@ def test_module_app_and_lambda_handler(example_site, slots, monkeypatch, tmp_pat
     monkeypatch.setenv("CALLSLOT_SECRET", SECRET.decode())
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/lambda.sqlite3")
     monkeypatch.setenv("CALLSLOT_RATE_LIMIT", "off")
+    # The slots were offered at NOW: the module-level app must judge them by the same clock.
+    monkeypatch.setenv("CALLSLOT_NOW", NOW.isoformat())
     app = handler_module._LazyApp()
     assert Client(app).get("/api/health").get_json() == {"ok": True}
     lambda_handler = make_handler(app)

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from generator.files import write_atomic
+from generator.files import make_dirs, write_atomic
 
 __all__ = [
     "ENTRIES",
@@ -109,7 +109,7 @@ def store(
         "busy": [[s.isoformat(), e.isoformat()] for s, e in intervals],
     }
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(file.parent)
         _prune(file.parent)
         write_atomic(file, json.dumps(entry))
     except OSError:
@@ -168,7 +168,8 @@ def remember_file(cache_dir: Path, path: Path, stamp: list[int] | None, key: str
     Not remembered when the file changed since the stamp (it was written while
     read) or was modified within SETTLE_SECONDS (see the module docstring).
     """
-    # The wall clock, not the build's `now`: this compares with the file system's times.
+    # clock-exempt: the wall clock, not the build's `now`: this compares with the file
+    # system's times (a pinned clock would never let a file settle).
     if stamp is None or file_stamp(path) != stamp or time.time() - stamp[1] / 1e9 < SETTLE_SECONDS:
         return
     known = _load_files(cache_dir)

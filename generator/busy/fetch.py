@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from generator.errors import CalendarError
-from generator.files import write_atomic
+from generator.files import make_dirs, write_atomic
 from generator.http import MAX_REDIRECTS, HttpFailure, request
 
 __all__ = ["MAX_BYTES", "MAX_REDIRECTS", "fetch_url"]
@@ -162,7 +162,7 @@ def _store(
 ) -> None:
     """Keep the bytes and validators for the next conditional request (best effort)."""
     try:
-        body_file.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(body_file.parent)
         for file, content in (
             (body_file, body),
             (

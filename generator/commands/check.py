@@ -15,11 +15,12 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from generator.commands.phrases import count
 from generator.config.settings import EmailSettings, Secret, Settings, check_settings, load_settings
 from generator.errors import CallslotError
 from generator.notify.mail import smtp_connection
@@ -55,6 +56,9 @@ class CheckReport:
     def problems(self) -> list[Finding]:
         return [f for f in self.findings if f.level == PROBLEM]
 
+    def problems_of(self, part: str) -> list[Finding]:
+        return [f for f in self.problems if f.part == part]
+
     def lines(self) -> Iterator[str]:
         return (str(f) for f in self.findings)
 
@@ -81,7 +85,7 @@ def run_check(
     report.add(
         OK,
         "settings",
-        f"{shown} is valid ({len(settings.call_types)} call types, "
+        f"{shown} is valid ({count(len(settings.call_types), 'call type')}, "
         f"time zone {settings.owner.timezone})",
     )
     for note in check_settings(settings):
@@ -97,6 +101,7 @@ def run_check(
     _check_calendars(report, settings, now, timeout)
     _check_secrets(report, settings, env)
     _check_database(report, settings, env)
+    _check_privacy(report, settings, env)
     if settings.booking.backend == "netlify-forms":
         _check_netlify(report, env, timeout)
     smtp_works = _check_smtp(report, settings, timeout)
@@ -325,6 +330,97 @@ def _check_database(report: CheckReport, settings: Settings, env: Mapping[str, s
     report.add(OK, "DATABASE_URL", f"{kind} reachable, schema up to date")
 
 
+def _check_privacy(report: CheckReport, settings: Settings, env: Mapping[str, str]) -> None:
+    """The retention setting, who may read the local files, and the database's encryption."""
+    privacy = settings.privacy
+    consent = ("callers must tick the consent box" if privacy.require_consent
+               else "no consent box ([privacy] require_consent = false)")
+    report.add(OK, "privacy", f"a call's personal data is erased {_span(privacy.keep)} "
+               f"([privacy] keep); {consent}")
+    url = (env.get("DATABASE_URL") or "").strip()
+    if settings.booking.backend == "netlify-forms" and not url:
+        report.add(NOTE, "privacy", "bookings are Netlify Forms submissions, which callslot "
+                   "cannot erase: delete old ones in Netlify's dashboard (Forms) as [privacy] "
+                   "keep says")
+    _check_file_modes(report, settings, url)
+    if url.lower().startswith(("postgresql://", "postgres://")):
+        remote = [h for h in _postgres_hosts(url) if not _is_local(h) and not h.startswith("/")]
+        mode = _query_value(url, "sslmode") or env.get("PGSSLMODE", "") or "prefer"
+        if remote and mode not in ("require", "verify-ca", "verify-full"):
+            report.add(
+                NOTE,
+                "DATABASE_URL",
+                f"PostgreSQL on {', '.join(remote)} is reached with sslmode={mode}, so callers' "
+                "names and numbers may cross the network unencrypted (\"prefer\" falls back "
+                "to plain text without a word); add ?sslmode=verify-full (or require) to "
+                "DATABASE_URL",
+            )
+
+
+def _span(keep: timedelta) -> str:
+    if not keep:
+        return "as soon as the call is over"
+    days = keep / timedelta(days=1)
+    if days >= 1:
+        return f"{days:g} days after the call"
+    return f"{keep.total_seconds() / 3600:g} hours after the call"
+
+
+def _check_file_modes(report: CheckReport, settings: Settings, url: str) -> None:
+    """Other users of the machine must not read the bookings, the dev key or the cache."""
+    import stat
+
+    files: list[Path] = []
+    database: Path | None = None
+    if not url:
+        database = settings.state_dir / "bookings.sqlite3"
+    elif url.lower().startswith("sqlite:///"):
+        database = Path(url[len("sqlite:///"):])
+        database = database if database.is_absolute() else settings.root / database
+    if database is not None:
+        files += [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
+    files.append(settings.state_dir / "secret")
+    checked = []
+    for path, wanted in [(settings.state_dir, 0o700), *((f, 0o600) for f in files)]:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            continue  # not made yet: it will be made owner-only
+        checked.append(f"{path.name} {mode:04o}")
+        if mode & 0o077:
+            report.add(
+                PROBLEM,
+                "files",
+                f"{path} can be read by other users of this machine (mode {mode:04o}); "
+                f"run: chmod {wanted:o} {path}",
+            )
+    if checked and not report.problems_of("files"):
+        report.add(OK, "files", "owner-only: " + ", ".join(checked))
+
+
+def _postgres_hosts(url: str) -> list[str]:
+    """The host names of a postgresql:// URL: several after one @, or ?host=...; "" is local."""
+    from urllib.parse import unquote
+
+    rest = url.split("://", 1)[1]
+    authority = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    hosts = []
+    for part in authority.split(","):
+        host = part[1:].split("]", 1)[0] if part.startswith("[") else part.rsplit(":", 1)[0]
+        hosts.append(unquote(host))
+    from_query = _query_value(url, "host")
+    if from_query:
+        hosts = from_query.split(",")
+    return [h for h in hosts if h] or ["localhost"]
+
+
+def _query_value(url: str, name: str) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    values = parse_qs(urlsplit(url).query).get(name)
+    return values[-1] if values else ""
+
+
 def _check_netlify(report: CheckReport, env: Mapping[str, str], timeout: float) -> None:
     from generator.busy.netlify_forms import fetch_submissions, netlify_credentials
 
@@ -412,10 +508,9 @@ def _check_smtp(report: CheckReport, settings: Settings, timeout: float) -> bool
     except (OSError, smtplib.SMTPException) as exc:
         report.add(PROBLEM, "SMTP", _smtp_problem(email, exc))
         return False
-    login = " and login" if email.username else ""
-    report.add(
-        OK, "SMTP", f"{email.host}:{email.port} ({email.security}) accepts the connection{login}"
-    )
+    login = " and the login" if email.username else ""
+    how = {"ssl": "over TLS", "starttls": "with STARTTLS"}.get(email.security, "unencrypted")
+    report.add(OK, "SMTP", f"{email.host}:{email.port} accepts the connection ({how}){login}")
     return True
 
 
@@ -442,7 +537,7 @@ def _send_tests(
         message["Message-ID"] = make_msgid("callslot-check")
         message.set_content(
             "This is a test from `callslot check --send-test`: booking notifications "
-            f"for {settings.site.title} reach this address.\n"
+            f"for {settings.site.title or settings.owner.name} reach this address.\n"
         )
         try:
             _smtp_session(email, timeout, lambda client: client.send_message(message))
@@ -467,7 +562,7 @@ def _send_test_webhooks(
         key = notify.webhook_secret.get().encode()
     else:
         key = (env.get("CALLSLOT_SECRET") or "").encode()
-    text = f"callslot: test message from {settings.site.title}"
+    text = f"callslot: test message from {settings.site.title or settings.owner.name}"
     body = json.dumps({"text": text, "event": "test"}, ensure_ascii=False).encode()
     for i, hook in enumerate(notify.webhooks):
         part = f"test webhook {i + 1}"

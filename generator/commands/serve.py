@@ -8,14 +8,13 @@ notifications every 30 seconds. Bookings go to the SQLite file in .callslot/
 unless DATABASE_URL names another store.
 
 ``--now`` pins the clock of the build only (to preview a given week); the
-handler always checks bookings against the real clock, so a page built for
-the past offers nothing bookable.
+handler checks bookings against the real clock (or the one CALLSLOT_NOW pins
+for the whole process), so a page built for the past offers nothing bookable.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import signal
@@ -24,13 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from generator.availability import booked_busy
+from generator.clock import Clock, clock_from_env, system_clock
 from generator.config.settings import Settings, load_settings
 from generator.domain import Busy
 from generator.errors import CallslotError
@@ -119,6 +119,7 @@ class LocalSite:
     secret: bytes
     build_now: datetime | None = None
     echo: Callable[[str], None] = click.echo
+    clock: Clock = system_clock  # the handler's and the notifications' now
 
     def __post_init__(self) -> None:
         self.settings: Settings = load_settings(self.config_path)
@@ -131,7 +132,7 @@ class LocalSite:
         self._stamp = self._watched()
 
     def _handler(self, settings: Settings) -> BookingApp:
-        return create_app(settings, store=self.store, secret=self.secret)
+        return create_app(settings, store=self.store, secret=self.secret, clock=self.clock)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -144,7 +145,7 @@ class LocalSite:
         """Build public/ with the calls booked so far left out."""
         from generator.page.build import build_site
 
-        now = self.build_now or datetime.now(UTC)
+        now = self.build_now or self.clock()
         taken = booked_busy(self.store, self.settings, now)
         result = build_site(
             self.settings,
@@ -185,7 +186,7 @@ class LocalSite:
         stamp = self._watched()
         content_changed = stamp != self._stamp
         self._stamp = stamp
-        now = self.build_now or datetime.now(UTC)
+        now = self.build_now or self.clock()
         bookings_changed = booked_busy(self.store, self.settings, now) != self._taken
         stale = time.monotonic() - self._built_at > REBUILD_SECONDS
         if not (content_changed or bookings_changed or stale):
@@ -204,7 +205,7 @@ class LocalSite:
         from generator.notify.outbox import run_due
         from generator.store.retention import purge_expired
 
-        now = datetime.now(UTC)
+        now = self.clock()
         report = run_due(self.settings, self.store, now=now, secret=self.secret)
         for delivery in report.deliveries:
             self.echo(delivery.line())
@@ -278,7 +279,9 @@ def serve(
     store = open_store(env.get("DATABASE_URL"), settings=settings)
     stop = threading.Event()
     try:
-        local = LocalSite(config_path, store, secret, build_now=build_now, echo=echo)
+        local = LocalSite(
+            config_path, store, secret, build_now=build_now, echo=echo, clock=clock_from_env(env)
+        )
         site.append(local)
         local.build()
         shown = f"[{host}]" if ":" in host else host
@@ -322,15 +325,10 @@ def _listen(host: str, port: int) -> socket.socket:
         listener.listen(1024)
     except OSError as exc:
         listener.close()
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            what = "is in use by another program" if exc.errno == errno.EADDRINUSE else (
-                "needs privileges"
-            )
-            raise CallslotError(
-                f"port {port} {what} on {host}; pass a different port, e.g. --port "
-                f"{port + 1 if 0 < port < 65535 else 8001} (or stop the other server)"
-            ) from None
-        raise CallslotError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        check_port(host, port)  # says what to do for a taken or privileged port
+        raise CallslotError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; check --host or pass another --port"
+        ) from None
     return listener
 
 
@@ -343,3 +341,49 @@ def _close(server: Any) -> None:
         with contextlib.suppress(OSError):
             channel.close()
     server.close()
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port that is taken before any work is done (a build takes seconds).
+
+    Binds and releases the address the server will take, with the same
+    SO_REUSEADDR servers set (so a port left in TIME_WAIT is not refused); a
+    CallslotError names the address and a free ``--port`` to try instead.
+    """
+    import errno
+    import socket
+
+    if port == 0:
+        return  # any free port: nothing can be taken
+
+    def try_bind(number: int) -> OSError | None:
+        try:
+            infos = socket.getaddrinfo(host, number, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+        except socket.gaierror:
+            return OSError(errno.EADDRNOTAVAIL, f"{host} is not an address of this machine")
+        family, kind, proto, _name, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return exc
+        return None
+
+    problem = try_bind(port)
+    if problem is None:
+        return
+    shown = f"[{host}]" if ":" in host else host
+    if problem.errno == errno.EADDRINUSE:
+        free = next((n for n in range(port + 1, min(port + 50, 65536)) if try_bind(n) is None),
+                    None)
+        instead = f"`callslot serve --port {free}`" if free else "`callslot serve --port 0`"
+        raise CallslotError(f"cannot listen on {shown}:{port}: another program (perhaps another "
+                            f"`callslot serve`) uses that port; stop it or run {instead}")
+    if problem.errno == errno.EACCES:
+        raise CallslotError(f"cannot listen on {shown}:{port}: ports below 1024 need "
+                            "administrator rights; run `callslot serve --port 8000`")
+    reason = problem.strerror or str(problem)
+    raise CallslotError(f"cannot listen on {shown}:{port}: {reason}; check --host "
+                        "(127.0.0.1 serves this machine only) or pass another --port")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from generator.domain import Booking, OutboxItem
 from generator.errors import StoreError
+from generator.files import create_private_file, make_dirs
 from generator.store.base import BookingCheck, DayFull, SlotTaken, Store
 from generator.store.sql import (
     BOOKING_COLS,
@@ -137,10 +138,12 @@ class SQLiteStore(Store):
         self._lock = threading.Lock()
         self._pid = os.getpid()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.path.parent)
+            # Owner-only from the first byte: the file holds callers' names and numbers.
+            create_private_file(self.path)
         except OSError as exc:
             raise StoreError(
-                f"cannot create the folder for the booking database {self.path}: "
+                f"cannot create the booking database {self.path}: "
                 f"{exc.strerror}; set DATABASE_URL=sqlite:///writable/path"
             ) from None
         self.migrate()

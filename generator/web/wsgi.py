@@ -25,8 +25,10 @@ from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from generator.clock import Clock, clock_from_env, system_clock
 from generator.config.settings import Settings, parse_rate_limit
 from generator.errors import CallslotError
+from generator.files import make_dirs
 from generator.store.base import Store
 from generator.web.answers import Page
 from generator.web.core import (
@@ -92,12 +94,12 @@ class BookingApp:
         self,
         ctx: Context,
         *,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
         trusted_proxies: int = 0,
         render: Callable[[Page], str] | None = None,
     ) -> None:
         self.ctx = ctx
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or system_clock
         self.render = render or (lambda page: _plain_html(page))
         self._entry: Callable[..., Iterable[bytes]] = self._wsgi
         if trusted_proxies:
@@ -381,7 +383,7 @@ class _CalendarCheck:
         self._lock = threading.Lock()
         cache_dir = settings.state_dir / "cache"
         try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(cache_dir)
             self.cache_dir = cache_dir
         except OSError:  # a read-only deployment (Lambda): read without a disk cache
             self.cache_dir = None
@@ -418,11 +420,12 @@ def create_app(
     *,
     store: Store | None = None,
     secret: bytes | None = None,
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
 ) -> BookingApp:
     """The WSGI application: settings from CALLSLOT_CONFIG (or content/site.toml), the store
-    from DATABASE_URL, the key from CALLSLOT_SECRET, unless given.
+    from DATABASE_URL, the key from CALLSLOT_SECRET, the clock from CALLSLOT_NOW (or the
+    system clock), unless given.
 
     CALLSLOT_RATE_LIMIT overrides booking.rate_limit ("off" disables it);
     CALLSLOT_TRUSTED_PROXIES=N trusts N proxies' X-Forwarded-For (default 0);
@@ -434,6 +437,10 @@ def create_app(
     from generator.store import open_store
 
     env = os.environ if env is None else env
+    if clock is None:
+        clock = clock_from_env(env)
+        if clock is not system_clock:
+            log.warning("the handler's clock is pinned to %s by CALLSLOT_NOW", clock().isoformat())
     if settings is None:
         settings = load_settings(env.get("CALLSLOT_CONFIG") or None, env=env)
     if secret is None:
