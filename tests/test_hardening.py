@@ -533,3 +533,22 @@ def test_bookings_after_the_server_dropped_the_pools_connections_all_succeed(
         assert statuses == [201, 200] * (len(statuses) // 2), statuses
     finally:
         store.close()
+
+
+def test_without_the_pages_address_forms_are_taken_and_check_says_why(
+    settings, store, runner, tmp_path
+) -> None:
+    from generator.cli import main
+
+    unknown = replace(settings, site=replace(settings.site, base_url=""))
+    client = client_for(unknown, store)
+    posted = client.post("/api/book", data=victim(), headers={"Origin": "https://netlify.example"})
+    assert posted.status_code == 303  # a rewrite from the page's host: not refused blindly
+    text = (ROOT / "content" / "site.toml").read_text(encoding="utf-8")
+    path = tmp_path / "content" / "site.toml"
+    path.parent.mkdir()
+    path.write_text(text.replace("base_url =", "# base_url ="), encoding="utf-8")
+    result = runner.invoke(
+        main, ["check", "--config", str(path)], env={"CALLSLOT_SECRET": SECRET.decode()}
+    )
+    assert "site.base_url is not set: the handler cannot tell" in result.output, result.output

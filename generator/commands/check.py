@@ -97,6 +97,18 @@ def run_check(
             "site.base_url is not set: confirmation mails cannot link to the cancel page "
             "(callers are asked to reply instead); set it to the booking page's address",
         )
+    if (
+        settings.booking.backend == "handler"
+        and not settings.site.base_url
+        and not settings.booking.allowed_origins
+    ):
+        report.add(
+            NOTE,
+            "settings",
+            "site.base_url is not set: the handler cannot tell the booking page from "
+            "another site, so it accepts forms posted from anywhere; set it to the page's "
+            "address",
+        )
 
     _check_calendars(report, settings, now, timeout)
     _check_secrets(report, settings, env)
