@@ -406,7 +406,7 @@ def test_a_form_posted_from_another_site_is_refused(settings, store, headers, al
     else:
         assert response.status_code == 403
         page = AnswerPage.parse(response.get_data(as_text=True))
-        assert page.heading == "Dieses Formular wurde von einer anderen Website gesendet"
+        assert page.heading == "Dieses Formular kam nicht von der Buchungsseite"
         assert nothing_booked(client)
 
 

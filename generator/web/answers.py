@@ -132,7 +132,7 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "forbidden": (403, N_("Not allowed"), N_("The key in this address is wrong.")),
     "cross_site": (
         403,
-        N_("This form was sent from another website"),
+        N_("This form did not come from the booking page"),
         N_("Nothing was booked or changed. Please use the booking page itself."),
     ),
     "link_expired": (
