@@ -140,7 +140,10 @@ def stats_command(config_path: Path | None, now: str | None, since: str | None, 
     result = compute_stats(bookings, tz=settings.tz, since=start, now=moment)
     click.echo(format_json(result) if fmt == "json" else format_table(result), nl=False)
     if plot is not None:
-        plot_stats(result, plot)
+        from generator.page.theme import load_theme
+
+        # The owner's language, from the theme's catalogs, like every other word they read.
+        plot_stats(result, plot, language=settings.owner.language, theme=load_theme(settings))
         if fmt == "table":
             click.echo(f"Plot written to {plot}")
 
@@ -661,37 +664,59 @@ def bookings_purge_command(ctx: click.Context, config_path: Path | None, now: st
 
 
 @bookings_command.command("mark")
-@click.argument("booking_id", metavar="ID")
+@click.argument("booking_ids", metavar="ID...", nargs=-1)
 @click.argument("outcome", type=click.Choice(["held", "missed"]))
 @config_option
 @now_option
+@click.option("--unmarked", "all_unmarked", is_flag=True,
+              help="Mark every call that is over and not marked yet (no IDs needed).")
 @click.option("--force", is_flag=True,
               help="Mark it even if the call was cancelled or has not started yet.")
 @click.pass_context
-def bookings_mark_command(ctx: click.Context, booking_id: str, outcome: str,
-                          config_path: Path | None, now: str | None, force: bool) -> None:
-    """Record whether call ID took place (held) or not (missed), for `callslot stats`.
-    A cancelled call or one that has not started yet is refused (a typo in the ID would
-    skew the share of calls held) unless --force. An ID that starts with "-" goes
-    after "--"."""
+def bookings_mark_command(ctx: click.Context, booking_ids: tuple[str, ...], outcome: str,
+                          config_path: Path | None, now: str | None, all_unmarked: bool,
+                          force: bool) -> None:
+    """Record whether calls took place (held) or not (missed), for `callslot stats`.
+
+    Several at once: `callslot bookings mark a1 b2 c3 held`; every call that is
+    over and not marked yet: `callslot bookings mark --unmarked held`. A cancelled
+    call or one that has not started yet is refused (a typo in an ID would skew the
+    share of calls held) unless --force; when one ID is refused, none is marked.
+    An ID that starts with "-" goes after "--"."""
+    from generator.commands.phrases import count, join_and
     from generator.errors import CallslotError
 
+    if not booking_ids and not all_unmarked:
+        raise ConfigError("name the calls to mark, e.g. `callslot bookings mark a1 b2 held`, "
+                          "or add --unmarked for every call not marked yet", field="ID")
     settings, store = _open_bookings(config_path or ctx.obj["config_path"])
     moment = parse_now(now or ctx.obj["now"])
     try:
-        booking = store.get(booking_id)
-        if booking is None:
-            raise CallslotError(f"no booking with the id {booking_id!r}; "
-                                "list them with `callslot bookings --all`")
-        start = booking.start.astimezone(settings.tz)
-        if not force and booking.status == "cancelled":
-            raise CallslotError(f"{booking_id} was cancelled, so it cannot be {outcome}; "
-                                "check the ID with `callslot bookings --all` (or add --force)")
-        if not force and booking.start > moment:
-            raise CallslotError(f"{booking_id} starts {start:%a %Y-%m-%d %H:%M}, later than now, "
-                                f"so it cannot be {outcome} yet; check the ID with "
-                                "`callslot bookings --all` (or add --force)")
-        store.set_outcome(booking_id, outcome)
+        ids = list(dict.fromkeys(booking_ids))  # a repeated ID is marked once
+        if all_unmarked:
+            ids += [b.id for b in store.bookings(include_cancelled=False)
+                    if b.end <= moment and b.outcome is None and b.id not in ids]
+        problems = []
+        for booking_id in ids:
+            booking = store.get(booking_id)
+            if booking is None:
+                problems.append(f"no booking with the id {booking_id!r}")
+            elif not force and booking.status == "cancelled":
+                problems.append(f"{booking_id} was cancelled, so it cannot be {outcome}")
+            elif not force and booking.start > moment:
+                start = booking.start.astimezone(settings.tz)
+                problems.append(f"{booking_id} starts {start:%a %Y-%m-%d %H:%M}, later than "
+                                f"now, so it cannot be {outcome} yet")
+        if problems:
+            raise CallslotError("; ".join(problems) + ". Nothing was marked; check the IDs "
+                                "with `callslot bookings --all` (or add --force)")
+        for booking_id in ids:
+            store.set_outcome(booking_id, outcome)
     finally:
         store.close()
-    click.echo(f"{booking_id}: {outcome}.")
+    if not ids:
+        click.echo("No call to mark: every call that is over is marked already.")
+    elif len(ids) == 1:
+        click.echo(f"{ids[0]}: {outcome}.")
+    else:
+        click.echo(f"Marked {count(len(ids), 'call')} {outcome}: {join_and(ids)}.")
