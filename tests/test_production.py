@@ -217,3 +217,13 @@ def test_gunicorn_with_the_documented_config_logs_no_token_and_needs_the_secret(
     output = "".join(lines)
     assert '"GET /api/booking HTTP/1.1" 404' in output, output
     assert TOKEN not in output and "127.0.0.1 -" not in output
+
+
+def test_every_guides_example_sets_the_proxy_count() -> None:
+    # Behind the guide's reverse proxy (or Netlify's rewrite) every caller had the proxy's
+    # address: without CALLSLOT_TRUSTED_PROXIES they all shared one rate limit.
+    for path in sorted((ROOT / "docs").glob("deploy-*.md")):
+        blocks = re.findall(r"```[a-z]*\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+        assert any("CALLSLOT_TRUSTED_PROXIES" in block for block in blocks), path.name
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "CALLSLOT_TRUSTED_PROXIES=1 \\\n      gunicorn" in readme
