@@ -227,3 +227,71 @@ def test_every_guides_example_sets_the_proxy_count() -> None:
         assert any("CALLSLOT_TRUSTED_PROXIES" in block for block in blocks), path.name
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "CALLSLOT_TRUSTED_PROXIES=1 \\\n      gunicorn" in readme
+
+
+def test_sigterm_lets_a_booking_under_way_finish(example_site) -> None:
+    import json
+    import urllib.parse
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calendar = (example_site / "content" / "calendar.ics").read_bytes()
+    fetched: list[float] = []
+    in_recheck = threading.Event()
+
+    class SlowSecondTime(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetched.append(time.monotonic())
+            if len(fetched) > 1:  # the build's read is quick; the booking's re-check is not
+                in_recheck.set()
+                time.sleep(3)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/calendar")
+            self.send_header("Content-Length", str(len(calendar)))
+            self.end_headers()
+            self.wfile.write(calendar)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowSecondTime)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    toml = example_site / "content" / "site.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace(
+            'source = "calendar.ics"', 'source = "env:CAL_URL"'
+        ),
+        encoding="utf-8",
+    )
+    env = _env(CALLSLOT_SECRET=SECRET, CAL_URL=f"http://127.0.0.1:{server.server_address[1]}/c.ics")
+    answer: dict[str, int] = {}
+    try:
+        with process(serve_argv(), example_site, env, "Serving http://") as (proc, lines, url):
+            slots = json.loads((example_site / "public" / "slots.json").read_text())["slots"]
+            chosen = slots[len(slots) // 2]  # far from the notice period, whenever this runs
+            body = urllib.parse.urlencode(
+                {"slot": chosen["token"], "name": "Max", "phone": "+49 30 1234567", "topic": "X"}
+            )
+
+            def book() -> None:
+                host, port = url.removeprefix("http://").split(":")
+                conn = http.client.HTTPConnection(host, int(port), timeout=30)
+                conn.request(
+                    "POST",
+                    "/api/book",
+                    body=body,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
+                answer["status"] = conn.getresponse().status
+                conn.close()
+
+            booking = threading.Thread(target=book)
+            booking.start()
+            assert in_recheck.wait(30), "".join(lines)
+            proc.send_signal(signal.SIGTERM)  # while the booking waits for the calendar
+            booking.join(30)
+            assert proc.wait(timeout=30) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer == {"status": 303}, "".join(lines)
+    assert "".join(lines).rstrip().endswith("Stopped.")
