@@ -48,6 +48,7 @@ from generator.web.form import (
     parse_form,
     safe_back,
 )
+from generator.web.guards import PROOF_RE, client_key, link_expired, retry_seconds, same_site
 
 if TYPE_CHECKING:
     from generator.domain import Busy, Slot
@@ -58,7 +59,6 @@ __all__ = [
     "ApiRequest",
     "ApiResponse",
     "Context",
-    "client_key",
     "handle",
     "hash_token",
     "new_booking_id",
@@ -140,28 +140,6 @@ def _cancel_token(secret: bytes, booking_id: str) -> str:
     return cancel_token(secret, booking_id)
 
 
-def client_key(address: str) -> str:
-    """The part of a client address the rate limit counts: an IPv6 caller gets a whole
-    /64 from their provider (one per household), so counting single addresses would let
-    one caller rotate through 2**64 of them."""
-    import ipaddress
-
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
-
-
-def _seconds(wait: timedelta) -> int:
-    """Whole seconds for Retry-After, rounded up and at least 1."""
-    return max(1, int(-(-wait.total_seconds() // 1)))
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -227,7 +205,7 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     def refuse(code: str, problems: Iterable[FieldProblem] = ()) -> ApiResponse:
         return refusal(code, req, ctx, lang=lang, back=back, problems=problems)
 
-    if not _same_site(req, ctx):
+    if not same_site(req.origin, req.host, ctx.settings):
         return refuse("cross_site")
     if fields.get("website"):
         # The honeypot: people never see this field, form-filling bots do.
@@ -262,7 +240,7 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         limit, window = ctx.rate_limit
         if not ctx.store.rate_hit(rate_key, now=now, window=window, limit=limit):
             wait = ctx.store.rate_retry_after(rate_key, now=now, window=window)
-            return replace(refuse("rate_limited"), retry_after=_seconds(wait))
+            return replace(refuse("rate_limited"), retry_after=retry_seconds(wait))
     created = False
     try:
         answer, created = _record(req, now, ctx, form, slot, key, refuse)
@@ -360,11 +338,6 @@ class _Refused(Exception):
         self.code = code
 
 
-# The page's script sends 16 random bytes as 32 hex digits: a value this long was not
-# guessed, so a request carrying it was sent by the browser that made the booking.
-_PROOF_RE = re.compile(r"^[A-Za-z0-9_-]{32,200}$")
-
-
 def _replayed(
     req: ApiRequest, ctx: Context, form: BookingForm, slot: Slot, earlier: Booking
 ) -> ApiResponse:
@@ -375,7 +348,7 @@ def _replayed(
     sent without JavaScript, or anybody who knows a caller's name, phone, email and
     topic; slot tokens are public) learns nothing the request did not carry.
     """
-    if _PROOF_RE.match(form.idem):
+    if PROOF_RE.match(form.idem):
         return _booked(req, ctx, form.back, earlier, created=False)
     if req.wants_json:
         return ApiResponse(
@@ -446,53 +419,6 @@ def _booked(
     return ApiResponse(303, location=location)
 
 
-def _expired(booking: Booking, now: datetime, ctx: Context) -> bool:
-    """A booking's link works until [privacy] keep after the call (at least until its
-    end): then its page has nothing left to do, and a leaked link shows nothing."""
-    return now >= booking.end + ctx.settings.privacy.keep and now > booking.end
-
-
-def _origin_of(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return "null"
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return "null"
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def _same_site(req: ApiRequest, ctx: Context) -> bool:
-    """True unless a browser says the form comes from another site (CSRF: a page
-    elsewhere posting a booking or a cancellation in a visitor's name).
-
-    Allowed: the page's own address (site.base_url), the address the request was sent
-    to (`callslot serve`, or a handler on the page's host), booking.allowed_origins.
-    A request without Origin and Referer (not a browser, or one that strips both) passes:
-    the signed slot and the rate limit still hold it.
-    """
-    if not req.origin:
-        return True
-    origin = req.origin.lower()
-    if origin == "null":  # a sandboxed frame, a data: page or a file:// copy
-        return False
-    allowed = set(ctx.settings.booking.allowed_origins)
-    if ctx.settings.site.base_url:
-        allowed.add(_origin_of(ctx.settings.site.base_url))
-    elif not allowed:
-        # The page's address is unknown (no site.base_url): a page on Netlify posting
-        # through a rewrite to this handler would look foreign, and refusing it would
-        # refuse every booking. `callslot check` asks for site.base_url.
-        return True
-    if origin in allowed:
-        return True
-    # Behind a TLS proxy the handler sees http: compare the host (and port) only.
-    host = origin.split("://", 1)[-1]
-    return bool(req.host) and host == req.host.lower()
-
-
 def _find(req: ApiRequest, ctx: Context) -> tuple[Booking | None, str]:
     token = req.fields.get("token") or req.query.get("token") or ""
     if not _TOKEN_RE.match(token):
@@ -505,7 +431,7 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     lang = _language(req.query.get("lang") or (booking.language if booking else None), ctx)
     if booking is None:
         return refusal("unknown_token", req, ctx, lang=lang)
-    if _expired(booking, now, ctx):
+    if link_expired(booking, now, ctx.settings):
         return refusal("link_expired", req, ctx, lang=lang)
     if req.wants_json:
         return ApiResponse(200, data=_booking_json(booking))
@@ -556,9 +482,9 @@ def _cancel(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     )
     if booking is None:
         return refusal("unknown_token", req, ctx, lang=lang)
-    if _expired(booking, now, ctx):
+    if link_expired(booking, now, ctx.settings):
         return refusal("link_expired", req, ctx, lang=lang)
-    if req.method == "POST" and not _same_site(req, ctx):
+    if req.method == "POST" and not same_site(req.origin, req.host, ctx.settings):
         return refusal("cross_site", req, ctx, lang=lang)
     if booking.status == "confirmed" and booking.start <= now:
         return refusal("too_late", req, ctx, lang=lang)
@@ -621,7 +547,7 @@ def _feed(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         rate_key = f"feed:{client_key(req.client)}"
         if not ctx.store.rate_hit(rate_key, now=now, window=window, limit=limit):
             wait = ctx.store.rate_retry_after(rate_key, now=now, window=window)
-            return replace(refusal("rate_limited", req, ctx), retry_after=_seconds(wait))
+            return replace(refusal("rate_limited", req, ctx), retry_after=retry_seconds(wait))
     given = req.query.get("key") or ""
     if not hmac.compare_digest(given.encode(), ctx.feed_key.encode()):
         return refusal("forbidden", req, ctx)
