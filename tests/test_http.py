@@ -117,3 +117,14 @@ def test_a_failed_download_is_reported_as_failed() -> None:
         read_busy([url_source(f"{base}/a.ics", "Arbeit")], BERLIN, *WINDOW, timeout=0.5,
                   progress=FetchProgress(log, live=False))
     assert log.getvalue().splitlines()[-1] == "calendar 'Arbeit': failed"
+
+
+def test_a_refused_connection_is_said_in_words() -> None:
+    with drip_server(0.0) as base:
+        port = base.rsplit(":", 1)[1]
+    # The server is gone: nothing listens on the port any more.
+    with pytest.raises(CalendarError) as caught:
+        fetch_calendar(url_source(f"http://127.0.0.1:{port}/token.ics"), timeout=2)
+    text = caught.value.format_message()
+    assert "the server refused the connection" in text, text
+    assert "Errno" not in text and "token" not in text and "127.0.0.1" not in text
