@@ -128,7 +128,9 @@ def _connection(base: type[http.client.HTTPConnection], deadline: float) -> Call
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("deadline passed")
-            self.timeout = left  # connect (and the TLS handshake) get what is left
+            # Connecting and the TLS handshake get what is left (CPython's ssl keeps the
+            # socket's timeout as one deadline for the whole handshake, however it drips).
+            self.timeout = left
             super().connect()
 
         def send(self, data: Any) -> None:
