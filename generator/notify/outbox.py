@@ -384,7 +384,9 @@ def _attempt(
         booking = store.get(item.booking_id)
         if booking is None:
             return "skipped", "the booking no longer exists"
-        return _send(settings, booking, item, now=now, secret=secret, timeout=timeout)
+        return _send(
+            settings, booking, item, now=now, secret=secret, timeout=timeout, store=store
+        )
     except _DELIVERY_ERRORS as exc:
         return "error", redact(_describe(exc), booking)
     except Exception as exc:
@@ -404,6 +406,7 @@ def _send(
     now: datetime,
     secret: bytes,
     timeout: float | None = None,
+    store: Store | None = None,
 ) -> tuple[str, str]:
     channel = item.channel
     if booking.start <= now and item.event in (*ANNOUNCEMENTS, "reminder"):
@@ -427,7 +430,9 @@ def _send(
             event=item.event,
             now=now,
             cancel_url=cancel_url(settings, secret, booking.id) if caller else None,
-            move_url=move_url(settings, secret, booking.id) if caller else None,
+            move_url=move_url(settings, secret, booking.id)
+            if caller and store is not None and _movable(store, secret, booking)
+            else None,
             previous=_previous(item),
         )
         if message is None:
@@ -454,6 +459,15 @@ def _send(
         )
         return "sent", f"HTTP {status}"
     raise NotifyError(f"unknown notification channel {channel!r}")
+
+
+def _movable(store: Store, secret: bytes, booking: Booking) -> bool:
+    """Whether the booking's move link works: calls booked before move links existed
+    have no move token stored, and a link that says "not found" helps nobody."""
+    import hashlib
+
+    digest = hashlib.sha256(move_token(secret, booking.id).encode()).hexdigest()
+    return store.by_move_hash(digest) is not None
 
 
 def _previous(item: OutboxItem) -> tuple[datetime, datetime] | None:
