@@ -243,12 +243,13 @@ def _set_address(message: EmailMessage, name: str, display_name: str, address: s
 
 
 def booking_page_url(settings: Settings, booking: Booking) -> str:
-    """The booking page of the booking's call type, where a caller books again."""
+    """The booking page of the booking's call type in the booking's language, where a
+    caller books again."""
     from generator.page.viewdata import page_path
 
     call_type = booking.call_type if settings.call_type(booking.call_type) else None
     slug = call_type or settings.call_types[0].slug
-    return f"{settings.site.base_url}{page_path(settings, slug)}"
+    return f"{settings.site.base_url}{page_path(settings, slug, booking.language)}"
 
 
 def booking_message(
