@@ -267,3 +267,42 @@ def test_outside_any_site_says_how_to_get_one(runner, tmp_path: Path,
     assert result.exit_code == 1
     assert "callslot init" in result.output and "--config" in result.output
     assert "Traceback" not in result.output
+
+
+# -- the offer reads as a person writes it ---------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(plan=st.lists(st.lists(st.sampled_from([9, 10, 11, 14, 15, 16]), min_size=1, max_size=3,
+                              unique=True).map(sorted), min_size=1, max_size=3))
+def test_an_offer_over_several_days_never_blurs_where_a_day_ends(plan: list[list[int]]) -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from testenv import ROOT
+
+    from generator.commands.offer import offer_text
+    from generator.domain import Slot
+    from generator.page.theme import load_theme
+
+    berlin = ZoneInfo("Europe/Berlin")
+    site = load_settings(ROOT / "content" / "site.toml", env={})
+    theme = load_theme(site)
+    now = datetime(2026, 11, 30, 7, tzinfo=berlin)  # Monday: today, tomorrow, Wednesday
+    slots = [
+        Slot(start.astimezone(UTC), start.astimezone(UTC) + timedelta(minutes=30), "rueckruf")
+        for day, hours in enumerate(plan)
+        for start in [datetime(2026, 11, 30, h, tzinfo=berlin) + timedelta(days=day)
+                      for h in hours]
+    ]
+    first = offer_text(site, slots, now, theme=theme, language="en").splitlines()[0]
+    options = first.removeprefix("How about ").split("?")[0]
+    several = len(plan) > 1 and any(len(hours) > 1 for hours in plan)
+    if several:
+        # The last day is set apart by ", or"; every other "or" sits inside one day.
+        assert options.count(", or ") == 1, first
+        inner = sum(1 for hours in plan if len(hours) > 1)
+        assert options.count(" or ") == inner + 1, first
+    for hours in plan:
+        for h in hours:
+            assert options.count(f"{h}:00") >= 1
