@@ -306,3 +306,28 @@ def test_an_offer_over_several_days_never_blurs_where_a_day_ends(plan: list[list
     for hours in plan:
         for h in hours:
             assert options.count(f"{h}:00") >= 1
+
+
+# -- one time format per language ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["de", "en", "fr", "es", "it", "nl", "pl"])
+def test_mail_subjects_write_the_time_as_the_booking_page_does(language: str) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from generator.i18n import short_day_time, short_time
+
+    nine = datetime(2026, 11, 30, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    page = short_time(nine, nine.tzinfo, language)  # what the booking's own page shows
+    assert short_day_time(nine, nine.tzinfo, language).endswith(page)
+    assert "09" not in short_day_time(nine, nine.tzinfo, language)
+
+
+def test_the_terminal_writes_times_as_the_pages_do(runner, example_site: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(example_site)
+    result = runner.invoke(main, ["slots", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert " 9:00–9:30" in result.output or " 9:30–10:00" in result.output
+    assert not re.search(r"\b0\d:\d\d", result.output), result.output

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from generator.commands.phrases import count
+from generator.commands.phrases import clock, count, day_and_time
 from generator.config.settings import Settings
 from generator.domain import Booking
 
@@ -81,7 +81,7 @@ def _table(settings: Settings, bookings: Sequence[Booking]) -> str:
         rows.append(
             (
                 b.id,
-                f"{start:%a %Y-%m-%d %H:%M}–{end:%H:%M}",
+                f"{day_and_time(start)}–{clock(end)}",
                 b.call_type,
                 b.topic,
                 b.name,
