@@ -21,7 +21,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.commands.phrases import count
+from generator.commands.phrases import clock, count
 from generator.config.settings import EmailSettings, Secret, Settings, check_settings, load_settings
 from generator.errors import CallslotError
 from generator.notify.mail import smtp_connection
@@ -196,11 +196,11 @@ def _check_calendars(
             b = info.next_busy
             first, last = b.start.astimezone(tz), b.end.astimezone(tz)
             upto = (
-                last.strftime("%H:%M")
+                clock(last)
                 if last.date() == first.date()
-                else last.strftime("%a %d %b %H:%M")
+                else f"{last:%a %d %b} {clock(last)}"
             )
-            nxt = f"next busy {first:%a %d %b %H:%M}-{upto} ({settings.owner.timezone})"
+            nxt = f"next busy {first:%a %d %b} {clock(first)}–{upto} ({settings.owner.timezone})"
         else:
             nxt = "no busy time in the booking window"
         report.add(OK, part, f"{info.events} events read, {zones}, {nxt}")

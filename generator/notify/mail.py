@@ -55,7 +55,7 @@ def one_line(value: str, limit: int = 120) -> str:
 
 
 def short_when(moment: datetime, tz: ZoneInfo, language: str) -> str:
-    """ "Mo 30.11. 09:00" / "Mon 30 Nov 09:00" in ``tz``."""
+    """ "Mo 30.11. 9:00" / "Mon 30 Nov 9:00" in ``tz``."""
     from generator.i18n import short_day_time
 
     return short_day_time(moment, tz, language)
@@ -130,7 +130,7 @@ def mail_view(
 ) -> MailView:
     """The view data of one mail about ``booking`` for ``audience``; ``previous`` is a
     moved call's old (start, end)."""
-    from generator.i18n import date_label, time_label, zone_label
+    from generator.i18n import date_label, short_time, zone_label
 
     lang = settings.owner.language if audience == "owner" else booking.language
     tz = reader_zone(settings, booking, audience)
@@ -140,8 +140,9 @@ def mail_view(
         "%(date)s, %(start)s–%(end)s (%(zone)s)",
         lang,
         date=date_label(start.date(), lang),
-        start=time_label(start, tz, lang),
-        end=time_label(end, tz, lang),
+        # As the booking's own page writes it ("9:00–9:30"): one format per language.
+        start=short_time(start, tz, lang),
+        end=short_time(end, tz, lang),
         zone=zone,
     )
     owner = settings.owner.name
