@@ -19,11 +19,15 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.commands.phrases import count
 from generator.config.settings import EmailSettings, Secret, Settings, check_settings, load_settings
 from generator.errors import CallslotError
 from generator.notify.mail import smtp_connection
+
+if TYPE_CHECKING:
+    from generator.busy.calendars import CalendarInfo
 
 __all__ = ["CheckReport", "Finding", "run_check"]
 
@@ -175,7 +179,7 @@ def _check_calendars(
                 '(Google: the "Secret address in iCal format", not the public one)',
             )
             continue
-        zones = ", ".join(info.timezones) or "none given (times read as UTC or floating)"
+        zones = describe_zones(info, settings.owner.timezone)
         if info.next_busy:
             b = info.next_busy
             first, last = b.start.astimezone(tz), b.end.astimezone(tz)
@@ -187,7 +191,22 @@ def _check_calendars(
             nxt = f"next busy {first:%a %d %b %H:%M}-{upto} ({settings.owner.timezone})"
         else:
             nxt = "no busy time in the booking window"
-        report.add(OK, part, f"{info.events} events read, time zone {zones}, {nxt}")
+        report.add(OK, part, f"{info.events} events read, {zones}, {nxt}")
+
+
+def describe_zones(info: CalendarInfo, owner_zone: str) -> str:
+    """Which time zones the events are written in and how each was resolved, truthfully."""
+    parts = [f"{tzid} ({how})" for tzid, how in info.zones]
+    if info.calendar_zone:
+        parts.insert(0, f"{info.calendar_zone} (the calendar's X-WR-TIMEZONE: series keep "
+                        "their wall-clock time there)")
+    if info.utc:
+        parts.append("UTC")
+    if info.floating:
+        parts.append(f"floating (read in {owner_zone})")
+    if not parts:
+        return "all-day events only (each blocks the whole day in " + owner_zone + ")"
+    return "times: " + ", ".join(parts)
 
 
 # --------------------------------------------------------------------------
@@ -457,6 +476,17 @@ def _check_smtp(report: CheckReport, settings: Settings, timeout: float) -> bool
     """Connect (EHLO, STARTTLS, login, QUIT); True when the server took all of it."""
     email = settings.notify.email
     if email is None:
+        if settings.owner.email:
+            # owner.email says the owner expects mail: without a server no booking, move,
+            # cancellation or reminder reaches anyone (they wait in the outbox).
+            report.add(
+                PROBLEM,
+                "SMTP",
+                f"owner.email is {settings.owner.email} but no mail server is configured: "
+                "set SMTP_URL=smtp://user:password@host:587?starttls=true (or "
+                "[notify.email]); until then booking mails wait in the outbox",
+            )
+            return False
         report.add(
             NOTE,
             "SMTP",
