@@ -536,20 +536,26 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
 @click.option("--now", "now", default=None, metavar="ISO-8601",
               help="Pin the clock of the build only (a preview of another week); bookings "
                    "are checked against the real clock (or CALLSLOT_NOW).")
-def serve_command(config_path: Path | None, port: int, host: str, now: str | None) -> None:
+@click.option("--dev", is_flag=True,
+              help="Development mode: without CALLSLOT_SECRET, sign with a key created in "
+                   ".callslot/ (only this machine has it). Without --dev, serve refuses to "
+                   "start when CALLSLOT_SECRET is unset.")
+def serve_command(
+    config_path: Path | None, port: int, host: str, now: str | None, dev: bool
+) -> None:
     """Build the booking page and serve it with the booking handler on one address.
 
     Serves public/ and /api/* together, records bookings in .callslot/bookings.sqlite3
     (or the store named by DATABASE_URL), rebuilds when content/ or the theme
     changes and after each booking, and sends due notifications every 30
-    seconds. Signs with CALLSLOT_SECRET, or creates a development key in
-    .callslot/. For production, run the handler under a WSGI server instead:
-    gunicorn generator.handler:app.
+    seconds. Runs on waitress, a production WSGI server (gzip, ETags, a graceful stop on
+    SIGTERM), and logs each request's path without its query string (tokens live there).
+    Signs with CALLSLOT_SECRET; --dev creates a development key in .callslot/ instead.
     """
     from generator.commands.serve import check_port, serve
 
     check_port(host, port)  # before settings, store and build: a taken port fails at once
-    serve(config_path, host=host, port=port, build_now=parse_now(now) if now else None)
+    serve(config_path, host=host, port=port, build_now=parse_now(now) if now else None, dev=dev)
 
 
 @main.group("bookings", invoke_without_command=True)
