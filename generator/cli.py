@@ -709,6 +709,71 @@ def bookings_purge_command(ctx: click.Context, config_path: Path | None, now: st
     click.echo(report.summary())
 
 
+@bookings_command.command("export")
+@click.option("--contact", required=True, metavar="EMAIL_OR_PHONE",
+              help="The caller's email address or phone number (any way of writing it).")
+@config_option
+@now_option
+@click.pass_context
+def bookings_export_command(ctx: click.Context, contact: str, config_path: Path | None,
+                            now: str | None) -> None:
+    """Print everything stored about one caller as JSON: their bookings (cancelled ones too)
+    and the notifications about them. For a caller who asks what you keep about them."""
+    from generator.commands.rights import export_contact, parse_contact
+
+    settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    moment = parse_now(now or ctx.obj["now"])
+    try:
+        found = parse_contact(contact, settings)
+        click.echo(export_contact(store, found, settings, now=moment), nl=False)
+    finally:
+        store.close()
+
+
+@bookings_command.command("forget")
+@click.option("--contact", required=True, metavar="EMAIL_OR_PHONE",
+              help="The caller's email address or phone number (any way of writing it).")
+@click.option("--yes", "assume_yes", is_flag=True, help="Do not ask before erasing.")
+@config_option
+@now_option
+@click.pass_context
+def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
+                            config_path: Path | None, now: str | None) -> None:
+    """Erase everything stored about one caller. A call of theirs still ahead is cancelled
+    first, and both sides are told as with any cancellation; then name, phone, email,
+    topic, note and the texts about them are erased. `callslot stats` still counts the calls."""
+    from generator.commands.rights import find_bookings, forget_contact, parse_contact
+    from generator.signing import load_secret
+
+    settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    moment = parse_now(now or ctx.obj["now"])
+    try:
+        who = parse_contact(contact, settings)
+        found = find_bookings(store, who, settings)
+        if not found:
+            click.echo(f"Nothing stored about {contact}.")
+            return
+        for booking in found:
+            start = booking.start.astimezone(settings.tz)
+            ahead = booking.status == "confirmed" and booking.start > moment
+            click.echo(f"{booking.id}  {start:%a %Y-%m-%d %H:%M}  {booking.status}"
+                       f"{'  (ahead: will be cancelled)' if ahead else ''}")
+        if not assume_yes and not click.confirm(
+            f"Erase everything about {contact} in these {len(found)} booking(s)?"
+        ):
+            raise click.exceptions.Exit(1)
+        ahead = any(b.status == "confirmed" and b.start > moment for b in found)
+        # The key signs the links in the cancellation notices; without a call ahead, none.
+        secret = load_secret(settings.state_dir)[0] if ahead else b""
+        report = forget_contact(store, who, settings, now=moment, secret=secret, found=found)
+    finally:
+        store.close()
+    for line in report.notify_lines:
+        click.echo(line)
+    click.echo(f"{len(report.cancelled)} call(s) cancelled, {report.erased} booking(s) erased "
+               "(stats still count them).")
+
+
 @bookings_command.command("mark")
 @click.argument("booking_ids", metavar="ID...", nargs=-1)
 @click.argument("outcome", type=click.Choice(["held", "missed"]))
