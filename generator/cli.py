@@ -20,10 +20,31 @@ from generator.i18n import LANGUAGES
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _find_site(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    """--config, or the content/site.toml of the site around the current folder.
+
+    Run inside content/ or deeper, a command finds the site above (as git finds
+    its repository) and says which file it uses, once per command line.
+    """
+    if value is not None:
+        return value
+    from generator.config.settings import DEFAULT_CONFIG, find_config
+
+    found = find_config()
+    if found is None:
+        return None  # load_settings says what is missing
+    if found != Path.cwd().absolute() / DEFAULT_CONFIG and not ctx.find_root().meta.get(
+            "callslot.site_shown"):
+        ctx.find_root().meta["callslot.site_shown"] = True
+        click.echo(f"Using the site {found} (found above this folder)", err=True)
+    return found
+
+
 def config_option(f: F) -> F:
     return click.option(
         "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-        default=None, help="Settings file. Default: content/site.toml.",
+        default=None, callback=_find_site,
+        help="Settings file. Default: content/site.toml here or in the nearest folder above.",
     )(f)
 
 
@@ -119,7 +140,10 @@ def stats_command(config_path: Path | None, now: str | None, since: str | None, 
     result = compute_stats(bookings, tz=settings.tz, since=start, now=moment)
     click.echo(format_json(result) if fmt == "json" else format_table(result), nl=False)
     if plot is not None:
-        plot_stats(result, plot)
+        from generator.page.theme import load_theme
+
+        # The owner's language, from the theme's catalogs, like every other word they read.
+        plot_stats(result, plot, language=settings.owner.language, theme=load_theme(settings))
         if fmt == "table":
             click.echo(f"Plot written to {plot}")
 
@@ -183,16 +207,23 @@ def check_command(config_path: Path | None, now: str | None, send_test: bool,
     tokens).
     """
     from generator.commands.check import run_check
+    from generator.commands.phrases import count
     from generator.errors import CallslotError
 
     report = run_check(config_path, now=parse_now(now), send_test=send_test, timeout=timeout)
     for line in report.lines():
         click.echo(line)
-    problems = len(report.problems)
+    problems = report.problems
     if problems:
-        raise CallslotError(f"{problems} problem{'s' if problems > 1 else ''} found: "
-                            "fix the FAIL lines above and run `callslot check` again")
+        # The first FAIL is the one to fix first: a broken settings file or calendar
+        # hides the problems behind it, and one clear task beats a list.
+        others = len(problems) - 1
+        rest = {0: "", 1: ", then the other one"}.get(others, f", then the other {others}")
+        raise CallslotError(f"{count(len(problems), 'problem')} found. Fix first: "
+                            f"{problems[0].part} (the first FAIL line above){rest}; "
+                            "then run `callslot check` again")
     click.echo("All good.")
+    click.echo("Next: `callslot build` publishes the page with these settings.")
 
 
 # -- build, offer, init (the booking page) ---------------------------------------------
@@ -235,6 +266,7 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     content, theme, calendars, bookings, --now) and the output folder is as
     that build left it, nothing is rendered or written (.callslot/cache/).
     """
+    from generator.commands.phrases import count, join_and, see_the_page
     from generator.config.settings import check_settings, load_settings
     from generator.page.build import build_site
     from generator.signing import load_secret
@@ -253,18 +285,27 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
 
     result = build_site(settings, moment, target, secret=secret,
                         taken=_booked_calls(settings, moment, secret), progress=FetchProgress())
+    kept = len(result.files) - len(result.written)
     if result.unchanged:
         click.echo(f"{result.out_dir} is up to date: same inputs as the last build, "
-                   f"its {len(result.files)} files unchanged")
-    elif len(result.written) < len(result.files):
-        click.echo(f"{result.out_dir}: same slots as the last build, "
-                   f"{len(result.files) - len(result.written)} files unchanged")
-    for path in result.written:
-        click.echo(f"wrote {path}")
+                   f"nothing written ({count(len(result.files), 'file')} as they were)")
+    elif kept:
+        # One message for a partial rewrite: "unchanged" followed by "wrote" read as a
+        # contradiction.
+        names = join_and([p.name for p in result.written])
+        click.echo(f"{result.out_dir}: same slots as the last build; rewrote {names}, "
+                   f"kept the other {count(kept, 'file')}")
+    else:
+        for path in result.written:
+            click.echo(f"wrote {path}")
     counts = ", ".join(f"{slug}: {n}" for slug, n in result.slot_counts.items())
-    click.echo(f"{result.total_slots} open slots ({counts})")
+    click.echo(f"{count(result.total_slots, 'open slot')} ({counts})")
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    index = result.out_dir / "index.html"
+    if index.exists():
+        served = result.out_dir.resolve() == (settings.root / "public").resolve()
+        click.echo(see_the_page(index, served=served))
 
 
 @main.command("offer")
@@ -326,12 +367,13 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
 
     defaults = InitAnswers(name="")
 
-    def checked(field: str) -> Callable[[str], str]:
+    def checked(field: str, label: str) -> Callable[[str], str]:
         def convert(text: str) -> str:
             try:
                 return check_answer(field, text)
             except ConfigError as exc:  # click shows it and asks the question again
-                raise click.BadParameter(exc.message) from None
+                # The owner answered a question, not a flag: name the question.
+                raise click.BadParameter(f"{label}: {exc.reason}") from None
         return convert
 
     def ask(value: str | None, prompt: str, default: str, field: str = "",
@@ -341,7 +383,7 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
         if no_input:
             return default
         if field:
-            kwargs["value_proc"] = checked(field)
+            kwargs["value_proc"] = checked(field, prompt.split(" (", 1)[0])
         return str(click.prompt(prompt, default=default or None, **kwargs))
 
     if no_input and not name:
@@ -364,8 +406,16 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
         click.echo(f"created {path}")
     for path in kept:
         click.echo(f"kept {path} (it exists; nothing overwritten)")
-    click.echo("Next: edit content/intro.md, then run `callslot build` "
-               "(and `callslot offer` to propose times by email).")
+    content = directory / "content"
+    steps = [f"edit {content / 'site.toml'} (your hours, call types, email) and "
+             f"{content / 'intro.md'} (the words above the slots)"]
+    if answers.calendar_env:
+        steps.append(f"export {answers.calendar_env}='<your calendar's secret ICS address>'")
+    where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    steps.append(f"run `{where}callslot check` and then `callslot build` to see the page")
+    click.echo("Next:")
+    for i, step in enumerate(steps, 1):
+        click.echo(f"  {i}. {step}")
 
 
 # -- slots (check a calendar, see what the page would offer) ---------------------------
@@ -418,7 +468,7 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
         settings_for_check,
         with_overrides,
     )
-    from generator.config.settings import DEFAULT_CONFIG, load_settings, parse_range
+    from generator.config.settings import load_settings, parse_range
 
     moment = parse_now(now)
     day_range = parse_range(hours, field="--hours") if hours is not None else None
@@ -427,7 +477,7 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
     def minutes(n: int | None) -> timedelta | None:
         return timedelta(minutes=n) if n is not None else None
 
-    if config_path is not None or DEFAULT_CONFIG.exists():
+    if config_path is not None:  # given, or found here or above (see _find_site)
         settings = with_overrides(
             load_settings(config_path), timezone=timezone, duration=minutes(duration),
             step=minutes(step), hours=day_range, days=days, calendars=sources,
@@ -443,9 +493,9 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
             click.echo("Note: no --calendar given and no settings file: every slot is free.",
                        err=True)
     if call_type is not None and settings.call_type(call_type) is None:
-        known = ", ".join(c.slug for c in settings.call_types)
-        raise ConfigError(f"{call_type!r} is not a call type; known: {known}",
-                          field="--call-type")
+        from generator.config.settings import unknown_call_type
+
+        raise ConfigError(unknown_call_type(settings, call_type), field="--call-type")
     window = calendar_window(settings, moment)
     from generator.busy.progress import FetchProgress
 
@@ -458,6 +508,15 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
     else:
         shown = (moment + settings.booking.notice, moment + settings.booking.horizon)
         click.echo(format_table(settings, slots, shown), nl=False)
+        if settings.path is not None and not sources:
+            # The README's first command ends here: say where the page with these slots is.
+            from generator.commands.phrases import see_the_page
+
+            index = settings.root / "public" / "index.html"
+            if index.exists():
+                click.echo(see_the_page(index, served=True))
+            else:
+                click.echo("Run `callslot build` to publish these slots as a booking page.")
 
 
 # -- serve and bookings (the handler side) ----------------------------------------------
@@ -482,8 +541,9 @@ def serve_command(config_path: Path | None, port: int, host: str, now: str | Non
     .callslot/. For production, run the handler under a WSGI server instead:
     gunicorn generator.handler:app.
     """
-    from generator.commands.serve import serve
+    from generator.commands.serve import check_port, serve
 
+    check_port(host, port)  # before settings, store and build: a taken port fails at once
     serve(config_path, host=host, port=port, build_now=parse_now(now) if now else None)
 
 
@@ -541,6 +601,7 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
     """Cancel booking ID: the slot is free again and the caller is told (as their own cancel
     link would do). Cancelling twice changes nothing. An ID that starts with "-" goes
     after "--": callslot bookings cancel -- -AbC123."""
+    from generator.commands.phrases import count
     from generator.errors import CallslotError
     from generator.notify.outbox import channels_for, send_now
     from generator.signing import load_secret
@@ -563,7 +624,7 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
         if channels:
             secret, _ = load_secret(settings.state_dir)
             report = send_now(settings, store, booking_id, now=moment, secret=secret)
-            click.echo(f"{report.sent} notification(s) sent, {report.skipped} skipped "
+            click.echo(f"{count(report.sent, 'notification')} sent, {report.skipped} skipped "
                        f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
     finally:
         store.close()
@@ -597,37 +658,59 @@ def bookings_purge_command(ctx: click.Context, config_path: Path | None, now: st
 
 
 @bookings_command.command("mark")
-@click.argument("booking_id", metavar="ID")
+@click.argument("booking_ids", metavar="ID...", nargs=-1)
 @click.argument("outcome", type=click.Choice(["held", "missed"]))
 @config_option
 @now_option
+@click.option("--unmarked", "all_unmarked", is_flag=True,
+              help="Mark every call that is over and not marked yet (no IDs needed).")
 @click.option("--force", is_flag=True,
               help="Mark it even if the call was cancelled or has not started yet.")
 @click.pass_context
-def bookings_mark_command(ctx: click.Context, booking_id: str, outcome: str,
-                          config_path: Path | None, now: str | None, force: bool) -> None:
-    """Record whether call ID took place (held) or not (missed), for `callslot stats`.
-    A cancelled call or one that has not started yet is refused (a typo in the ID would
-    skew the share of calls held) unless --force. An ID that starts with "-" goes
-    after "--"."""
+def bookings_mark_command(ctx: click.Context, booking_ids: tuple[str, ...], outcome: str,
+                          config_path: Path | None, now: str | None, all_unmarked: bool,
+                          force: bool) -> None:
+    """Record whether calls took place (held) or not (missed), for `callslot stats`.
+
+    Several at once: `callslot bookings mark a1 b2 c3 held`; every call that is
+    over and not marked yet: `callslot bookings mark --unmarked held`. A cancelled
+    call or one that has not started yet is refused (a typo in an ID would skew the
+    share of calls held) unless --force; when one ID is refused, none is marked.
+    An ID that starts with "-" goes after "--"."""
+    from generator.commands.phrases import count, join_and
     from generator.errors import CallslotError
 
+    if not booking_ids and not all_unmarked:
+        raise ConfigError("name the calls to mark, e.g. `callslot bookings mark a1 b2 held`, "
+                          "or add --unmarked for every call not marked yet", field="ID")
     settings, store = _open_bookings(config_path or ctx.obj["config_path"])
     moment = parse_now(now or ctx.obj["now"])
     try:
-        booking = store.get(booking_id)
-        if booking is None:
-            raise CallslotError(f"no booking with the id {booking_id!r}; "
-                                "list them with `callslot bookings --all`")
-        start = booking.start.astimezone(settings.tz)
-        if not force and booking.status == "cancelled":
-            raise CallslotError(f"{booking_id} was cancelled, so it cannot be {outcome}; "
-                                "check the ID with `callslot bookings --all` (or add --force)")
-        if not force and booking.start > moment:
-            raise CallslotError(f"{booking_id} starts {start:%a %Y-%m-%d %H:%M}, later than now, "
-                                f"so it cannot be {outcome} yet; check the ID with "
-                                "`callslot bookings --all` (or add --force)")
-        store.set_outcome(booking_id, outcome)
+        ids = list(dict.fromkeys(booking_ids))  # a repeated ID is marked once
+        if all_unmarked:
+            ids += [b.id for b in store.bookings(include_cancelled=False)
+                    if b.end <= moment and b.outcome is None and b.id not in ids]
+        problems = []
+        for booking_id in ids:
+            booking = store.get(booking_id)
+            if booking is None:
+                problems.append(f"no booking with the id {booking_id!r}")
+            elif not force and booking.status == "cancelled":
+                problems.append(f"{booking_id} was cancelled, so it cannot be {outcome}")
+            elif not force and booking.start > moment:
+                start = booking.start.astimezone(settings.tz)
+                problems.append(f"{booking_id} starts {start:%a %Y-%m-%d %H:%M}, later than "
+                                f"now, so it cannot be {outcome} yet")
+        if problems:
+            raise CallslotError("; ".join(problems) + ". Nothing was marked; check the IDs "
+                                "with `callslot bookings --all` (or add --force)")
+        for booking_id in ids:
+            store.set_outcome(booking_id, outcome)
     finally:
         store.close()
-    click.echo(f"{booking_id}: {outcome}.")
+    if not ids:
+        click.echo("No call to mark: every call that is over is marked already.")
+    elif len(ids) == 1:
+        click.echo(f"{ids[0]}: {outcome}.")
+    else:
+        click.echo(f"Marked {count(len(ids), 'call')} {outcome}: {join_and(ids)}.")

@@ -34,12 +34,17 @@ class ConfigError(CallslotError):
         self.file = file
         self.field = field
         self.line = line
+        # The message without the "file, line N: field:" prefix, for a caller that
+        # re-raises it under another field or line (one prefix, never two).
+        self.reason = message
         where = ""
         if file:
             where = file
             if line:
                 where += f", line {line}"
-        if field:
+        # A message that already opens with its field ("SMTP_URL must look like ...")
+        # reads right as it is: the field is not put in front a second time.
+        if field and not message.startswith(field):
             where = f"{where}: {field}" if where else field
         super().__init__(f"{where}: {message}" if where else message)
 

@@ -192,11 +192,19 @@ def time_label(moment: datetime, tz: tzinfo, language: str) -> str:
     return format_time(moment.astimezone(tz), "HH:mm", locale=_locale(language))
 
 
+# How a time is written in a sentence, where it differs from "9:00" / "10:30":
+# French writes "9 h" and "10 h 30", with no-break spaces that keep the time on one line.
+_PROSE_TIMES = {"fr": ("H\u00a0'h'", "H\u00a0'h'\u00a0mm")}
+
+
 def short_time(moment: datetime, tz: tzinfo, language: str) -> str:
-    """A wall-clock time as written in prose: "9:00"."""
+    """A wall-clock time as written in prose: "9:00" (French "9 h", "10 h 30")."""
     from babel.dates import format_time
 
-    return format_time(moment.astimezone(tz), "H:mm", locale=_locale(language))
+    local = moment.astimezone(tz)
+    whole, with_minutes = _PROSE_TIMES.get(language, ("H:mm", "H:mm"))
+    pattern = whole if local.minute == 0 else with_minutes
+    return format_time(local, pattern, locale=_locale(language))
 
 
 def zone_label(timezone: str, language: str) -> str:

@@ -105,6 +105,19 @@ def test_ics_is_a_calendar_of_the_calls(site, runner) -> None:
     assert "DTSTART:20261130T100000Z" in output.replace(";VALUE=DATE-TIME", "")
 
 
+def test_ics_all_lists_cancelled_calls_as_cancelled(site, runner) -> None:
+    from icalendar import Calendar
+
+    output = run(runner, "bookings", "--all", "--format", "ics").output
+    events = {
+        str(e["UID"]).split("@")[0]: e for e in Calendar.from_ical(output).walk("VEVENT")
+    }
+    assert set(events) == {"past", "up1", "gone"}
+    assert str(events["gone"]["STATUS"]) == "CANCELLED"
+    assert int(events["gone"]["SEQUENCE"]) >= 1  # supersedes the invitation that was sent
+    assert str(events["up1"]["STATUS"]) == "CONFIRMED"
+
+
 def test_cancel_frees_the_slot_and_is_idempotent(site, runner) -> None:
     result = run(runner, "bookings", "cancel", "up1", "--now", NOW)
     assert result.exit_code == 0, result.output

@@ -144,8 +144,10 @@ def test_example_content_passes_when_the_secret_is_set(
     assert "ok    settings: site.toml is valid" in result.output
     # The example calendar's first event after 08:00 Berlin on Monday 30 Nov.
     assert "calendar 'Arbeit': " in result.output and "events read" in result.output
-    assert "time zone Europe/Berlin, next busy Mon 30 Nov" in result.output
-    assert result.output.rstrip().endswith("All good.")
+    assert "times: Europe/Berlin (VTIMEZONE in the file), UTC, next busy Mon 30 Nov" in (
+        result.output
+    )
+    assert "All good." in result.output.splitlines()
 
 
 def test_full_set_up_with_mail_webhook_url_calendar_and_database(
@@ -175,7 +177,9 @@ webhooks = ["env:CHAT_HOOK"]
         open_store(env["DATABASE_URL"]).close()  # the handler made it earlier
         result = check(runner, config, env, "--send-test")
     assert result.exit_code == 0, result.output
-    assert f"ok    SMTP: 127.0.0.1:{port} (none) accepts the connection and login" in result.output
+    assert f"ok    SMTP: 127.0.0.1:{port} accepts the connection (unencrypted) and the login" in (
+        result.output
+    )
     assert "ok    DATABASE_URL: SQLite reachable" in result.output
     assert "ok    test mail: sent to anna@example.org" in result.output
     assert "ok    test webhook 1: delivered (HTTP 200)" in result.output
@@ -238,6 +242,20 @@ def test_a_calendar_without_any_event_is_pointed_out(runner: CliRunner, example_
     (line,) = [x for x in result.output.splitlines() if "calendar 'Arbeit'" in x]
     assert line.startswith("note  calendar 'Arbeit': holds no events at all")
     assert "Secret address in iCal format" in line
+
+
+def test_zones_without_vtimezone_are_described_as_they_were_read(
+    runner: CliRunner, example_site: Path
+) -> None:
+    # Every event carries a TZID and the file defines none: the times were read right
+    # (a Windows name), and check must say so instead of "none given".
+    (example_site / "content" / "calendar.ics").write_bytes(
+        (Path(__file__).parent / "calendars" / "windows_tz_without_vtimezone.ics").read_bytes()
+    )
+    result = check(runner, example_site / "content/site.toml", {"CALLSLOT_SECRET": SECRET})
+    (line,) = [x for x in result.output.splitlines() if "calendar 'Arbeit'" in x]
+    assert "times: Pacific Standard Time (Windows name for America/Los_Angeles)" in line, line
+    assert "none given" not in line
 
 
 def test_bad_toml_names_the_file_and_line(runner: CliRunner, example_site: Path) -> None:

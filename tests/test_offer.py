@@ -120,6 +120,37 @@ def test_the_sentence_from_the_idea_in_both_languages(example_site: Path) -> Non
     )
 
 
+# The reply as a person writing in each language would put it: their weekday with its
+# article or case, their way of writing times, their list words.
+_REPLIES = {
+    "de": (
+        "Wie passt es bei Ihnen morgen um 9:00 Uhr oder am Mittwoch um 10:30 oder 14:00 Uhr?",
+        "Mögen Sie mir schon ein Stichwort nennen?",
+    ),
+    "en": ("How about tomorrow at 9:00 or Wednesday at 10:30 or 14:00?", "Could you"),
+    "fr": (
+        "Seriez-vous disponible demain à 9\u00a0h ou mercredi à "
+        "10\u00a0h\u00a030 ou 14\u00a0h\u202f?",
+        "Pourriez",
+    ),
+    "es": ("¿Le viene bien mañana a las 9:00 o el miércoles a las 10:30 o 14:00?", "¿Podría"),
+    "it": ("Le andrebbe bene domani alle 9:00 o mercoledì alle 10:30 o 14:00?", "Potrebbe"),
+    "nl": ("Schikt het u morgen om 9:00 uur of woensdag om 10:30 of 14:00 uur?", "Kunt u"),
+    "pl": ("Czy pasowałaby rozmowa jutro o 9:00 lub w środę o 10:30 lub 14:00?", "Czy mogę"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(_REPLIES))
+def test_the_reply_reads_as_a_person_writes_it(example_site: Path, language: str) -> None:
+    settings = load_settings(example_site / "content" / "site.toml")
+    now = berlin(30, 7)  # Monday morning: Tuesday is "tomorrow", Wednesday a weekday
+    slots = [slot(berlin(1, 9, month=12)), slot(berlin(2, 10, 30, month=12))]
+    slots.append(slot(berlin(2, 14, month=12)))
+    first = offer_text(settings, slots, now, language=language).splitlines()[0]
+    sentence, follow_up = _REPLIES[language]
+    assert first.startswith(sentence + " " + follow_up), first
+
+
 def test_each_day_is_named_and_far_days_get_their_date(example_site: Path) -> None:
     settings = load_settings(example_site / "content" / "site.toml")
     now = berlin(30, 7)  # Monday morning
@@ -149,9 +180,8 @@ def test_pick_spread_skips_adjacent_half_hours_and_uses_several_days() -> None:
 def test_offer_errors_are_clear(runner, example_site: Path) -> None:
     config = str(example_site / "content" / "site.toml")
     result = runner.invoke(main, ["offer", "--config", config, "--now", NOW, "--call-type", "nope"])
-    assert (
-        result.exit_code == 1 and "no call type 'nope'; known: rueckruf, beratung" in result.output
-    )
+    assert result.exit_code == 1
+    assert "'nope' is not a call type; known: rueckruf, beratung" in result.output
     result = runner.invoke(main, ["offer", "--config", config, "--now", NOW, "--count", "0"])
     assert result.exit_code == 2 and "--count" in result.output
     path = example_site / "content" / "site.toml"

@@ -324,3 +324,23 @@ def test_notify_purges_with_the_keep_of_site_toml(site: Path, runner) -> None:
     assert "1 call(s) over for 30 days or more: personal data erased" in result.output
     stored = _stored(site)
     assert stored["old"].name == "" and stored["new"].name == NAME
+
+
+def test_serves_background_loop_purges_with_its_clock(site: Path) -> None:
+    from generator.clock import fixed_clock
+    from generator.commands.serve import LocalSite
+
+    settings = load_settings(site / "content" / "site.toml", env={})
+    store = open_store(None, settings=settings)
+    said: list[str] = []
+    try:
+        local = LocalSite(site / "content" / "site.toml", store, b"retention-secret-0123456789",
+                          echo=said.append, clock=fixed_clock(AFTER_KEEP))
+        local.send_due()
+        assert said == ["1 call(s) over for 90 days or more: personal data erased "
+                        "(stats still count them)"]
+        assert store.get("old").name == "" and store.get("new").name == NAME  # type: ignore[union-attr]
+        local.send_due()  # nothing more to erase: nothing said
+        assert len(said) == 1
+    finally:
+        store.close()

@@ -144,9 +144,10 @@ def test_table_and_json_show_the_numbers(sample: list[Booking]) -> None:
     stats = compute_stats(sample, tz=BERLIN, since=None)
     table = format_table(stats)
     assert "2026-W49" in table and "vertrag (3)" in table
-    assert "2 held, 1 missed" in table and "67%" in table
+    assert "2 of 3 calls took place (67%)" in table
     data = json.loads(format_json(stats))
-    assert data["weeks"][0] == {"week": "2026-W49", "booked": 3, "cancelled": 1}
+    assert {k: data["weeks"][0][k] for k in ("week", "booked", "cancelled", "monday")} == {
+        "week": "2026-W49", "booked": 3, "cancelled": 1, "monday": "2026-11-30"}
     assert data["topics"][0] == {"topic": "vertrag", "count": 3}
     assert data["notice_median_minutes"] == 24 * 60
     assert data["held_share"] == pytest.approx(2 / 3)
@@ -220,9 +221,10 @@ def test_command_prints_the_table(runner, example_site: Path, store_url: str) ->
         env={"DATABASE_URL": store_url},
     )
     assert result.exit_code == 0, result.output
-    assert "6 booked, 1 cancelled" in result.output
+    assert "6 bookings, of which 1 cancelled" in result.output
     assert "2026-W49" in result.output and "vertrag (3)" in result.output
-    assert "2 held, 1 missed, 1 not marked" in result.output
+    assert "2 of 3 calls took place (67%)" in result.output
+    assert "Not marked yet: 1 past call" in result.output and "mark e held" in result.output
 
 
 def test_command_json_since_and_plot(
@@ -295,3 +297,164 @@ def test_outcomes_marked_with_the_bookings_command_show_in_stats(
     data = json.loads(result.output)
     assert (data["held"], data["missed"]) == (3, 1)
     assert data["held_share"] == pytest.approx(3 / 4)
+
+
+# -- the take-stock review: every week, the promise, lateness, topics, what is unmarked -----
+
+
+@pytest.fixture
+def gappy() -> list[Booking]:
+    """Calls in the weeks of 28 Sep (W40) and 19 Oct (W43); none in the two weeks between."""
+    return [
+        booking("p", "2026-09-28T09:00", created="2026-09-20T09:00", outcome="held"),
+        booking("q", "2026-09-29T09:00", created="2026-09-29T07:00", topic="Steuer",
+                outcome="missed"),
+        booking("r", "2026-10-19T09:00", created="2026-10-18T12:00", outcome="held"),
+        booking("s", "2026-10-20T09:00", created="2026-10-10T12:00", topic="Angebot",
+                status="cancelled"),
+    ]
+
+
+def test_every_week_of_the_period_is_listed_quiet_weeks_too(gappy: list[Booking]) -> None:
+    now = datetime(2026, 11, 2, 12, tzinfo=UTC)  # Monday of W45
+    stats = compute_stats(gappy, tz=BERLIN, since=None, now=now)
+    assert [w.week for w in stats.weeks] == [f"2026-W{n}" for n in range(40, 46)]
+    assert [w.booked + w.cancelled for w in stats.weeks] == [2, 0, 0, 2, 0, 0]
+    table = format_table(stats)
+    assert "2026-W41" in table and "2026-W42" in table and "2026-W45" in table
+
+
+def test_the_period_starts_at_since_even_before_the_first_call(gappy: list[Booking]) -> None:
+    since = datetime(2026, 9, 14, tzinfo=BERLIN)  # W38
+    stats = compute_stats(gappy, tz=BERLIN, since=since, now=datetime(2026, 10, 21, tzinfo=UTC))
+    assert stats.weeks[0].week == "2026-W38" and stats.weeks[-1].week == "2026-W43"
+
+
+def test_the_held_share_is_a_plain_sentence_against_the_promise() -> None:
+    calls = [booking(f"h{i}", f"2026-11-{2 + i % 20:02d}T09:00", created="2026-10-30T09:00",
+                     outcome="held" if i < 17 else "missed") for i in range(19)]
+    stats = compute_stats(calls, tz=BERLIN, since=None, now=datetime(2026, 12, 1, tzinfo=UTC))
+    table = format_table(stats)
+    assert "17 of 19 calls took place (89%)" in table
+    assert "90%" in table  # the promise it is measured against
+    one = compute_stats(calls[:1], tz=BERLIN, since=None)
+    assert "1 of 1 call took place (100%)" in format_table(one)
+
+
+def test_cancellations_say_how_late_they_came(sample: list[Booking]) -> None:
+    late = replace(sample[3], cancelled_at=sample[3].start - timedelta(hours=2))
+    early = replace(sample[4], status="cancelled",
+                    cancelled_at=sample[4].start - timedelta(days=3))
+    stats = compute_stats([*sample[:3], late, early, sample[5]], tz=BERLIN, since=None)
+    assert stats.cancelled == 2 and stats.cancelled_within_day == 1
+    line = next(x for x in format_table(stats).splitlines() if x.startswith("Cancelled"))
+    assert "2 of 6" in line and "1 of them less than a day before" in line
+
+
+def test_recurring_topics_and_the_share_booked_within_a_day(sample: list[Booking]) -> None:
+    stats = compute_stats(sample, tz=BERLIN, since=None)
+    assert stats.recurring_topics == (("vertrag", 3), ("angebot müller", 2))
+    # Notices of 24, 2, 72, 24, 24 and 12 hours: two came within a day.
+    assert stats.booked_within_day == 2
+    table = format_table(stats)
+    assert "Recurring topics" in table and "steuer" not in table.split("Recurring")[1].split(
+        "\n")[0]
+    assert "2 of 6 bookings (33%)" in table
+
+
+def test_stats_reminds_of_calls_still_unmarked(sample: list[Booking]) -> None:
+    now = datetime(2026, 12, 9, tzinfo=UTC)  # e and f are over, neither is marked
+    table = format_table(compute_stats(sample, tz=BERLIN, since=None, now=now))
+    reminder = next(x for x in table.splitlines() if x.startswith("Not marked yet"))
+    assert "2 past calls" in reminder and "callslot bookings mark e f held" in reminder
+
+
+# -- the plot, checked on its matplotlib objects -----------------------------------------
+
+
+def _bars(ax) -> list:  # type: ignore[no-untyped-def]
+    from matplotlib.patches import Rectangle
+
+    return [p for p in ax.patches if isinstance(p, Rectangle) and p.get_height() > 0]
+
+
+def test_plot_has_a_tick_for_every_week_dated_in_the_owners_language(
+    gappy: list[Booking], tmp_path: Path
+) -> None:
+    from testenv import ROOT
+
+    from generator.config.settings import load_settings
+    from generator.page.theme import load_theme
+
+    theme = load_theme(load_settings(ROOT / "content" / "site.toml", env={}))
+    stats = compute_stats(gappy, tz=BERLIN, since=None, now=datetime(2026, 11, 2, tzinfo=UTC))
+    fig = plot_stats(stats, tmp_path / "de.png", language="de", theme=theme)
+    weeks_ax = fig.axes[0]
+    labels = [t.get_text() for t in weeks_ax.get_xticklabels()]
+    assert len(labels) == len(stats.weeks) == 6
+    assert labels[0] == "28. Sept." and labels[1] == "5. Okt."  # Mondays, as Germans write them
+    assert weeks_ax.get_title() == "Anrufe pro Woche"
+    english = plot_stats(stats, tmp_path / "en.png", language="en")
+    assert [t.get_text() for t in english.axes[0].get_xticklabels()][:2] == ["28 Sept", "5 Oct"]
+
+
+def test_plot_has_no_empty_panel_when_nothing_is_marked(sample: list[Booking],
+                                                        tmp_path: Path) -> None:
+    unmarked = [replace(b, outcome=None) for b in sample]
+    fig = plot_stats(compute_stats(unmarked, tz=BERLIN, since=None), tmp_path / "x.png")
+    assert len(fig.axes) == 1 and _bars(fig.axes[0])
+    marked = plot_stats(compute_stats(sample, tz=BERLIN, since=None), tmp_path / "y.png")
+    assert len(marked.axes) == 2
+    for ax in marked.axes:
+        assert _bars(ax), ax.get_title()
+        low, high = ax.get_ylim()
+        assert low == 0 and high > 0.5  # never the empty -0.04 .. 0.04 of an unused axes
+
+
+def test_plot_legend_covers_no_bar(sample: list[Booking], tmp_path: Path) -> None:
+    # A week with many calls makes the bars reach the top, where a legend used to sit.
+    busy = sample + [booking(f"x{i}", "2026-11-30T16:00", created="2026-11-29T09:00")
+                     for i in range(8)]
+    fig = plot_stats(compute_stats(busy, tz=BERLIN, since=None), tmp_path / "z.png")
+    renderer = fig.canvas.get_renderer()
+    legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    assert legends
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            for bar in _bars(ax):
+                assert not box.overlaps(bar.get_window_extent(renderer))
+
+
+def test_mark_several_calls_at_once_and_all_or_nothing(runner, example_site: Path,
+                                                       store_url: str) -> None:
+    from generator.cli import main
+
+    config = str(example_site / "content/site.toml")
+    env = {"DATABASE_URL": store_url}
+    late = ["--config", config, "--now", "2026-12-09T00:00Z"]
+    refused = runner.invoke(main, ["bookings", "mark", "e", "nope", "held", *late], env=env)
+    assert refused.exit_code == 1 and "nope" in refused.output and "Nothing" in refused.output
+    stats = runner.invoke(main, ["stats", "--config", config, "--format", "json",
+                                 "--now", "2026-12-09T00:00Z"], env=env)
+    assert json.loads(stats.output)["unmarked_ids"] == ["e", "f"]  # e was not marked alone
+    marked = runner.invoke(main, ["bookings", "mark", "e", "f", "held", *late], env=env)
+    assert marked.exit_code == 0, marked.output
+    data = json.loads(runner.invoke(main, ["stats", "--config", config, "--format", "json",
+                                           "--now", "2026-12-09T00:00Z"], env=env).output)
+    assert (data["held"], data["unmarked_ids"]) == (4, [])
+
+
+def test_mark_every_unmarked_call_that_is_over(runner, example_site: Path,
+                                               store_url: str) -> None:
+    from generator.cli import main
+
+    config = str(example_site / "content/site.toml")
+    env = {"DATABASE_URL": store_url}
+    # At this --now, e is over and f is still to come: only e is marked.
+    result = runner.invoke(main, ["bookings", "mark", "--unmarked", "missed", "--config", config,
+                                  "--now", "2026-12-07T12:00Z"], env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(runner.invoke(main, ["stats", "--config", config, "--format", "json",
+                                           "--now", "2026-12-07T12:00Z"], env=env).output)
+    assert (data["held"], data["missed"], data["upcoming"]) == (2, 2, 1)

@@ -37,7 +37,7 @@ __all__ = [
     "store",
 ]
 
-VERSION = 3  # raise it whenever the derivation of busy time changes
+VERSION = 4  # raise it whenever the derivation of busy time changes
 ENTRIES = 32  # feeds that change on every fetch must not fill the disk
 # A file modified this recently may still be written to within the same mtime tick.
 SETTLE_SECONDS = 2.0

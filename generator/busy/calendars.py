@@ -8,8 +8,11 @@ all-day events block the owner's whole local day(s); floating times are the
 owner's local time; VFREEBUSY periods block unless FBTYPE=FREE; Outlook's
 Windows zone names work (icalendar maps them, or uses the file's VTIMEZONE).
 An event without DTEND and DURATION lasts one day when it starts on a DATE and
-no time at all when it starts at a DATE-TIME: an instant cannot overlap a slot,
-so it blocks nothing.
+no time at all when it starts at a DATE-TIME: such an instant (or a zero length)
+still blocks the slot that holds it (the owner has something at that moment).
+Malformed data is read the widest way or stops the read with a message naming
+the event (:mod:`.policy`, docs/malformed-calendars.md); recurrences are
+expanded within a budget (:mod:`.expansion`).
 
 Where the library answers differently from the RFC, and the difference would
 offer a busy slot, we compute the time ourselves (each case has a test):
@@ -42,6 +45,7 @@ covers a week more than asked, so the next days' builds hit it).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -51,7 +55,15 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from generator.busy import cache as busycache
-from generator.busy.prefilter import DURATION_MARK, filter_events, parse_duration_text
+from generator.busy.expansion import MAX_TIMEZONES, expand, skip_ahead
+from generator.busy.policy import check_readable, event_error, widen
+from generator.busy.prefilter import (
+    DURATION_MARK,
+    drop_zones,
+    filter_events,
+    parse_duration_text,
+    unfold,
+)
 from generator.config.settings import CalendarSource
 from generator.domain import Busy
 from generator.errors import CalendarError
@@ -76,7 +88,7 @@ __all__ = [
 # How long one calendar download may take, all of it (connect, headers, every read):
 # a 42 MB feed arrives gzipped in a few seconds, and a stranger's slow server must
 # not hold a build (or the hostile-calendar budget of 10 s) longer.
-FETCH_SECONDS = 8.0
+FETCH_SECONDS = 7.0
 # The largest calendar read: a 50,000-event feed (three busy years) is about 42 MB.
 MAX_BYTES = 64_000_000
 # The library is asked for a wider window than ours: its instance ends can be
@@ -96,6 +108,13 @@ class CalendarInfo:
     timezones: tuple[str, ...]  # X-WR-TIMEZONE first, then the VTIMEZONE ids
     busy: int  # merged busy intervals in the window
     next_busy: Busy | None  # the first busy interval that ends after the window's start
+    # Each TZID the events use and how it was resolved ("VTIMEZONE in the file",
+    # "IANA time zone", "Windows name for Europe/Berlin"), and whether times are
+    # written in UTC or floating (read in the owner's zone).
+    zones: tuple[tuple[str, str], ...] = ()
+    utc: bool = False
+    floating: bool = False
+    calendar_zone: str = ""  # X-WR-TIMEZONE, as written
 
 
 # --------------------------------------------------------------------------
@@ -217,23 +236,80 @@ def _parse(
             f"this is not an iCalendar file{hint}; it must start with BEGIN:VCALENDAR",
             calendar=name,
         )
-    if not data.rstrip().upper().endswith(b"END:VCALENDAR"):
-        # A download cut short would silently free the time of its missing events.
-        raise CalendarError(
-            "is cut short: it does not end with END:VCALENDAR; read it again", calendar=name
-        )
+    data = _complete(data, name)
     filtered = filter_events(data, start, end)
+    zones = filtered.data.count(b"BEGIN:VTIMEZONE")
+    if zones > MAX_TIMEZONES:
+        raise CalendarError(
+            f"its events use {zones:,} time zones (VTIMEZONE); a calendar app writes a few, "
+            f"and more than {MAX_TIMEZONES:,} are not read; export the calendar again",
+            calendar=name,
+        )
     try:
         import icalendar
 
         calendars = icalendar.Calendar.from_ical(filtered.data, multiple=True)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise CalendarError(f"cannot be read as iCalendar: {exc}", calendar=name) from None
+    except (ValueError, TypeError, KeyError, IndexError):
+        raise CalendarError(_structure_problem(data), calendar=name) from None
     if not calendars:
         raise CalendarError(
             "holds no complete VCALENDAR (cut short? END:VCALENDAR is missing)", calendar=name
         )
+    for calendar in calendars:
+        check_readable(calendar, name)
     return [_normalise(c, name) for c in calendars], filtered.events
+
+
+def _complete(data: bytes, name: str) -> bytes:
+    """The calendar up to its last END:VCALENDAR; lines after it that are no calendar are dropped.
+
+    A caching server may append a comment line; a download cut short, or a second
+    calendar cut short, still ends the read: its missing events would be free time.
+    """
+    tail = data.rstrip()
+    if tail[-13:].upper() == b"END:VCALENDAR":
+        return data  # the usual case, decided without a search
+    last = data.upper().rfind(b"END:VCALENDAR")
+    while last > 0 and data[last - 1] != 10:  # only at the start of a line
+        last = data.upper().rfind(b"END:VCALENDAR", 0, last)
+    if last < 0:
+        raise CalendarError(
+            "is cut short: it does not end with END:VCALENDAR; read it again", calendar=name
+        )
+    stop = data.find(b"\n", last)
+    stop = len(data) if stop < 0 else stop + 1
+    if _BORDER.search(data[stop:]):
+        raise CalendarError(
+            "is cut short: after its last END:VCALENDAR another component begins and never "
+            "ends; read it again",
+            calendar=name,
+        )
+    return data[:stop]
+
+
+_BORDER = re.compile(rb"^[ \t]*(BEGIN|END):", re.M | re.I)
+
+
+def _structure_problem(data: bytes) -> str:
+    """Where the calendar's BEGIN and END lines stop matching, in our words."""
+    stack: list[tuple[str, int]] = []
+    for number, raw in enumerate(data.splitlines(), 1):
+        line = raw.decode("utf-8", "replace").strip()
+        upper = line.upper()
+        if upper.startswith("BEGIN:"):
+            stack.append((upper[6:], number))
+        elif upper.startswith("END:"):
+            if not stack or stack[-1][0] != upper[4:]:
+                opened = f" (BEGIN:{stack[-1][0]} is still open)" if stack else ""
+                return (
+                    f"cannot be read: line {number} {line!r} ends a component that was never "
+                    f"begun{opened}; the file is damaged, export it again"
+                )
+            stack.pop()
+    return (
+        "cannot be read as iCalendar: a value in it has the wrong form (a FREEBUSY period, "
+        "a date or a time); the file is damaged, export it again"
+    )
 
 
 def _normalise(calendar: icalendar.Calendar, name: str) -> icalendar.Calendar:
@@ -262,13 +338,12 @@ def _normalise(calendar: icalendar.Calendar, name: str) -> icalendar.Calendar:
 def _span(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
     """How long each instance of this component lasts, by the RFC, as a mark the copies keep.
 
-    "days:N" (an all-day event, N local days), "exact:S" (S real seconds) or
-    "nominal:D:S" (D calendar days, then S real seconds).
+    "days:N:B" (an all-day event: N local days, and B days before it when its end
+    lies before its start), "exact:S" (S real seconds), "nominal:D:S" (D calendar
+    days, then S real seconds) or "around:S" (an end before the start or a negative
+    duration: S seconds on both sides of the start, the widest reading).
     """
-    first = event.get("DTSTART")
-    if first is None:
-        return "exact:0"
-    start = first.dt
+    start = event["DTSTART"].dt
     written = event.get(DURATION_MARK)
     if isinstance(written, list):  # the file had one already: ours comes last
         written = written[-1]
@@ -277,24 +352,44 @@ def _span(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
         delta = event["DURATION"].dt
         duration = (delta.days, timedelta(seconds=delta.seconds))
     if not isinstance(start, datetime):  # an all-day event
-        days = 1
+        days, back = 1, 0
         if "DTEND" in event:
             last = event["DTEND"].dt
             whole = last.date() if isinstance(last, datetime) else last
+            # A DATE-TIME end blocks the day it falls in (the widest reading).
             days = (whole - start).days + (isinstance(last, datetime) and last.time() > time())
+            if days < 0:
+                back, days = -days, 1
         elif duration is not None:
             days = duration[0] + math.ceil(duration[1] / timedelta(days=1))
-        return f"days:{max(days, 1)}"
+            if duration[0] < 0 or duration[1] < timedelta(0):
+                back = abs(duration[0]) + math.ceil(abs(duration[1]) / timedelta(days=1))
+                days = 1
+        return f"days:{max(days, 1)}:{back}"
     if "DTEND" in event:
         last = event["DTEND"].dt
-        exact = max(_utc(last, tz) - _utc(start, tz), timedelta(0))
-        if isinstance(last, datetime) and last.tzinfo is start.tzinfo:
+        if not isinstance(last, datetime):
+            # A DATE end on a timed event: the widest reading takes in that whole day.
+            last = datetime.combine(last + timedelta(days=1), time())
+        exact = _utc(last, start.tzinfo or tz) - _utc(start, tz)
+        if exact < timedelta(0):
+            # Each instance of a series may be an hour longer or shorter across a DST
+            # change than the first one: the widest reading takes that hour too.
+            slack = 3600 if ("RRULE" in event or "RDATE" in event) else 0
+            return f"around:{slack - exact.total_seconds():.0f}"
+        if last.tzinfo is start.tzinfo:
             # Same zone (or both floating): also keep the wall-clock length, "exact:S:W".
             wall = last.replace(tzinfo=None) - start.replace(tzinfo=None)
             wall = max(wall, timedelta(0))
             return f"exact:{exact.total_seconds():.0f}:{wall.total_seconds():.0f}"
         return f"exact:{exact.total_seconds():.0f}"
     if duration is not None:
+        if duration[0] < 0 or duration[1] < timedelta(0):
+            # A nominal day may be 25 hours long: the widest reading takes the longer one.
+            length = abs(duration[0]) * 86400 + 3600 * bool(duration[0]) + abs(
+                duration[1].total_seconds()
+            )
+            return f"around:{length:.0f}"
         return f"nominal:{duration[0]}:{duration[1].total_seconds():.0f}"
     return "exact:0"
 
@@ -305,14 +400,14 @@ def _mark_spans(calendar: icalendar.Calendar, tz: ZoneInfo, name: str) -> None:
     masters: dict[str, str] = {}
     for event in events:
         if "DTSTART" not in event:
-            raise CalendarError(
-                f"the event with UID {str(event.get('UID', '?'))!r} has no DTSTART; "
-                "fix or delete it in the calendar",
-                calendar=name,
+            raise event_error(
+                event, "DTSTART", "is missing, so the event has no time; fix or delete it in "
+                "the calendar", calendar=name,
             )
-        for key in ("DTSTART", "DTEND"):
+        for key in ("DTSTART", "DTEND", "RECURRENCE-ID"):
             _check_zone(event, key, name)
         event[_SPAN_MARK] = _span(event, tz)
+        _forward(event)
         periods = _periods(event, tz)
         event.pop(_PERIODS_MARK, None)  # only ever our own mark
         if periods:
@@ -329,8 +424,40 @@ def _mark_spans(calendar: icalendar.Calendar, tz: ZoneInfo, name: str) -> None:
             and isinstance(event["DTSTART"].dt, datetime)
         ):
             inherited = masters.get(str(event.get("UID", "")), "")
-            if inherited.startswith(("exact:", "nominal:")):
+            if inherited.startswith(("exact:", "nominal:", "around:")):
                 event[_SPAN_MARK] = inherited
+
+
+def _forward(event: icalendar.cal.Component) -> None:
+    """An end before the start, or a negative DURATION, written the right way round.
+
+    The span mark already holds the widest reading; the library would otherwise
+    swap the two and lay a series on its DTEND instead of its DTSTART.
+    """
+    start = event["DTSTART"].dt
+    if "DTEND" in event:
+        last = event["DTEND"].dt
+        if isinstance(start, datetime) != isinstance(last, datetime):
+            # A DATE against a DATE-TIME: the library would compare midnight with the
+            # time and may swap them (moving the start). The span mark has the reading;
+            # the library gets an end of the start's own type after it.
+            if isinstance(start, datetime):
+                event["DTEND"].dt = datetime.combine(
+                    _day(last) + timedelta(days=1), time(), tzinfo=start.tzinfo
+                )
+            else:
+                event["DTEND"].dt = max(_day(last), start) + timedelta(days=1)
+            return
+        if last < start:
+            event["DTEND"].dt = start + (start - last)
+    elif "DURATION" in event:
+        delta = event["DURATION"].dt
+        if delta < timedelta(0):
+            event["DURATION"].dt = -delta
+
+
+def _day(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
 
 
 def _check_zone(event: icalendar.cal.Component, key: str, name: str) -> None:
@@ -344,10 +471,12 @@ def _check_zone(event: icalendar.cal.Component, key: str, name: str) -> None:
         return
     moment = value.dt
     if isinstance(moment, datetime) and moment.tzinfo is None:
-        raise CalendarError(
-            f"the event with UID {str(event.get('UID', '?'))!r} uses the time zone "
-            f"{value.params['TZID']!r}, which the calendar does not define (no VTIMEZONE) "
-            "and which is no known zone name; export the calendar with its time zones",
+        raise event_error(
+            event,
+            key,
+            f"uses the time zone {value.params['TZID']!r}, which the calendar does not define "
+            "(no VTIMEZONE) and which is no known zone name; export the calendar with its "
+            "time zones",
             calendar=name,
         )
 
@@ -364,9 +493,10 @@ def _periods(event: icalendar.cal.Component, tz: ZoneInfo) -> str:
             start = _utc(begin, tz)
             if isinstance(until, timedelta):
                 # icalendar no longer tells PT24H from P1D: take the longer reading.
-                end = max(start + until, _utc(begin + until, tz))
+                end = max(start + abs(until), _utc(begin + abs(until), tz))
             else:
                 end = _utc(until, tz)
+                start, end = min(start, end), max(start, end)
             found.append(f"{start.isoformat()}/{end.isoformat()}")
     return ",".join(found)
 
@@ -387,8 +517,13 @@ def _instance(event: icalendar.cal.Component, tz: ZoneInfo) -> Busy | None:
             if isinstance(begin, datetime)
             else begin
         )
-        start = _local_midnight(day, tz)
+        back = int(numbers[1]) if len(numbers) > 1 else 0
+        start = _local_midnight(day - timedelta(days=back), tz)
         end = _local_midnight(day + timedelta(days=int(numbers[0])), tz)
+    elif kind == "around":
+        moment = _utc(begin, tz)
+        start = moment - timedelta(seconds=int(numbers[0]))
+        end = moment + timedelta(seconds=int(numbers[0]))
     elif kind == "nominal":
         start = _utc(begin, tz)
         wall = begin + timedelta(days=int(numbers[0]))  # same tzinfo: wall-clock days
@@ -403,11 +538,19 @@ def _instance(event: icalendar.cal.Component, tz: ZoneInfo) -> Busy | None:
             # with the wall-clock hours. The owner is busy by either reading: block both.
             end = max(end, _utc(begin + timedelta(seconds=int(numbers[1])), tz))
     if _PERIODS_MARK in event:  # an RDATE period lasts as long as it says
+        moment = _utc(begin, tz) if isinstance(begin, datetime) else None
         for period in str(event[_PERIODS_MARK]).split(","):
             first, last = period.split("/")
-            if datetime.fromisoformat(first) == start:
-                end = datetime.fromisoformat(last)
-    return Busy(start, end) if end > start else None
+            if datetime.fromisoformat(first) == moment:
+                end = max(end, datetime.fromisoformat(last))
+    if end <= start:
+        # An instant (no end, or a zero length): the owner has something at that moment,
+        # so the slot holding it is not offered.
+        end = start + _INSTANT
+    return Busy(start, end)
+
+
+_INSTANT = timedelta(seconds=1)
 
 
 def _freebusy(calendar: icalendar.Calendar, tz: ZoneInfo) -> Iterator[Busy]:
@@ -420,26 +563,58 @@ def _freebusy(calendar: icalendar.Calendar, tz: ZoneInfo) -> Iterator[Busy]:
                 continue
             start = _utc(period.start, tz)
             end = start + period.duration if period.by_duration else _utc(period.end, tz)
+            # A reversed period blocks from the earlier time to the later one.
+            start, end = min(start, end), max(start, end)
             if end > start:
                 yield Busy(start, end)
 
 
 def _expand(
-    calendar: icalendar.Calendar, tz: ZoneInfo, start: datetime, end: datetime, name: str
+    calendar: icalendar.Calendar,
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    name: str,
+    deadline: float | None = None,
 ) -> list[Busy]:
     try:
         _mark_spans(calendar, tz, name)
-        import recurring_ical_events
-
-        instances = recurring_ical_events.of(calendar).between(
-            start - _QUERY_MARGIN, end + _QUERY_MARGIN
-        )
+        extra = [Busy(s, e) for s, e in widen(calendar, tz, name)]
+        query_start, query_end = start - _QUERY_MARGIN, end + _QUERY_MARGIN
+        longest = _longest(calendar)
+        for event in calendar.walk("VEVENT"):
+            skip_ahead(event, query_start, longest.get(str(event.get("UID", "")), timedelta(0)))
+        instances = expand(calendar, query_start, query_end, name=name, deadline=deadline)
         result = [busy for event in instances if (busy := _instance(event, tz)) is not None]
         result.extend(_freebusy(calendar, tz))
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
-        # icalendar keeps a wrong value as a "broken property" and raises on use.
-        raise CalendarError(f"cannot read its events: {exc}", calendar=name) from None
+        result.extend(extra)
+    except CalendarError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        # icalendar keeps a wrong value as a "broken property" and raises on use; the
+        # checks before name the usual ones, this is the last resort (no library text).
+        raise CalendarError(
+            "cannot read its events: a date, time or repetition rule in it has a form this "
+            "reader does not know; run `callslot check` and export the calendar again",
+            calendar=name,
+        ) from None
     return [b for b in result if b.end > start and b.start < end]
+
+
+def _longest(calendar: icalendar.Calendar) -> dict[str, timedelta]:
+    """The longest an instance of each UID can last (its span marks, widened), for skip-ahead."""
+    found: dict[str, timedelta] = {}
+    for event in calendar.walk("VEVENT"):
+        kind, *numbers = str(event.get(_SPAN_MARK, "exact:0")).split(":")
+        if kind == "days":
+            length = timedelta(days=sum(int(n) for n in numbers) + 1)
+        elif kind == "nominal":
+            length = timedelta(days=int(numbers[0]) + 1, seconds=int(numbers[1]))
+        else:
+            length = timedelta(seconds=max(int(n) for n in numbers) * 2) + timedelta(days=1)
+        uid = str(event.get("UID", ""))
+        found[uid] = max(found.get(uid, timedelta(0)), length)
+    return found
 
 
 def _check_window(start: datetime, end: datetime) -> None:
@@ -450,24 +625,38 @@ def _check_window(start: datetime, end: datetime) -> None:
 
 
 def busy_from_ics(
-    data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str = "calendar"
+    data: bytes,
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    *,
+    name: str = "calendar",
+    deadline: float | None = None,
 ) -> list[Busy]:
     """The merged busy intervals (UTC) of one calendar's bytes that touch [start, end).
 
-    Intervals are not clipped to the window, so a sub-window may reuse them.
+    Intervals are not clipped to the window, so a sub-window may reuse them. The
+    expansion keeps to its budget, and ends by ``deadline`` (time.monotonic()).
     """
-    return _busy(data, tz, start, end, name=name, prefilter=True)
+    return _busy(data, tz, start, end, name=name, prefilter=True, deadline=deadline)
 
 
 def _busy(
-    data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str, prefilter: bool
+    data: bytes,
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    *,
+    name: str,
+    prefilter: bool,
+    deadline: float | None = None,
 ) -> list[Busy]:
     _check_window(start, end)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     calendars, _ = _parse(data, name, start if prefilter else None, end if prefilter else None)
     busy: list[Busy] = []
     for calendar in calendars:
-        busy.extend(_expand(calendar, tz, start, end, name))
+        busy.extend(_expand(calendar, tz, start, end, name, deadline))
     return merge_busy(busy)
 
 
@@ -486,26 +675,75 @@ def merge_busy(intervals: Iterable[Busy]) -> list[Busy]:
 def describe_calendar(
     data: bytes, tz: ZoneInfo, start: datetime, end: datetime, *, name: str
 ) -> CalendarInfo:
-    """Events read, the calendar's time zones, and its next busy interval in the window."""
+    """Events read, the time zones they use and how each is resolved, and the next busy time."""
     _check_window(start, end)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     calendars, events = _parse(data, name, start, end)
     zones: list[str] = []
     busy: list[Busy] = []
+    calendar_zone = ""
     for calendar in calendars:
         if _ZONE_MARK in calendar:
             zones.append(str(calendar[_ZONE_MARK]))
+            calendar_zone = calendar_zone or str(calendar[_ZONE_MARK])
         zones.extend(str(c["TZID"]) for c in calendar.walk("VTIMEZONE") if "TZID" in c)
         busy.extend(_expand(calendar, tz, start, end, name))
     merged = merge_busy(busy)
     upcoming = next((b for b in merged if b.end > start), None)
+    text = unfold(data)
+    events_only = drop_zones(text, keep=set())  # a VTIMEZONE's own DTSTARTs are floating
     return CalendarInfo(
         name=name,
         events=events,
         timezones=tuple(dict.fromkeys(zones)),
         busy=len(merged),
         next_busy=upcoming,
+        zones=_zones_used(text, calendars),
+        utc=_UTC_TIME.search(events_only) is not None,
+        floating=_FLOATING_TIME.search(events_only) is not None,
+        calendar_zone=calendar_zone,
     )
+
+
+_TZID_PARAM = re.compile(rb"^[A-Z-]+;[^:\r\n]*?TZID=(\"[^\"\r\n]*\"|[^;:\r\n]*)", re.M | re.I)
+_UTC_TIME = re.compile(rb"^(?:DTSTART|DTEND)(?:;[^:\r\n]*)?:\d{8}T\d{6}Z", re.M | re.I)
+_FLOATING_TIME = re.compile(
+    rb"^(?:DTSTART|DTEND)(?:;(?![^:\r\n]*TZID)[^:\r\n]*)?:\d{8}T\d{6}\r?$", re.M | re.I
+)
+
+
+def _zones_used(
+    data: bytes, calendars: Sequence[icalendar.Calendar]
+) -> tuple[tuple[str, str], ...]:
+    """Each TZID the events use, and how it is resolved: VTIMEZONE in the file, IANA or Windows.
+
+    Read from the raw text: the pre-filter skips the events far from the window.
+    """
+    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+    defined = {str(z["TZID"]) for c in calendars for z in c.walk("VTIMEZONE") if "TZID" in z}
+    found: dict[str, str] = {}
+    for match in _TZID_PARAM.finditer(data):
+        tzid = match.group(1).decode("utf-8", "replace").strip('"')
+        if tzid in found:
+            continue
+        if tzid in defined:
+            found[tzid] = "VTIMEZONE in the file"
+        elif _known_zone(tzid):
+            found[tzid] = "IANA time zone"
+        elif tzid in WINDOWS_TO_OLSON:
+            found[tzid] = f"Windows name for {WINDOWS_TO_OLSON[tzid]}"
+        else:
+            found[tzid] = "not defined and no known name"
+    return tuple(found.items())
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------
@@ -556,10 +794,15 @@ def read_busy(
             deadline=deadline,
         )
         if cache_dir is None:
-            busy.extend(busy_from_ics(data, tz, start, end, name=source.name))
+            busy.extend(busy_from_ics(data, tz, start, end, name=source.name, deadline=deadline))
             continue
         key = busycache.content_key(data)
-        busy.extend(_cached_busy(data, key, tz, start, end, name=source.name, cache_dir=cache_dir))
+        busy.extend(
+            _cached_busy(
+                data, key, tz, start, end, name=source.name, cache_dir=cache_dir,
+                deadline=deadline,
+            )
+        )
         if stamp is not None:
             busycache.remember_file(cache_dir, source.path(), stamp, key)
     return merge_busy(busy)
@@ -592,13 +835,13 @@ _CACHE_AHEAD = timedelta(days=7)
 
 def _cached_busy(
     data: bytes, key: str, tz: ZoneInfo, start: datetime, end: datetime, *, name: str,
-    cache_dir: Path
+    cache_dir: Path, deadline: float | None = None,
 ) -> list[Busy]:
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     cached = busycache.lookup(cache_dir, key, tz.key, start, end)
     if cached is not None:
         return [Busy(s, e) for s, e in cached]
     wide_end = end + _CACHE_AHEAD
-    busy = busy_from_ics(data, tz, start, wide_end, name=name)
+    busy = busy_from_ics(data, tz, start, wide_end, name=name, deadline=deadline)
     busycache.store(cache_dir, key, tz.key, start, wide_end, [(b.start, b.end) for b in busy])
     return [b for b in busy if b.end > start and b.start < end]

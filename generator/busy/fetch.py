@@ -32,7 +32,7 @@ def fetch_url(
     url: str,
     *,
     name: str,
-    timeout: float = 8.0,  # calendars.FETCH_SECONDS
+    timeout: float = 7.0,  # calendars.FETCH_SECONDS
     max_bytes: int = MAX_BYTES,
     cache_dir: Path | None = None,
     deadline: float | None = None,

@@ -32,16 +32,28 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["DURATION_MARK", "FilterResult", "filter_events", "parse_duration_text", "unfold"]
+__all__ = [
+    "DURATION_MARK",
+    "LINE_MARK",
+    "FilterResult",
+    "drop_zones",
+    "filter_events",
+    "parse_duration_text",
+    "unfold",
+]
 
 DURATION_MARK = "X-CALLSLOT-DURATION"
+LINE_MARK = "X-CALLSLOT-LINE"  # the line of the event's BEGIN:VEVENT in the file as read
 MARGIN = timedelta(days=2)
 
 # One pass over the unfolded text finds every line the decision needs: component
 # borders and the few properties read; all other lines are never touched.
 _LINE = re.compile(
     rb"^(?:(BEGIN|END):([^\r\n]*?)[ \t]*\r?$"
-    rb"|(DTSTART|DTEND|DURATION|UID|RRULE|RDATE|EXDATE|EXRULE|RECURRENCE-ID)([;:][^\r\n]*))",
+    rb"|(DTSTART|DTEND|DURATION|UID|RRULE|RDATE|EXDATE|EXRULE|RECURRENCE-ID)([;:][^\r\n]*)"
+    # A line that names such a property but is no content line ("DTEND 20261201T10"):
+    # the full parse must see it, and stop on it.
+    rb"|(?:DTSTART|DTEND|DURATION|RRULE|RDATE|EXDATE|EXRULE|RECURRENCE-ID)[ \t\r\n])",
     re.M | re.I,
 )
 _SERIES = frozenset((b"RRULE", b"RDATE", b"EXDATE", b"EXRULE", b"RECURRENCE-ID"))
@@ -118,28 +130,34 @@ def _moment(value: bytes) -> tuple[datetime, bool] | None:
 
 
 def _span(props: dict[bytes, bytes]) -> tuple[datetime, datetime] | None:
-    """A conservative (start, end) of a single event; None when undecidable."""
+    """A conservative (start, end) of a single event; None when undecidable.
+
+    Malformed ends widen it, as the reader does (docs/malformed-calendars.md): an
+    end before the start or a negative DURATION counts on both sides of the start,
+    and a DATE on either side reaches to the end of that day.
+    """
     if b"DTSTART" not in props:
         return None
     first = _moment(props[b"DTSTART"])
     if first is None:
         return None
     start, is_date = first
+    low = high = start
     if b"DTEND" in props:
         last = _moment(props[b"DTEND"])
         if last is None:
             return None
-        end = max(start, last[0])
+        length = abs(last[0] - start) + (timedelta(days=1) if last[1] else timedelta(0))
+        low, high = start - length, start + length
     elif b"DURATION" in props:
         parsed = parse_duration_text(props[b"DURATION"].decode("ascii", "replace"))
         if parsed is None:
             return None
-        end = max(start, start + timedelta(days=parsed[0]) + parsed[1])
-    else:
-        end = start
+        length = abs(timedelta(days=parsed[0]) + parsed[1])
+        low, high = start - length, start + length
     if is_date:
-        end = max(end, start + timedelta(days=1))
-    return start, end
+        high = max(high, start + timedelta(days=1))
+    return low, high
 
 
 # The properties that decide whether and when an event blocks time (and what
@@ -197,6 +215,10 @@ def _events(data: bytes) -> list[_Event]:
     nested = 0  # depth of sub-components (alarms) inside the current event
     for match in _LINE.finditer(data):
         border, component, name, rest = match.groups()
+        if border is None and name is None:  # a mangled line naming a deciding property
+            if current is not None:
+                current.undecidable = True
+            continue
         if border is not None:
             kind = component.upper()
             if current is None:
@@ -240,9 +262,18 @@ def filter_events(
     """The calendar with every VEVENT that cannot touch [start, end) removed.
 
     Without a window nothing is skipped (the full-parse path, same annotations).
+    Every kept event is marked with the line it begins on (for messages), and a
+    reversed VFREEBUSY period is turned round (the parser refuses it whole).
     """
+    lines = _begin_lines(data)
     data = unfold(data)
+    if data.count(b"BEGIN:VTIMEZONE") > _FEW_ZONES:
+        data = _drop_unused_zones(data)
+    if _FREEBUSY.search(data):
+        data = _FREEBUSY.sub(_turn_periods, data)
     events = _events(data)
+    if len(lines) != len(events):  # folding split a BEGIN line: no line numbers then
+        lines = []
     skip: set[int] = set()
     if start is not None and end is not None:
         low, high = start - MARGIN, end + MARGIN
@@ -274,9 +305,83 @@ def filter_events(
             block = _slim(block)
         eol = b"\r\n" if block.endswith(b"\r\n") else b"\n"
         parts.append(block)
+        if lines:
+            parts.append(LINE_MARK.encode() + b":" + str(lines[i]).encode() + eol)
         if b"DURATION" in event.props:
             # Keep the DURATION as written: icalendar turns PT24H into one day.
             parts.append(DURATION_MARK.encode() + b":" + event.props[b"DURATION"] + eol)
         parts.append(data[event.mark_at : event.end])
     parts.append(data[pos:])
     return FilterResult(b"".join(parts), len(events), len(skip))
+
+
+def _begin_lines(data: bytes) -> list[int]:
+    """The line number (from 1, folded lines counted) of each BEGIN:VEVENT, in order.
+
+    A plain search (the upper-case spelling every exporter writes): a case-blind
+    regex over 40 MB takes seconds. A count that differs from the parsed events'
+    only costs the line numbers in messages.
+    """
+    found = []
+    line, pos = 1, 0
+    at = data.find(b"BEGIN:VEVENT")
+    while at >= 0:
+        if at == 0 or data[at - 1] == 10:  # at the start of a line
+            line += data.count(b"\n", pos, at)
+            pos = at
+            found.append(line)
+        at = data.find(b"BEGIN:VEVENT", at + 12)
+    return found
+
+
+_FREEBUSY = re.compile(rb"^(FREEBUSY(?:;[^:\r\n]*)?:)([^\r\n]*)", re.M | re.I)
+
+
+def _turn_periods(match: re.Match[bytes]) -> bytes:
+    """A FREEBUSY line with each reversed "start/end" period written the right way round."""
+    periods = []
+    for period in match.group(2).split(b","):
+        first, _, second = period.partition(b"/")
+        a, b = _moment(first.strip()), _moment(second.strip())
+        if a is not None and b is not None and b[0] < a[0]:
+            period = second.strip() + b"/" + first.strip()
+        periods.append(period)
+    return match.group(1) + b",".join(periods)
+
+
+# More time zones than a calendar app writes: only those an event names are parsed
+# (a file of 100,000 VTIMEZONEs took 51 s and 640 MB to parse whole).
+_FEW_ZONES = 50
+_TZID_PARAM = re.compile(rb";TZID=(\"[^\"\r\n]*\"|[^;:\r\n]*)")
+
+
+def _drop_unused_zones(data: bytes) -> bytes:
+    """The calendar without the VTIMEZONEs that no property names in a TZID parameter."""
+    return drop_zones(data, keep={m.group(1).strip(b'"') for m in _TZID_PARAM.finditer(data)})
+
+
+def drop_zones(data: bytes, *, keep: set[bytes]) -> bytes:
+    """Unfolded calendar text without its VTIMEZONE blocks, except those whose TZID is kept."""
+    used = keep
+    parts: list[bytes] = []
+    pos = 0
+    begin = data.find(b"BEGIN:VTIMEZONE")
+    while begin >= 0:
+        end = data.find(b"END:VTIMEZONE", begin)
+        if end < 0:
+            break  # a cut zone: left for the parser to refuse
+        stop = data.find(b"\n", end)
+        stop = len(data) if stop < 0 else stop + 1
+        block = data[begin:stop]
+        at = block.find(b"\nTZID")
+        name = b""
+        if at >= 0:
+            line_end = block.find(b"\n", at + 1)
+            name = block[at + 1 : line_end].rsplit(b":", 1)[-1].strip().strip(b'"')
+        parts.append(data[pos:begin])
+        if name in used:
+            parts.append(block)
+        pos = stop
+        begin = data.find(b"BEGIN:VTIMEZONE", pos)
+    parts.append(data[pos:])
+    return b"".join(parts)

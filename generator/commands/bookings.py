@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from generator.commands.phrases import count
 from generator.config.settings import Settings
 from generator.domain import Booking
 
@@ -96,7 +97,7 @@ def _table(settings: Settings, bookings: Sequence[Booking]) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     zone = settings.owner.timezone
-    return "\n".join(lines) + f"\n\n{len(bookings)} booking(s); times in {zone}.\n"
+    return "\n".join(lines) + f"\n\n{count(len(bookings), 'booking')}; times in {zone}.\n"
 
 
 def format_bookings(settings: Settings, bookings: Sequence[Booking], fmt: str) -> str:

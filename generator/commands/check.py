@@ -19,10 +19,15 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from generator.commands.phrases import count
 from generator.config.settings import EmailSettings, Secret, Settings, check_settings, load_settings
 from generator.errors import CallslotError
 from generator.notify.mail import smtp_connection
+
+if TYPE_CHECKING:
+    from generator.busy.calendars import CalendarInfo
 
 __all__ = ["CheckReport", "Finding", "run_check"]
 
@@ -84,7 +89,7 @@ def run_check(
     report.add(
         OK,
         "settings",
-        f"{shown} is valid ({len(settings.call_types)} call types, "
+        f"{shown} is valid ({count(len(settings.call_types), 'call type')}, "
         f"time zone {settings.owner.timezone})",
     )
     for note in check_settings(settings):
@@ -174,7 +179,7 @@ def _check_calendars(
                 '(Google: the "Secret address in iCal format", not the public one)',
             )
             continue
-        zones = ", ".join(info.timezones) or "none given (times read as UTC or floating)"
+        zones = describe_zones(info, settings.owner.timezone)
         if info.next_busy:
             b = info.next_busy
             first, last = b.start.astimezone(tz), b.end.astimezone(tz)
@@ -186,7 +191,22 @@ def _check_calendars(
             nxt = f"next busy {first:%a %d %b %H:%M}-{upto} ({settings.owner.timezone})"
         else:
             nxt = "no busy time in the booking window"
-        report.add(OK, part, f"{info.events} events read, time zone {zones}, {nxt}")
+        report.add(OK, part, f"{info.events} events read, {zones}, {nxt}")
+
+
+def describe_zones(info: CalendarInfo, owner_zone: str) -> str:
+    """Which time zones the events are written in and how each was resolved, truthfully."""
+    parts = [f"{tzid} ({how})" for tzid, how in info.zones]
+    if info.calendar_zone:
+        parts.insert(0, f"{info.calendar_zone} (the calendar's X-WR-TIMEZONE: series keep "
+                        "their wall-clock time there)")
+    if info.utc:
+        parts.append("UTC")
+    if info.floating:
+        parts.append(f"floating (read in {owner_zone})")
+    if not parts:
+        return "all-day events only (each blocks the whole day in " + owner_zone + ")"
+    return "times: " + ", ".join(parts)
 
 
 # --------------------------------------------------------------------------
@@ -486,10 +506,9 @@ def _check_smtp(report: CheckReport, settings: Settings, timeout: float) -> bool
     except (OSError, smtplib.SMTPException) as exc:
         report.add(PROBLEM, "SMTP", _smtp_problem(email, exc))
         return False
-    login = " and login" if email.username else ""
-    report.add(
-        OK, "SMTP", f"{email.host}:{email.port} ({email.security}) accepts the connection{login}"
-    )
+    login = " and the login" if email.username else ""
+    how = {"ssl": "over TLS", "starttls": "with STARTTLS"}.get(email.security, "unencrypted")
+    report.add(OK, "SMTP", f"{email.host}:{email.port} accepts the connection ({how}){login}")
     return True
 
 
@@ -516,7 +535,7 @@ def _send_tests(
         message["Message-ID"] = make_msgid("callslot-check")
         message.set_content(
             "This is a test from `callslot check --send-test`: booking notifications "
-            f"for {settings.site.title} reach this address.\n"
+            f"for {settings.site.title or settings.owner.name} reach this address.\n"
         )
         try:
             _smtp_session(email, timeout, lambda client: client.send_message(message))
@@ -541,7 +560,7 @@ def _send_test_webhooks(
         key = notify.webhook_secret.get().encode()
     else:
         key = (env.get("CALLSLOT_SECRET") or "").encode()
-    text = f"callslot: test message from {settings.site.title}"
+    text = f"callslot: test message from {settings.site.title or settings.owner.name}"
     body = json.dumps({"text": text, "event": "test"}, ensure_ascii=False).encode()
     for i, hook in enumerate(notify.webhooks):
         part = f"test webhook {i + 1}"

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
-from generator.config.settings import Settings
+from generator.config.settings import Settings, unknown_call_type
 from generator.domain import Slot
 from generator.errors import BuildError, ConfigError
-from generator.i18n import day_label, format_or_list, short_time, weekday_name
+from generator.i18n import N_, day_label, format_or_list, short_time
 from generator.page.theme import Theme, load_theme
 from generator.page.viewdata import page_path
 from generator.signing import slot_id
@@ -68,6 +68,19 @@ def slot_link(settings: Settings, slot: Slot) -> str:
     return f"{settings.site.base_url}{page_path(settings, slot.call_type)}?slot={slot_id(slot)}"
 
 
+# One message per weekday: languages put a weekday in a case of its own or give it an
+# article ("am Montag", "w środę", "el miércoles"), which no single pattern can do.
+_WEEKDAY_AT = (
+    N_("Monday at %(times)s"),
+    N_("Tuesday at %(times)s"),
+    N_("Wednesday at %(times)s"),
+    N_("Thursday at %(times)s"),
+    N_("Friday at %(times)s"),
+    N_("Saturday at %(times)s"),
+    N_("Sunday at %(times)s"),
+)
+
+
 def _day_words(theme: Theme, day: date, today: date, language: str, times: str) -> str:
     """ "am Montag um 9:00 oder 10:30 Uhr" / "Monday at 9:00 or 10:30"."""
     if day == today:
@@ -75,10 +88,11 @@ def _day_words(theme: Theme, day: date, today: date, language: str, times: str) 
     if day == today + timedelta(days=1):
         return theme.gettext("tomorrow at %(times)s", language, times=times)
     # A weekday alone is clear within the coming week; later days also get their date.
-    name = (
-        weekday_name(day, language) if day - today < timedelta(days=7) else day_label(day, language)
+    if day - today < timedelta(days=7):
+        return theme.gettext(_WEEKDAY_AT[day.weekday()], language, times=times)
+    return theme.gettext(
+        "%(day)s at %(times)s", language, day=day_label(day, language), times=times
     )
-    return theme.gettext("%(day)s at %(times)s", language, day=name, times=times)
 
 
 def offer_text(
@@ -121,7 +135,10 @@ def offer_text(
             day=day_label(slot.start.astimezone(tz).date(), language),
             time=short_time(slot.start, tz, language),
         )
-        lines.append(f"- {when}: {slot_link(settings, slot)}")
+        line = theme.gettext(
+            "%(label)s: %(value)s", language, label=when, value=slot_link(settings, slot)
+        )
+        lines.append(f"- {line}")
     return "\n".join(lines) + "\n"
 
 
@@ -142,8 +159,7 @@ def make_offer(
         raise ConfigError("--count must be at least 1", field="--count")
     slug = call_type or settings.call_types[0].slug
     if settings.call_type(slug) is None:
-        known = ", ".join(c.slug for c in settings.call_types)
-        raise ConfigError(f"no call type {slug!r}; known: {known}", field="--call-type")
+        raise ConfigError(unknown_call_type(settings, slug), field="--call-type")
     if slots is None:
         from generator.page.build import offered_slots
 

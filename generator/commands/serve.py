@@ -292,3 +292,49 @@ def serve(
     finally:
         stop.set()
         store.close()
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port that is taken before any work is done (a build takes seconds).
+
+    Binds and releases the address the server will take, with the same
+    SO_REUSEADDR servers set (so a port left in TIME_WAIT is not refused); a
+    CallslotError names the address and a free ``--port`` to try instead.
+    """
+    import errno
+    import socket
+
+    if port == 0:
+        return  # any free port: nothing can be taken
+
+    def try_bind(number: int) -> OSError | None:
+        try:
+            infos = socket.getaddrinfo(host, number, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+        except socket.gaierror:
+            return OSError(errno.EADDRNOTAVAIL, f"{host} is not an address of this machine")
+        family, kind, proto, _name, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return exc
+        return None
+
+    problem = try_bind(port)
+    if problem is None:
+        return
+    shown = f"[{host}]" if ":" in host else host
+    if problem.errno == errno.EADDRINUSE:
+        free = next((n for n in range(port + 1, min(port + 50, 65536)) if try_bind(n) is None),
+                    None)
+        instead = f"`callslot serve --port {free}`" if free else "`callslot serve --port 0`"
+        raise CallslotError(f"cannot listen on {shown}:{port}: another program (perhaps another "
+                            f"`callslot serve`) uses that port; stop it or run {instead}")
+    if problem.errno == errno.EACCES:
+        raise CallslotError(f"cannot listen on {shown}:{port}: ports below 1024 need "
+                            "administrator rights; run `callslot serve --port 8000`")
+    reason = problem.strerror or str(problem)
+    raise CallslotError(f"cannot listen on {shown}:{port}: {reason}; check --host "
+                        "(127.0.0.1 serves this machine only) or pass another --port")

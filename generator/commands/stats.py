@@ -14,35 +14,51 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from statistics import median
 from typing import Any
 
+from generator.commands.phrases import count
 from generator.domain import Booking
 from generator.errors import CallslotError
 
 __all__ = [
+    "PROMISED_SHARE",
     "Stats",
     "WeekRow",
     "compute_stats",
     "format_json",
     "format_table",
+    "held_sentence",
     "plot_stats",
     "to_dict",
+    "unmarked_reminder",
 ]
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 TOP_TOPICS = 10
 
 
+# The idea behind callslot: about 9 of 10 scheduled calls reach the other person.
+PROMISED_SHARE = 0.9
+DAY = timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class WeekRow:
-    """One ISO week (of the call's local start): calls still on, and calls cancelled."""
+    """One ISO week (of the call's local start): calls still on, and calls cancelled.
+
+    Every week of the period has a row, weeks without a call too, so a quiet
+    week shows as a zero rather than vanishing between its neighbours.
+    """
 
     week: str  # "2026-W49"
     booked: int
     cancelled: int
+    monday: date | None = None  # the week's first day, for labels the owner reads
+    held: int = 0
+    missed: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,10 @@ class Stats:
     missed: int
     unmarked: int  # confirmed calls that are over (or all, without ``now``) and not marked
     upcoming: int  # confirmed calls not over yet at ``now``
+    booked_within_day: int = 0  # bookings made less than 24 hours before their call
+    cancelled_within_day: int = 0  # cancellations that came less than 24 hours before the call
+    cancel_notice_median: timedelta | None = None  # cancellation -> call, median
+    unmarked_ids: tuple[str, ...] = ()  # the calls ``unmarked`` counts, earliest first
 
     @property
     def held_share(self) -> float | None:
@@ -70,10 +90,25 @@ class Stats:
         marked = self.held + self.missed
         return self.held / marked if marked else None
 
+    @property
+    def recurring_topics(self) -> tuple[tuple[str, int], ...]:
+        """Keywords that came up more than once: what to prepare a standard answer for."""
+        return tuple((k, n) for k, n in self.topics if n > 1)
+
 
 def _keyword(topic: str) -> str:
     # Callers type "Vertrag", " vertrag " and "VERTRAG": one keyword.
     return " ".join(topic.split()).casefold()
+
+
+def _monday(moment: datetime, tz: tzinfo) -> date:
+    day = moment.astimezone(tz).date()
+    return day - timedelta(days=day.weekday())
+
+
+def _week_name(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 def compute_stats(
@@ -82,20 +117,31 @@ def compute_stats(
     """Summarise bookings whose call starts at or after ``since`` (all when None).
 
     Weeks, weekdays and hours are those of the call's start in ``tz`` (the
-    owner's zone). With ``now``, confirmed calls not over yet count as
-    upcoming rather than unmarked.
+    owner's zone). The weeks run from ``since`` (or the first call) to the
+    week of ``now`` (or the last call, if later), each week listed. With
+    ``now``, confirmed calls not over yet count as upcoming rather than unmarked.
     """
     chosen = [b for b in bookings if since is None or b.start >= since]
     chosen.sort(key=lambda b: (b.start, b.id))
     confirmed = [b for b in chosen if b.status != "cancelled"]
     cancelled = [b for b in chosen if b.status == "cancelled"]
 
-    per_week: dict[str, list[int]] = {}
-    for b in chosen:
-        year, week, _ = b.start.astimezone(tz).isocalendar()
-        row = per_week.setdefault(f"{year}-W{week:02d}", [0, 0])
-        row[1 if b.status == "cancelled" else 0] += 1
-    weeks = tuple(WeekRow(week, booked, gone) for week, (booked, gone) in sorted(per_week.items()))
+    weeks: tuple[WeekRow, ...] = ()
+    if chosen:
+        first = _monday(since if since is not None else chosen[0].start, tz)
+        last = _monday(max([chosen[-1].start] + ([now] if now is not None else [])), tz)
+        rows: dict[date, dict[str, int]] = {}
+        monday = first
+        while monday <= last:
+            rows[monday] = {"booked": 0, "cancelled": 0, "held": 0, "missed": 0}
+            monday += timedelta(days=7)
+        for b in chosen:
+            row = rows[_monday(b.start, tz)]
+            row["cancelled" if b.status == "cancelled" else "booked"] += 1
+            if b.status != "cancelled" and b.outcome in ("held", "missed"):
+                row[b.outcome] += 1
+        weeks = tuple(WeekRow(_week_name(m), r["booked"], r["cancelled"], m, r["held"],
+                              r["missed"]) for m, r in rows.items())
 
     notices = [b.start - b.created_at for b in chosen]
     average = sum(notices, timedelta()) / len(notices) if notices else None
@@ -113,10 +159,13 @@ def compute_stats(
     hour_counts = Counter(s.hour for s in local_starts)
     hours = tuple(sorted(hour_counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
+    cancel_notices = [b.start - b.cancelled_at for b in cancelled if b.cancelled_at is not None]
+
     held = sum(1 for b in confirmed if b.outcome == "held")
     missed = sum(1 for b in confirmed if b.outcome == "missed")
     open_ = [b for b in confirmed if b.outcome not in ("held", "missed")]
-    upcoming = sum(1 for b in open_ if now is not None and b.end > now)
+    upcoming = [b for b in open_ if now is not None and b.end > now]
+    unmarked = [b for b in open_ if b not in upcoming]
     return Stats(
         since=since,
         total=len(chosen),
@@ -130,8 +179,12 @@ def compute_stats(
         hours=hours,
         held=held,
         missed=missed,
-        unmarked=len(open_) - upcoming,
-        upcoming=upcoming,
+        unmarked=len(unmarked),
+        upcoming=len(upcoming),
+        booked_within_day=sum(1 for n in notices if n < DAY),
+        cancelled_within_day=sum(1 for n in cancel_notices if n < DAY),
+        cancel_notice_median=median(cancel_notices) if cancel_notices else None,
+        unmarked_ids=tuple(b.id for b in unmarked),
     )
 
 
@@ -150,45 +203,92 @@ def _duration(value: timedelta | None) -> str:
     return f"{hours}h {mins:02d}m"
 
 
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "-"
+
+
+def _day(value: date) -> str:
+    return f"{value.day} {value:%b %Y}"
+
+
+def held_sentence(stats: Stats) -> str:
+    """ "17 of 19 calls took place (89%), close to the 9 in 10 ..." in plain words."""
+    marked = stats.held + stats.missed
+    share = stats.held_share
+    if share is None:
+        return "Outcomes: none marked yet."
+    taken = f"{stats.held} of {count(marked, 'call')} took place ({share:.0%})"
+    if share >= PROMISED_SHARE:
+        verdict = "as the idea promises: about 9 in 10 scheduled calls reach the other person"
+    else:
+        verdict = (f"fewer than the about {PROMISED_SHARE:.0%} that scheduled calls promise; "
+                   "a reminder before each call may help")
+    return f"{taken}: {verdict}."
+
+
+def unmarked_reminder(stats: Stats, shown: int = 8) -> str | None:
+    """What still needs marking, with the command that marks it; None when nothing does."""
+    if not stats.unmarked_ids:
+        return None
+    ids = stats.unmarked_ids
+    listed = " ".join(ids[:shown]) + (" ..." if len(ids) > shown else "")
+    return (f"Not marked yet: {count(len(ids), 'past call')}. Mark how they went, several at "
+            f"once: callslot bookings mark {listed} held (or missed)")
+
+
 def format_table(stats: Stats) -> str:
     """A plain-text report for the terminal."""
     lines: list[str] = []
-    since = stats.since.date().isoformat() if stats.since else "the first booking"
+    since = _day(stats.since.date()) if stats.since else "the first booking"
     lines.append(
-        f"Calls since {since}: {stats.total} booked, {stats.cancelled} cancelled, "
-        f"{stats.confirmed} on"
+        f"Calls since {since}: {count(stats.total, 'booking')}, of which "
+        f"{stats.cancelled} cancelled and {stats.confirmed} still on or held"
     )
     if not stats.total:
         lines.append("No bookings yet: share the page's link and come back in a few weeks.")
         return "\n".join(lines) + "\n"
     lines.append("")
-    lines.append("Week       Calls  Cancelled")
+    lines.append("Week                    Calls  Held  Missed  Cancelled")
     for row in stats.weeks:
-        lines.append(f"{row.week:<10} {row.booked:>5}  {row.cancelled:>9}")
+        label = f"{row.week} ({row.monday.day} {row.monday:%b})" if row.monday else row.week
+        lines.append(f"{label:<22} {row.booked:>6}  {row.held:>4}  {row.missed:>6}  "
+                     f"{row.cancelled:>9}")
+    lines.append("")
+    lines.append(held_sentence(stats))
+    reminder = unmarked_reminder(stats)
+    if reminder:
+        lines.append(reminder)
+    if stats.upcoming:
+        lines.append(f"Still to come: {count(stats.upcoming, 'call')}.")
     lines.append("")
     lines.append(
-        f"Notice (booking to call): average {_duration(stats.notice_average)}, "
-        f"median {_duration(stats.notice_median)}"
+        f"Booked within a day: {stats.booked_within_day} of {count(stats.total, 'booking')} "
+        f"({_share(stats.booked_within_day, stats.total)}) came less than 24 hours "
+        "before the call."
     )
+    lines.append(
+        f"Notice (booking to call): average {_duration(stats.notice_average)}, "
+        f"median {_duration(stats.notice_median)}."
+    )
+    if stats.cancelled:
+        lines.append(
+            f"Cancelled: {stats.cancelled} of {count(stats.total, 'booking')} "
+            f"({_share(stats.cancelled, stats.total)}); {stats.cancelled_within_day} of them "
+            f"less than a day before the call (median "
+            f"{_duration(stats.cancel_notice_median)} before)."
+        )
+    else:
+        lines.append("Cancelled: none.")
+    recurring = stats.recurring_topics
+    if recurring:
+        lines.append("Recurring topics (worth a prepared answer): "
+                     + ", ".join(f"{k} ({n})" for k, n in recurring))
     if stats.topics:
         lines.append("Topics: " + ", ".join(f"{k} ({n})" for k, n in stats.topics))
     if stats.weekdays:
         lines.append("Busiest days: " + ", ".join(f"{d} ({n})" for d, n in stats.weekdays))
     if stats.hours:
         lines.append("Busiest hours: " + ", ".join(f"{h:02d}:00 ({n})" for h, n in stats.hours))
-    lines.append("")
-    share = stats.held_share
-    if share is None:
-        lines.append(
-            "Outcomes: none marked yet; mark calls with `callslot bookings mark ID held|missed`"
-        )
-    else:
-        lines.append(
-            f"Outcomes: {stats.held} held, {stats.missed} missed, "
-            f"{stats.unmarked} not marked: {share:.0%} of marked calls took place"
-        )
-    if stats.upcoming:
-        lines.append(f"Upcoming: {stats.upcoming}")
     return "\n".join(lines) + "\n"
 
 
@@ -196,15 +296,20 @@ def to_dict(stats: Stats) -> dict[str, Any]:
     """JSON-ready: durations in minutes, times in ISO 8601."""
     data = asdict(stats)
     data["since"] = stats.since.isoformat() if stats.since else None
-    for key in ("notice_average", "notice_median"):
+    for key in ("notice_average", "notice_median", "cancel_notice_median"):
         value = getattr(stats, key)
         data[f"{key}_minutes"] = round(value.total_seconds() / 60, 1) if value is not None else None
         del data[key]
-    data["weeks"] = [asdict(w) for w in stats.weeks]
+    data["weeks"] = [
+        {**asdict(w), "monday": w.monday.isoformat() if w.monday else None} for w in stats.weeks
+    ]
     data["topics"] = [{"topic": k, "count": n} for k, n in stats.topics]
+    data["recurring_topics"] = [{"topic": k, "count": n} for k, n in stats.recurring_topics]
     data["weekdays"] = [{"weekday": d, "count": n} for d, n in stats.weekdays]
     data["hours"] = [{"hour": h, "count": n} for h, n in stats.hours]
+    data["unmarked_ids"] = list(stats.unmarked_ids)
     data["held_share"] = stats.held_share
+    data["promised_share"] = PROMISED_SHARE
     return data
 
 
@@ -212,8 +317,29 @@ def format_json(stats: Stats) -> str:
     return json.dumps(to_dict(stats), indent=2, ensure_ascii=False) + "\n"
 
 
-def plot_stats(stats: Stats, path: Path) -> None:
-    """Draw calls per week and the outcome share into a PNG (matplotlib, the "plot" extra)."""
+# Colours that stay apart for the common colour-vision deficiencies (Okabe-Ito).
+_COLOURS = {"held": "#009e73", "missed": "#d55e00", "open": "#56b4e9", "cancelled": "#bbbbbb"}
+
+
+def _untranslated(message: str, language: str | None = None, **variables: Any) -> str:
+    return message % variables if variables else message
+
+
+def _untranslated_n(singular: str, plural: str, n: int, language: str | None = None,
+                    **variables: Any) -> str:
+    return (singular if n == 1 else plural) % {"num": n, **variables}
+
+
+def plot_stats(stats: Stats, path: Path, *, language: str = "en",
+               theme: Any = None) -> Any:
+    """Draw calls per week (by outcome) and the share of calls held into a PNG.
+
+    Texts come from ``theme``'s catalogs in ``language`` (the owner's), week
+    labels are the weeks' Mondays as the owner writes dates. Every week of the
+    period has a tick, quiet weeks too; the outcome panel is drawn only once
+    an outcome is marked (else the figure says how to mark them); the legend
+    sits outside the axes. Returns the matplotlib Figure (for tests).
+    """
     try:
         # Imported here: matplotlib is an optional extra and slow to import.
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -222,37 +348,89 @@ def plot_stats(stats: Stats, path: Path) -> None:
         raise CallslotError(
             "--plot needs matplotlib; install it with `pip install 'callslot[plot]'`"
         ) from None
+    from babel.dates import format_skeleton
+
+    from generator.i18n import babel_locale
+
+    gettext = theme.gettext if theme is not None else _untranslated
+    ngettext = theme.ngettext if theme is not None else _untranslated_n
+    locale = babel_locale(language)
+
     fig = Figure(figsize=(9, 4), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
-    weeks_ax, outcome_ax = fig.subplots(1, 2, width_ratios=(3, 1))
-    labels = [w.week for w in stats.weeks]
-    positions = list(range(len(labels)))
-    weeks_ax.bar(positions, [w.booked for w in stats.weeks], color="#2b6cb0", label="calls")
-    weeks_ax.bar(
-        positions,
-        [w.cancelled for w in stats.weeks],
-        bottom=[w.booked for w in stats.weeks],
-        color="#cbd5e0",
-        label="cancelled",
-    )
-    weeks_ax.set_xticks(positions, labels, rotation=45, ha="right")
-    weeks_ax.set_title("Calls per week")
-    weeks_ax.set_ylabel("calls")
-    weeks_ax.yaxis.get_major_locator().set_params(integer=True)
-    if labels:
-        weeks_ax.legend(loc="upper left")
+    if not stats.weeks:
+        ax = fig.subplots()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, gettext("No bookings yet", language), ha="center", va="center",
+                fontsize=14, transform=ax.transAxes)
+        _save(fig, path)
+        return fig
+    marked = stats.held + stats.missed
+    if marked:
+        weeks_ax, share_ax = fig.subplots(1, 2, width_ratios=(4, 1))
     else:
-        weeks_ax.text(
-            0.5, 0.5, "no bookings", ha="center", va="center", transform=weeks_ax.transAxes
-        )
+        weeks_ax, share_ax = fig.subplots(), None
 
-    share = stats.held_share
-    outcome_ax.set_title(
-        "Outcomes: none marked" if share is None else f"Outcomes: {share:.0%} held"
-    )
-    counts = [("held", stats.held, "#2f855a"), ("missed", stats.missed, "#c53030")]
-    outcome_ax.bar([c[0] for c in counts], [c[1] for c in counts], color=[c[2] for c in counts])
-    outcome_ax.yaxis.get_major_locator().set_params(integer=True)
+    positions = list(range(len(stats.weeks)))
+    series = [
+        ("held", gettext("held", language), [w.held for w in stats.weeks]),
+        ("missed", gettext("missed", language), [w.missed for w in stats.weeks]),
+        ("open", gettext("not marked or still to come", language),
+         [w.booked - w.held - w.missed for w in stats.weeks]),
+        ("cancelled", gettext("cancelled", language), [w.cancelled for w in stats.weeks]),
+    ]
+    bottom = [0] * len(positions)
+    for key, label, values in series:
+        if not any(values):
+            continue  # no legend entry for what never happened
+        weeks_ax.bar(positions, values, bottom=bottom, color=_COLOURS[key], label=label,
+                     width=0.7)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    labels = [format_skeleton("MMMd", w.monday, locale=locale) if w.monday else w.week
+              for w in stats.weeks]
+    many = len(labels) > 8
+    weeks_ax.set_xticks(positions, labels, rotation=45 if many else 0,
+                        ha="right" if many else "center")
+    weeks_ax.set_xlim(-0.6, len(positions) - 0.4)
+    weeks_ax.set_ylim(0, max(max(bottom), 1) * 1.1)
+    weeks_ax.yaxis.get_major_locator().set_params(integer=True)
+    weeks_ax.set_title(gettext("Calls per week", language))
+    weeks_ax.set_xlabel(gettext("Week starting on Monday", language))
+    weeks_ax.set_ylabel(gettext("Calls", language))
+    weeks_ax.spines[["top", "right"]].set_visible(False)
+    # Outside the axes, below the chart: a legend inside would cover a bar sooner or later.
+    fig.legend(loc="outside lower center", ncols=4, frameon=False)
+
+    if share_ax is not None:
+        share = stats.held / marked
+        share_ax.bar([0], [share], color=_COLOURS["held"], width=0.6)
+        share_ax.bar([0], [1 - share], bottom=[share], color=_COLOURS["missed"], width=0.6)
+        # The line stops at the bar, so the words beside it stay readable.
+        share_ax.hlines(PROMISED_SHARE, -0.45, 0.4, color="#333333", linestyle="--",
+                        linewidth=1)
+        share_ax.text(0.45, PROMISED_SHARE,
+                      gettext("promised: about %(share)s", language,
+                              share=f"{PROMISED_SHARE:.0%}"),
+                      va="center", ha="left", fontsize=8)
+        share_ax.set_xlim(-0.5, 1.6)
+        share_ax.set_ylim(0, 1)
+        share_ax.set_xticks([])
+        share_ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+        share_ax.set_title(
+            ngettext("%(held)s of %(num)s call took place", "%(held)s of %(num)s calls took place",
+                     marked, language, held=stats.held)
+            + f"\n({share:.0%})",
+            fontsize=10,
+        )
+        share_ax.spines[["top", "right", "bottom"]].set_visible(False)
+    else:
+        fig.suptitle(gettext("No outcome marked yet: callslot bookings mark ID held", language),
+                     fontsize=9, color="#555555")
+    _save(fig, path)
+    return fig
+
+
+def _save(fig: Any, path: Path) -> None:
     try:
         fig.savefig(path, format="png")
     except OSError as exc:

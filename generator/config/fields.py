@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from generator.config.suggest import did_you_mean
 from generator.config.valuetypes import Secret, parse_duration
 from generator.errors import ConfigError
 
@@ -68,7 +69,8 @@ class FieldReader:
             if key not in allowed:
                 dotted = f"{prefix}.{key}" if prefix else key
                 known = ", ".join(sorted(allowed))
-                raise self.error(dotted, f"unknown setting {key!r}; known here: {known}")
+                hint = did_you_mean(key, allowed)
+                raise self.error(dotted, f"unknown setting {key!r}{hint}; known here: {known}")
 
     def string(
         self,
@@ -93,7 +95,8 @@ class FieldReader:
             raise self.error(dotted, "must not be empty")
         if choices and value not in choices:
             allowed = ", ".join(f'"{c}"' for c in choices)
-            raise self.error(dotted, f"{value!r} is not allowed; choose one of {allowed}")
+            hint = did_you_mean(value, choices)
+            raise self.error(dotted, f"{value!r} is not allowed{hint}; choose one of {allowed}")
         return value
 
     def boolean(self, data: dict[str, Any], key: str, dotted: str, default: bool) -> bool:
@@ -118,7 +121,7 @@ class FieldReader:
         try:
             return parse_duration(data.get(key, default), field="")
         except ConfigError as exc:
-            raise self.error(dotted, exc.message) from None
+            raise self.error(dotted, exc.reason) from None
 
     def secret(self, value: object, dotted: str, at: str | None = None) -> Secret:
         if not isinstance(value, str) or not value.strip():

@@ -53,11 +53,13 @@ __all__ = [
     "Settings",
     "SiteOptions",
     "check_settings",
+    "find_config",
     "load_settings",
     "parse_duration",
     "parse_hours",
     "parse_range",
     "parse_rate_limit",
+    "unknown_call_type",
 ]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -249,7 +251,8 @@ OPTIONS: dict[str, str] = {
     "call_types.duration": "Length of the call, e.g. \"30m\". Required.",
     "call_types.step": "Spacing of start times, e.g. \"30m\". Default: the duration.",
     "call_types.description": "One line under the title. Optional.",
-    "site.title": "Page title. Default: \"<owner name>: Rückruf vereinbaren\" or the English.",
+    "site.title": "Page title. Default: \"<owner name>: schedule a call\" in the page's "
+                  "language (\"Rückruf vereinbaren\" in German).",
     "site.description": "Description for search and link previews.",
     "site.base_url": "Public address of the page, e.g. \"https://call.example.org\"; "
                      "used for links in offers and link previews.",
@@ -284,11 +287,35 @@ OPTIONS: dict[str, str] = {
 # Loading
 
 
+def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The content/site.toml of the site that holds ``start`` (default: the current folder).
+
+    Looks in ``start`` and then in each folder above it, as git finds its
+    repository, so a command run inside content/ or one of its subfolders
+    finds its site; None when no folder up to the root has one.
+    """
+    here = Path(start if start is not None else Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_CONFIG
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def load_settings(path: str | os.PathLike[str] | None = None,
                   env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate a site.toml; ``path`` defaults to content/site.toml."""
+    """Read and validate a site.toml; ``path`` defaults to the site found by find_config()."""
     env = os.environ if env is None else env
-    file = Path(path) if path is not None else DEFAULT_CONFIG
+    if path is None:
+        found = find_config()
+        if found is None:
+            raise ConfigError(
+                f"no {DEFAULT_CONFIG} in {Path.cwd()} or any folder above it; run the "
+                "command in your site's folder, create a site with `callslot init`, or pass "
+                "--config PATH"
+            )
+        path = found
+    file = Path(path)
     shown = str(file)
     try:
         raw = file.read_bytes()
@@ -347,7 +374,7 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
     try:
         parse_timezone(tzname, field="owner.timezone")
     except ConfigError as exc:  # again with the line of the mistake
-        raise r.error("owner.timezone", exc.message) from None
+        raise r.error("owner.timezone", exc.reason) from None
     language = r.string(t, "language", "owner.language", DEFAULT_LANGUAGE, choices=LANGUAGES)
     email = r.string(t, "email", "owner.email")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
@@ -403,7 +430,7 @@ def _availability(r: FieldReader, t: dict[str, Any]) -> Availability:
         try:
             return parse_hours(value, field="")
         except ConfigError as exc:  # again with the line of the mistake
-            raise r.error(dotted, exc.message) from None
+            raise r.error(dotted, exc.reason) from None
 
     weekly = tuple(hours(t[day], f"availability.{day}") if day in t else () for day in WEEKDAYS)
     dates_t = r.table(t, "dates", "availability.dates")
@@ -526,14 +553,13 @@ def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
 def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
     r.unknown(t, {"title", "description", "base_url", "theme", "intro", "robots_index",
                   "allow_framing"}, "site")
-    default_title = (f"{owner.name}: Rückruf vereinbaren" if owner.language == "de"
-                     else f"{owner.name}: schedule a call")
     base_url = r.string(t, "base_url", "site.base_url", "") or ""
     if base_url and not re.match(r"^https?://[^\s/]+", base_url):
         raise r.error("site.base_url", f"{base_url!r}: write a full address such as "
                       "\"https://call.example.org\"")
     return SiteOptions(
-        title=r.string(t, "title", "site.title", default_title) or default_title,
+        # Empty: the theme's catalog names the page in each of its languages.
+        title=r.string(t, "title", "site.title", "") or "",
         description=r.string(t, "description", "site.description", "") or "",
         base_url=base_url.rstrip("/"),
         theme=r.string(t, "theme", "site.theme", "default") or "default",
@@ -541,6 +567,14 @@ def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
         robots_index=r.boolean(t, "robots_index", "site.robots_index", False),
         allow_framing=r.boolean(t, "allow_framing", "site.allow_framing", False),
     )
+
+def unknown_call_type(settings: Settings, slug: str) -> str:
+    """What to say when ``slug`` names no call type: the likely one, and all of them."""
+    from generator.config.suggest import did_you_mean
+
+    slugs = [c.slug for c in settings.call_types]
+    return f"{slug!r} is not a call type{did_you_mean(slug, slugs)}; known: {', '.join(slugs)}"
+
 
 def check_settings(settings: Settings) -> list[str]:
     """Problems that do not stop a build but that the owner should know of."""

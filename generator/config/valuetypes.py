@@ -188,9 +188,11 @@ def parse_timezone(text: str, *, field: str, file: str | None = None) -> ZoneInf
     """The zone of an IANA name such as "Europe/Berlin"; a ConfigError naming ``field``."""
     try:
         return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f'{text!r} is not an IANA time zone; write e.g. "Europe/Berlin" or "America/New_York"',
-            file=file,
-            field=field,
-        ) from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass  # OSError: a name like "Europe/" that is a folder of tzdata
+    from generator.config.suggest import closest_timezone
+
+    match = closest_timezone(text)
+    fix = (f'did you mean "{match}"?' if match
+           else 'write e.g. "Europe/Berlin" or "America/New_York"')
+    raise ConfigError(f"{text!r} is not an IANA time zone; {fix}", file=file, field=field)

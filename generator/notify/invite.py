@@ -244,7 +244,9 @@ def bookings_feed(
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
-    cal.add("x-wr-calname", "callslot" if not settings.site.title else settings.site.title)
+    from generator.page.viewdata import site_title
+
+    cal.add("x-wr-calname", site_title(settings, theme, language))
     for booking in bookings:
         cancelled = booking.status == "cancelled"
         if booking.status != "confirmed" and not (cancelled and include_cancelled):

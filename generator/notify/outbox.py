@@ -47,6 +47,7 @@ __all__ = [
     "cancel_url",
     "channels_for",
     "check_notify_settings",
+    "redact",
     "run_due",
     "run_forever",
     "send_now",
@@ -317,16 +318,21 @@ def _attempt(
     timeout: float | None = None,
 ) -> tuple[str, str]:
     """Try one row: (outcome, detail) with outcome "sent", "skipped" or "error"."""
+    booking = None
     try:
         booking = store.get(item.booking_id)
         if booking is None:
             return "skipped", "the booking no longer exists"
         return _send(settings, booking, item, now=now, secret=secret, timeout=timeout)
     except _DELIVERY_ERRORS as exc:
-        return "error", _describe(exc)
+        return "error", redact(_describe(exc), booking)
     except Exception as exc:
-        log.exception("notification %s (%s) failed unexpectedly", item.id, item.channel)
-        return "error", _describe(exc)
+        # A bug: its traceback goes to the log, without the caller's data in its text.
+        import traceback
+
+        trace = redact("".join(traceback.format_exception(exc)), booking)
+        log.error("notification %s (%s) failed unexpectedly\n%s", item.id, item.channel, trace)
+        return "error", redact(_describe(exc), booking)
 
 
 def _send(
@@ -452,6 +458,27 @@ def _finish(store: Store, item: OutboxItem, now: datetime, result: tuple[str, st
         detail,
         next_at,
     )
+
+
+def redact(text: str, booking: Booking | None) -> str:
+    """``text`` without the caller's personal data: a mail server's refusal quotes the
+    address ("550 <max@example.org>: unknown"), sometimes the name; the text goes to
+    logs and the outbox, where it would outlive the booking's erasure."""
+    if booking is None or not text:
+        return text
+    values = [booking.name, booking.email, booking.phone, booking.topic, booking.note]
+    local = booking.email.rpartition("@")[0]
+    values.append(local)
+    from generator.contact import ascii_email
+
+    values.append(ascii_email(booking.email) or "")
+    digits = "".join(ch for ch in booking.phone if ch.isdigit())
+    values += [digits, digits[-7:]]
+    # Longest first, so a part (the local part of an address) never leaves the rest behind.
+    for value in sorted({v.strip() for v in values if len(v.strip()) >= 3}, key=len,
+                        reverse=True):
+        text = text.replace(value, "<caller>")
+    return text
 
 
 def _describe(exc: BaseException) -> str:

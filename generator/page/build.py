@@ -217,7 +217,7 @@ def render_site(
     script = theme.asset("page.js")
     html: dict[str, str] = {}
     for call_type in settings.call_types:
-        view = page_view(settings, call_type, slots, secret=secret, intro=intro)
+        view = page_view(settings, call_type, slots, secret=secret, intro=intro, theme=theme)
         html[page_filename(settings, call_type.slug)] = theme.render(
             "page.html", page=view, script=script
         )

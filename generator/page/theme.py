@@ -11,10 +11,11 @@ overrides single files and inherits the rest, as in Pelican and Hugo.
 from __future__ import annotations
 
 import base64
+import functools
 import gettext
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,14 @@ class Theme:
         *,
         language: str,
         base: Mapping[str, Any] | None = None,
+        site: Callable[[str], Any] | None = None,
     ) -> None:
         self.name = name
         self.dirs = tuple(dirs)  # theme folders, the one that wins first
         self.language = language
         self._base = dict(base or {})
+        # The site's view data in a language (its default title differs per language).
+        self._site = site
         self._envs: dict[str, jinja2.Environment] = {}
 
     def environment(self, language: str | None = None) -> jinja2.Environment:
@@ -103,6 +107,8 @@ class Theme:
         if language not in LANGUAGES:
             language = self.language
         values = {**self._base, **context, "lang": language}
+        if self._site is not None and "site" not in context:
+            values["site"] = self._site(language)
         try:
             return self.environment(language).get_template(template).render(values)
         except jinja2.TemplateSyntaxError as exc:
@@ -181,7 +187,8 @@ def load_theme(settings: Settings) -> Theme:
 
     name, dirs = _theme_dirs(settings)
     theme = Theme(name, dirs, language=settings.owner.language)
-    theme._base = {"site": site_view(settings), "css": theme.asset("style.css")}
+    theme._base = {"css": theme.asset("style.css")}
+    theme._site = functools.cache(lambda language: site_view(settings, theme, language))
     return theme
 
 

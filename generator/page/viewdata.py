@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
@@ -16,6 +17,9 @@ from generator.config.settings import CallType, Settings
 from generator.domain import Slot
 from generator.i18n import day_label, og_locale, time_label, zone_label
 from generator.signing import slot_id, slot_token
+
+if TYPE_CHECKING:
+    from generator.page.theme import Theme
 
 __all__ = [
     "CallTypeLink",
@@ -28,6 +32,7 @@ __all__ = [
     "page_filename",
     "page_path",
     "page_view",
+    "site_title",
     "site_view",
 ]
 
@@ -61,12 +66,21 @@ class SiteView:
     home: str  # path of the first booking page
 
 
-def site_view(settings: Settings) -> SiteView:
+def site_title(settings: Settings, theme: Theme, language: str) -> str:
+    """site.title, or the page's name in ``language``: "Anna: Rückruf vereinbaren"."""
+    if settings.site.title:
+        return settings.site.title
+    return theme.gettext("%(name)s: schedule a call", language, name=settings.owner.name)
+
+
+def site_view(settings: Settings, theme: Theme, language: str | None = None) -> SiteView:
+    """What every page in ``language`` (default: the owner's) shows of the site."""
+    language = language or settings.owner.language
     return SiteView(
-        title=settings.site.title,
+        title=site_title(settings, theme, language),
         description=settings.site.description,
         owner_name=settings.owner.name,
-        language=settings.owner.language,
+        language=language,
         base_url=settings.site.base_url,
         robots="" if settings.site.robots_index else "noindex, nofollow",
         home=page_path(settings, settings.call_types[0].slug),
@@ -194,15 +208,16 @@ def page_view(
     *,
     secret: bytes,
     intro: Markup,
+    theme: Theme,
     language: str | None = None,
 ) -> PageView:
     """Everything the booking page of one call type shows."""
     language = language or settings.owner.language
     path = page_path(settings, call_type.slug)
     days = _days(settings, [s for s in slots if s.call_type == call_type.slug], secret, language)
-    title = settings.site.title
+    title = site_title(settings, theme, language)
     if call_type != settings.call_types[0]:
-        title = f"{call_type.title} – {settings.site.title}"
+        title = f"{call_type.title} – {title}"
     base = settings.site.base_url
     return PageView(
         lang=language,

@@ -1,0 +1,35 @@
+"""The owner's terminal English: counted nouns, lists, next steps, as a person writes them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["count", "join_and", "see_the_page"]
+
+
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """ "1 call type", "2 call types", "0 calls"."""
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+def join_and(items: Sequence[str], word: str = "and") -> str:
+    """ "a", "a and b", "a, b and c" (no serial comma, as in the rest of the output)."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def see_the_page(index: Path, *, served: bool) -> str:
+    """The next step after a build: how to look at the page just written.
+
+    ``served`` says the folder is the one `callslot serve` serves (public/ beside
+    content/); a page built elsewhere with --out can only be opened as a file.
+    """
+    shown = index.resolve().as_uri()
+    if not served:
+        return f"To see the page, open {shown} in a browser."
+    return (
+        f"To see the page, open {shown} in a browser, or run `callslot serve` and open "
+        "http://127.0.0.1:8000/ (there the form books calls too)."
+    )

@@ -1,0 +1,269 @@
+"""What the terminal says to the owner: one prefix, the right plural, a likely fix, the next step.
+
+Each test checks that a defect a new owner met is gone (a doubled prefix, "1 call
+types", no hint for a mistyped name, no next step), not the exact wording.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from zoneinfo import available_timezones
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generator.cli import main
+from generator.config.settings import load_settings
+from generator.config.suggest import closest_timezone
+from generator.errors import ConfigError
+
+SECRET = "test-secret-0123456789abcdef"
+NOW = "2026-11-30T08:00+01:00"
+ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLSLOT_SECRET", SECRET)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+
+def config(site: Path) -> str:
+    return str(site / "content" / "site.toml")
+
+
+def edit(site: Path, old: str, new: str) -> None:
+    path = site / "content" / "site.toml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def error_of(site: Path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(site / "content" / "site.toml", env={})
+    return caught.value.format_message()
+
+
+# -- one prefix --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wrong", ["Europe/Berln", "europe/berlin", "Mars/Olympus_Mons"])
+def test_a_wrong_time_zone_names_its_field_once(example_site: Path, wrong: str) -> None:
+    edit(example_site, 'timezone = "Europe/Berlin"', f'timezone = "{wrong}"')
+    message = error_of(example_site)
+    assert message.count("owner.timezone") == 1, message
+    assert re.search(r"site\.toml, line \d+: owner\.timezone: ", message), message
+
+
+def test_a_short_secret_names_the_variable_once(runner, example_site: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLSLOT_SECRET", "short")
+    result = runner.invoke(main, ["build", "--config", config(example_site), "--now", NOW])
+    assert result.exit_code == 1
+    assert result.output.count("CALLSLOT_SECRET") == 1, result.output
+    assert "Traceback" not in result.output
+
+
+# -- did you mean --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "wrong", ["europe/berlin", "EUROPE/BERLIN", "Europe/Berln", "Europe/Berlim", "Berlin"]
+)
+def test_a_mistyped_time_zone_suggests_the_right_one(example_site: Path, wrong: str) -> None:
+    edit(example_site, 'timezone = "Europe/Berlin"', f'timezone = "{wrong}"')
+    assert '"Europe/Berlin"' in error_of(example_site)
+
+
+def test_a_time_zone_far_from_any_gets_an_example_instead(example_site: Path) -> None:
+    edit(example_site, 'timezone = "Europe/Berlin"', 'timezone = "Mars/Olympus_Mons"')
+    message = error_of(example_site)
+    assert "did you mean" not in message and "Europe/Berlin" in message
+
+
+@settings(max_examples=200, deadline=None)
+@given(zone=st.sampled_from(ZONES), flips=st.lists(st.booleans(), min_size=40, max_size=40))
+def test_any_zone_in_any_case_is_found(zone: str, flips: list[bool]) -> None:
+    typed = "".join(c.swapcase() if flip else c for c, flip in zip(zone, flips * 2, strict=False))
+    assert closest_timezone(typed) == zone
+
+
+@settings(max_examples=100, deadline=None)
+@given(zone=st.sampled_from([z for z in ZONES if len(z.rsplit("/", 1)[1]) >= 8]),
+       data=st.data())
+def test_one_letter_dropped_from_a_long_zone_still_finds_it(zone: str, data: st.DataObject) -> None:
+    city_start = zone.rindex("/") + 2  # drop a letter of the city, not its first
+    i = data.draw(st.integers(city_start, len(zone) - 1))
+    assert closest_timezone(zone[:i] + zone[i + 1:]) == zone
+
+
+def test_a_mistyped_settings_key_suggests_the_right_one(example_site: Path) -> None:
+    edit(example_site, "[booking]", '[booking]\nnotcie = "4h"')
+    message = error_of(example_site)
+    assert "'notice'" in message and "notcie" in message
+
+
+def test_a_wrong_choice_in_another_case_suggests_the_right_one(example_site: Path) -> None:
+    edit(example_site, 'language = "de"', 'language = "DE"')
+    assert "did you mean 'de'" in error_of(example_site)
+
+
+@pytest.mark.parametrize("command", ["slots", "offer"])
+@pytest.mark.parametrize("wrong", ["Beratung", "beratun", "beartung"])
+def test_a_mistyped_call_type_suggests_the_right_one(runner, example_site: Path,
+                                                      command: str, wrong: str) -> None:
+    result = runner.invoke(main, [command, "--config", config(example_site), "--now", NOW,
+                                  "--call-type", wrong])
+    assert result.exit_code == 1, result.output
+    assert "did you mean 'beratung'" in result.output, result.output
+    assert result.output.count("--call-type") == 1
+
+
+def test_the_interactive_init_names_the_question_not_the_flag(runner, tmp_path: Path) -> None:
+    answers = "Anna Beispiel\neurope/berlin\nEurope/Berlin\nde\nnone\n9:00-12:00\n"
+    result = runner.invoke(main, ["init", str(tmp_path)], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "--timezone" not in result.output
+    error = next(line for line in result.output.splitlines() if "Error:" in line)
+    assert "Time zone" in error and '"Europe/Berlin"' in error
+    assert load_settings(tmp_path / "content" / "site.toml", env={}).owner.timezone == (
+        "Europe/Berlin"
+    )
+
+
+# -- plurals -------------------------------------------------------------------------------
+
+
+def test_check_counts_one_call_type_in_the_singular(runner, example_site: Path) -> None:
+    text = (example_site / "content" / "site.toml").read_text(encoding="utf-8")
+    first, *_ = text.split("[[call_types]]")[1:]
+    head = text.split("[[call_types]]")[0]
+    (example_site / "content" / "site.toml").write_text(
+        head + "[[call_types]]" + first, encoding="utf-8"
+    )
+    result = runner.invoke(main, ["check", "--config", config(example_site), "--now", NOW])
+    assert "(1 call type," in result.output, result.output
+    assert "1 call types" not in result.output
+
+
+# -- next steps -----------------------------------------------------------------------------
+
+
+def test_build_says_where_the_page_is_and_how_to_see_it(runner, example_site: Path) -> None:
+    result = runner.invoke(main, ["build", "--config", config(example_site), "--now", NOW])
+    assert result.exit_code == 0, result.output
+    index = example_site / "public" / "index.html"
+    assert index.as_uri() in result.output
+    assert "callslot serve" in result.output and "http://127.0.0.1:8000/" in result.output
+
+
+def test_build_into_another_folder_does_not_promise_serve(runner, example_site: Path,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "elsewhere"
+    result = runner.invoke(main, ["build", "--config", config(example_site), "--now", NOW,
+                                  "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "index.html").as_uri() in result.output
+    assert "callslot serve" not in result.output
+
+
+def test_a_second_build_does_not_contradict_itself(runner, example_site: Path) -> None:
+    args = ["build", "--config", config(example_site)]
+    assert runner.invoke(main, [*args, "--now", NOW]).exit_code == 0
+    later = runner.invoke(main, [*args, "--now", "2026-11-30T08:01+01:00"])
+    assert later.exit_code == 0, later.output
+    lines = later.output.splitlines()
+    # Either "same slots ... rewrote slots.json" or a list of "wrote" lines, never both.
+    assert not (any("same slots" in line for line in lines)
+                and any(line.startswith("wrote ") for line in lines)), later.output
+    assert "slots.json" in later.output
+    again = runner.invoke(main, [*args, "--now", "2026-11-30T08:01+01:00"])
+    assert "up to date" in again.output and "wrote" not in again.output
+
+
+def test_slots_after_a_build_ends_with_how_to_see_the_page(runner, example_site: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # README command 1: `callslot build && callslot slots`, run in the project folder.
+    monkeypatch.chdir(example_site)
+    assert runner.invoke(main, ["build", "--now", NOW]).exit_code == 0
+    result = runner.invoke(main, ["slots", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert "index.html" in last and "callslot serve" in last
+
+
+def test_init_says_what_to_edit_and_run_next(runner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["init", str(tmp_path / "site"), "--name", "Jo", "--no-input"])
+    assert result.exit_code == 0, result.output
+    after = result.output.split("Next:", 1)[1]
+    assert "site.toml" in after and "intro.md" in after
+    assert "CALLSLOT_CALENDAR_URL" in after  # the calendar variable to export
+    assert "callslot build" in after and "callslot check" in after
+
+
+def test_check_says_what_to_fix_first(runner, example_site: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALLSLOT_SECRET")
+    edit(example_site, 'source = "calendar.ics"', 'source = "env:NOT_SET_ICS"')
+    result = runner.invoke(main, ["check", "--config", config(example_site), "--now", NOW])
+    assert result.exit_code == 1
+    fails = [line for line in result.output.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 2, result.output
+    last = result.output.strip().splitlines()[-1]
+    first_part = fails[0].split(":", 1)[0].removeprefix("FAIL").strip()
+    assert "first" in last and first_part in last, last
+
+
+# -- ports and places --------------------------------------------------------------------
+
+
+def test_a_taken_port_suggests_a_free_one(runner, example_site: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.chdir(example_site)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(main, ["serve", "--port", str(port)])
+        suggested = re.search(r"--port (\d+)", result.output)
+        assert result.exit_code == 1 and suggested, result.output
+        with socket.socket() as probe:  # the port it names can really be taken
+            probe.bind(("127.0.0.1", int(suggested.group(1))))
+    assert not (example_site / "public").exists()  # nothing was built first
+
+
+@pytest.mark.parametrize("inside", ["content", "content/notes/2026"])
+def test_a_command_inside_the_site_finds_it_above(runner, example_site: Path, inside: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = example_site / inside
+    folder.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(folder)
+    result = runner.invoke(main, ["build", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert (example_site / "public" / "index.html").is_file()  # beside content/, as always
+    assert not (folder / "public").exists()
+    assert str(example_site / "content" / "site.toml") in result.output  # says which one
+    slots = runner.invoke(main, ["slots", "--now", NOW, "--format", "json"])
+    assert slots.exit_code == 0 and '"timezone": "Europe/Berlin"' in slots.output
+
+
+def test_the_site_in_the_current_folder_is_used_without_a_note(
+        runner, example_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(example_site)
+    result = runner.invoke(main, ["build", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert "found above" not in result.output
+
+
+def test_outside_any_site_says_how_to_get_one(runner, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["build", "--now", NOW])
+    assert result.exit_code == 1
+    assert "callslot init" in result.output and "--config" in result.output
+    assert "Traceback" not in result.output
