@@ -13,6 +13,11 @@ the successful bookings and throughput. Then 64 clients fight over 10 slots:
 exactly 10 bookings may succeed, and the store is checked for overlapping
 confirmed calls (double bookings: must be 0).
 
+Then the caller never waits on mail: gunicorn with SQLite and a real SMTP server
+(aiosmtpd) that answers at once, next to one that takes 2 s per message; booking
+p50/p99 side by side must be the same within noise (the mails go out on a thread
+after the answer).
+
 Last, the handler's cold start: ``import generator.handler`` in a fresh
 interpreter (median wall time of several runs minus a bare ``python -c pass``,
 and ``python -X importtime``'s own figure), and import plus a first answer.
@@ -22,6 +27,7 @@ calendar, so thousands of slots are bookable; the rate limit is off.
 
     python bench/handler.py
     python bench/handler.py --quick          # fewer requests, one run of the import timing
+    python bench/handler.py --only-mail      # just the slow-mail-server comparison
 """
 
 from __future__ import annotations
@@ -324,6 +330,83 @@ def bench_target(
     return phases, fight
 
 
+@contextmanager
+def smtp_sink(delay: float) -> Iterator[tuple[int, list[float]]]:
+    """A real SMTP server (aiosmtpd) taking ``delay`` seconds per message; yields its port
+    and the arrival times of the messages."""
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+
+    arrived: list[float] = []
+
+    class Slow:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            if delay:
+                await asyncio.sleep(delay)
+            arrived.append(time.perf_counter())
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Slow(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, arrived
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def gunicorn_sqlite(site: Path, env: dict[str, str], db: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **env,
+        "DATABASE_URL": f"sqlite:///{db}",
+        "CALLSLOT_CONFIG": str(site / "content" / "site.toml"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "generator.handler:app", "--workers", "2",
+         "--threads", "8", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def mail_speed(site: Path, env: dict[str, str], tokens: Iterator[str], per: int) -> list[str]:
+    """Booking latency with an instant and a 2 s/message mail server, side by side."""
+    lines = [
+        f"{'mail server':<26} {'bookings':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'mails by answer':>15}"
+    ]
+    for label, delay in (("instant", 0.0), ("2 s per message", 2.0)):
+        with smtp_sink(delay) as (port, arrived), gunicorn_sqlite(
+            site, {**env, "SMTP_URL": f"smtp://127.0.0.1:{port}"},
+            site / f"mail-{int(delay)}.sqlite3",
+        ) as base:
+            run_phase(label, base, 2, [[next(tokens)] for _ in range(2)])  # warm-up
+            arrived.clear()
+            # One caller after another, as people book: each answer's latency.
+            phase = run_phase(label, base, 1, [[next(tokens) for _ in range(per)]])
+            done = len(arrived)
+        lat = sorted(phase.latencies)
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        lines.append(
+            f"{label:<26} {phase.statuses.get(201, 0):>8} {p50:>8.1f} {p99:>8.1f} "
+            f"{lat[-1] * 1000:>8.1f} {done:>15}"
+        )
+    return lines
+
+
 def cold_start(runs: int, config: Path) -> list[str]:
     python = sys.executable
 
@@ -381,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests and runs")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--only-mail", action="store_true",
+                        help="only the instant vs slow mail server comparison")
     args = parser.parse_args(argv)
     sizes = {1: 30, 16: 8, 64: 3} if args.quick else {1: 150, 16: 25, 64: 8}
     started = time.perf_counter()
@@ -399,6 +484,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         tokens = bookable(site / "content" / "site.toml")
         rows, checks = [], []
+        mail_lines = mail_speed(site, env, tokens, 20 if args.quick else 60)
+        if args.only_mail:
+            print("Booking answer with a slow mail server (gunicorn 2x8 + SQLite, one caller "
+                  "after another; 'mails by answer': messages the server had taken when the "
+                  "last answer came):")
+            for line in mail_lines:
+                print("  " + line)
+            return 0
 
         with serve_sqlite(site, env) as base:
             phases, fight = bench_target("callslot serve + SQLite", base, tokens, sizes)
@@ -432,6 +525,12 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("Contention (each of 64 clients tries all 10 contested slots):")
         for line in checks:
+            print("  " + line)
+        print()
+        print("Booking answer with a slow mail server (gunicorn 2x8 + SQLite, one caller "
+              "after another; 'mails by answer': messages the server had taken when the "
+              "last answer came):")
+        for line in mail_lines:
             print("  " + line)
         print()
         print("Cold start of the handler:")

@@ -164,7 +164,7 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     import os
 
     from generator.config.settings import load_settings
-    from generator.notify.outbox import check_notify_settings, run_due
+    from generator.notify.outbox import check_notify_settings, run_due, waiting_for_channel
     from generator.signing import load_secret
     from generator.store import open_store
     from generator.store.retention import purge_expired
@@ -176,14 +176,19 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     store = open_store(os.environ.get("DATABASE_URL"), settings=settings)
     try:
         report = run_due(settings, store, now=moment, secret=secret, retry_now=retry_now)
+        waiting = waiting_for_channel(settings, store, now=moment)
         # After sending: a call over for [privacy] keep has nothing left to notify.
         purged = purge_expired(store, keep=settings.privacy.keep, now=moment)
     finally:
         store.close()
     for delivery in report.deliveries:
         click.echo(delivery.line())
-    click.echo(f"{report.sent} sent, {report.skipped} skipped (nothing to send), "
+    dropped = f"{report.dropped} dropped (the call had begun), " if report.dropped else ""
+    click.echo(f"{report.sent} sent, {report.skipped} skipped (nothing to send), {dropped}"
                f"{report.failed} not sent (queued for a retry or given up)")
+    if waiting:
+        click.echo(f"{waiting} mail(s) wait for a mail server: set SMTP_URL (or "
+                   "[notify.email]) and they go out with the next run")
     if purged.erased:
         click.echo(purged.summary())
 
@@ -559,7 +564,7 @@ def serve_command(config_path: Path | None, port: int, host: str, now: str | Non
 @click.pass_context
 def bookings_command(ctx: click.Context, config_path: Path | None, now: str | None, fmt: str,
                      show_all: bool) -> None:
-    """List upcoming bookings, or cancel one or mark how it went (see the commands below).
+    """List upcoming bookings, or move, cancel or mark one (see the commands below).
 
     Reads the store named by DATABASE_URL (default .callslot/bookings.sqlite3
     beside content/). Times are in the owner's time zone.
@@ -626,6 +631,45 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
             report = send_now(settings, store, booking_id, now=moment, secret=secret)
             click.echo(f"{count(report.sent, 'notification')} sent, {report.skipped} skipped "
                        f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
+    finally:
+        store.close()
+
+
+@bookings_command.command("move")
+@click.argument("booking_id", metavar="ID")
+@click.option("--to", "to", required=True, metavar="ISO-8601",
+              help="The new start, e.g. 2026-12-01T10:30 (your time zone unless an offset "
+                   "is given). The call keeps its type and length.")
+@config_option
+@now_option
+@click.option("--force", is_flag=True,
+              help="Move it even outside your open hours or over busy time in your calendars "
+                   "(never over another call).")
+@click.pass_context
+def bookings_move_command(ctx: click.Context, booking_id: str, to: str,
+                          config_path: Path | None, now: str | None, force: bool) -> None:
+    """Move call ID to another time: both sides get an updated invitation (the same event,
+    moved, in their calendars) and the reminders follow the new time. The call keeps its
+    topic, its history and the caller's links. Refused, with the reason, for a call that
+    has begun or is cancelled, or a time that is not open. An ID that starts with "-"
+    goes after "--"."""
+    from generator.commands.bookings import move_booking, parse_move_time
+    from generator.notify.outbox import send_now
+    from generator.signing import load_secret
+
+    settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    moment = parse_now(now or ctx.obj["now"])
+    try:
+        before, after = move_booking(settings, store, booking_id,
+                                     parse_move_time(to, settings), now=moment, force=force)
+        old = before.start.astimezone(settings.tz)
+        new = after.start.astimezone(settings.tz)
+        click.echo(f"Moved {booking_id} from {old:%a %Y-%m-%d %H:%M} to "
+                   f"{new:%a %Y-%m-%d %H:%M}: {after.topic} ({after.name}).")
+        secret, _ = load_secret(settings.state_dir)
+        report = send_now(settings, store, booking_id, now=moment, secret=secret)
+        click.echo(f"{report.sent} notification(s) sent, {report.skipped} skipped "
+                   f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
     finally:
         store.close()
 

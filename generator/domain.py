@@ -50,7 +50,7 @@ class Booking:
     status: str = "confirmed"  # or "cancelled"
     cancelled_at: datetime | None = None
     outcome: str | None = None  # "held" or "missed", marked by the owner afterwards
-    sequence: int = 0  # iCalendar SEQUENCE; a cancellation raises it
+    sequence: int = 0  # iCalendar SEQUENCE; a move or a cancellation raises it
     consent_text: str = ""  # the consent sentence the caller ticked; "" when none was asked
     consent_at: datetime | None = None  # when the caller ticked it
     # When name, phone, email, topic, note and zone were erased ([privacy] keep, or
@@ -65,8 +65,13 @@ class OutboxItem:
     id: int
     booking_id: str
     channel: str  # "email:owner", "email:caller", "webhook:<index>", "build_hook"
-    event: str  # "booked" or "cancelled"
-    status: str  # "pending", "sent" or "failed" (gave up after the last attempt)
+    event: str  # "booked", "moved", "cancelled" or "reminder"
+    # "pending", "sent", "failed" (gave up after the last attempt) or "dropped" (a
+    # reminder of a time the call no longer has: it was moved or cancelled)
+    status: str
     attempts: int
     last_error: str
-    next_attempt_at: datetime
+    next_attempt_at: datetime  # for a reminder: when it is due
+    # A "moved" row: the time the call had before, for "moved from ... to ...".
+    previous_start: datetime | None = None
+    previous_end: datetime | None = None

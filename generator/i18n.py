@@ -36,6 +36,7 @@ __all__ = [
     "date_label",
     "day_label",
     "format_or_list",
+    "language_name",
     "og_locale",
     "pick_language",
     "short_day_time",
@@ -129,6 +130,14 @@ def _day_pattern(language: str) -> str:
 
 def _locale(language: str) -> str:
     return babel_locale(language)
+
+
+def language_name(language: str) -> str:
+    """A language in its own words, as a language switcher shows it: "Deutsch", "Polski"."""
+    from babel import Locale
+
+    name = Locale.parse(language).get_display_name(language) or language
+    return name[:1].upper() + name[1:]
 
 
 def og_locale(language: str) -> str:

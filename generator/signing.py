@@ -25,6 +25,7 @@ __all__ = [
     "ForgedSlot",
     "cancel_token",
     "load_secret",
+    "move_token",
     "slot_id",
     "slot_token",
     "verify_slot_token",
@@ -87,6 +88,15 @@ def cancel_token(secret: bytes, booking_id: str) -> str:
     cancel link in the caller's email, so neither needs to keep the token.
     """
     digest = hmac.new(secret, f"cancel:{booking_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def move_token(secret: bytes, booking_id: str) -> str:
+    """The booker's token to move the call: as :func:`cancel_token`, for "move:" + id.
+
+    Its own token, so a move link forwarded to an assistant cannot cancel the call.
+    """
+    digest = hmac.new(secret, f"move:{booking_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 

@@ -121,12 +121,18 @@ def add_settings(site: Path, toml: str) -> Path:
     return path
 
 
-def check(runner: CliRunner, config: Path, env: dict[str, str], *args: str) -> Result:
-    return runner.invoke(
-        main,
-        ["check", "--config", str(config), "--now", NOW, "--timeout", "3", *args],
-        env={**CLEAN_ENV, **env},
-    )
+def check(
+    runner: CliRunner, config: Path, env: dict[str, str], *args: str, mail: bool = True
+) -> Result:
+    """`callslot check`; the example's owner.email needs a mail server, so unless the test
+    names its own mail server (or ``mail`` is False) a local one answers."""
+    command = ["check", "--config", str(config), "--now", NOW, "--timeout", "3", *args]
+    if not mail or "SMTP_URL" in env or "[notify.email]" in config.read_text(encoding="utf-8"):
+        return runner.invoke(main, command, env={**CLEAN_ENV, **env})
+    with smtp_server(Sink()) as port:
+        return runner.invoke(
+            main, command, env={**CLEAN_ENV, "SMTP_URL": f"smtp://127.0.0.1:{port}", **env}
+        )
 
 
 def fail_lines(result: Result) -> list[str]:
@@ -136,10 +142,15 @@ def fail_lines(result: Result) -> list[str]:
 # -- good set-ups ------------------------------------------------------------------------
 
 
-def test_example_content_passes_when_the_secret_is_set(
+def test_example_content_passes_when_the_secret_and_mail_are_set(
     runner: CliRunner, example_site: Path
 ) -> None:
-    result = check(runner, example_site / "content/site.toml", {"CALLSLOT_SECRET": SECRET})
+    with smtp_server(Sink()) as port:
+        result = check(
+            runner,
+            example_site / "content/site.toml",
+            {"CALLSLOT_SECRET": SECRET, "SMTP_URL": f"smtp://127.0.0.1:{port}"},
+        )
     assert result.exit_code == 0, result.output
     assert "ok    settings: site.toml is valid" in result.output
     # The example calendar's first event after 08:00 Berlin on Monday 30 Nov.
@@ -196,13 +207,38 @@ webhooks = ["env:CHAT_HOOK"]
 def test_reachable_postgresql_is_reported(
     runner: CliRunner, example_site: Path, postgres_url: str
 ) -> None:
-    result = check(
-        runner,
-        example_site / "content/site.toml",
-        {"CALLSLOT_SECRET": SECRET, "DATABASE_URL": postgres_url},
-    )
+    with smtp_server(Sink()) as port:
+        result = check(
+            runner,
+            example_site / "content/site.toml",
+            {
+                "CALLSLOT_SECRET": SECRET,
+                "DATABASE_URL": postgres_url,
+                "SMTP_URL": f"smtp://127.0.0.1:{port}",
+            },
+        )
     assert result.exit_code == 0, result.output
     assert "ok    DATABASE_URL: PostgreSQL reachable" in result.output
+
+
+def test_owner_email_without_a_mail_server_fails(runner: CliRunner, example_site: Path) -> None:
+    # owner.email says mail is expected; without a server nobody would hear of a booking.
+    result = check(
+        runner, example_site / "content/site.toml", {"CALLSLOT_SECRET": SECRET}, mail=False
+    )
+    assert result.exit_code == 1
+    [line] = fail_lines(result)
+    assert line.startswith("FAIL  SMTP: owner.email is anna@example.org but no mail server")
+    assert "SMTP_URL=" in line
+    # Without owner.email it stays a note: a site may take calls without any mail.
+    config = example_site / "content/site.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('email = "anna@example.org"\n', ""),
+        encoding="utf-8",
+    )
+    result = check(runner, config, {"CALLSLOT_SECRET": SECRET}, mail=False)
+    assert result.exit_code == 0, result.output
+    assert "note  SMTP: no mail configured" in result.output
 
 
 # -- broken set-ups: exit 1, one line each saying what to do -------------------------------

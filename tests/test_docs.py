@@ -88,15 +88,21 @@ def site(example_site: Path, tmp_path: Path) -> Iterator[tuple[Path, dict[str, s
         for k, v in os.environ.items()
         if k not in ("SMTP_URL", "DATABASE_URL", "CALLSLOT_CONFIG", "CALLSLOT_TRUSTED_PROXIES")
     }
-    env.update(
-        {
-            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-            "CALLSLOT_SECRET": SECRET,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'bookings.sqlite3'}",
-            "CALLSLOT_RATE_LIMIT": "off",
-        }
-    )
-    yield example_site, env
+    from notify_support import smtp_server
+
+    # Every guide has the reader set SMTP_URL (callslot check fails without it when
+    # owner.email is set): a real local mail server stands in for theirs.
+    with smtp_server() as (_sink, smtp_port):
+        env.update(
+            {
+                "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+                "CALLSLOT_SECRET": SECRET,
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'bookings.sqlite3'}",
+                "CALLSLOT_RATE_LIMIT": "off",
+                "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+            }
+        )
+        yield example_site, env
 
 
 def run_console(code: str, cwd: Path, env: dict[str, str]) -> None:

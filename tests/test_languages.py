@@ -219,6 +219,8 @@ def test_a_site_builds_books_and_mails_in_its_language_only(tmp_path: Path, lang
         texts["refusal (JSON)"] = forged.get_json()["message"]
         booked = client.post("/api/book", data=fields)
         assert booked.status_code == 303
+        # The mails go out on a thread after the answer: let them, before the cancel.
+        assert client.application.ctx.after_commit.wait()
         page = client.get(booked.headers["Location"])
         assert page.headers["Content-Language"] == language
         texts["booked page"] = shown(page.get_data(as_text=True))
@@ -227,6 +229,7 @@ def test_a_site_builds_books_and_mails_in_its_language_only(tmp_path: Path, lang
         texts["cancel page"] = shown(confirm.get_data(as_text=True))
         cancelled = client.post("/api/cancel", data={"token": token, "lang": language})
         texts["cancelled page"] = shown(client.get(cancelled.headers["Location"]).get_data(True))
+        assert client.application.ctx.after_commit.wait()
         [booking] = store.bookings(since=NOW, include_cancelled=True)
         store.close()
 

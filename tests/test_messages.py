@@ -206,9 +206,13 @@ def test_init_says_what_to_edit_and_run_next(runner, tmp_path: Path) -> None:
 
 def test_check_says_what_to_fix_first(runner, example_site: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from notify_support import smtp_server
+
     monkeypatch.delenv("CALLSLOT_SECRET")
     edit(example_site, 'source = "calendar.ics"', 'source = "env:NOT_SET_ICS"')
-    result = runner.invoke(main, ["check", "--config", config(example_site), "--now", NOW])
+    with smtp_server() as (_sink, port):  # owner.email needs a mail server: not a fault here
+        monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{port}")
+        result = runner.invoke(main, ["check", "--config", config(example_site), "--now", NOW])
     assert result.exit_code == 1
     fails = [line for line in result.output.splitlines() if line.startswith("FAIL")]
     assert len(fails) == 2, result.output

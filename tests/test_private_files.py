@@ -89,9 +89,14 @@ CLEAN = {name: None for name in ("CALLSLOT_SECRET", "DATABASE_URL", "SMTP_URL", 
 
 
 def check(runner: CliRunner, site: Path, **env: str) -> Result:
-    return runner.invoke(main, ["check", "--config", str(site / "content" / "site.toml"),
-                                "--now", NOW, "--timeout", "3"],
-                         env={**CLEAN, "CALLSLOT_SECRET": SECRET, **env})
+    from notify_support import smtp_server
+
+    # The example's owner.email needs a mail server, or check fails on that alone.
+    with smtp_server() as (_sink, port):
+        return runner.invoke(main, ["check", "--config", str(site / "content" / "site.toml"),
+                                    "--now", NOW, "--timeout", "3"],
+                             env={**CLEAN, "CALLSLOT_SECRET": SECRET,
+                                  "SMTP_URL": f"smtp://127.0.0.1:{port}", **env})
 
 
 def test_check_reports_retention_and_consent(runner: CliRunner, example_site: Path) -> None:

@@ -103,6 +103,7 @@ theme = "default"
 intro = "intro.md"
 robots_index = true
 allow_framing = true
+languages = ["en", "de", "pl"]
 
 [notify]
 webhooks = ["env:HOOK"]
@@ -587,6 +588,24 @@ def test_every_key_the_loader_accepts_is_documented_and_every_option_is_read(mon
     assert accepted - set(OPTIONS) == set()
     tables = {k for k in OPTIONS if any(o.startswith(f"{k}.") for o in OPTIONS)}
     assert set(OPTIONS) - accepted - tables == set()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('["de", "sv"]', "'sv' is not a language callslot speaks; choose from \"de\", \"en\""),
+        ('["de", "en", "de"]', "'de' is listed twice"),
+        ("[]", "expected a list of language codes"),
+        ('"de"', "expected a list of language codes"),
+    ],
+)
+def test_site_languages_are_checked(tmp_path, value: str, message: str) -> None:
+    text = EXAMPLE.replace('[site]\n', f"[site]\nlanguages = {value}\n", 1)
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert info.value.field == "site.languages"
+    assert message in info.value.message
+    assert info.value.line == text.splitlines().index(f"languages = {value}") + 1
 
 
 def test_every_option_has_a_help_sentence():

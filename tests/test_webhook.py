@@ -30,7 +30,7 @@ def test_body_verifies_against_its_signature_and_has_slack_text(example_site: Pa
     assert not verify(b"wrong key 0123456789", request.body, header)
     assert not verify(b"k" * 20, request.body + b" ", header)
     data = json.loads(request.body)
-    assert data["event"] == "booked"
+    assert data["event"] == "booking.created"
     assert data["text"] == "Telefontermin gebucht: Mo 30.11. 09:00–09:30 – Vertrag XY – Max Muster"
     assert data["booking"] == {
         "id": "bk0000",
@@ -87,15 +87,18 @@ def test_failed_webhook_is_retried_through_the_outbox(example_site: Path, tmp_pa
             env={"HOOK_URL": sink.url + "/secret-path", "HOOK_KEY": HOOK_KEY},
             extra_toml='[notify]\nwebhooks = ["env:HOOK_URL"]\nwebhook_secret = "env:HOOK_KEY"\n',
         )
-        assert channels_for(settings, "booked") == ["webhook:0"]
+        channels = channels_for(settings, "booked")
+        assert channels == ["email:owner", "email:caller", "webhook:0"]
         store = SQLiteStore(tmp_path / "b.sqlite3")
         store.migrate()
-        booking = book(store, make_booking(), channels_for(settings, "booked"))
+        booking = book(store, make_booking(), channels)
 
         sink.status = 503
         report = send_now(settings, store, booking.id, now=NOW, secret=SECRET)
         assert [d.outcome for d in report.deliveries] == ["retry"]
-        [row] = store.outbox()
+        # The mail rows wait untouched for a mail server; the webhook's row was tried.
+        mails, [row] = store.outbox()[:2], store.outbox()[2:]
+        assert [(m.status, m.attempts) for m in mails] == [("pending", 0)] * 2
         assert (row.status, row.attempts) == ("pending", 1)
         assert "503" in row.last_error and "secret-path" not in row.last_error
         assert row.next_attempt_at == NOW + dt.timedelta(minutes=1)
@@ -105,7 +108,7 @@ def test_failed_webhook_is_retried_through_the_outbox(example_site: Path, tmp_pa
         assert run_due(settings, store, now=NOW + dt.timedelta(seconds=30), secret=SECRET).sent == 0
         report = run_due(settings, store, now=NOW + dt.timedelta(minutes=2), secret=SECRET)
         assert report.sent == 1
-        assert store.outbox()[0].status == "sent"
+        assert store.outbox()[2].status == "sent"
         store.close()
     assert len(sink.requests) == 2
     last = sink.requests[-1]

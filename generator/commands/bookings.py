@@ -1,4 +1,5 @@
-"""The owner's list of bookings (`callslot bookings`): a table, CSV, JSON or an iCalendar file.
+"""The owner's bookings (`callslot bookings`): a table, CSV, JSON or an iCalendar file, and
+moving a call (`callslot bookings move ID --to ISO`).
 
 Times are shown in the owner's zone; JSON also carries UTC. CSV cells that a
 spreadsheet would run as a formula (a topic typed by a stranger starting with
@@ -11,13 +12,25 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from generator.commands.phrases import count
 from generator.config.settings import Settings
 from generator.domain import Booking
+from generator.errors import CallslotError, ConfigError
+from generator.store.base import DayFull, MoveRefused, SlotTaken, Store
 
-__all__ = ["FORMATS", "format_bookings"]
+__all__ = ["FORMATS", "format_bookings", "move_booking", "parse_move_time"]
+
+# check_slot's reasons, as the owner reads them.
+_NOT_OPEN = {
+    "grid": "is not a start time of this call type (see call_types.step)",
+    "notice": "is sooner than booking.notice allows",
+    "horizon": "is later than booking.horizon allows",
+    "hours": "is outside your open hours ([availability])",
+    "busy": "is busy in your calendar or too close to another call (buffers included)",
+    "full": "is on a day that already has booking.max_per_day calls",
+}
 
 FORMATS = ("table", "csv", "json", "ics")
 _CSV_FIELDS = (
@@ -127,3 +140,103 @@ def format_bookings(settings: Settings, bookings: Sequence[Booking], fmt: str) -
         # are in it and are written as STATUS:CANCELLED.
         return bookings_feed(settings, bookings, include_cancelled=True).decode("utf-8")
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def parse_move_time(value: str, settings: Settings) -> datetime:
+    """--to: an ISO time; without an offset it is the owner's local time."""
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"{value!r} is not an ISO-8601 time; write e.g. 2026-12-01T10:30", field="--to"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=settings.tz)
+    return moment.astimezone(UTC)
+
+
+def move_booking(
+    settings: Settings,
+    store: Store,
+    booking_id: str,
+    start: datetime,
+    *,
+    now: datetime,
+    force: bool = False,
+) -> tuple[Booking, Booking]:
+    """Move call ``booking_id`` to ``start`` (same call type and length): (before, after).
+
+    The new time must be open as the page would offer it (open hours, notice,
+    horizon, the calendars) unless ``force``; overlap with other calls (buffers
+    included) and the calls per day are checked by the store in any case, in
+    the same transaction that moves the call. Raises CallslotError saying why not.
+    """
+    from generator.availability import Slot, check_slot
+    from generator.busy.calendars import Busy, read_busy
+    from generator.notify.outbox import channels_for, reminders_for
+    from generator.web.core import day_bounds_in
+
+    booking = store.get(booking_id)
+    if booking is None:
+        raise CallslotError(
+            f"no booking with the id {booking_id!r}; list them with `callslot bookings --all`"
+        )
+    if booking.status != "confirmed":
+        raise CallslotError(f"{booking_id} is cancelled; a cancelled call cannot be moved")
+    if booking.start <= now:
+        raise CallslotError(f"{booking_id} has already begun; it cannot be moved any more")
+    slot = Slot(start, start + (booking.end - booking.start), booking.call_type)
+    local = start.astimezone(settings.tz)
+    when = f"{local:%a %Y-%m-%d %H:%M}"
+    if slot.start <= now:
+        raise CallslotError(f"{when} has passed; choose a later time")
+    day_start, day_end = day_bounds_in(slot.start, settings.tz)
+    rules = settings.booking
+    if not force:
+        pad = rules.buffer_before + rules.buffer_after
+        taken = store.taken(day_start - pad, before=day_end + pad)
+        if (booking.start, booking.end) in taken:
+            taken.remove((booking.start, booking.end))  # the call does not block itself
+        busy = read_busy(
+            settings.calendars,
+            settings.tz,
+            day_start - pad - timedelta(hours=1),
+            day_end + pad + timedelta(hours=1),
+            cache_dir=settings.state_dir / "cache",
+        )
+        reason = check_slot(
+            settings, slot, now, busy=busy, booked=[Busy(s, e) for s, e in taken]
+        )
+        if reason is not None:
+            raise CallslotError(
+                f"{when} {_NOT_OPEN.get(reason, 'is not open')}; choose another time "
+                "(`callslot slots` lists open ones) or add --force"
+            )
+    try:
+        moved = store.move(
+            booking_id,
+            start=slot.start,
+            end=slot.end,
+            now=now,
+            channels=channels_for(settings, "moved"),
+            reminders=reminders_for(settings, slot.start, now),
+            day_start=day_start,
+            day_end=day_end,
+            max_per_day=rules.max_per_day,
+            buffer_before=rules.buffer_before,
+            buffer_after=rules.buffer_after,
+        )
+    except SlotTaken:
+        raise CallslotError(
+            f"{when} overlaps another call (buffers included); nothing was changed"
+        ) from None
+    except DayFull:
+        raise CallslotError(
+            f"{local:%a %Y-%m-%d} already has {rules.max_per_day} calls "
+            "(booking.max_per_day); nothing was changed"
+        ) from None
+    except MoveRefused as exc:
+        raise CallslotError(f"{booking_id} cannot be moved: it is {exc.reason}") from None
+    if moved is None:
+        raise CallslotError(f"no booking with the id {booking_id!r}")
+    return booking, moved

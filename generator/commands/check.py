@@ -483,6 +483,17 @@ def _check_smtp(report: CheckReport, settings: Settings, timeout: float) -> bool
     """Connect (EHLO, STARTTLS, login, QUIT); True when the server took all of it."""
     email = settings.notify.email
     if email is None:
+        if settings.owner.email:
+            # owner.email says the owner expects mail: without a server no booking, move,
+            # cancellation or reminder reaches anyone (they wait in the outbox).
+            report.add(
+                PROBLEM,
+                "SMTP",
+                f"owner.email is {settings.owner.email} but no mail server is configured: "
+                "set SMTP_URL=smtp://user:password@host:587?starttls=true (or "
+                "[notify.email]); until then booking mails wait in the outbox",
+            )
+            return False
         report.add(
             NOTE,
             "SMTP",

@@ -63,9 +63,11 @@ def pick_spread(slots: Sequence[Slot], count: int, tz: tzinfo) -> list[Slot]:
     return chosen
 
 
-def slot_link(settings: Settings, slot: Slot) -> str:
-    """The booking page URL that pre-selects ``slot`` (relative without site.base_url)."""
-    return f"{settings.site.base_url}{page_path(settings, slot.call_type)}?slot={slot_id(slot)}"
+def slot_link(settings: Settings, slot: Slot, language: str | None = None) -> str:
+    """The booking page URL (in ``language``'s page, with site.languages) that pre-selects
+    ``slot``; relative without site.base_url."""
+    path = page_path(settings, slot.call_type, language)
+    return f"{settings.site.base_url}{path}?slot={slot_id(slot)}"
 
 
 # One message per weekday: languages put a weekday in a case of its own or give it an
@@ -136,7 +138,7 @@ def offer_text(
             time=short_time(slot.start, tz, language),
         )
         line = theme.gettext(
-            "%(label)s: %(value)s", language, label=when, value=slot_link(settings, slot)
+            "%(label)s: %(value)s", language, label=when, value=slot_link(settings, slot, language)
         )
         lines.append(f"- {line}")
     return "\n".join(lines) + "\n"
@@ -174,6 +176,6 @@ def make_offer(
     return Offer(
         call_type=slug,
         slots=tuple(chosen),
-        links=tuple(slot_link(settings, s) for s in chosen),
+        links=tuple(slot_link(settings, s, settings.owner.language) for s in chosen),
         text=offer_text(settings, chosen, now, theme=theme),
     )

@@ -157,6 +157,8 @@ class SiteOptions:
     intro: str = "intro.md"
     robots_index: bool = False
     allow_framing: bool = False
+    # The languages the page is built in, the first at the root; () = owner.language only.
+    languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,12 @@ OPTIONS: dict[str, str] = {
     "site.intro": "Markdown file in content/ shown above the slots. Default \"intro.md\".",
     "site.robots_index": "Let search engines index the page. Default false.",
     "site.allow_framing": "Allow the page inside frames of other sites. Default false.",
+    "site.languages": "Build the page in several languages, e.g. [\"de\", \"en\", \"pl\"]: the "
+                      "first at the root, each other in its own folder (/en/, /pl/), linked by "
+                      "a language switcher and hreflang links; a booking is answered and mailed "
+                      "in the language of its page. Choices: "
+                      + ", ".join(f"\"{code}\"" for code in LANGUAGES)
+                      + ". Default: owner.language only.",
     "notify.email.host": "SMTP server (SMTP_URL in the environment takes precedence).",
     "notify.email.port": "SMTP port. Default 587 (465 with security = \"ssl\").",
     "notify.email.security": "\"starttls\", \"ssl\" or \"none\". Default \"starttls\".",
@@ -271,6 +279,12 @@ OPTIONS: dict[str, str] = {
                              "Default: CALLSLOT_SECRET.",
     "notify.build_hook": "A build hook URL (Netlify) POSTed after bookings, as \"env:NAME\".",
     "notify.feed_key": "Key of the private bookings feed /api/bookings.ics, as \"env:NAME\".",
+    "notify.reminders": "When reminders go out before a call, e.g. [\"1d\", \"1h\"]; days count "
+                        "on the owner's calendar (\"1d\": the day before, same time), hours "
+                        "exactly. Default [\"1d\"]; [] for none. Sent by `callslot notify` "
+                        "on a schedule (or `callslot serve`).",
+    "notify.remind_owner": "Also send each reminder to owner.email. Default false (the "
+                           "invitation in the owner's calendar has its own alarm).",
     "privacy.keep": "How long a call's personal data (name, phone, email, topic, note, the "
                     "caller's time zone, the mails about it) is kept after the call, e.g. "
                     "\"30d\"; \"0d\" erases it as soon as the call is over. Only what "
@@ -552,7 +566,7 @@ def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
 
 def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
     r.unknown(t, {"title", "description", "base_url", "theme", "intro", "robots_index",
-                  "allow_framing"}, "site")
+                  "allow_framing", "languages"}, "site")
     base_url = r.string(t, "base_url", "site.base_url", "") or ""
     if base_url and not re.match(r"^https?://[^\s/]+", base_url):
         raise r.error("site.base_url", f"{base_url!r}: write a full address such as "
@@ -566,7 +580,29 @@ def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
         intro=r.string(t, "intro", "site.intro", "intro.md") or "intro.md",
         robots_index=r.boolean(t, "robots_index", "site.robots_index", False),
         allow_framing=r.boolean(t, "allow_framing", "site.allow_framing", False),
+        languages=_site_languages(r, t),
     )
+
+
+def _site_languages(r: FieldReader, t: dict[str, Any]) -> tuple[str, ...]:
+    if "languages" not in t:
+        return ()
+    value = t["languages"]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise r.error("site.languages", "expected a list of language codes, e.g. "
+                      "[\"de\", \"en\"]")
+    known = ", ".join(f"\"{code}\"" for code in LANGUAGES)
+    seen: list[str] = []
+    for code in value:
+        code = code.strip()
+        if code not in LANGUAGES:
+            raise r.error("site.languages", f"{code!r} is not a language callslot speaks; "
+                          f"choose from {known}")
+        if code in seen:
+            raise r.error("site.languages", f"{code!r} is listed twice")
+        seen.append(code)
+    return tuple(seen)
+
 
 def unknown_call_type(settings: Settings, slug: str) -> str:
     """What to say when ``slug`` names no call type: the likely one, and all of them."""

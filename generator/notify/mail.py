@@ -101,6 +101,14 @@ class MailView:
     cancel_url: str = ""  # the caller's cancel link (absolute), "" when none
     book_url: str = ""  # the booking page (absolute), "" without site.base_url
     subject: str = ""  # filled in once the subject is rendered (the HTML <title>)
+    move_url: str = ""  # the caller's link to move the call (absolute), "" when none
+    previous_when: str = ""  # a moved call's old time, short, in the reader's zone
+    # The number to dial as a tel: URL, and who_calls_line around that number (the
+    # HTML links the number itself); "" when there is no number.
+    tel_url: str = ""
+    tel_number: str = ""
+    who_calls_before: str = ""
+    who_calls_after: str = ""
 
 
 def _absolute(url: str | None) -> str:
@@ -117,8 +125,11 @@ def mail_view(
     theme: Theme,
     cancel_url: str | None = None,
     book_url: str | None = None,
+    move_url: str | None = None,
+    previous: tuple[datetime, datetime] | None = None,
 ) -> MailView:
-    """The view data of one mail about ``booking`` for ``audience``."""
+    """The view data of one mail about ``booking`` for ``audience``; ``previous`` is a
+    moved call's old (start, end)."""
     from generator.i18n import date_label, time_label, zone_label
 
     lang = settings.owner.language if audience == "owner" else booking.language
@@ -149,6 +160,16 @@ def mail_view(
             phone=booking.phone or "—",
         )
     call_type = settings.call_type(booking.call_type)
+    number = settings.owner.phone if booking.who_calls == "caller" else booking.phone
+    dial = "".join(c for c in number or "" if c.isdigit() or c == "+")
+    # who_calls_line with a mark where the number goes, to link the number itself.
+    mark = "\x00"
+    around = who_calls_line(settings, replace(booking, phone=mark), lang, theme=theme)
+    if booking.who_calls == "caller":
+        around = who_calls_line(settings, booking, lang, theme=theme).replace(
+            settings.owner.phone or "\x01", mark, 1
+        )
+    before, _sep, after = around.partition(mark)
     return MailView(
         lang=lang,
         audience=audience,
@@ -169,6 +190,12 @@ def mail_view(
         next_step=next_step,
         cancel_url=_absolute(cancel_url),
         book_url=_absolute(book_url),
+        move_url=_absolute(move_url),
+        previous_when=short_when(previous[0], tz, lang) if previous else "",
+        tel_url=f"tel:{dial}" if dial and _sep else "",
+        tel_number=number if dial and _sep else "",
+        who_calls_before=before,
+        who_calls_after=after,
     )
 
 
@@ -216,12 +243,13 @@ def _set_address(message: EmailMessage, name: str, display_name: str, address: s
 
 
 def booking_page_url(settings: Settings, booking: Booking) -> str:
-    """The booking page of the booking's call type, where a caller books again."""
+    """The booking page of the booking's call type in the booking's language, where a
+    caller books again."""
     from generator.page.viewdata import page_path
 
     call_type = booking.call_type if settings.call_type(booking.call_type) else None
     slug = call_type or settings.call_types[0].slug
-    return f"{settings.site.base_url}{page_path(settings, slug)}"
+    return f"{settings.site.base_url}{page_path(settings, slug, booking.language)}"
 
 
 def booking_message(
@@ -233,8 +261,11 @@ def booking_message(
     now: datetime,
     cancel_url: str | None = None,
     theme: Theme | None = None,
+    move_url: str | None = None,
+    previous: tuple[datetime, datetime] | None = None,
 ) -> EmailMessage | None:
-    """The email for ``audience`` ("owner" or "caller") about ``event`` ("booked"/"cancelled").
+    """The email for ``audience`` ("owner" or "caller") about ``event`` ("booked", "moved",
+    "cancelled" or "reminder"); ``previous`` is a moved call's old (start, end).
 
     None when there is nobody to write to (no or invalid address).
     """
@@ -250,9 +281,11 @@ def booking_message(
     if to is None:
         return None
     theme = theme or theme_for(settings)
-    method = "REQUEST" if event == "booked" else "CANCEL"
+    # A moved call's REQUEST has the same UID and a higher SEQUENCE: calendars move the
+    # event instead of adding one. A reminder carries no invitation: nothing changed.
+    method = {"booked": "REQUEST", "moved": "REQUEST", "cancelled": "CANCEL"}.get(event)
     if method == "CANCEL" or audience != "caller":
-        cancel_url = None  # a cancelled call has nothing left to cancel
+        cancel_url = move_url = None  # a cancelled call has nothing left to cancel or move
     view = mail_view(
         settings,
         booking,
@@ -261,17 +294,21 @@ def booking_message(
         theme=theme,
         cancel_url=cancel_url,
         book_url=booking_page_url(settings, booking) if event == "cancelled" else None,
+        move_url=move_url,
+        previous=previous,
     )
     mail = render_mail(theme, view)
-    ics = invitation(
-        settings,
-        booking,
-        method=method,
-        audience=audience,
-        now=now,
-        cancel_url=view.cancel_url or None,
-        theme=theme,
-    )
+    ics = None
+    if method is not None:
+        ics = invitation(
+            settings,
+            booking,
+            method=method,
+            audience=audience,
+            now=now,
+            cancel_url=view.cancel_url or None,
+            theme=theme,
+        )
 
     message = EmailMessage()
     sender = clean_address(email.sender)
@@ -289,8 +326,9 @@ def booking_message(
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(mail.text)
     message.add_alternative(mail.html, subtype="html")
-    message.add_alternative(ics.decode("utf-8"), subtype="calendar", params={"method": method})
-    message.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
+    if ics is not None and method is not None:
+        message.add_alternative(ics.decode("utf-8"), subtype="calendar", params={"method": method})
+        message.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
     # After set_content: it clears every Content-* header of the message, this one too.
     message["Content-Language"] = view.lang
     return message

@@ -8,7 +8,10 @@ Delivery problems never raise out of :func:`send_now` or :func:`run_due`:
 the booking is already safe, and the row stays queued for the next run.
 
 Channels: ``email:owner``, ``email:caller``, ``webhook:<index>`` (into
-``settings.notify.webhooks``) and ``build_hook``.
+``settings.notify.webhooks``) and ``build_hook``. Mail rows are queued for
+every call even while no mail server is configured: they wait, unclaimed,
+until one is, then the calls still ahead are announced and the others
+dropped. Reminders are rows of the "reminder" event, due before the call.
 
 The build hook is limited to one POST a minute by delaying, not dropping: a
 rebuild started just before a booking may not see it, so a row that finds a
@@ -35,8 +38,8 @@ from generator.errors import CallslotError, NotifyError
 from generator.notify.mail import SMTP_TIMEOUT, booking_message, send_message
 from generator.notify.webhook import TIMEOUT as WEBHOOK_TIMEOUT
 from generator.notify.webhook import WebhookFailed, post, send_webhook
-from generator.signing import cancel_token
-from generator.store.base import Store
+from generator.signing import cancel_token, move_token
+from generator.store.base import ANNOUNCEMENTS, Store
 
 __all__ = [
     "BACKOFF",
@@ -47,10 +50,14 @@ __all__ = [
     "cancel_url",
     "channels_for",
     "check_notify_settings",
+    "deliverable_channels",
+    "move_url",
     "redact",
+    "reminders_for",
     "run_due",
     "run_forever",
     "send_now",
+    "waiting_for_channel",
 ]
 
 log = logging.getLogger("callslot.notify")
@@ -92,7 +99,9 @@ class Delivery:
     booking_id: str
     channel: str
     event: str
-    outcome: str  # "sent", "skipped", "coalesced", "delayed", "retry" or "failed"
+    # "sent", "skipped", "coalesced", "dropped" (an announcement of a call already
+    # begun, a reminder too late), "delayed", "retry" or "failed"
+    outcome: str
     detail: str = ""
     next_attempt_at: datetime | None = None
 
@@ -126,34 +135,80 @@ class NotifyReport:
         return self.count("skipped", "coalesced")
 
     @property
+    def dropped(self) -> int:
+        """Rows not sent because their call had begun by the time they could go out."""
+        return self.count("dropped")
+
+    @property
     def failed(self) -> int:
         """Rows that did not go out (still queued, or given up)."""
         return self.count("retry", "failed")
 
 
 def channels_for(settings: Settings, event: str) -> list[str]:
-    """The outbox channels to queue for ``event`` ("booked" or "cancelled").
+    """The outbox channels to queue for ``event`` ("booked", "moved" or "cancelled").
 
-    ``email:caller`` is listed whenever email is configured; a booking without
-    a caller address is skipped at send time.
+    Both mail channels are queued whatever is configured now: a call booked before
+    the mail server was set up is announced once it is. A row with no address to
+    write to (no owner.email, a caller without email) is skipped at send time.
     """
-    if event not in ("booked", "cancelled"):
+    if event not in ANNOUNCEMENTS:
         raise ValueError(f"unknown notification event {event!r}")
-    channels: list[str] = []
-    if settings.notify.email is not None:
-        if settings.owner.email:
-            channels.append("email:owner")
-        channels.append("email:caller")
+    channels = ["email:owner", "email:caller"]
     channels.extend(f"webhook:{i}" for i in range(len(settings.notify.webhooks)))
     if settings.notify.build_hook is not None:
         channels.append("build_hook")
     return channels
 
 
+def deliverable_channels(settings: Settings) -> list[str]:
+    """The channels that can be sent now; rows of the others wait in the outbox."""
+    channels = ["email:owner", "email:caller"] if settings.notify.email is not None else []
+    channels.extend(f"webhook:{i}" for i in range(len(settings.notify.webhooks)))
+    if settings.notify.build_hook is not None:
+        channels.append("build_hook")
+    return channels
+
+
+def reminders_for(settings: Settings, start: datetime, now: datetime) -> list[tuple[str, datetime]]:
+    """(channel, due) of the reminders of a call starting at ``start``, booked or moved at
+    ``now``: none whose time has already passed (a call booked for tomorrow morning gets
+    no "the day before" reminder)."""
+    channels = ["email:caller"]
+    if settings.notify.remind_owner:
+        channels.append("email:owner")
+    channels.extend(f"webhook:{i}" for i in range(len(settings.notify.webhooks)))
+    rows: list[tuple[str, datetime]] = []
+    for reminder in settings.notify.reminders:
+        due = reminder.due(start, settings.tz)
+        if now < due < start:
+            rows.extend((channel, due) for channel in channels)
+    return rows
+
+
+def waiting_for_channel(settings: Settings, store: Store, *, now: datetime) -> int:
+    """Due mail rows that wait because no mail server is configured yet."""
+    if settings.notify.email is not None:
+        return 0
+    return sum(
+        1
+        for item in store.outbox()
+        if item.status == "pending"
+        and item.channel.startswith("email:")
+        and item.next_attempt_at <= now
+    )
+
+
 def cancel_url(settings: Settings, secret: bytes, booking_id: str) -> str:
     """The caller's cancel link (relative when the site has no base_url)."""
     base = settings.site.base_url.rstrip("/")
     return f"{base}/api/cancel?token={cancel_token(secret, booking_id)}"
+
+
+def move_url(settings: Settings, secret: bytes, booking_id: str) -> str:
+    """The caller's link to move the call (relative when the site has no base_url)."""
+    base = settings.site.base_url.rstrip("/")
+    return f"{base}/api/move?token={move_token(secret, booking_id)}"
 
 
 def backoff_after(attempts: int) -> timedelta | None:
@@ -202,7 +257,12 @@ def send_now(
     try:
         deadline = None if budget is None else time.monotonic() + budget
         items = store.claim_outbox(
-            now=now, worker=_worker_id(), lease=LEASE, booking_id=booking_id, limit=50
+            now=now,
+            worker=_worker_id(),
+            lease=LEASE,
+            booking_id=booking_id,
+            limit=50,
+            channels=deliverable_channels(settings),
         )
         return NotifyReport(
             tuple(_deliver_batch(settings, store, items, now=now, secret=secret, deadline=deadline))
@@ -236,6 +296,7 @@ def run_due(
             lease=LEASE,
             include_waiting=retry_now,
             limit=500 if retry_now else BATCH,
+            channels=deliverable_channels(settings),
         )
         fresh = [item for item in items if item.id not in seen]
         if not fresh:
@@ -345,21 +406,29 @@ def _send(
     timeout: float | None = None,
 ) -> tuple[str, str]:
     channel = item.channel
+    if booking.start <= now and item.event in (*ANNOUNCEMENTS, "reminder"):
+        # Announcing a call that has begun (a row that waited for a mail server, or
+        # a worker that was down) helps nobody and puts a past event into calendars.
+        when = booking.start.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+        return "dropped", f"the call began at {when}; too late to send"
+    if item.event in ("booked", "moved", "reminder") and booking.status != "confirmed":
+        # A REQUEST after the CANCEL would put the call back into calendars.
+        return "skipped", "the booking was cancelled before this went out"
     if channel.startswith("email:"):
         email = settings.notify.email
         if email is None:
             raise NotifyError("email is not configured: set SMTP_URL or [notify.email]")
-        if item.event == "booked" and booking.status != "confirmed":
-            # A REQUEST after the CANCEL would put the call back into calendars.
-            return "skipped", "the booking was cancelled before this went out"
         audience = channel.split(":", 1)[1]
+        caller = audience == "caller"
         message = booking_message(
             settings,
             booking,
             audience=audience,
             event=item.event,
             now=now,
-            cancel_url=cancel_url(settings, secret, booking.id) if audience == "caller" else None,
+            cancel_url=cancel_url(settings, secret, booking.id) if caller else None,
+            move_url=move_url(settings, secret, booking.id) if caller else None,
+            previous=_previous(item),
         )
         if message is None:
             return "skipped", f"no valid {audience} email address"
@@ -379,11 +448,19 @@ def _send(
             settings,
             booking,
             item.event,
+            previous=_previous(item),
             key=key,
             timeout=min(WEBHOOK_TIMEOUT, timeout or WEBHOOK_TIMEOUT),
         )
         return "sent", f"HTTP {status}"
     raise NotifyError(f"unknown notification channel {channel!r}")
+
+
+def _previous(item: OutboxItem) -> tuple[datetime, datetime] | None:
+    """A moved call's time before the move, from its "moved" row."""
+    if item.previous_start is None or item.previous_end is None:
+        return None
+    return item.previous_start, item.previous_end
 
 
 def _build_hook(
@@ -435,7 +512,7 @@ def _build_hook(
 
 def _finish(store: Store, item: OutboxItem, now: datetime, result: tuple[str, str]) -> Delivery:
     outcome, detail = result
-    if outcome in ("sent", "skipped", "coalesced"):
+    if outcome in ("sent", "skipped", "coalesced", "dropped"):
         store.finish_outbox(item.id, sent=True, error=detail if outcome != "sent" else "")
         return Delivery(item.id, item.booking_id, item.channel, item.event, outcome, detail)
     wait = backoff_after(item.attempts + 1)

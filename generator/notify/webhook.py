@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from generator.config.settings import Settings
@@ -21,6 +21,7 @@ from generator.notify.mail import one_line, short_when
 from generator.notify.wording import theme_for
 
 __all__ = [
+    "EVENTS",
     "SIGNATURE_HEADER",
     "WebhookFailed",
     "payload",
@@ -36,7 +37,19 @@ TIMEOUT = 10.0  # seconds
 _MAX_ANSWER = 1_000_000  # a receiver's answer is read (to end the exchange) but not used
 
 # What happened, as chat reads it (msgids of the theme's catalogs, in the owner's language).
-_EVENTS = {"booked": N_("Call booked"), "cancelled": N_("Call cancelled")}
+_EVENTS = {
+    "booked": N_("Call booked"),
+    "moved": N_("Call moved"),
+    "cancelled": N_("Call cancelled"),
+    "reminder": N_("Reminder sent"),
+}
+# The outbox's event -> the "event" a receiver reads.
+EVENTS = {
+    "booked": "booking.created",
+    "moved": "booking.moved",
+    "cancelled": "booking.cancelled",
+    "reminder": "reminder.sent",
+}
 
 
 class WebhookFailed(Exception):
@@ -75,16 +88,28 @@ def summary_text(settings: Settings, booking: Booking, event: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def payload(settings: Settings, booking: Booking, event: str) -> dict[str, Any]:
-    """The JSON document POSTed for ``event`` ("booked" or "cancelled")."""
-    return {
-        "event": event,
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def payload(
+    settings: Settings,
+    booking: Booking,
+    event: str,
+    *,
+    previous: tuple[datetime, datetime] | None = None,
+) -> dict[str, Any]:
+    """The JSON document POSTed for ``event`` (an outbox event: "booked", "moved",
+    "cancelled" or "reminder"; the receiver reads it as one of EVENTS' values).
+    ``previous``: a moved call's (start, end) before the move."""
+    data: dict[str, Any] = {
+        "event": EVENTS[event],
         "text": summary_text(settings, booking, event),
         "booking": {
             "id": booking.id,
             "call_type": booking.call_type,
-            "start": booking.start.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            "end": booking.end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "start": _utc(booking.start),
+            "end": _utc(booking.end),
             "topic": booking.topic,
             "name": booking.name,
             "phone": booking.phone,
@@ -94,6 +119,9 @@ def payload(settings: Settings, booking: Booking, event: str) -> dict[str, Any]:
             "status": booking.status,
         },
     }
+    if previous is not None:
+        data["previous"] = {"start": _utc(previous[0]), "end": _utc(previous[1])}
+    return data
 
 
 def post(
@@ -144,9 +172,11 @@ def send_webhook(
     *,
     key: bytes,
     timeout: float = TIMEOUT,
+    previous: tuple[datetime, datetime] | None = None,
 ) -> int:
     """POST the signed JSON for one booking event to one webhook URL."""
-    body = json.dumps(payload(settings, booking, event), ensure_ascii=False).encode("utf-8")
+    data = payload(settings, booking, event, previous=previous)
+    body = json.dumps(data, ensure_ascii=False).encode("utf-8")
     return post(
         url,
         body,

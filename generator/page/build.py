@@ -103,12 +103,20 @@ def offered_slots(
     return open_slots(settings, busy, now, booked=taken)
 
 
-def render_intro(settings: Settings) -> Markup:
-    """The owner's intro Markdown (site.intro in content/) as HTML."""
+def render_intro(settings: Settings, language: str | None = None) -> Markup:
+    """The owner's intro Markdown (site.intro in content/) as HTML.
+
+    With site.languages, a file beside it named for the language ("intro.en.md")
+    is that language's intro; without one, every language shows site.intro.
+    """
     import markdown
     from markupsafe import Markup
 
     path = settings.content_dir / settings.site.intro
+    if language is not None:
+        own = path.with_name(f"{path.stem}.{language}{path.suffix}")
+        if own.is_file():
+            path = own
     try:
         # utf-8-sig: a byte order mark (Windows Notepad) would hide a first-line heading.
         text = path.read_text(encoding="utf-8-sig")
@@ -123,20 +131,22 @@ def render_intro(settings: Settings) -> Markup:
     return Markup(markdown.markdown(text, extensions=["extra"], output_format="html"))
 
 
-def _message_pages(settings: Settings, theme: Theme) -> dict[str, str]:
+def _message_pages(settings: Settings, theme: Theme, language: str) -> dict[str, str]:
     """thanks.html and error.html: static answers for forms mode and as fallbacks."""
-    from generator.page.viewdata import page_filename
+    from generator.page.viewdata import message_path, page_path
 
-    home = page_filename(settings, settings.call_types[0].slug)
-    back = [(theme.gettext("Back to the booking page"), "/" if home == "index.html" else home)]
+    home = page_path(settings, settings.call_types[0].slug, language)
+    back = [(theme.gettext("Back to the booking page", language), home)]
     thanks = theme.render(
         "message.html",
+        lang=language,
         status="ok",
-        title=theme.gettext("Thank you"),
-        heading=theme.gettext("Thank you, your call is booked"),
+        title=theme.gettext("Thank you", language),
+        heading=theme.gettext("Thank you, your call is booked", language),
         lead=theme.gettext(
             "You will receive a confirmation if you gave an email address. "
-            "Please keep the time free."
+            "Please keep the time free.",
+            language,
         ),
         details=[],
         links=back,
@@ -144,18 +154,23 @@ def _message_pages(settings: Settings, theme: Theme) -> dict[str, str]:
     )
     error = theme.render(
         "message.html",
+        lang=language,
         status="error",
-        title=theme.gettext("Booking failed"),
-        heading=theme.gettext("Sorry, the booking did not work"),
+        title=theme.gettext("Booking failed", language),
+        heading=theme.gettext("Sorry, the booking did not work", language),
         lead=theme.gettext(
             "Nothing was booked. The time may have been taken in the meantime; "
-            "please choose another one."
+            "please choose another one.",
+            language,
         ),
         details=[],
         links=back,
         form=None,
     )
-    return {"thanks.html": thanks, "error.html": error}
+    return {
+        message_path(settings, "thanks.html", language)[1:]: thanks,
+        message_path(settings, "error.html", language)[1:]: error,
+    }
 
 
 def _slots_json(settings: Settings, now: datetime, slots: Sequence[Slot], secret: bytes) -> str:
@@ -210,18 +225,28 @@ def render_site(
 ) -> dict[str, bytes]:
     """Every file of the site, by relative path: pure, nothing is written."""
     from generator.page.theme import load_theme
-    from generator.page.viewdata import page_filename, page_view
+    from generator.page.viewdata import page_filename, page_view, site_languages
 
     theme = theme or load_theme(settings)
-    intro = render_intro(settings)
     script = theme.asset("page.js")
     html: dict[str, str] = {}
-    for call_type in settings.call_types:
-        view = page_view(settings, call_type, slots, secret=secret, intro=intro, theme=theme)
-        html[page_filename(settings, call_type.slug)] = theme.render(
-            "page.html", page=view, script=script
-        )
-    html.update(_message_pages(settings, theme))
+    # The first language at the root, each other in its folder (site.languages).
+    for language in site_languages(settings):
+        intro = render_intro(settings, language)
+        for call_type in settings.call_types:
+            view = page_view(
+                settings,
+                call_type,
+                slots,
+                secret=secret,
+                intro=intro,
+                theme=theme,
+                language=language,
+            )
+            html[page_filename(settings, call_type.slug, language)] = theme.render(
+                "page.html", lang=language, page=view, script=script
+            )
+        html.update(_message_pages(settings, theme, language))
     files = {name: text.encode() for name, text in html.items()}
     files["slots.json"] = _slots_json(settings, now, slots, secret).encode()
     robots = "Allow: /" if settings.site.robots_index else "Disallow: /"

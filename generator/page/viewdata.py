@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from generator.config.settings import CallType, Settings
 from generator.domain import Slot
-from generator.i18n import day_label, og_locale, time_label, zone_label
+from generator.i18n import day_label, language_name, og_locale, time_label, zone_label
 from generator.signing import slot_id, slot_token
 
 if TYPE_CHECKING:
@@ -25,13 +25,17 @@ __all__ = [
     "CallTypeLink",
     "DayView",
     "FormView",
+    "LanguageLink",
     "PageView",
     "SiteView",
     "SlotView",
     "iso_utc",
+    "language_folder",
+    "message_path",
     "page_filename",
     "page_path",
     "page_view",
+    "site_languages",
     "site_title",
     "site_view",
 ]
@@ -42,15 +46,35 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def page_filename(settings: Settings, call_type: str) -> str:
-    """The file of a call type's page: the first is index.html, others <slug>.html."""
-    return "index.html" if call_type == settings.call_types[0].slug else f"{call_type}.html"
+def site_languages(settings: Settings) -> tuple[str, ...]:
+    """The languages the page is built in, the one at the root first."""
+    return settings.site.languages or (settings.owner.language,)
 
 
-def page_path(settings: Settings, call_type: str) -> str:
-    """The page's path on the site: "/" or "/beratung.html"."""
-    name = page_filename(settings, call_type)
-    return "/" if name == "index.html" else f"/{name}"
+def language_folder(settings: Settings, language: str | None) -> str:
+    """Where a language's pages live: "" for the first language (the root), else "en/"."""
+    languages = site_languages(settings)
+    if language is None or language == languages[0] or language not in languages:
+        return ""
+    return f"{language}/"
+
+
+def page_filename(settings: Settings, call_type: str, language: str | None = None) -> str:
+    """The file of a call type's page: the first is index.html, others <slug>.html; pages
+    in a further language of site.languages sit in its folder ("en/index.html")."""
+    name = "index.html" if call_type == settings.call_types[0].slug else f"{call_type}.html"
+    return language_folder(settings, language) + name
+
+
+def page_path(settings: Settings, call_type: str, language: str | None = None) -> str:
+    """The page's path on the site: "/", "/beratung.html", "/en/" or "/en/beratung.html"."""
+    name = page_filename(settings, call_type, language)
+    return "/" + (name[: -len("index.html")] if name.endswith("index.html") else name)
+
+
+def message_path(settings: Settings, name: str, language: str | None = None) -> str:
+    """A static answer page (thanks.html, error.html) in ``language``'s folder."""
+    return "/" + language_folder(settings, language) + name
 
 
 @dataclass(frozen=True)
@@ -128,6 +152,16 @@ class FormView:
 
 
 @dataclass(frozen=True)
+class LanguageLink:
+    """One entry of the language switcher, and the page's hreflang alternate."""
+
+    lang: str  # "pl"
+    label: str  # the language's own name: "Polski"
+    href: str  # the same call type's page in that language (absolute with site.base_url)
+    current: bool
+
+
+@dataclass(frozen=True)
 class PageView:
     lang: str
     path: str  # "/" or "/beratung.html"
@@ -143,6 +177,8 @@ class PageView:
     slot_count: int
     nav: tuple[CallTypeLink, ...]
     form: FormView
+    # Every language of site.languages (empty with one language); the first is x-default.
+    languages: tuple[LanguageLink, ...] = ()
 
 
 def _days(
@@ -184,10 +220,10 @@ def _form(settings: Settings, call_type: CallType, language: str) -> FormView:
         ("idem", ""),  # the script fills in a random idempotency key
         ("lang", language),
         ("call_type", call_type.slug),
-        ("back", page_path(settings, call_type.slug)),
+        ("back", page_path(settings, call_type.slug, language)),
     ]
     return FormView(
-        action="/thanks.html" if netlify else booking.endpoint,
+        action=message_path(settings, "thanks.html", language) if netlify else booking.endpoint,
         method="post",
         attrs=attrs,
         hidden=tuple(hidden),
@@ -212,8 +248,8 @@ def page_view(
     language: str | None = None,
 ) -> PageView:
     """Everything the booking page of one call type shows."""
-    language = language or settings.owner.language
-    path = page_path(settings, call_type.slug)
+    language = language or site_languages(settings)[0]
+    path = page_path(settings, call_type.slug, language)
     days = _days(settings, [s for s in slots if s.call_type == call_type.slug], secret, language)
     title = site_title(settings, theme, language)
     if call_type != settings.call_types[0]:
@@ -234,11 +270,32 @@ def page_view(
         slot_count=sum(len(d.slots) for d in days),
         nav=tuple(
             CallTypeLink(
-                label=c.title, href=page_path(settings, c.slug), current=c.slug == call_type.slug
+                label=c.title,
+                href=page_path(settings, c.slug, language),
+                current=c.slug == call_type.slug,
             )
             for c in settings.call_types
         )
         if len(settings.call_types) > 1
         else (),
         form=_form(settings, call_type, language),
+        languages=_language_links(settings, call_type, language),
+    )
+
+
+def _language_links(
+    settings: Settings, call_type: CallType, language: str
+) -> tuple[LanguageLink, ...]:
+    languages = site_languages(settings)
+    if len(languages) < 2:
+        return ()
+    base = settings.site.base_url
+    return tuple(
+        LanguageLink(
+            lang=code,
+            label=language_name(code),
+            href=f"{base}{page_path(settings, call_type.slug, code)}",
+            current=code == language,
+        )
+        for code in languages
     )

@@ -13,7 +13,18 @@ from datetime import datetime, timedelta
 
 from generator.domain import Booking, OutboxItem
 
-__all__ = ["Booking", "DayFull", "OutboxItem", "SlotTaken", "Store"]
+__all__ = [
+    "ANNOUNCEMENTS",
+    "Booking",
+    "DayFull",
+    "MoveRefused",
+    "OutboxItem",
+    "SlotTaken",
+    "Store",
+]
+
+# Outbox rows that announce a call's state (not reminders, not the build hook).
+ANNOUNCEMENTS = ("booked", "moved", "cancelled")
 
 
 class SlotTaken(Exception):
@@ -22,6 +33,14 @@ class SlotTaken(Exception):
 
 class DayFull(Exception):
     """The owner's maximum number of calls on that local day is reached."""
+
+
+class MoveRefused(Exception):
+    """A call that cannot be moved at all: ``reason`` is "cancelled" or "begun"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Store(ABC):
@@ -44,8 +63,13 @@ class Store(ABC):
         max_per_day: int | None,
         buffer_before: timedelta = timedelta(0),
         buffer_after: timedelta = timedelta(0),
+        move_token_hash: str | None = None,
+        reminders: Sequence[tuple[str, datetime]] = (),
     ) -> tuple[Booking, bool]:
         """Record a booking and its outbox rows atomically.
+
+        ``reminders`` are (channel, due) outbox rows of the "reminder" event,
+        queued with the booking and sent when due.
 
         Returns (booking, created). The same idempotency key again returns the
         first booking with created=False. Raises SlotTaken when a confirmed
@@ -64,6 +88,36 @@ class Store(ABC):
     def by_cancel_hash(self, token_hash: str) -> Booking | None: ...
 
     @abstractmethod
+    def by_move_hash(self, token_hash: str) -> Booking | None:
+        """The booking whose move link carries a token with this hash."""
+
+    @abstractmethod
+    def move(
+        self,
+        booking_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        channels: Sequence[str],
+        reminders: Sequence[tuple[str, datetime]],
+        day_start: datetime,
+        day_end: datetime,
+        max_per_day: int | None,
+        buffer_before: timedelta = timedelta(0),
+        buffer_after: timedelta = timedelta(0),
+    ) -> Booking | None:
+        """Move a confirmed call to [start, end) in one transaction, or change nothing.
+
+        The new time is checked as :meth:`book` checks a new call (overlap with
+        buffers, ``max_per_day`` within [day_start, day_end)), leaving the call
+        itself out; its SEQUENCE rises; its pending reminders are dropped and
+        ``reminders`` queued for the new time; ``channels`` are queued for the
+        "moved" event with the old time. None when unknown; MoveRefused when the
+        call is cancelled or has begun at ``now``; SlotTaken or DayFull as book().
+        """
+
+    @abstractmethod
     def by_idempotency_key(self, key: str) -> Booking | None:
         """The booking a form with this key already made (a resubmit), if any."""
 
@@ -71,6 +125,7 @@ class Store(ABC):
     def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
         """Cancel a confirmed booking and queue ``channels`` for the "cancelled" event.
 
+        Its pending reminders are dropped in the same transaction.
         Returns the updated booking, None when unknown; cancelling twice is a no-op.
         """
 
@@ -100,8 +155,12 @@ class Store(ABC):
         include_waiting: bool = False,
         booking_id: str | None = None,
         limit: int = 50,
+        channels: Sequence[str] | None = None,
     ) -> list[OutboxItem]:
         """Atomically claim due pending rows for ``worker`` for ``lease``.
+
+        With ``channels``, only rows of those channels: the others wait, untouched,
+        until their channel is configured (a booking made before mail was set up).
 
         A row claimed by one worker is not returned to another until the lease
         runs out, so two workers never send the same row. ``include_waiting``

@@ -24,9 +24,10 @@ from psycopg import errors as pg_errors
 
 from generator.domain import Booking, OutboxItem
 from generator.errors import StoreError
-from generator.store.base import DayFull, SlotTaken, Store
+from generator.store.base import DayFull, MoveRefused, SlotTaken, Store
 from generator.store.sql import (
     BOOKING_COLS,
+    DROP_REMINDERS,
     OUTBOX_COLS,
     booking_from_row,
     booking_insert,
@@ -38,6 +39,7 @@ from generator.store.sql import (
     hash_rate_key,
     outbox_from_row,
     outbox_query,
+    outbox_rows,
 )
 
 __all__ = ["PostgresStore"]
@@ -103,6 +105,13 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE bookings ADD COLUMN consent_at timestamptz;
     ALTER TABLE bookings ADD COLUMN erased_at timestamptz;
     CREATE INDEX bookings_unerased_end ON bookings (end_at) WHERE erased_at IS NULL;
+    """,
+    # 3: the move link's token hash; the old time of a moved call on its "moved" rows.
+    """
+    ALTER TABLE bookings ADD COLUMN move_hash text UNIQUE;
+    ALTER TABLE outbox ADD COLUMN previous_start timestamptz,
+        ADD COLUMN previous_end timestamptz;
+    CREATE INDEX outbox_booking ON outbox (booking_id);
     """,
 )
 
@@ -240,40 +249,29 @@ class PostgresStore(Store):
         max_per_day: int | None,
         buffer_before: timedelta = timedelta(0),
         buffer_after: timedelta = timedelta(0),
+        move_token_hash: str | None = None,
+        reminders: Sequence[tuple[str, datetime]] = (),
     ) -> tuple[Booking, bool]:
         try:
             with self._tx() as conn:
-                # Minutes since the epoch fit the lock's int4 key until the year 6053.
-                day_key = int(_aware(day_start).timestamp()) // 60
-                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_DAY, day_key))
-                reach = max(buffer_before, buffer_after)
-                if _aware(booking.end) + reach > _aware(day_end):
-                    # Its buffer reaches into the next day, whose bookings lock only that
-                    # day: take its lock too (ascending order, so no deadlock). A call of
-                    # the next day always holds that lock, so the two are serialised.
-                    next_key = int(_aware(day_end).timestamp()) // 60
-                    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_DAY, next_key))
+                self._lock_days(
+                    conn, booking.end, day_start, day_end, max(buffer_before, buffer_after)
+                )
                 row = conn.execute(
                     f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = %s", (idempotency_key,)
                 ).fetchone()
                 if row:
                     return _booking(row), False
-                start, end = _aware(booking.start), _aware(booking.end)
-                clash = conn.execute(
-                    "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < %s "
-                    "AND end_at > %s LIMIT 1",
-                    (end + buffer_before, start - buffer_after),
-                ).fetchone()
-                if clash:
-                    raise SlotTaken(f"{start:%Y-%m-%d %H:%M} UTC is already booked")
-                if max_per_day is not None:
-                    (count,) = conn.execute(
-                        "SELECT count(*) FROM bookings WHERE status = 'confirmed' "
-                        "AND start_at >= %s AND start_at < %s",
-                        (_aware(day_start), _aware(day_end)),
-                    ).fetchone()
-                    if count >= max_per_day:
-                        raise DayFull(f"{max_per_day} calls already booked that day")
+                self._check_free(
+                    conn,
+                    booking.start,
+                    booking.end,
+                    day_start=day_start,
+                    day_end=day_end,
+                    max_per_day=max_per_day,
+                    buffer_before=buffer_before,
+                    buffer_after=buffer_after,
+                )
                 conn.execute(
                     *booking_insert(
                         booking,
@@ -281,9 +279,12 @@ class PostgresStore(Store):
                         idempotency_key=idempotency_key,
                         time=_aware,
                         mark="%s",
+                        move_token_hash=move_token_hash,
                     )
                 )
-                self._enqueue(conn, booking.id, channels, "booked", booking.created_at)
+                self._enqueue(
+                    conn, booking.id, channels, "booked", booking.created_at, reminders=reminders
+                )
         except pg_errors.ExclusionViolation:
             # An overlap the day lock did not serialise (a call across midnight): the
             # constraint is the last word.
@@ -299,20 +300,136 @@ class PostgresStore(Store):
         return self.get(booking.id) or booking, True
 
     @staticmethod
+    def _lock_days(
+        conn: psycopg.Connection,
+        end: datetime,
+        day_start: datetime,
+        day_end: datetime,
+        reach: timedelta,
+    ) -> None:
+        """Serialise the writers of the owner's day (and of the next, when a buffer reaches it)."""
+        # Minutes since the epoch fit the lock's int4 key until the year 6053.
+        day_key = int(_aware(day_start).timestamp()) // 60
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_DAY, day_key))
+        if _aware(end) + reach > _aware(day_end):
+            # Its buffer reaches into the next day, whose bookings lock only that
+            # day: take its lock too (ascending order, so no deadlock). A call of
+            # the next day always holds that lock, so the two are serialised.
+            next_key = int(_aware(day_end).timestamp()) // 60
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_DAY, next_key))
+
+    @staticmethod
+    def _check_free(
+        conn: psycopg.Connection,
+        start: datetime,
+        end: datetime,
+        *,
+        day_start: datetime,
+        day_end: datetime,
+        max_per_day: int | None,
+        buffer_before: timedelta,
+        buffer_after: timedelta,
+        leave_out: str = "",
+    ) -> None:
+        """SlotTaken or DayFull unless [start, end) fits; ``leave_out``: the call being moved."""
+        clash = conn.execute(
+            "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < %s "
+            "AND end_at > %s AND id <> %s LIMIT 1",
+            (_aware(end) + buffer_before, _aware(start) - buffer_after, leave_out),
+        ).fetchone()
+        if clash:
+            raise SlotTaken(f"{_aware(start):%Y-%m-%d %H:%M} UTC is already booked")
+        if max_per_day is not None:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM bookings WHERE status = 'confirmed' "
+                "AND start_at >= %s AND start_at < %s AND id <> %s",
+                (_aware(day_start), _aware(day_end), leave_out),
+            ).fetchone()
+            if count >= max_per_day:
+                raise DayFull(f"{max_per_day} calls already booked that day")
+
+    @staticmethod
     def _enqueue(
         conn: psycopg.Connection,
         booking_id: str,
         channels: Sequence[str],
         event: str,
         now: datetime,
+        *,
+        reminders: Sequence[tuple[str, datetime]] = (),
+        previous: tuple[datetime, datetime] | None = None,
     ) -> None:
-        if channels:
+        sql, rows = outbox_rows(
+            booking_id, channels, event, now, reminders=reminders, previous=previous, time=_aware
+        )
+        if rows:
             with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO outbox (booking_id, channel, event, next_attempt_at) "
-                    "VALUES (%s, %s, %s, %s)",
-                    [(booking_id, channel, event, _aware(now)) for channel in channels],
+                cur.executemany(sql.replace("?", "%s"), rows)
+
+    def move(
+        self,
+        booking_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        channels: Sequence[str],
+        reminders: Sequence[tuple[str, datetime]],
+        day_start: datetime,
+        day_end: datetime,
+        max_per_day: int | None,
+        buffer_before: timedelta = timedelta(0),
+        buffer_after: timedelta = timedelta(0),
+    ) -> Booking | None:
+        try:
+            with self._tx() as conn:
+                # The new day's lock first, as a booking takes it: a booking and a move
+                # aiming at one day take turns. The row lock keeps a cancel or a second
+                # move of this call out until this one commits.
+                self._lock_days(conn, end, day_start, day_end, max(buffer_before, buffer_after))
+                row = conn.execute(
+                    f"SELECT {BOOKING_COLS} FROM bookings WHERE id = %s FOR UPDATE",
+                    (booking_id,),
+                ).fetchone()
+                if row is None:
+                    return None
+                old = _booking(row)
+                if old.status != "confirmed":
+                    raise MoveRefused("cancelled")
+                if old.start <= _aware(now):
+                    raise MoveRefused("begun")
+                self._check_free(
+                    conn,
+                    start,
+                    end,
+                    day_start=day_start,
+                    day_end=day_end,
+                    max_per_day=max_per_day,
+                    buffer_before=buffer_before,
+                    buffer_after=buffer_after,
+                    leave_out=booking_id,
                 )
+                conn.execute(
+                    "UPDATE bookings SET start_at = %s, end_at = %s, sequence = sequence + 1 "
+                    "WHERE id = %s",
+                    (_aware(start), _aware(end), booking_id),
+                )
+                conn.execute(
+                    DROP_REMINDERS.format(reason="%s", booking="%s"),
+                    ("the call was moved; reminders follow its new time", booking_id),
+                )
+                self._enqueue(
+                    conn,
+                    booking_id,
+                    channels,
+                    "moved",
+                    now,
+                    reminders=reminders,
+                    previous=(old.start, old.end),
+                )
+        except pg_errors.ExclusionViolation:
+            raise SlotTaken(f"{_aware(start):%Y-%m-%d %H:%M} UTC is already booked") from None
+        return self.get(booking_id)
 
     def get(self, booking_id: str) -> Booking | None:
         rows = self._read(f"SELECT {BOOKING_COLS} FROM bookings WHERE id = %s", (booking_id,))
@@ -328,6 +445,12 @@ class PostgresStore(Store):
         rows = self._read(f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = %s", (key,))
         return _booking(rows[0]) if rows else None
 
+    def by_move_hash(self, token_hash: str) -> Booking | None:
+        rows = self._read(
+            f"SELECT {BOOKING_COLS} FROM bookings WHERE move_hash = %s", (token_hash,)
+        )
+        return _booking(rows[0]) if rows else None
+
     def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
         with self._tx() as conn:
             row = conn.execute(
@@ -341,6 +464,10 @@ class PostgresStore(Store):
                     "UPDATE bookings SET status = 'cancelled', cancelled_at = %s, "
                     "sequence = sequence + 1, idem_key = NULL WHERE id = %s",
                     (_aware(now), booking_id),
+                )
+                conn.execute(
+                    DROP_REMINDERS.format(reason="%s", booking="%s"),
+                    ("the call was cancelled", booking_id),
                 )
                 self._enqueue(conn, booking_id, channels, "cancelled", now)
         return self.get(booking_id)
@@ -381,6 +508,7 @@ class PostgresStore(Store):
         include_waiting: bool = False,
         booking_id: str | None = None,
         limit: int = 50,
+        channels: Sequence[str] | None = None,
     ) -> list[OutboxItem]:
         where, params = claimable_outbox(
             now=now,
@@ -391,6 +519,7 @@ class PostgresStore(Store):
             limit=limit,
             time=_aware,
             named=lambda name: f"%({name})s",
+            channels=channels,
         )
         with self._tx() as conn:
             # SKIP LOCKED: a second worker passes over rows the first is claiming right now.

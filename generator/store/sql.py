@@ -17,6 +17,7 @@ from generator.domain import Booking, OutboxItem
 
 __all__ = [
     "BOOKING_COLS",
+    "DROP_REMINDERS",
     "OUTBOX_COLS",
     "booking_from_row",
     "booking_insert",
@@ -28,6 +29,7 @@ __all__ = [
     "hash_rate_key",
     "outbox_from_row",
     "outbox_query",
+    "outbox_rows",
 ]
 
 # The order of the columns is the order booking_from_row and outbox_from_row unpack.
@@ -36,7 +38,16 @@ BOOKING_COLS = (
     "language, caller_timezone, created_at, status, cancelled_at, outcome, sequence, "
     "consent_text, consent_at, erased_at"
 )
-OUTBOX_COLS = "id, booking_id, channel, event, status, attempts, last_error, next_attempt_at"
+OUTBOX_COLS = (
+    "id, booking_id, channel, event, status, attempts, last_error, next_attempt_at, "
+    "previous_start, previous_end"
+)
+# A call's reminders still to come, dropped when it is moved or cancelled.
+DROP_REMINDERS = (
+    "UPDATE outbox SET status = 'dropped', last_error = {reason}, claimed_by = NULL, "
+    "lease_until = NULL WHERE booking_id = {booking} AND event = 'reminder' "
+    "AND status = 'pending'"
+)
 
 FromDb = Callable[[Any], Any]  # a stored time (or None) -> an aware UTC datetime (or None)
 ToDb = Callable[[datetime], Any]  # an aware datetime -> what the backend stores
@@ -97,7 +108,7 @@ def booking_from_row(row: Sequence[Any], time: FromDb) -> Booking:
 
 def outbox_from_row(row: Sequence[Any], time: FromDb) -> OutboxItem:
     """An OutboxItem from a row selected with OUTBOX_COLS."""
-    id_, booking_id, channel, event, status, attempts, last_error, next_at = row
+    id_, booking_id, channel, event, status, attempts, last_error, next_at, prev_s, prev_e = row
     return OutboxItem(
         id=id_,
         booking_id=booking_id,
@@ -107,17 +118,48 @@ def outbox_from_row(row: Sequence[Any], time: FromDb) -> OutboxItem:
         attempts=attempts,
         last_error=last_error,
         next_attempt_at=time(next_at),
+        previous_start=time(prev_s),
+        previous_end=time(prev_e),
     )
 
 
+def outbox_rows(
+    booking_id: str,
+    channels: Sequence[str],
+    event: str,
+    now: datetime,
+    *,
+    reminders: Sequence[tuple[str, datetime]] = (),
+    previous: tuple[datetime, datetime] | None = None,
+    time: ToDb,
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """The INSERT (``?`` placeholders) and its rows: ``channels`` for ``event`` due now,
+    and each (channel, due) reminder; ``previous`` is the old time of a moved call."""
+    prev = (time(previous[0]), time(previous[1])) if previous else (None, None)
+    rows = [(booking_id, channel, event, time(now), *prev) for channel in channels]
+    rows += [(booking_id, channel, "reminder", time(due), None, None) for channel, due in reminders]
+    sql = (
+        "INSERT INTO outbox (booking_id, channel, event, next_attempt_at, previous_start, "
+        "previous_end) VALUES (?, ?, ?, ?, ?, ?)"
+    )
+    return sql, rows
+
+
 def booking_insert(
-    booking: Booking, *, cancel_token_hash: str, idempotency_key: str, time: ToDb, mark: str
+    booking: Booking,
+    *,
+    cancel_token_hash: str,
+    idempotency_key: str,
+    time: ToDb,
+    mark: str,
+    move_token_hash: str | None = None,
 ) -> tuple[str, tuple[Any, ...]]:
     """The INSERT of a new confirmed booking and its parameters."""
     marks = ", ".join([mark] * 13)
     sql = (
-        f"INSERT INTO bookings ({BOOKING_COLS}, cancel_hash, idem_key) "
-        f"VALUES ({marks}, 'confirmed', NULL, NULL, 0, {mark}, {mark}, NULL, {mark}, {mark})"
+        f"INSERT INTO bookings ({BOOKING_COLS}, cancel_hash, idem_key, move_hash) "
+        f"VALUES ({marks}, 'confirmed', NULL, NULL, 0, {mark}, {mark}, NULL, {mark}, {mark}, "
+        f"{mark})"
     )
     values = (
         booking.id,
@@ -137,6 +179,7 @@ def booking_insert(
         time(booking.consent_at) if booking.consent_at is not None else None,
         cancel_token_hash,
         idempotency_key,
+        move_token_hash,
     )
     return sql, values
 
@@ -178,6 +221,7 @@ def claimable_outbox(
     limit: int,
     time: ToDb,
     named: Callable[[str], str],
+    channels: Sequence[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The WHERE of the rows Store.claim_outbox may take, and the named parameters
     (now, until, worker, booking, limit) of the backend's claiming statement.
@@ -186,11 +230,20 @@ def claimable_outbox(
     """
     # A row whose lease ran out is claimable again: its worker died or hangs.
     where = ["status = 'pending'", f"(lease_until IS NULL OR lease_until <= {named('now')})"]
-    if not include_waiting:
+    if include_waiting:
+        # Only rows waiting out a backoff: a reminder not yet due has no attempts.
+        where.append(f"(next_attempt_at <= {named('now')} OR attempts > 0)")
+    else:
         where.append(f"next_attempt_at <= {named('now')}")
     if booking_id is not None:
         where.append(f"booking_id = {named('booking')}")
-    params = {
+    params: dict[str, Any] = {}
+    if channels is not None:
+        # Rows of a channel that is not configured wait untouched, attempts uncounted.
+        names = [f"channel{i}" for i in range(len(channels))]
+        where.append(f"channel IN ({', '.join(named(n) for n in names)})" if names else "1 = 0")
+        params.update(zip(names, channels, strict=True))
+    params |= {
         "now": time(now),
         "until": time(now + lease),
         "worker": worker,

@@ -22,9 +22,10 @@ from pathlib import Path
 from generator.domain import Booking, OutboxItem
 from generator.errors import StoreError
 from generator.files import create_private_file, make_dirs
-from generator.store.base import DayFull, SlotTaken, Store
+from generator.store.base import DayFull, MoveRefused, SlotTaken, Store
 from generator.store.sql import (
     BOOKING_COLS,
+    DROP_REMINDERS,
     OUTBOX_COLS,
     booking_from_row,
     booking_insert,
@@ -36,6 +37,7 @@ from generator.store.sql import (
     hash_rate_key,
     outbox_from_row,
     outbox_query,
+    outbox_rows,
 )
 
 __all__ = ["SQLiteStore"]
@@ -97,6 +99,14 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE bookings ADD COLUMN consent_at TEXT;
     ALTER TABLE bookings ADD COLUMN erased_at TEXT;
     CREATE INDEX bookings_unerased_end ON bookings (end_at) WHERE erased_at IS NULL;
+    """,
+    # 3: the move link's token hash; the old time of a moved call on its "moved" rows.
+    """
+    ALTER TABLE bookings ADD COLUMN move_hash TEXT;
+    CREATE UNIQUE INDEX bookings_move_hash ON bookings (move_hash);
+    ALTER TABLE outbox ADD COLUMN previous_start TEXT;
+    ALTER TABLE outbox ADD COLUMN previous_end TEXT;
+    CREATE INDEX outbox_booking ON outbox (booking_id);
     """,
 )
 
@@ -239,6 +249,8 @@ class SQLiteStore(Store):
         max_per_day: int | None,
         buffer_before: timedelta = timedelta(0),
         buffer_after: timedelta = timedelta(0),
+        move_token_hash: str | None = None,
+        reminders: Sequence[tuple[str, datetime]] = (),
     ) -> tuple[Booking, bool]:
         with self._write() as conn:
             row = conn.execute(
@@ -246,21 +258,16 @@ class SQLiteStore(Store):
             ).fetchone()
             if row:
                 return _booking(row), False
-            clash = conn.execute(
-                "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < ? "
-                "AND end_at > ? LIMIT 1",
-                (_ts(booking.end + buffer_before), _ts(booking.start - buffer_after)),
-            ).fetchone()
-            if clash:
-                raise SlotTaken(f"{booking.start:%Y-%m-%d %H:%M} UTC is already booked")
-            if max_per_day is not None:
-                (count,) = conn.execute(
-                    "SELECT count(*) FROM bookings WHERE status = 'confirmed' "
-                    "AND start_at >= ? AND start_at < ?",
-                    (_ts(day_start), _ts(day_end)),
-                ).fetchone()
-                if count >= max_per_day:
-                    raise DayFull(f"{max_per_day} calls already booked that day")
+            self._check_free(
+                conn,
+                booking.start,
+                booking.end,
+                day_start=day_start,
+                day_end=day_end,
+                max_per_day=max_per_day,
+                buffer_before=buffer_before,
+                buffer_after=buffer_after,
+            )
             conn.execute(
                 *booking_insert(
                     booking,
@@ -268,10 +275,43 @@ class SQLiteStore(Store):
                     idempotency_key=idempotency_key,
                     time=_ts,
                     mark="?",
+                    move_token_hash=move_token_hash,
                 )
             )
-            self._enqueue(conn, booking.id, channels, "booked", booking.created_at)
+            self._enqueue(
+                conn, booking.id, channels, "booked", booking.created_at, reminders=reminders
+            )
         return self.get(booking.id) or booking, True
+
+    @staticmethod
+    def _check_free(
+        conn: sqlite3.Connection,
+        start: datetime,
+        end: datetime,
+        *,
+        day_start: datetime,
+        day_end: datetime,
+        max_per_day: int | None,
+        buffer_before: timedelta,
+        buffer_after: timedelta,
+        leave_out: str = "",
+    ) -> None:
+        """SlotTaken or DayFull unless [start, end) fits; ``leave_out``: the call being moved."""
+        clash = conn.execute(
+            "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < ? "
+            "AND end_at > ? AND id <> ? LIMIT 1",
+            (_ts(end + buffer_before), _ts(start - buffer_after), leave_out),
+        ).fetchone()
+        if clash:
+            raise SlotTaken(f"{start:%Y-%m-%d %H:%M} UTC is already booked")
+        if max_per_day is not None:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM bookings WHERE status = 'confirmed' "
+                "AND start_at >= ? AND start_at < ? AND id <> ?",
+                (_ts(day_start), _ts(day_end), leave_out),
+            ).fetchone()
+            if count >= max_per_day:
+                raise DayFull(f"{max_per_day} calls already booked that day")
 
     @staticmethod
     def _enqueue(
@@ -280,11 +320,71 @@ class SQLiteStore(Store):
         channels: Sequence[str],
         event: str,
         now: datetime,
+        *,
+        reminders: Sequence[tuple[str, datetime]] = (),
+        previous: tuple[datetime, datetime] | None = None,
     ) -> None:
-        conn.executemany(
-            "INSERT INTO outbox (booking_id, channel, event, next_attempt_at) VALUES (?, ?, ?, ?)",
-            [(booking_id, channel, event, _ts(now)) for channel in channels],
+        sql, rows = outbox_rows(
+            booking_id, channels, event, now, reminders=reminders, previous=previous, time=_ts
         )
+        conn.executemany(sql, rows)
+
+    def move(
+        self,
+        booking_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        channels: Sequence[str],
+        reminders: Sequence[tuple[str, datetime]],
+        day_start: datetime,
+        day_end: datetime,
+        max_per_day: int | None,
+        buffer_before: timedelta = timedelta(0),
+        buffer_after: timedelta = timedelta(0),
+    ) -> Booking | None:
+        with self._write() as conn:
+            row = conn.execute(
+                f"SELECT {BOOKING_COLS} FROM bookings WHERE id = ?", (booking_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            old = _booking(row)
+            if old.status != "confirmed":
+                raise MoveRefused("cancelled")
+            if old.start <= now:
+                raise MoveRefused("begun")
+            self._check_free(
+                conn,
+                start,
+                end,
+                day_start=day_start,
+                day_end=day_end,
+                max_per_day=max_per_day,
+                buffer_before=buffer_before,
+                buffer_after=buffer_after,
+                leave_out=booking_id,
+            )
+            conn.execute(
+                "UPDATE bookings SET start_at = ?, end_at = ?, sequence = sequence + 1 "
+                "WHERE id = ?",
+                (_ts(start), _ts(end), booking_id),
+            )
+            conn.execute(
+                DROP_REMINDERS.format(reason="?", booking="?"),
+                ("the call was moved; reminders follow its new time", booking_id),
+            )
+            self._enqueue(
+                conn,
+                booking_id,
+                channels,
+                "moved",
+                now,
+                reminders=reminders,
+                previous=(old.start, old.end),
+            )
+        return self.get(booking_id)
 
     def get(self, booking_id: str) -> Booking | None:
         rows = self._rows(f"SELECT {BOOKING_COLS} FROM bookings WHERE id = ?", (booking_id,))
@@ -300,6 +400,10 @@ class SQLiteStore(Store):
         rows = self._rows(f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = ?", (key,))
         return _booking(rows[0]) if rows else None
 
+    def by_move_hash(self, token_hash: str) -> Booking | None:
+        rows = self._rows(f"SELECT {BOOKING_COLS} FROM bookings WHERE move_hash = ?", (token_hash,))
+        return _booking(rows[0]) if rows else None
+
     def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
         with self._write() as conn:
             row = conn.execute("SELECT status FROM bookings WHERE id = ?", (booking_id,)).fetchone()
@@ -311,6 +415,10 @@ class SQLiteStore(Store):
                     "UPDATE bookings SET status = 'cancelled', cancelled_at = ?, "
                     "sequence = sequence + 1, idem_key = NULL WHERE id = ?",
                     (_ts(now), booking_id),
+                )
+                conn.execute(
+                    DROP_REMINDERS.format(reason="?", booking="?"),
+                    ("the call was cancelled", booking_id),
                 )
                 self._enqueue(conn, booking_id, channels, "cancelled", now)
         return self.get(booking_id)
@@ -354,6 +462,7 @@ class SQLiteStore(Store):
         include_waiting: bool = False,
         booking_id: str | None = None,
         limit: int = 50,
+        channels: Sequence[str] | None = None,
     ) -> list[OutboxItem]:
         where, params = claimable_outbox(
             now=now,
@@ -364,6 +473,7 @@ class SQLiteStore(Store):
             limit=limit,
             time=_ts,
             named=lambda name: f":{name}",
+            channels=channels,
         )
         with self._write() as conn:
             rows = conn.execute(

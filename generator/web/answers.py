@@ -123,6 +123,21 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         N_("The call cannot be cancelled any more"),
         N_("Its time has already begun. Please contact the other person directly."),
     ),
+    "move_cancelled": (
+        409,
+        N_("This call is cancelled"),
+        N_("The time is free again. You can book a new time on the booking page."),
+    ),
+    "move_too_late": (
+        409,
+        N_("The call cannot be moved any more"),
+        N_("Its time has already begun. Please contact the other person directly."),
+    ),
+    "move_no_time": (
+        400,
+        N_("Please choose a time"),
+        N_("Nothing was changed. Go back and choose the new time for your call."),
+    ),
     "not_found": (404, N_("Page not found"), N_("There is nothing at this address.")),
     "method_not_allowed": (
         405,

@@ -3,6 +3,7 @@
     POST     /api/book           form-encoded or JSON; 303 to the booking page, or 201 JSON
     GET      /api/booking?token= the booking's page (thanks page, status, cancel link)
     GET|POST /api/cancel?token=  confirm, then cancel (the slot becomes free again)
+    GET|POST /api/move?token=    the open times of the call's type, then move it (web/move.py)
     GET      /api/taken          future booked intervals, nothing personal
     GET      /api/health         {"ok": true} when the store answers
     GET      /api/bookings.ics?key=  the owner's private feed
@@ -27,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from generator.config.settings import Settings
 from generator.domain import Booking
@@ -102,6 +104,12 @@ class Context:
     # Called after a booking or cancellation commits (notifications); must not raise.
     after_commit: Callable[[str, datetime], None] = lambda booking_id, now: None
     notify_channels: Callable[[str], list[str]] = lambda event: []
+    # (start, now) -> the (channel, due) reminder rows of a call at ``start``.
+    reminders: Callable[[datetime, datetime], list[tuple[str, datetime]]] = (
+        lambda start, now: []
+    )
+    # The latest build's slots (web/offered.py); None: the move page offers no times.
+    offered_slots: Callable[[], list[Slot]] | None = None
 
 
 def new_booking_id() -> str:
@@ -122,6 +130,12 @@ def _cancel_token(secret: bytes, booking_id: str) -> str:
     from generator.signing import cancel_token
 
     return cancel_token(secret, booking_id)
+
+
+def _move_token(secret: bytes, booking_id: str) -> str:
+    from generator.signing import move_token
+
+    return move_token(secret, booking_id)
 
 
 def _iso(moment: datetime) -> str:
@@ -169,7 +183,11 @@ def refusal(
 
 def _day_bounds(moment: datetime, ctx: Context) -> tuple[datetime, datetime]:
     """The owner's local day around ``moment``, in UTC (23 or 25 hours long on DST days)."""
-    tz = ctx.settings.tz
+    return day_bounds_in(moment, ctx.settings.tz)
+
+
+def day_bounds_in(moment: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local day in ``tz`` around ``moment``, in UTC (what max_per_day counts)."""
     day = moment.astimezone(tz).date()
     start = datetime.combine(day, dtime(0), tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), dtime(0), tzinfo=tz)
@@ -255,6 +273,8 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         recorded, created = ctx.store.book(
             booking,
             cancel_token_hash=hash_token(_cancel_token(ctx.secret, booking.id)),
+            move_token_hash=hash_token(_move_token(ctx.secret, booking.id)),
+            reminders=ctx.reminders(booking.start, now),
             idempotency_key=key,
             channels=channels,
             day_start=day_start,
@@ -287,6 +307,7 @@ def _booked(
                 "call_type": booking.call_type,
                 "who_calls": booking.who_calls,
                 "cancel_url": f"{base}/api/cancel?token={cancel}",
+                "move_url": f"{base}/api/move?token={_move_token(ctx.secret, booking.id)}",
             },
         )
     location = f"/api/booking?token={cancel}"
@@ -300,6 +321,14 @@ def _find(req: ApiRequest, ctx: Context) -> tuple[Booking | None, str]:
     if not _TOKEN_RE.match(token):
         return None, token
     return ctx.store.by_cancel_hash(hash_token(token)), token
+
+
+def find_by_move_token(req: ApiRequest, ctx: Context) -> tuple[Booking | None, str]:
+    """The booking a move link names, and the token as given."""
+    token = req.fields.get("token") or req.query.get("token") or ""
+    if not _TOKEN_RE.match(token):
+        return None, token
+    return ctx.store.by_move_hash(hash_token(token)), token
 
 
 def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
@@ -318,6 +347,8 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
             N_("Please keep the time free. Bookmark this page: it holds your cancel link."), lang
         )
         if booking.start > now:  # once the call has begun, _cancel refuses ("too_late")
+            move = _move_token(ctx.secret, booking.id)
+            links.append((t(N_("Move this call"), lang), f"/api/move?token={move}&lang={lang}"))
             links.append((t(N_("Cancel this call"), lang), f"/api/cancel?token={token}"))
     else:
         heading = t(N_("This call is cancelled"), lang)
@@ -420,10 +451,24 @@ def _feed(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     return ApiResponse(200, body=body, content_type="text/calendar; charset=utf-8")
 
 
+def _move_view(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    from generator.web.move import move_view
+
+    return move_view(req, now, ctx)
+
+
+# For web/move.py, which answers as the views here do.
+language_of = _language
+day_bounds = _day_bounds
+iso_utc = _iso
+booking_json = _booking_json
+
+
 ROUTES: dict[str, tuple[str, ...]] = {
     "/api/book": ("POST",),
     "/api/booking": ("GET", "HEAD"),
     "/api/cancel": ("GET", "HEAD", "POST"),
+    "/api/move": ("GET", "HEAD", "POST"),
     "/api/taken": ("GET", "HEAD"),
     "/api/health": ("GET", "HEAD"),
     "/api/bookings.ics": ("GET", "HEAD"),
@@ -432,6 +477,7 @@ _VIEWS: dict[str, Callable[[ApiRequest, datetime, Context], ApiResponse]] = {
     "/api/book": _book,
     "/api/booking": _booking_page,
     "/api/cancel": _cancel,
+    "/api/move": _move_view,
     "/api/taken": _taken,
     "/api/health": _health,
     "/api/bookings.ics": _feed,

@@ -237,8 +237,18 @@ def _plain_html(page: Page) -> str:
             f'<input type="hidden" name="{escape(n)}" value="{escape(v)}">'
             for n, v in page.form["hidden"]
         )
+        choices = "".join(
+            f"<fieldset><legend>{escape(legend)}</legend>"
+            + "".join(
+                f'<label><input type="radio" name="slot" value="{escape(value)}" required> '
+                f"{escape(label)}</label>"
+                for value, label in options
+            )
+            + "</fieldset>"
+            for legend, options in page.form.get("choices") or ()
+        )
         form = (
-            f'<form action="{escape(page.form["action"])}" method="post">{hidden}'
+            f'<form action="{escape(page.form["action"])}" method="post">{hidden}{choices}'
             f'<button type="submit">{escape(page.form["button"])}</button></form>'
         )
     return (
@@ -351,10 +361,16 @@ def create_app(
     secret: bytes | None = None,
     clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
+    notify_mode: str | None = None,
 ) -> BookingApp:
     """The WSGI application: settings from CALLSLOT_CONFIG (or content/site.toml), the store
     from DATABASE_URL, the key from CALLSLOT_SECRET, the clock from CALLSLOT_NOW (or the
     system clock), unless given.
+
+    ``notify_mode`` (or CALLSLOT_NOTIFY): "background" (the default: the answer goes
+    out first, a thread of this process sends the mails and webhooks right after) or
+    "inline" (AWS Lambda, where nothing runs after the answer: a bounded attempt
+    before it, the rest left to a scheduled `callslot notify`).
 
     CALLSLOT_RATE_LIMIT overrides booking.rate_limit ("off" disables it);
     CALLSLOT_TRUSTED_PROXIES=N trusts N proxies' X-Forwarded-For (default 0);
@@ -394,8 +410,11 @@ def create_app(
     elif env.get("CALLSLOT_FEED_KEY"):
         feed_key = env["CALLSLOT_FEED_KEY"]
     text = _ThemeText(settings)
+    mode = (notify_mode or env.get("CALLSLOT_NOTIFY") or "background").strip().lower()
+    if mode not in ("background", "inline"):
+        raise ConfigError('must be "background" or "inline" (AWS Lambda)', field="CALLSLOT_NOTIFY")
 
-    def after_commit(booking_id: str, now: datetime) -> None:
+    def send_inline(booking_id: str, now: datetime) -> None:
         from generator.notify.outbox import IMMEDIATE_BUDGET, send_now
 
         started = getattr(_request, "started", None)
@@ -406,10 +425,30 @@ def create_app(
         except Exception:  # send_now never raises by contract; a bug must not undo a booking
             log.exception("notifications for %s stay queued", booking_id)
 
+    def send_later(booking_id: str, now: datetime) -> None:
+        from generator.notify.outbox import send_now
+
+        send_now(settings, store, booking_id, now=now, secret=secret)
+
+    after_commit: Callable[[str, datetime], None]
+    if mode == "inline":
+        after_commit = send_inline
+    else:
+        from generator.notify.worker import BackgroundSender
+
+        after_commit = BackgroundSender(send_later)
+
     def notify_channels(event: str) -> list[str]:
         from generator.notify.outbox import channels_for
 
         return channels_for(settings, event)
+
+    def reminders(start: datetime, now: datetime) -> list[tuple[str, datetime]]:
+        from generator.notify.outbox import reminders_for
+
+        return reminders_for(settings, start, now)
+
+    from generator.web.offered import OfferedSlots
 
     ctx = Context(
         settings=settings,
@@ -423,6 +462,8 @@ def create_app(
         else None,
         after_commit=after_commit,
         notify_channels=notify_channels,
+        reminders=reminders,
+        offered_slots=OfferedSlots(settings, secret, env),
     )
     return BookingApp(ctx, clock=clock, trusted_proxies=proxies, render=text.render)
 
@@ -431,9 +472,10 @@ class _LazyApp:
     """``generator.handler:app`` for WSGI servers: built on the first request, so that
     importing the module stays fast and a bad configuration is reported, not crashed on."""
 
-    def __init__(self) -> None:
+    def __init__(self, notify_mode: str | None = None) -> None:
         self._app: BookingApp | None = None
         self._lock = threading.Lock()
+        self.notify_mode = notify_mode
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -442,7 +484,7 @@ class _LazyApp:
             with self._lock:
                 if self._app is None:
                     try:
-                        self._app = create_app()
+                        self._app = create_app(notify_mode=self.notify_mode)
                     except CallslotError as exc:
                         # The message names files and variables, never their secret values.
                         log.error("callslot handler not configured: %s", exc.format_message())

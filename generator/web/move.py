@@ -1,0 +1,221 @@
+"""Moving a booked call: the caller's move link (``/api/move?token=``) and the move itself.
+
+GET shows the open times of the call's type: the latest build's slots minus
+what is taken now (the call itself left out, so its buffers do not hide the
+times around it). POST moves the call in one store transaction under the same
+rules as a booking (signature, notice, horizon, open hours, calendars,
+overlap with buffers, calls per day): the new time is taken and the old one
+released, or nothing changes. Both sides then get an updated invitation.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from generator.errors import CalendarError
+from generator.i18n import N_
+from generator.store.base import Booking, DayFull, MoveRefused, SlotTaken
+from generator.web.answers import Page, booking_details
+
+if TYPE_CHECKING:
+    from generator.availability import Slot
+    from generator.busy.calendars import Busy
+    from generator.web.core import ApiRequest, ApiResponse, Context
+
+__all__ = ["move_view", "open_times"]
+
+log = logging.getLogger("callslot.handler")
+
+_REASONS = {"notice": "too_soon", "busy": "slot_taken", "full": "day_full"}
+
+
+def open_times(booking: Booking, now: datetime, ctx: Context) -> list[Slot]:
+    """The offered slots of the booking's call type it could move to now, sorted."""
+    from generator.availability import check_slot
+
+    if ctx.offered_slots is None:
+        return []
+    candidates = [
+        s
+        for s in ctx.offered_slots()
+        if s.call_type == booking.call_type and s.start != booking.start
+    ]
+    if not candidates:
+        return []
+    rules = ctx.settings.booking
+    pad = rules.buffer_before + rules.buffer_after
+    booked = _others(ctx, booking, now - pad, None)
+    return sorted(
+        (s for s in candidates if check_slot(ctx.settings, s, now, booked=booked) is None),
+        key=lambda s: s.start,
+    )
+
+
+def _others(
+    ctx: Context, booking: Booking, after: datetime, before: datetime | None
+) -> list[Busy]:
+    """Booked time of every other call: the call being moved does not block itself."""
+    from generator.busy.calendars import Busy
+
+    taken = ctx.store.taken(after, before=before)
+    own = (booking.start, booking.end)
+    if own in taken:
+        taken.remove(own)
+    return [Busy(s, e) for s, e in taken]
+
+
+def move_view(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    """GET: the open times to choose from (or the moved call); POST: move it."""
+    from generator.web.core import ApiResponse, find_by_move_token, language_of, refusal
+
+    booking, token = find_by_move_token(req, ctx)
+    lang = language_of(
+        req.fields.get("lang") or req.query.get("lang") or (booking.language if booking else None),
+        ctx,
+    )
+    if booking is None:
+        return refusal("unknown_token", req, ctx, lang=lang)
+    if booking.status != "confirmed":
+        return refusal("move_cancelled", req, ctx, lang=lang)
+    if booking.start <= now:
+        return refusal("move_too_late", req, ctx, lang=lang)
+    if req.method == "POST":
+        return _move(req, now, ctx, booking, token, lang)
+    if req.wants_json:
+        times = open_times(booking, now, ctx)
+        return ApiResponse(200, data={"open": [_slot_json(s) for s in times]})
+    moved = req.query.get("moved") == "1"
+    return ApiResponse(200, page=_choose_page(booking, token, now, ctx, lang, moved=moved))
+
+
+def _slot_json(slot: Slot) -> dict[str, str]:
+    from generator.web.core import iso_utc
+
+    return {"start": iso_utc(slot.start), "end": iso_utc(slot.end), "call_type": slot.call_type}
+
+
+def _choose_page(
+    booking: Booking, token: str, now: datetime, ctx: Context, lang: str, *, moved: bool
+) -> Page:
+    from generator.i18n import day_label, short_time, zone_label
+    from generator.signing import slot_token
+
+    t = ctx.translate
+    tz = ctx.settings.tz
+    times = open_times(booking, now, ctx)
+    groups: list[tuple[str, list[tuple[str, str]]]] = []
+    for slot in times:
+        start = slot.start.astimezone(tz)
+        legend = f"{day_label(start.date(), lang)} ({zone_label(str(tz.key), lang)})"
+        label = f"{short_time(slot.start, tz, lang)}–{short_time(slot.end, tz, lang)}"
+        if not groups or groups[-1][0] != legend:
+            groups.append((legend, []))
+        groups[-1][1].append((slot_token(ctx.secret, slot), label))
+    if moved:
+        heading = t(N_("Your call is moved"), lang)
+        lead = t(N_("Please keep the new time free. Both sides get an updated invitation."), lang)
+    else:
+        heading = t(N_("Move your call"), lang)
+        lead = t(
+            N_(
+                "Choose a new time. The old time is released for others, and both sides "
+                "get an updated invitation."
+            ),
+            lang,
+        )
+    form = None
+    if groups:
+        form = {
+            "action": "/api/move",
+            "method": "post",
+            "hidden": [("token", token), ("lang", lang)],
+            "choices": groups,
+            "button": t(N_("Move the call"), lang),
+        }
+    elif not moved:
+        lead = t(
+            N_("There is no other open time for this call right now. It stays as it is."), lang
+        )
+    return Page(
+        title=heading,
+        heading=heading,
+        lead=lead,
+        details=booking_details(ctx.settings, booking, lang, t),
+        form=form,
+        language=lang,
+    )
+
+
+def _move(
+    req: ApiRequest, now: datetime, ctx: Context, booking: Booking, token: str, lang: str
+) -> ApiResponse:
+    from urllib.parse import quote
+
+    from generator.availability import check_slot
+    from generator.signing import ForgedSlot, verify_slot_token
+    from generator.web.core import ApiResponse, day_bounds, refusal
+
+    def refuse(code: str) -> ApiResponse:
+        back = f"/api/move?token={token}&lang={lang}"
+        return refusal(code, req, ctx, lang=lang, back=back)
+
+    if ctx.rate_limit is not None:
+        limit, window = ctx.rate_limit
+        if not ctx.store.rate_hit(f"move:{req.client}", now=now, window=window, limit=limit):
+            return refuse("rate_limited")
+    chosen = req.fields.get("slot") or ""
+    if not chosen:
+        return refuse("move_no_time")
+    try:
+        slot = verify_slot_token(ctx.secret, chosen)
+    except ForgedSlot:
+        return refuse("forged_slot")
+    if slot.call_type != booking.call_type:
+        return refuse("slot_unavailable")
+    if slot.start < now:
+        return refuse("slot_past")
+    day_start, day_end = day_bounds(slot.start, ctx)
+    rules = ctx.settings.booking
+    pad = rules.buffer_before + rules.buffer_after
+    booked = _others(ctx, booking, day_start - pad, day_end + pad)
+    reason = check_slot(ctx.settings, slot, now, booked=booked)
+    if reason is None and ctx.calendar_busy is not None:
+        try:
+            busy = ctx.calendar_busy(slot)
+        except CalendarError as exc:
+            log.warning("move refused, calendar re-check failed: %s", exc.format_message())
+            return refuse("calendar_unavailable")
+        reason = check_slot(ctx.settings, slot, now, busy=busy, booked=booked)
+    if reason is not None:
+        return refuse(_REASONS.get(reason, "slot_unavailable"))
+    try:
+        moved = ctx.store.move(
+            booking.id,
+            start=slot.start,
+            end=slot.end,
+            now=now,
+            channels=ctx.notify_channels("moved"),
+            reminders=ctx.reminders(slot.start, now),
+            day_start=day_start,
+            day_end=day_end,
+            max_per_day=rules.max_per_day,
+            buffer_before=rules.buffer_before,
+            buffer_after=rules.buffer_after,
+        )
+    except SlotTaken:
+        return refuse("slot_taken")
+    except DayFull:
+        return refuse("day_full")
+    except MoveRefused as exc:
+        return refuse("move_cancelled" if exc.reason == "cancelled" else "move_too_late")
+    if moved is None:
+        return refuse("unknown_token")
+    ctx.after_commit(moved.id, now)
+    log.info("booking %s moved", moved.id)
+    if req.wants_json:
+        from generator.web.core import booking_json
+
+        return ApiResponse(200, data=booking_json(moved))
+    return ApiResponse(303, location=f"/api/move?token={token}&lang={quote(lang)}&moved=1")
