@@ -157,6 +157,10 @@ class BookingApp:
             response.headers["Content-Language"] = result.page.language
         elif result.body is not None:
             response = Response(result.body, status=result.status, content_type=result.content_type)
+            if result.filename:
+                disposition = f'attachment; filename="{result.filename}"'
+                response.headers["Content-Disposition"] = disposition
+
         else:
             response = Response(
                 json.dumps(result.data, ensure_ascii=False),
@@ -378,6 +382,8 @@ class _ThemeText:
                 links=list(page.links),
                 form=page.form,
                 status=page.status,
+                calendar=list(page.calendar),
+                rebook=list(page.rebook),
             )
         except CallslotError as exc:
             log.error("message.html failed, answering with a plain page: %s", exc.format_message())
