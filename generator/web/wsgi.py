@@ -173,6 +173,11 @@ class BookingApp:
         if result.retry_after is not None:
             response.headers["Retry-After"] = str(result.retry_after)
         _security_headers(response)
+        if result.page is not None and result.page.rebook:
+            # The one-click forms post back to this site: with "no-referrer" Chromium sends
+            # "Origin: null" and the same-site check refuses them. This page's address holds
+            # no token, and "same-origin" still tells no other site anything.
+            response.headers["Referrer-Policy"] = "same-origin"
         return response
 
 
