@@ -18,7 +18,15 @@ from generator.domain import Booking
 from generator.i18n import N_
 from generator.web.form import LIMITS, FieldProblem
 
-__all__ = ["ERRORS", "Page", "Translate", "booking_details", "error_page", "field_message"]
+__all__ = [
+    "CONSENT_TEXT",
+    "ERRORS",
+    "Page",
+    "Translate",
+    "booking_details",
+    "error_page",
+    "field_message",
+]
 
 # (message id, language) -> translated text
 Translate = Callable[[str, str], str]
@@ -155,6 +163,7 @@ _FIELD_LABELS = {
     "note": N_("Note"),
     "slot": N_("Time"),
     "who_calls": N_("Who calls"),
+    "consent": N_("Consent"),
 }
 _FIELD_TEXT = {
     "missing": N_("Please fill in this field."),
@@ -167,7 +176,16 @@ _SPECIAL = {
     ("phone", "invalid"): N_("Use digits, spaces and + ( ) - / . only, 5 to 30 characters."),
     ("email", "invalid"): N_("This is not an email address."),
     ("who_calls", "invalid"): N_("Please choose who calls whom."),
+    ("consent", "missing"): N_(
+        "Please tick the box: without your consent the call cannot be booked."
+    ),
 }
+# The consent box's label, as page.html writes it; stored with the booking in the
+# caller's language, so the owner can show what exactly was agreed to.
+CONSENT_TEXT = N_(
+    "I agree that my details (name, phone number, email, topic, note) are stored to "
+    "arrange and prepare this call."
+)
 
 
 @dataclass(frozen=True)

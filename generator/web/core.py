@@ -36,6 +36,7 @@ from generator.errors import CalendarError
 from generator.i18n import N_, pick_language
 from generator.store.base import DayFull, SlotTaken, Store
 from generator.web.answers import (
+    CONSENT_TEXT,
     ERRORS,
     Page,
     Translate,
@@ -267,6 +268,9 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         language=form.language,
         caller_timezone=form.caller_timezone,
         created_at=now,
+        # The sentence as the caller read it (their page's language), not a posted text.
+        consent_text=ctx.translate(CONSENT_TEXT, form.language) if form.consent else "",
+        consent_at=now if form.consent else None,
     )
     channels = ctx.notify_channels("booked")
     try:

@@ -52,10 +52,11 @@ _SINGLE_LINE = (
     "who_calls",
     "call_type",
     "back",
+    "consent",
 )
 # Fields whose control characters are reported; in the others (tz, back, ...) they only
 # make the value be ignored.
-_CHECKED = ("name", "phone", "email", "topic", "note", "slot", "who_calls")
+_CHECKED = ("name", "phone", "email", "topic", "note", "slot", "who_calls", "consent")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class BookingForm:
     language: str
     back: str
     idem: str
+    consent: bool = False  # the caller ticked the consent box ([privacy] require_consent)
 
 
 def _has_control(text: str, *, allow_newline: bool) -> bool:
@@ -186,6 +188,12 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
         # The owner cannot call back without a number, whatever require_phone says.
         problems.append(FieldProblem("phone", "missing"))
 
+    # A ticked checkbox sends its value ("yes"); JSON clients may send true.
+    consent = settings.privacy.require_consent and values["consent"].lower() in (
+        "yes", "on", "true", "1")
+    if settings.privacy.require_consent and not consent:
+        problems.append(FieldProblem("consent", "missing"))
+
     tz = values["tz"]
     if tz:
         try:
@@ -207,4 +215,5 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
         language=language,
         back=safe_back(values["back"]) or "",
         idem=values["idem"][:200],
+        consent=consent,
     )
