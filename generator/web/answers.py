@@ -153,6 +153,16 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         N_("This address does not answer this request."),
     ),
     "forbidden": (403, N_("Not allowed"), N_("The key in this address is wrong.")),
+    "cross_site": (
+        403,
+        N_("This form did not come from the booking page"),
+        N_("Nothing was booked or changed. Please use the booking page itself."),
+    ),
+    "link_expired": (
+        410,
+        N_("This link has expired"),
+        N_("The call is over, and its page is no longer kept."),
+    ),
 }
 
 _FIELD_LABELS = {

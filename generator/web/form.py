@@ -39,7 +39,6 @@ LIMITS = {
 
 # Dots too: "+1.212.555.0100", "06.12.34.56.78" are how many people write their number.
 _PHONE_RE = re.compile(r"^[0-9 +()\-/.]+$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SINGLE_LINE = (
     "name",
     "phone",
@@ -170,7 +169,7 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
         elif (
             len(value) < low
             or (name == "phone" and not _PHONE_RE.match(value))
-            or (name == "email" and not (_EMAIL_RE.match(value) and ascii_email(value)))
+            or (name == "email" and not ascii_email(value))
         ):
             problems.append(FieldProblem(name, "invalid"))
         elif name == "email":
