@@ -37,8 +37,9 @@ def parse_moment(value: str, *, field: str = "--now") -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"{value!r} is not an ISO-8601 time; write e.g. 2026-11-30T08:00+01:00",
-                          field=field) from None
+        raise ConfigError(
+            f"{value!r} is not an ISO-8601 time; write e.g. 2026-11-30T08:00+01:00", field=field
+        ) from None
     if moment.tzinfo is None:
         # A time without offset would be read in the machine's zone: not reproducible.
         raise ConfigError(f"{value!r} has no UTC offset; add one, e.g. +01:00 or Z", field=field)

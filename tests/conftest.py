@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -12,6 +14,28 @@ from click.testing import CliRunner
 from testenv import CALENDARS, IN_CI, PG_ADMIN_URL, ROOT
 
 __all__ = ["CALENDARS", "IN_CI", "PG_ADMIN_URL", "ROOT"]
+
+FAKETIME_SHIM = Path(__file__).resolve().parent / "faketime"
+
+
+def _under_faketime() -> None:
+    """Under libfaketime (README: running the tests on another day) this process and every
+    Python process the tests start load tests/faketime/sitecustomize.py, which works
+    around a libfaketime bug that breaks time.sleep (see that file)."""
+    if "faketime" not in os.environ.get("LD_PRELOAD", ""):
+        return
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(FAKETIME_SHIM) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(FAKETIME_SHIM), *paths] if p)
+    # By path, under its own name: another sitecustomize may already be loaded here.
+    spec = importlib.util.spec_from_file_location(
+        "callslot_faketime_shim", FAKETIME_SHIM / "sitecustomize.py"
+    )
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))  # patches as it runs
+
+
+_under_faketime()
 
 
 @pytest.fixture

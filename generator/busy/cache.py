@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import json
 import os
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -162,15 +161,33 @@ def file_key(cache_dir: Path, path: Path) -> str | None:
     return entry[1] if isinstance(entry[1], str) else None
 
 
+def _file_system_now(cache_dir: Path) -> int | None:
+    """Now (ns) on the clock that stamps modification times, read from a file touched for it.
+
+    Not the build's `now` (pinned by --now) nor the process clock: an NFS server or a
+    test under faketime stamps files by another clock, and a file would then count as
+    settled while it may still change within the same tick. None when it cannot be
+    touched (then nothing is remembered, which only costs speed).
+    """
+    probe = cache_dir / "mtime.probe"
+    try:
+        make_dirs(cache_dir)
+        probe.touch(mode=0o600)
+        return os.stat(probe).st_mtime_ns
+    except OSError:
+        return None
+
+
 def remember_file(cache_dir: Path, path: Path, stamp: list[int] | None, key: str) -> None:
     """Remember ``key`` for the file, as it was when ``stamp`` was taken (before reading it).
 
     Not remembered when the file changed since the stamp (it was written while
     read) or was modified within SETTLE_SECONDS (see the module docstring).
     """
-    # clock-exempt: the wall clock, not the build's `now`: this compares with the file
-    # system's times (a pinned clock would never let a file settle).
-    if stamp is None or file_stamp(path) != stamp or time.time() - stamp[1] / 1e9 < SETTLE_SECONDS:
+    if stamp is None or file_stamp(path) != stamp:
+        return
+    now = _file_system_now(cache_dir)
+    if now is None or now - stamp[1] < SETTLE_SECONDS * 1e9:
         return
     known = _load_files(cache_dir)
     known["version"] = VERSION
