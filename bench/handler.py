@@ -1,15 +1,19 @@
 """How fast does the booking handler record calls, and does it ever double-book?
 
-Two real deployments, each started as its own process on a free port:
+Real deployments, each started as its own process on a free port (loopback only):
 
-- ``callslot serve`` with the default SQLite store (it also rebuilds the page
-  after bookings, as it does for a user);
-- ``gunicorn generator.handler:app`` (2 workers x 8 threads) with PostgreSQL,
-  in a fresh database that is dropped afterwards.
+- ``callslot serve`` (waitress, the production server for one machine) with the
+  default SQLite store (it also rebuilds the page after bookings, as it does for a
+  user), and with PostgreSQL;
+- ``gunicorn -c python:generator.web.gunicorn_config generator.handler:app`` (2
+  workers x 8 threads) with PostgreSQL.
 
-Against each, 1, 16 and 64 concurrent clients (threads, one HTTP connection per
-request, as browsers posting a form) book distinct slots: latency p50/p99 of
-the successful bookings and throughput. Then 64 clients fight over 10 slots:
+PostgreSQL runs use a fresh database each, dropped afterwards. Against each, 1, 16
+and 64 concurrent clients (threads, one HTTP connection per request, as browsers
+posting a form) book distinct slots: latency p50/p99 of the successful bookings and
+throughput; beside it, where the server serves the page (``callslot serve``), the
+same number of clients fetch the booking page (gzip accepted) a bounded number of
+times: GET p50/p99. Then 64 clients fight over 10 slots:
 exactly 10 bookings may succeed, and the store is checked for overlapping
 confirmed calls (double bookings: must be 0).
 
@@ -105,24 +109,76 @@ class Phase:
     statuses: Counter[int]
     latencies: list[float]  # seconds, successful bookings only
     seconds: float
+    static: list[float] | None = None  # seconds of each GET / (None: not served here)
 
     def row(self) -> str:
         ok = self.statuses.get(201, 0)
-        lat = sorted(self.latencies)
-        p50 = statistics.median(lat) * 1000 if lat else float("nan")
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else float("nan")
+        p50, p99 = _percentiles(self.latencies)
         other = sum(n for s, n in self.statuses.items() if s not in (201, 409))
+        if self.static is None:
+            static = f"{'-':>9} {'-':>9}"
+        else:
+            g50, g99 = _percentiles(self.static)
+            static = f"{g50:>9.1f} {g99:>9.1f}"
         return (
-            f"{self.target:<30} {self.clients:>7} {self.requests:>8} {ok:>6} "
+            f"{self.target:<34} {self.clients:>7} {self.requests:>8} {ok:>6} "
             f"{self.statuses.get(409, 0):>5} {other:>5} {p50:>8.1f} {p99:>8.1f} "
-            f"{ok / self.seconds:>8.1f}"
+            f"{ok / self.seconds:>8.1f} {static}"
         )
 
 
+def _percentiles(values: list[float]) -> tuple[float, float]:
+    """(p50, p99) in milliseconds."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan"), float("nan")
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
 HEADER = (
-    f"{'target':<30} {'clients':>7} {'requests':>8} {'201':>6} {'409':>5} {'other':>5} "
-    f"{'p50 ms':>8} {'p99 ms':>8} {'book/s':>8}"
+    f"{'target':<34} {'clients':>7} {'requests':>8} {'201':>6} {'409':>5} {'other':>5} "
+    f"{'p50 ms':>8} {'p99 ms':>8} {'book/s':>8} {'GET p50':>9} {'GET p99':>9}"
 )
+
+
+def get_page(base: str) -> int:
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        conn.request("GET", "/", headers={"Accept-Encoding": "gzip"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def run_static(base: str, clients: int, per_client: int) -> list[float]:
+    """``clients`` threads each fetch the booking page ``per_client`` times: latencies."""
+    gate = threading.Barrier(clients)
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        gate.wait()
+        for _ in range(per_client):
+            started = time.perf_counter()
+            try:
+                status = get_page(base)
+            except OSError:
+                status = 599
+            took = time.perf_counter() - started
+            if status == 200:
+                with lock:
+                    latencies.append(took)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies
 
 
 def post(base: str, fields: dict[str, str]) -> int:
@@ -216,7 +272,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_sqlite(site: Path, env: dict[str, str]) -> Iterator[str]:
+def serve_target(site: Path, env: dict[str, str], url: str | None = None) -> Iterator[str]:
+    """`callslot serve` (waitress) with SQLite, or the PostgreSQL database ``url``."""
+    if url:
+        env = {**env, "DATABASE_URL": url}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -275,6 +334,10 @@ def gunicorn_postgres(site: Path, env: dict[str, str], url: str) -> Iterator[str
             sys.executable,
             "-m",
             "gunicorn",
+            "-c",
+            "python:generator.web.gunicorn_config",
+            "--access-logfile",
+            "/dev/null",
             "generator.handler:app",
             "--workers",
             "2",
@@ -314,7 +377,7 @@ def double_bookings(env: dict[str, str], site: Path, url: str | None) -> tuple[i
 
 
 def bench_target(
-    name: str, base: str, tokens: Iterator[str], sizes: dict[int, int]
+    name: str, base: str, tokens: Iterator[str], sizes: dict[int, int], *, static: bool = False
 ) -> tuple[list[Phase], Phase]:
     # Warm-up, not counted: each server process builds the app and imports the booking
     # path (slot engine, notifications) on its first requests.
@@ -322,7 +385,10 @@ def bench_target(
     phases = []
     for clients, per_client in sizes.items():
         plan = [[next(tokens) for _ in range(per_client)] for _ in range(clients)]
-        phases.append(run_phase(name, base, clients, plan))
+        phase = run_phase(name, base, clients, plan)
+        if static:
+            phase = replace(phase, static=run_static(base, clients, max(3, per_client)))
+        phases.append(phase)
     contested = [next(tokens) for _ in range(10)]
     fight = run_phase(
         name, base, 64, [[contested[(i + n) % 10] for n in range(10)] for i in range(64)]
@@ -493,23 +559,37 @@ def main(argv: list[str] | None = None) -> int:
                 print("  " + line)
             return 0
 
-        with serve_sqlite(site, env) as base:
-            phases, fight = bench_target("callslot serve + SQLite", base, tokens, sizes)
+        with serve_target(site, env) as base:
+            phases, fight = bench_target(
+                "callslot serve + SQLite", base, tokens, sizes, static=True
+            )
         rows += phases
         count, overlaps = double_bookings(env, site, None)
         checks.append(
-            f"callslot serve + SQLite: 64 clients on 10 slots -> "
+            f"callslot serve + SQLite:      64 clients on 10 slots -> "
             f"{fight.statuses.get(201, 0)} booked, {fight.statuses.get(409, 0)} "
             f"refused (409); store: {count} bookings, {overlaps} double bookings"
         )
 
         if not args.skip_postgres:
+            with fresh_postgres() as url, serve_target(site, env, url) as base:
+                phases, fight = bench_target(
+                    "callslot serve + PostgreSQL", base, tokens, sizes, static=True
+                )
+                rows += phases
+                count, overlaps = double_bookings(env, site, url)
+                checks.append(
+                    f"callslot serve + PostgreSQL:  64 clients on 10 slots -> "
+                    f"{fight.statuses.get(201, 0)} booked, "
+                    f"{fight.statuses.get(409, 0)} refused (409); store: {count} "
+                    f"bookings, {overlaps} double bookings"
+                )
             with fresh_postgres() as url, gunicorn_postgres(site, env, url) as base:
                 phases, fight = bench_target("gunicorn 2x8 + PostgreSQL", base, tokens, sizes)
                 rows += phases
                 count, overlaps = double_bookings(env, site, url)
                 checks.append(
-                    f"gunicorn + PostgreSQL:   64 clients on 10 slots -> "
+                    f"gunicorn + PostgreSQL:        64 clients on 10 slots -> "
                     f"{fight.statuses.get(201, 0)} booked, "
                     f"{fight.statuses.get(409, 0)} refused (409); store: {count} "
                     f"bookings, {overlaps} double bookings"

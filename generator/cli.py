@@ -536,20 +536,26 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
 @click.option("--now", "now", default=None, metavar="ISO-8601",
               help="Pin the clock of the build only (a preview of another week); bookings "
                    "are checked against the real clock (or CALLSLOT_NOW).")
-def serve_command(config_path: Path | None, port: int, host: str, now: str | None) -> None:
+@click.option("--dev", is_flag=True,
+              help="Development mode: without CALLSLOT_SECRET, sign with a key created in "
+                   ".callslot/ (only this machine has it). Without --dev, serve refuses to "
+                   "start when CALLSLOT_SECRET is unset.")
+def serve_command(
+    config_path: Path | None, port: int, host: str, now: str | None, dev: bool
+) -> None:
     """Build the booking page and serve it with the booking handler on one address.
 
     Serves public/ and /api/* together, records bookings in .callslot/bookings.sqlite3
     (or the store named by DATABASE_URL), rebuilds when content/ or the theme
     changes and after each booking, and sends due notifications every 30
-    seconds. Signs with CALLSLOT_SECRET, or creates a development key in
-    .callslot/. For production, run the handler under a WSGI server instead:
-    gunicorn generator.handler:app.
+    seconds. Runs on waitress, a production WSGI server (gzip, ETags, a graceful stop on
+    SIGTERM), and logs each request's path without its query string (tokens live there).
+    Signs with CALLSLOT_SECRET; --dev creates a development key in .callslot/ instead.
     """
     from generator.commands.serve import check_port, serve
 
     check_port(host, port)  # before settings, store and build: a taken port fails at once
-    serve(config_path, host=host, port=port, build_now=parse_now(now) if now else None)
+    serve(config_path, host=host, port=port, build_now=parse_now(now) if now else None, dev=dev)
 
 
 @main.group("bookings", invoke_without_command=True)
@@ -606,7 +612,7 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
     """Cancel booking ID: the slot is free again and the caller is told (as their own cancel
     link would do). Cancelling twice changes nothing. An ID that starts with "-" goes
     after "--": callslot bookings cancel -- -AbC123."""
-    from generator.commands.phrases import count
+    from generator.commands.phrases import count, day_and_time
     from generator.errors import CallslotError
     from generator.notify.outbox import channels_for, send_now
     from generator.signing import load_secret
@@ -624,7 +630,7 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
         channels = channels_for(settings, "cancelled")
         store.cancel(booking_id, now=moment, channels=channels)
         start = booking.start.astimezone(settings.tz)
-        click.echo(f"Cancelled {booking_id}: {start:%a %Y-%m-%d %H:%M} {booking.topic} "
+        click.echo(f"Cancelled {booking_id}: {day_and_time(start)} {booking.topic} "
                    f"({booking.name}).")
         if channels:
             secret, _ = load_secret(settings.state_dir)
@@ -654,6 +660,7 @@ def bookings_move_command(ctx: click.Context, booking_id: str, to: str,
     has begun or is cancelled, or a time that is not open. An ID that starts with "-"
     goes after "--"."""
     from generator.commands.bookings import move_booking, parse_move_time
+    from generator.commands.phrases import day_and_time
     from generator.notify.outbox import send_now
     from generator.signing import load_secret
 
@@ -664,8 +671,8 @@ def bookings_move_command(ctx: click.Context, booking_id: str, to: str,
                                      parse_move_time(to, settings), now=moment, force=force)
         old = before.start.astimezone(settings.tz)
         new = after.start.astimezone(settings.tz)
-        click.echo(f"Moved {booking_id} from {old:%a %Y-%m-%d %H:%M} to "
-                   f"{new:%a %Y-%m-%d %H:%M}: {after.topic} ({after.name}).")
+        click.echo(f"Moved {booking_id} from {day_and_time(old)} to "
+                   f"{day_and_time(new)}: {after.topic} ({after.name}).")
         secret, _ = load_secret(settings.state_dir)
         report = send_now(settings, store, booking_id, now=moment, secret=secret)
         click.echo(f"{report.sent} notification(s) sent, {report.skipped} skipped "
@@ -686,6 +693,7 @@ def bookings_purge_command(ctx: click.Context, config_path: Path | None, now: st
     error texts) of every call over for [privacy] keep (default 90 days). What
     `callslot stats` counts stays. `callslot notify` and `callslot serve` do this on
     their own; running it again erases nothing twice."""
+    from generator.commands.phrases import day_and_time
     from generator.store.retention import purge_expired
 
     settings, store = _open_bookings(config_path or ctx.obj["config_path"])
@@ -696,7 +704,7 @@ def bookings_purge_command(ctx: click.Context, config_path: Path | None, now: st
         store.close()
     for booking in report.due:
         start = booking.start.astimezone(settings.tz)
-        click.echo(f"{booking.id}  {start:%a %Y-%m-%d %H:%M}  {booking.call_type}  "
+        click.echo(f"{booking.id}  {day_and_time(start)}  {booking.call_type}  "
                    f"{booking.status}")
     click.echo(report.summary())
 
@@ -721,7 +729,7 @@ def bookings_mark_command(ctx: click.Context, booking_ids: tuple[str, ...], outc
     call or one that has not started yet is refused (a typo in an ID would skew the
     share of calls held) unless --force; when one ID is refused, none is marked.
     An ID that starts with "-" goes after "--"."""
-    from generator.commands.phrases import count, join_and
+    from generator.commands.phrases import count, day_and_time, join_and
     from generator.errors import CallslotError
 
     if not booking_ids and not all_unmarked:
@@ -743,7 +751,7 @@ def bookings_mark_command(ctx: click.Context, booking_ids: tuple[str, ...], outc
                 problems.append(f"{booking_id} was cancelled, so it cannot be {outcome}")
             elif not force and booking.start > moment:
                 start = booking.start.astimezone(settings.tz)
-                problems.append(f"{booking_id} starts {start:%a %Y-%m-%d %H:%M}, later than "
+                problems.append(f"{booking_id} starts {day_and_time(start)}, later than "
                                 f"now, so it cannot be {outcome} yet")
         if problems:
             raise CallslotError("; ".join(problems) + ". Nothing was marked; check the IDs "

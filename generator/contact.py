@@ -8,14 +8,20 @@ MAX_EMAIL = 254  # RFC 5321's limit on a forward path, less the angle brackets
 
 
 def ascii_email(value: str) -> str | None:
-    """The address as mail servers take it: an IDN domain in its xn-- form; None when
-    the local part is not ASCII (few servers deliver there, and Python cannot address it)."""
-    local, _, domain = value.rpartition("@")
-    if not local.isascii():
-        return None
+    """The address as mail servers take it (an IDN domain in its xn-- form), or None when
+    it cannot be mailed: what is booked must reach the caller, so the check is the one a
+    well-kept library makes (RFC 5321/5322 syntax; no DNS lookup, a booking never waits
+    on one). A non-ASCII local part is refused: few servers deliver there, and Python
+    cannot address it.
+    """
+    # Imported on the first address, not with the handler: it compiles large patterns.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        info = validate_email(
+            value, check_deliverability=False, allow_smtputf8=False, allow_quoted_local=False
+        )
+    except EmailNotValidError:
         return None
-    address = f"{local}@{domain}"
-    return address if len(address) <= MAX_EMAIL else None
+    address = info.ascii_email
+    return address if address and len(address) <= MAX_EMAIL else None

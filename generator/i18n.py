@@ -170,7 +170,7 @@ def date_label(day: date, language: str) -> str:
 
 
 def short_day_time(moment: datetime, tz: tzinfo, language: str) -> str:
-    """Day and time for a subject line: "Mo 30.11. 09:00" / "Mon 30 Nov 09:00"."""
+    """Day and time for a subject line: "Mo 30.11. 9:00" / "Mon 30 Nov 9:00"."""
     from babel.dates import format_date, format_skeleton
 
     local = moment.astimezone(tz)
@@ -184,7 +184,8 @@ def short_day_time(moment: datetime, tz: tzinfo, language: str) -> str:
             + " "
             + format_date(local.date(), rest, locale=_locale(language))
         )
-    return f"{day} {time_label(moment, tz, language)}"
+    # The time as the booking pages and mails write it ("9:00"), not the grid's "09:00".
+    return f"{day} {short_time(moment, tz, language)}"
 
 
 def weekday_name(day: date, language: str) -> str:

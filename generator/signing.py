@@ -22,8 +22,10 @@ if TYPE_CHECKING:  # loaded where a token is verified: an unchanged build needs 
     from generator.domain import Slot
 
 __all__ = [
+    "MIN_KEY_BITS",
     "ForgedSlot",
     "cancel_token",
+    "key_bits",
     "load_secret",
     "move_token",
     "slot_id",
@@ -32,6 +34,36 @@ __all__ = [
 ]
 
 _FMT = "%Y%m%dT%H%M%SZ"
+
+
+MIN_KEY_BITS = 128  # a key in a URL is only as good as the guesses it takes
+
+
+def key_bits(key: str) -> int:
+    """A generous estimate of a key's strength: its length times the bits per character
+    of the smallest usual alphabet it fits (digits, hex, one-case letters and digits,
+    or anything else as base64). ``secrets.token_urlsafe(16)`` (22 characters) and
+    ``secrets.token_hex(16)`` reach 128; a word, a date or "7" do not. A key of few
+    distinct characters counts only those ("aaaa..." is not long)."""
+    import math
+    import string
+
+    chars = set(key)
+    if not chars:
+        return 0
+    if chars <= set(string.digits):
+        per = math.log2(10)
+    elif chars <= set(string.hexdigits.lower()) or chars <= set(string.hexdigits.upper()):
+        per = 4.0
+    elif chars <= set(string.digits + string.ascii_lowercase) or chars <= set(
+        string.digits + string.ascii_uppercase
+    ):
+        per = math.log2(36)
+    else:
+        per = 6.0
+    if len(chars) < 8:
+        per = min(per, math.log2(max(len(chars), 2)))
+    return int(len(key) * per)
 
 
 class ForgedSlot(ValueError):

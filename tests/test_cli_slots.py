@@ -216,10 +216,10 @@ def test_table_shows_offsets_on_the_fall_back_day(runner, empty_dir):
     assert code == 0, output
     assert "Sunday, October 25, 2026" in stdout
     for line in [
-        "01:00+0200-02:00+0200",
-        "02:00+0200-02:00+0100",
-        "02:00+0100-03:00+0100",
-        "03:00+0100-04:00+0100",
+        "1:00+0200–2:00+0200",
+        "2:00+0200–2:00+0100",
+        "2:00+0100–3:00+0100",
+        "3:00+0100–4:00+0100",
     ]:
         assert f"  {line}  call" in stdout
     assert "4 open slots." in stdout
@@ -240,7 +240,7 @@ def test_no_open_slot_says_so(runner, empty_dir, meeting_ics):
         "120",
     )
     assert code == 0, output
-    assert stdout.startswith("No open slots from 2026-11-30 06:00 to 2026-12-01 06:00 (UTC)")
+    assert stdout.startswith("No open slots from Mon 2026-11-30 6:00 to Tue 2026-12-01 6:00 (UTC)")
 
 
 # --------------------------------------------------------------------------
@@ -391,7 +391,7 @@ def test_readme_example_checks_a_calendar_on_its_own(runner, empty_dir):
     assert "Open slots (Europe/Berlin):" in result.stdout
     # The example calendar's Monday jour fixe (09:30-10:30) is not offered.
     monday = result.stdout.split("Monday, November 30, 2026")[1].split("\n\n")[0]
-    assert "  09:30-10:00" not in monday and "  09:00-09:30" in monday
+    assert " 9:30–10:00" not in monday and " 9:00–9:30" in monday
 
 
 # settings for `callslot slots --calendar` without a settings file

@@ -225,6 +225,25 @@ def test_callslot_serve_logs_nothing_personal(site: Path) -> None:
     assert leaks(lines, secrets) == []
 
 
+def test_gunicorn_with_the_shipped_config_logs_nothing_personal(site: Path) -> None:
+    port = free_port()
+    with mail_server() as smtp_port:
+        env = base_env(site, smtp_port)
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        argv = [str(gunicorn), "-c", "python:generator.web.gunicorn_config", "--bind",
+                f"127.0.0.1:{port}", "--workers", "1", "--log-level", "debug",
+                "--error-logfile", "-", "generator.handler:app"]
+
+        def ready(lines: list[str]) -> str | None:
+            return f"http://127.0.0.1:{port}" if any("Booting worker" in x for x in lines) else None
+
+        with process(argv, site, env, ready) as (url, lines):
+            secrets = visit(http_sender(url), offered(site))
+            time.sleep(0.5)
+    assert any("/api/cancel" in line for line in lines), "".join(lines)
+    assert leaks(lines, secrets) == []
+
+
 def test_lambda_logs_nothing_personal(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from generator.web.lambda_adapter import make_handler
     from generator.web.wsgi import _LazyApp

@@ -271,3 +271,67 @@ def test_outside_any_site_says_how_to_get_one(runner, tmp_path: Path,
     assert result.exit_code == 1
     assert "callslot init" in result.output and "--config" in result.output
     assert "Traceback" not in result.output
+
+
+# -- the offer reads as a person writes it ---------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(plan=st.lists(st.lists(st.sampled_from([9, 10, 11, 14, 15, 16]), min_size=1, max_size=3,
+                              unique=True).map(sorted), min_size=1, max_size=3))
+def test_an_offer_over_several_days_never_blurs_where_a_day_ends(plan: list[list[int]]) -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from testenv import ROOT
+
+    from generator.commands.offer import offer_text
+    from generator.domain import Slot
+    from generator.page.theme import load_theme
+
+    berlin = ZoneInfo("Europe/Berlin")
+    site = load_settings(ROOT / "content" / "site.toml", env={})
+    theme = load_theme(site)
+    now = datetime(2026, 11, 30, 7, tzinfo=berlin)  # Monday: today, tomorrow, Wednesday
+    slots = [
+        Slot(start.astimezone(UTC), start.astimezone(UTC) + timedelta(minutes=30), "rueckruf")
+        for day, hours in enumerate(plan)
+        for start in [datetime(2026, 11, 30, h, tzinfo=berlin) + timedelta(days=day)
+                      for h in hours]
+    ]
+    first = offer_text(site, slots, now, theme=theme, language="en").splitlines()[0]
+    options = first.removeprefix("How about ").split("?")[0]
+    several = len(plan) > 1 and any(len(hours) > 1 for hours in plan)
+    if several:
+        # The last day is set apart by ", or"; every other "or" sits inside one day.
+        assert options.count(", or ") == 1, first
+        inner = sum(1 for hours in plan if len(hours) > 1)
+        assert options.count(" or ") == inner + 1, first
+    for hours in plan:
+        for h in hours:
+            assert options.count(f"{h}:00") >= 1
+
+
+# -- one time format per language ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["de", "en", "fr", "es", "it", "nl", "pl"])
+def test_mail_subjects_write_the_time_as_the_booking_page_does(language: str) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from generator.i18n import short_day_time, short_time
+
+    nine = datetime(2026, 11, 30, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    page = short_time(nine, nine.tzinfo, language)  # what the booking's own page shows
+    assert short_day_time(nine, nine.tzinfo, language).endswith(page)
+    assert "09" not in short_day_time(nine, nine.tzinfo, language)
+
+
+def test_the_terminal_writes_times_as_the_pages_do(runner, example_site: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(example_site)
+    result = runner.invoke(main, ["slots", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert " 9:00–9:30" in result.output or " 9:30–10:00" in result.output
+    assert not re.search(r"\b0\d:\d\d", result.output), result.output

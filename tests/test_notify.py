@@ -351,7 +351,7 @@ def test_booking_through_the_handler_survives_a_down_mail_server(
             assert result.exit_code == 0, result.output
     assert sorted(r for m in sink.messages for r in m.rcpt_tos) == [OWNER, "max@example.com"]
     to_caller = sink.to("max@example.com")[0].message
-    assert to_caller["Subject"] == "Your call with Dr. Anna Beispiel: Mon 30 Nov 09:00"
+    assert to_caller["Subject"] == "Your call with Dr. Anna Beispiel: Mon 30 Nov 9:00"
 
 
 def test_background_loop_sends_queued_mail_once_and_stops(example_site: Path, tmp_path) -> None:

@@ -127,16 +127,16 @@ _REPLIES = {
         "Wie passt es bei Ihnen morgen um 9:00 Uhr oder am Mittwoch um 10:30 oder 14:00 Uhr?",
         "Mögen Sie mir schon ein Stichwort nennen?",
     ),
-    "en": ("How about tomorrow at 9:00 or Wednesday at 10:30 or 14:00?", "Could you"),
+    "en": ("How about tomorrow at 9:00, or Wednesday at 10:30 or 14:00?", "Could you"),
     "fr": (
-        "Seriez-vous disponible demain à 9\u00a0h ou mercredi à "
+        "Seriez-vous disponible demain à 9\u00a0h, ou mercredi à "
         "10\u00a0h\u00a030 ou 14\u00a0h\u202f?",
         "Pourriez",
     ),
-    "es": ("¿Le viene bien mañana a las 9:00 o el miércoles a las 10:30 o 14:00?", "¿Podría"),
-    "it": ("Le andrebbe bene domani alle 9:00 o mercoledì alle 10:30 o 14:00?", "Potrebbe"),
-    "nl": ("Schikt het u morgen om 9:00 uur of woensdag om 10:30 of 14:00 uur?", "Kunt u"),
-    "pl": ("Czy pasowałaby rozmowa jutro o 9:00 lub w środę o 10:30 lub 14:00?", "Czy mogę"),
+    "es": ("¿Le viene bien mañana a las 9:00, o el miércoles a las 10:30 o 14:00?", "¿Podría"),
+    "it": ("Le andrebbe bene domani alle 9:00, o mercoledì alle 10:30 o 14:00?", "Potrebbe"),
+    "nl": ("Schikt het u morgen om 9:00 uur, of woensdag om 10:30 of 14:00 uur?", "Kunt u"),
+    "pl": ("Czy pasowałaby rozmowa jutro o 9:00 albo w środę o 10:30 lub 14:00?", "Czy mogę"),
 }
 
 

@@ -493,7 +493,8 @@ def test_secret_equality_and_hash_do_not_need_the_value_shown():
             'notice = "4h"\nnotise = "3h"',
             1,
             "booking.notise",
-            "unknown setting 'notise' (did you mean 'notice'?); known here: backend",
+            "unknown setting 'notise' (did you mean 'notice'?); known here: allowed_origins, "
+            "backend",
         ),
         ('slug = "rueckruf"', 'slug = "Rückruf"', 1, "call_types[0].slug", "lowercase"),
         ('slug = "beratung"', 'slug = "rueckruf"', 1, "call_types[1].slug", "used twice"),

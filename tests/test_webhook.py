@@ -31,7 +31,7 @@ def test_body_verifies_against_its_signature_and_has_slack_text(example_site: Pa
     assert not verify(b"k" * 20, request.body + b" ", header)
     data = json.loads(request.body)
     assert data["event"] == "booking.created"
-    assert data["text"] == "Telefontermin gebucht: Mo 30.11. 09:00–09:30 – Vertrag XY – Max Muster"
+    assert data["text"] == "Telefontermin gebucht: Mo 30.11. 9:00–9:30 – Vertrag XY – Max Muster"
     assert data["booking"] == {
         "id": "bk0000",
         "call_type": "rueckruf",

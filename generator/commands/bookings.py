@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from generator.commands.phrases import count
+from generator.commands.phrases import clock, count, day_and_time
 from generator.config.settings import Settings
 from generator.domain import Booking
 from generator.errors import CallslotError, ConfigError
@@ -94,7 +94,7 @@ def _table(settings: Settings, bookings: Sequence[Booking]) -> str:
         rows.append(
             (
                 b.id,
-                f"{start:%a %Y-%m-%d %H:%M}–{end:%H:%M}",
+                f"{day_and_time(start)}–{clock(end)}",
                 b.call_type,
                 b.topic,
                 b.name,
@@ -187,7 +187,7 @@ def move_booking(
         raise CallslotError(f"{booking_id} has already begun; it cannot be moved any more")
     slot = Slot(start, start + (booking.end - booking.start), booking.call_type)
     local = start.astimezone(settings.tz)
-    when = f"{local:%a %Y-%m-%d %H:%M}"
+    when = day_and_time(local)
     if slot.start <= now:
         raise CallslotError(f"{when} has passed; choose a later time")
     day_start, day_end = day_bounds_in(slot.start, settings.tz)

@@ -21,7 +21,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.commands.phrases import count
+from generator.commands.phrases import clock, count
 from generator.config.settings import EmailSettings, Secret, Settings, check_settings, load_settings
 from generator.errors import CallslotError
 from generator.notify.mail import smtp_connection
@@ -100,6 +100,18 @@ def run_check(
             "settings",
             "site.base_url is not set: confirmation mails cannot link to the cancel page "
             "(callers are asked to reply instead); set it to the booking page's address",
+        )
+    if (
+        settings.booking.backend == "handler"
+        and not settings.site.base_url
+        and not settings.booking.allowed_origins
+    ):
+        report.add(
+            NOTE,
+            "settings",
+            "site.base_url is not set: the handler cannot tell the booking page from "
+            "another site, so it accepts forms posted from anywhere; set it to the page's "
+            "address",
         )
 
     _check_calendars(report, settings, now, timeout)
@@ -184,11 +196,11 @@ def _check_calendars(
             b = info.next_busy
             first, last = b.start.astimezone(tz), b.end.astimezone(tz)
             upto = (
-                last.strftime("%H:%M")
+                clock(last)
                 if last.date() == first.date()
-                else last.strftime("%a %d %b %H:%M")
+                else f"{last:%a %d %b} {clock(last)}"
             )
-            nxt = f"next busy {first:%a %d %b %H:%M}-{upto} ({settings.owner.timezone})"
+            nxt = f"next busy {first:%a %d %b} {clock(first)}–{upto} ({settings.owner.timezone})"
         else:
             nxt = "no busy time in the booking window"
         report.add(OK, part, f"{info.events} events read, {zones}, {nxt}")
@@ -251,10 +263,14 @@ def _check_secrets(report: CheckReport, settings: Settings, env: Mapping[str, st
     for part, secret in named:
         if secret is None:
             continue
-        if secret.present:
-            report.add(OK, part, f"set (from {secret.env})" if secret.env else "set")
-        else:
+        if not secret.present:
             report.add(PROBLEM, part, _missing(secret))
+        elif part == "notify.feed_key":
+            _check_feed_key(report, part, secret.get(), secret.env)
+        else:
+            report.add(OK, part, f"set (from {secret.env})" if secret.env else "set")
+    if notify.feed_key is None and env.get("CALLSLOT_FEED_KEY"):
+        _check_feed_key(report, "CALLSLOT_FEED_KEY", env["CALLSLOT_FEED_KEY"], None)
     if notify.email and notify.email.username and notify.email.password is None:
         report.add(
             PROBLEM,
@@ -268,6 +284,23 @@ def _check_secrets(report: CheckReport, settings: Settings, env: Mapping[str, st
             "owner.email",
             "not set: booking mails go only to callers; set it to receive them yourself",
         )
+
+
+def _check_feed_key(report: CheckReport, part: str, key: str, env_name: str | None) -> None:
+    """The feed key sits in a URL that calendar apps fetch for ever: it must not be
+    guessable. The handler turns a weak one off; this says so before it matters."""
+    from generator.signing import MIN_KEY_BITS, key_bits
+
+    if key_bits(key) < MIN_KEY_BITS:
+        report.add(
+            PROBLEM,
+            part,
+            f"too weak to guess-proof the bookings feed (under {MIN_KEY_BITS} bits; the "
+            "handler keeps the feed off): use a random one, e.g. python3 -c 'import "
+            "secrets; print(secrets.token_urlsafe(32))'",
+        )
+    else:
+        report.add(OK, part, f"set (from {env_name})" if env_name else "set")
 
 
 def _check_database(report: CheckReport, settings: Settings, env: Mapping[str, str]) -> None:

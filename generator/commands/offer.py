@@ -9,7 +9,7 @@ slot pre-selected (``?slot=<slot_id>``, applied by the page's script).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
@@ -97,6 +97,24 @@ def _day_words(theme: Theme, day: date, today: date, language: str, times: str) 
     )
 
 
+def _join_days(
+    theme: Theme, options: Sequence[str], groups: Iterable[Sequence[Slot]], language: str
+) -> str:
+    """The days' proposals as one list a person would write.
+
+    One time per day reads as a plain list ("today at 15:30, tomorrow at 10:30
+    or Friday at 9:00"). Once a day offers several times, its own "or" would
+    blur where one day ends: "today at 15:30 or tomorrow at 10:30 or 14:00".
+    The last day is then set apart as the language does it (English ", or",
+    German by the closing "Uhr", Polish "albo" against the inner "lub").
+    """
+    if len(options) < 2 or all(len(g) == 1 for g in groups):
+        return format_or_list(options, language)
+    return theme.gettext(
+        "%(earlier)s, or %(last)s", language, earlier=", ".join(options[:-1]), last=options[-1]
+    )
+
+
 def offer_text(
     settings: Settings,
     slots: Sequence[Slot],
@@ -124,7 +142,8 @@ def offer_text(
         for day, day_slots in by_day.items()
     ]
     lines = [
-        theme.gettext("How about %(options)s?", language, options=format_or_list(options, language))
+        theme.gettext("How about %(options)s?", language,
+                      options=_join_days(theme, options, by_day.values(), language))
         + " "
         + theme.gettext("Could you give me a keyword in advance?", language),
         "",

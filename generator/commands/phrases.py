@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
-__all__ = ["count", "join_and", "see_the_page"]
+__all__ = ["clock", "count", "day_and_time", "join_and", "see_the_page"]
 
 
 def count(n: int, singular: str, plural: str | None = None) -> str:
@@ -33,3 +34,13 @@ def see_the_page(index: Path, *, served: bool) -> str:
         f"To see the page, open {shown} in a browser, or run `callslot serve` and open "
         "http://127.0.0.1:8000/ (there the form books calls too)."
     )
+
+
+def clock(moment: datetime) -> str:
+    """A wall-clock time as the booking pages and mails write it: "9:00", "14:30"."""
+    return f"{moment.hour}:{moment.minute:02d}"
+
+
+def day_and_time(moment: datetime) -> str:
+    """ "Mon 2026-11-30 9:00": a sortable date and the time as everywhere else."""
+    return f"{moment:%a %Y-%m-%d} {clock(moment)}"

@@ -14,9 +14,11 @@ for the whole process), so a page built for the past offers nothing bookable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -72,8 +74,15 @@ def _headers_for(rules: Mapping[str, list[tuple[str, str]]], path: str) -> list[
     return found
 
 
-def static_app(public: Path) -> Callable[..., Iterable[bytes]]:
-    """The built files; "/" is index.html. Read at each request, so a rebuild shows at once."""
+def static_app(
+    public: Path, not_found: Callable[..., Iterable[bytes]] | None = None
+) -> Callable[..., Iterable[bytes]]:
+    """The built files; "/" is index.html. Read at each request, so a rebuild shows at once.
+
+    Each file carries an ETag (a revalidation ends in 304) and Cache-Control: no-cache
+    unless the site's _headers say otherwise, since every rebuild changes the pages.
+    A path with no file goes to ``not_found`` (the handler's page, in the theme).
+    """
     from werkzeug.exceptions import NotFound
     from werkzeug.utils import send_from_directory
     from werkzeug.wrappers import Request, Response
@@ -90,7 +99,10 @@ def static_app(public: Path) -> Callable[..., Iterable[bytes]]:
             # send_from_directory refuses paths that leave public/ (safe_join).
             response = send_from_directory(public, name, environ, max_age=0)
         except NotFound:
+            if not_found is not None:
+                return not_found(environ, start_response)
             response = Response("Not found\n", status=404, content_type="text/plain")
+        response.headers["Cache-Control"] = "no-cache"
         for header, value in _headers_for(static_headers(public), path):
             response.headers[header] = value
         return response(environ, start_response)
@@ -113,7 +125,8 @@ class LocalSite:
         self.settings: Settings = load_settings(self.config_path)
         self.public = self.settings.root / "public"
         self.handler: BookingApp = self._handler(self.settings)
-        self.static = static_app(self.public)
+        # Unknown paths get the handler's "not found" page, in the site's theme.
+        self.static = static_app(self.public, not_found=lambda e, s: self.handler(e, s))
         self._taken: list[Busy] | None = None
         self._built_at = 0.0
         self._stamp = self._watched()
@@ -201,25 +214,6 @@ class LocalSite:
             self.echo(purged.summary())
 
 
-def _quiet_query_handler() -> type:
-    """Werkzeug's request handler, logging paths without their query string: a cancel link
-    (and the booking page after a booking) carries the caller's token, a secret."""
-    from werkzeug.serving import WSGIRequestHandler
-
-    class QuietQueryHandler(WSGIRequestHandler):
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            full = getattr(self, "path", None)
-            if full is not None:
-                self.path = full.split("?", 1)[0]
-            try:
-                super().log_request(code, size)
-            finally:
-                if full is not None:
-                    self.path = full
-
-    return QuietQueryHandler
-
-
 def _every(seconds: float, job: Callable[[], None], stop: threading.Event, name: str) -> None:
     while not stop.wait(seconds):
         try:
@@ -236,42 +230,70 @@ def serve(
     build_now: datetime | None = None,
     env: Mapping[str, str] | None = None,
     echo: Callable[[str], None] = click.echo,
+    dev: bool = False,
+    threads: int = 8,
 ) -> None:
-    """Build, serve and keep rebuilding until Ctrl+C (or SIGTERM)."""
-    from werkzeug.serving import make_server
+    """Build, serve and keep rebuilding until Ctrl+C (or SIGTERM).
+
+    The server is waitress, a production WSGI server: one Date header, gzip for text,
+    ETags on the built files, a bounded request size and idle timeout, and a graceful
+    stop (requests under way finish, for at most 5 seconds). Without CALLSLOT_SECRET
+    it refuses to start unless ``dev`` allows a development key from .callslot/.
+    """
+    from waitress.server import create_server
 
     from generator.signing import load_secret
+    from generator.web.middleware import AccessLog, Gzip
 
     env = os.environ if env is None else env
     settings = load_settings(config_path)
+    if not env.get("CALLSLOT_SECRET") and not dev:
+        # A leftover development key would sign pages no other machine accepts, and
+        # refuse every booking from a page built with the real key: say so instead.
+        raise CallslotError(
+            "CALLSLOT_SECRET is not set: export the key the page is built with (make one "
+            "with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), or run "
+            "`callslot serve --dev` to try it out on this machine with a development key"
+        )
     secret, source = load_secret(settings.state_dir, create=True, env=dict(env))
     if source != "env":
-        echo(f"Using the development key {source} (set CALLSLOT_SECRET in production).")
+        echo(f"Using the development key {source} (--dev; set CALLSLOT_SECRET in production).")
+    site: list[Callable[..., Iterable[bytes]]] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return site[0](environ, start_response)
+
+    # Take the port before any work, so a busy one is reported at once. Bound here, not
+    # by waitress: it starts its threads before binding and leaves them on a failure.
+    listener = _listen(host, port)
+    server = create_server(
+        AccessLog(Gzip(app), log=echo),
+        sockets=[listener],
+        threads=threads,
+        ident="callslot",
+        channel_timeout=30,  # an idle or trickling client is dropped, not waited for
+        max_request_body_size=1 << 20,  # the handler itself stops at 64 KiB
+        expose_tracebacks=False,
+        clear_untrusted_proxy_headers=False,  # CALLSLOT_TRUSTED_PROXIES decides
+    )
     store = open_store(env.get("DATABASE_URL"), settings=settings)
     stop = threading.Event()
     try:
-        site = LocalSite(
+        local = LocalSite(
             config_path, store, secret, build_now=build_now, echo=echo, clock=clock_from_env(env)
         )
-        site.build()
-        try:
-            server = make_server(
-                host, port, site, threaded=True, request_handler=_quiet_query_handler()
-            )
-        except OSError as exc:
-            raise CallslotError(
-                f"cannot listen on {host}:{port}: {exc.strerror}; "
-                "pass another --port (or stop the other server)"
-            ) from None
+        site.append(local)
+        local.build()
         shown = f"[{host}]" if ":" in host else host
-        echo(f"Serving http://{shown}:{server.server_port}/ (bookings: {store!r}; Ctrl+C to stop)")
+        bound = getattr(server, "effective_port", port)
+        echo(f"Serving http://{shown}:{bound}/ (bookings: {store!r}; Ctrl+C to stop)")
         workers = [
             threading.Thread(
-                target=_every, args=(POLL_SECONDS, site.poll, stop, "rebuild"), daemon=True
+                target=_every, args=(POLL_SECONDS, local.poll, stop, "rebuild"), daemon=True
             ),
             threading.Thread(
                 target=_every,
-                args=(NOTIFY_SECONDS, site.send_due, stop, "notifications"),
+                args=(NOTIFY_SECONDS, local.send_due, stop, "notifications"),
                 daemon=True,
             ),
         ]
@@ -283,15 +305,42 @@ def serve(
 
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, on_term)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            echo("Stopped.")
-        finally:
-            server.server_close()
+        # waitress ends its loop on KeyboardInterrupt and lets running requests finish.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+        echo("Stopped.")
     finally:
         stop.set()
+        _close(server)
         store.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or a CallslotError that says what to do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(1024)
+    except OSError as exc:
+        listener.close()
+        check_port(host, port)  # says what to do for a taken or privileged port
+        raise CallslotError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; check --host or pass another --port"
+        ) from None
+    return listener
+
+
+def _close(server: Any) -> None:
+    """Close the listening socket and waitress's wake-up pipe, and end its threads."""
+    dispatcher = getattr(server, "task_dispatcher", None)
+    if dispatcher is not None:
+        dispatcher.shutdown(timeout=5)
+    for channel in list(getattr(server, "_map", {}).values()):
+        with contextlib.suppress(OSError):
+            channel.close()
+    server.close()
 
 
 def check_port(host: str, port: int) -> None:

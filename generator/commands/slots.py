@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from babel.dates import format_date
 
+from generator.commands.phrases import clock, day_and_time
 from generator.config.settings import (
     WEEKDAYS,
     Availability,
@@ -134,7 +135,7 @@ def format_table(
     start, end = (moment.astimezone(tz) for moment in window)
     if not slots:
         return (
-            f"No open slots from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} "
+            f"No open slots from {day_and_time(start)} to {day_and_time(end)} "
             f"({settings.owner.timezone}).\n"
         )
     days: dict[date, list[Slot]] = {}
@@ -149,9 +150,10 @@ def format_table(
         offsets = {s.start.astimezone(tz).utcoffset() for s in day_slots}
         for slot in day_slots:
             a, b = slot.start.astimezone(tz), slot.end.astimezone(tz)
-            times = f"{a:%H:%M}-{b:%H:%M}"
+            # "9:00–9:30" as on the booking pages; right-aligned so the column lines up.
+            times = f"{clock(a):>5}–{clock(b)}"
             if len(offsets) > 1:
-                times = f"{a:%H:%M%z}-{b:%H:%M%z}"
+                times = f"{clock(a):>5}{a:%z}–{clock(b)}{b:%z}"
             lines.append(f"  {times}  {slot.call_type:<{width}}  {titles[slot.call_type]}")
     lines.append("")
     count = len(slots)

@@ -288,7 +288,7 @@ def format_table(stats: Stats) -> str:
     if stats.weekdays:
         lines.append("Busiest days: " + ", ".join(f"{d} ({n})" for d, n in stats.weekdays))
     if stats.hours:
-        lines.append("Busiest hours: " + ", ".join(f"{h:02d}:00 ({n})" for h, n in stats.hours))
+        lines.append("Busiest hours: " + ", ".join(f"{h}:00 ({n})" for h, n in stats.hours))
     return "\n".join(lines) + "\n"
 
 

@@ -146,6 +146,8 @@ class BookingRules:
     rate_limit: str = "5/10m"
     backend: str = "handler"  # or "netlify-forms"
     recheck_calendars: bool = True
+    # Other sites whose pages may post bookings (the site's own address always may).
+    allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,10 @@ OPTIONS: dict[str, str] = {
                        "\"netlify-forms\" (Netlify Forms stores submissions). Default \"handler\".",
     "booking.recheck_calendars": "The handler re-reads the calendars before recording a "
                                  "booking. Default true.",
+    "booking.allowed_origins": "Other sites whose pages may post the booking form, e.g. "
+                               "[\"https://www.example.org\"]; the handler refuses forms "
+                               "from any other site. The page's own address (site.base_url) "
+                               "is always allowed. Default: none.",
     "call_types": "At least one [[call_types]] with slug, title, duration and step.",
     "call_types.slug": "Short name used in URLs (a-z, 0-9, -). Required.",
     "call_types.title": "What the caller sees, e.g. \"Telefonat (30 Minuten)\". Required.",
@@ -481,10 +487,32 @@ def _date(r: FieldReader, value: object, dotted: str) -> date:
     raise r.error(dotted, f"{value!r} is not a date; write YYYY-MM-DD, e.g. 2026-12-24")
 
 
+_ORIGIN_RE = re.compile(r"^https?://[^\s/?#@]+$")
+
+
+def _origins(r: FieldReader, value: object) -> tuple[str, ...]:
+    """booking.allowed_origins: scheme and host (and port) only, as browsers send Origin."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise r.error(
+            "booking.allowed_origins", 'must be a list of addresses, e.g. ["https://www.example.org"]'
+        )
+    origins = []
+    for item in value:
+        origin = item.strip().rstrip("/").lower()
+        if not _ORIGIN_RE.match(origin):
+            raise r.error(
+                "booking.allowed_origins",
+                f"{item!r}: write scheme and host only, e.g. \"https://www.example.org\"",
+            )
+        origins.append(origin)
+    return tuple(origins)
+
+
 def _booking(r: FieldReader, t: dict[str, Any], env: Mapping[str, str]) -> BookingRules:
     r.unknown(t, {"notice", "horizon", "buffer_before", "buffer_after", "max_per_day",
                   "offers_per_day", "endpoint", "taken_endpoint", "who_calls", "require_phone",
-                  "require_email", "rate_limit", "backend", "recheck_calendars"}, "booking")
+                  "require_email", "rate_limit", "backend", "recheck_calendars",
+                  "allowed_origins"}, "booking")
     horizon = r.duration(t, "horizon", "booking.horizon", "14d")
     if horizon <= timedelta(0):
         raise r.error("booking.horizon", "must be longer than zero, e.g. \"14d\"")
@@ -518,6 +546,7 @@ def _booking(r: FieldReader, t: dict[str, Any], env: Mapping[str, str]) -> Booki
         backend=r.string(t, "backend", "booking.backend", "handler",
                          choices=("handler", "netlify-forms")) or "handler",
         recheck_calendars=r.boolean(t, "recheck_calendars", "booking.recheck_calendars", True),
+        allowed_origins=_origins(r, t.get("allowed_origins", [])),
     )
     if not rules.require_phone and not rules.require_email:
         # A call needs a way to reach the caller: at least one of the two.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -55,7 +55,7 @@ def one_line(value: str, limit: int = 120) -> str:
 
 
 def short_when(moment: datetime, tz: ZoneInfo, language: str) -> str:
-    """ "Mo 30.11. 09:00" / "Mon 30 Nov 09:00" in ``tz``."""
+    """ "Mo 30.11. 9:00" / "Mon 30 Nov 9:00" in ``tz``."""
     from generator.i18n import short_day_time
 
     return short_day_time(moment, tz, language)
@@ -130,7 +130,7 @@ def mail_view(
 ) -> MailView:
     """The view data of one mail about ``booking`` for ``audience``; ``previous`` is a
     moved call's old (start, end)."""
-    from generator.i18n import date_label, time_label, zone_label
+    from generator.i18n import date_label, short_time, zone_label
 
     lang = settings.owner.language if audience == "owner" else booking.language
     tz = reader_zone(settings, booking, audience)
@@ -140,8 +140,9 @@ def mail_view(
         "%(date)s, %(start)s–%(end)s (%(zone)s)",
         lang,
         date=date_label(start.date(), lang),
-        start=time_label(start, tz, lang),
-        end=time_label(end, tz, lang),
+        # As the booking's own page writes it ("9:00–9:30"): one format per language.
+        start=short_time(start, tz, lang),
+        end=short_time(end, tz, lang),
         zone=zone,
     )
     owner = settings.owner.name
@@ -263,11 +264,14 @@ def booking_message(
     theme: Theme | None = None,
     move_url: str | None = None,
     previous: tuple[datetime, datetime] | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage | None:
     """The email for ``audience`` ("owner" or "caller") about ``event`` ("booked", "moved",
     "cancelled" or "reminder"); ``previous`` is a moved call's old (start, end).
 
-    None when there is nobody to write to (no or invalid address).
+    None when there is nobody to write to (no or invalid address). ``message_id``: the
+    local part of the Message-ID (the outbox row's): a mail sent again after a crash
+    carries the same one, and mail systems that know it drop the second copy.
     """
     email = settings.notify.email
     if email is None:
@@ -321,7 +325,10 @@ def booking_message(
         message["Reply-To"] = reply_to
     _set_text(message, "Subject", mail.subject)
     message["Date"] = rfc2822_date(now)
-    message["Message-ID"] = make_msgid("callslot", domain=sender.rsplit("@", 1)[1])
+    domain = sender.rsplit("@", 1)[1]
+    message["Message-ID"] = (
+        f"<{message_id}@{domain}>" if message_id else make_msgid("callslot", domain=domain)
+    )
     # RFC 3834: a machine wrote this; vacation responders and auto-replies stay quiet.
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(mail.text)
@@ -369,8 +376,12 @@ def send_message(
     *,
     timeout: float = SMTP_TIMEOUT,
     ssl_context: ssl.SSLContext | None = None,
+    handoff: Callable[[str], None] | None = None,
 ) -> None:
     """Deliver one message to the SMTP server: plain, STARTTLS or implicit TLS ("ssl").
+
+    ``handoff`` is told "data" just before the message is sent and "accepted" once the
+    server took it (the outbox records both, see Store.release_claims).
 
     Raises OSError or smtplib.SMTPException when the server cannot take it;
     the outbox retries. The default TLS context checks the certificate
@@ -379,4 +390,48 @@ def send_message(
     with smtp_connection(email, timeout=timeout, ssl_context=ssl_context) as client:
         if email.username:
             client.login(email.username, email.password.get() if email.password else "")
-        client.send_message(message)
+        if handoff is None:
+            client.send_message(message)
+        else:
+            _send_with_handoff(client, message, handoff)
+
+
+def _send_with_handoff(
+    client: smtplib.SMTP, message: EmailMessage, handoff: Callable[[str], None]
+) -> None:
+    """smtplib's send_message, step by step, telling ``handoff`` "data" just before DATA
+    and "accepted" as soon as the server answers 250 (before QUIT): a sender that dies
+    before "data" sent nothing; after "accepted", the mail is delivered."""
+    import io
+    from email.generator import BytesGenerator
+    from email.utils import getaddresses
+
+    buffer = io.BytesIO()  # booking mails have no Bcc to strip, and are ASCII on the wire
+    BytesGenerator(buffer).flatten(message, linesep="\r\n")
+    data = buffer.getvalue()
+    sender = getaddresses([str(message["From"])])[0][1]
+    recipients = [
+        address
+        for _name, address in getaddresses(
+            [str(v) for f in ("To", "Cc") for v in message.get_all(f, [])]
+        )
+    ]
+    client.ehlo_or_helo_if_needed()
+    code, answer = client.mail(sender)
+    if code != 250:
+        client.rset()
+        raise smtplib.SMTPSenderRefused(code, answer, sender)
+    refused = {}
+    for address in recipients:
+        code, answer = client.rcpt(address)
+        if code not in (250, 251):
+            refused[address] = (code, answer)
+    if len(refused) == len(recipients):
+        client.rset()
+        raise smtplib.SMTPRecipientsRefused(refused)
+    handoff("data")
+    code, answer = client.data(data)
+    if code != 250:
+        client.rset()
+        raise smtplib.SMTPDataError(code, answer)
+    handoff("accepted")

@@ -53,11 +53,13 @@ __all__ = [
     "deliverable_channels",
     "move_url",
     "redact",
+    "release_crashed",
     "reminders_for",
     "run_due",
     "run_forever",
     "send_now",
     "waiting_for_channel",
+    "worker_alive",
 ]
 
 log = logging.getLogger("callslot.notify")
@@ -235,8 +237,46 @@ def check_notify_settings(settings: Settings) -> None:
             )
 
 
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or "" where
+    unknown: with the pid it names one process, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
 def _worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_started(pid)}:{secrets.token_hex(3)}"
+
+
+def worker_alive(worker: str) -> bool:
+    """False only for a worker of this machine whose process is gone (a crashed sender);
+    workers elsewhere, and ids this callslot did not write, count as alive."""
+    parts = worker.split(":")
+    if len(parts) != 4 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return True
+    pid, started = int(parts[1]), parts[2]
+    if started:
+        return _started(pid) == started
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, under another user
+        return True
+    return True
+
+
+def release_crashed(store: Store, *, now: datetime) -> list[int]:
+    """Rows claimed by a sender of this machine that died: released at once, instead of
+    after the 10-minute lease (see Store.release_claims for what becomes of each)."""
+    released = store.release_claims(now=now, alive=worker_alive)
+    if released:
+        log.warning("released %d notification(s) left by a sender that stopped", len(released))
+    return released
 
 
 def send_now(
@@ -286,6 +326,7 @@ def run_due(
     What `callslot notify` and the background thread of `callslot serve` call.
     """
     worker = worker or _worker_id()
+    release_crashed(store, now=now)
     done: list[Delivery] = []
     seen: set[int] = set()
     while True:
@@ -384,7 +425,7 @@ def _attempt(
         booking = store.get(item.booking_id)
         if booking is None:
             return "skipped", "the booking no longer exists"
-        return _send(settings, booking, item, now=now, secret=secret, timeout=timeout)
+        return _send(settings, booking, item, now=now, secret=secret, timeout=timeout, store=store)
     except _DELIVERY_ERRORS as exc:
         return "error", redact(_describe(exc), booking)
     except Exception as exc:
@@ -404,6 +445,7 @@ def _send(
     now: datetime,
     secret: bytes,
     timeout: float | None = None,
+    store: Store | None = None,
 ) -> tuple[str, str]:
     channel = item.channel
     if booking.start <= now and item.event in (*ANNOUNCEMENTS, "reminder"):
@@ -429,10 +471,17 @@ def _send(
             cancel_url=cancel_url(settings, secret, booking.id) if caller else None,
             move_url=move_url(settings, secret, booking.id) if caller else None,
             previous=_previous(item),
+            # One Message-ID per row: a copy sent again after a crash can be recognised.
+            message_id=f"callslot.{item.id}.{booking.id}",
         )
         if message is None:
             return "skipped", f"no valid {audience} email address"
-        send_message(email, message, timeout=min(SMTP_TIMEOUT, timeout or SMTP_TIMEOUT))
+        send_message(
+            email,
+            message,
+            timeout=min(SMTP_TIMEOUT, timeout or SMTP_TIMEOUT),
+            handoff=None if store is None else lambda stage: store.mark_handoff(item.id, stage),
+        )
         return "sent", ""
     if channel.startswith("webhook:"):
         index = int(channel.split(":", 1)[1])

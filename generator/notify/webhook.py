@@ -68,7 +68,7 @@ def verify(key: bytes, body: bytes, header: str) -> bool:
 
 def summary_text(settings: Settings, booking: Booking, event: str) -> str:
     """One line for chat: what happened, when (owner's time), the topic and the caller."""
-    from generator.i18n import time_label
+    from generator.i18n import short_time
 
     language = settings.owner.language
     theme = theme_for(settings)
@@ -77,7 +77,7 @@ def summary_text(settings: Settings, booking: Booking, event: str) -> str:
         language,
         what=theme.gettext(_EVENTS.get(event, event), language),
         when=short_when(booking.start, settings.tz, language),
-        end=time_label(booking.end, settings.tz, language),
+        end=short_time(booking.end, settings.tz, language),
         topic=booking.topic,
         name=booking.name,
     )

@@ -149,6 +149,7 @@ class FormView:
     # call comes this close to, as the handler would refuse it.
     buffer_before: int = 0
     buffer_after: int = 0
+    require_consent: bool = False  # a required consent box before the button
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,7 @@ def _form(settings: Settings, call_type: CallType, language: str) -> FormView:
         timezone=settings.owner.timezone,
         buffer_before=int(booking.buffer_before.total_seconds()),
         buffer_after=int(booking.buffer_after.total_seconds()),
+        require_consent=settings.privacy.require_consent,
     )
 
 

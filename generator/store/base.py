@@ -8,7 +8,7 @@ without its notifications, nor a notification queued without its booking.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from generator.domain import Booking, OutboxItem
@@ -16,6 +16,7 @@ from generator.domain import Booking, OutboxItem
 __all__ = [
     "ANNOUNCEMENTS",
     "Booking",
+    "BookingCheck",
     "DayFull",
     "MoveRefused",
     "OutboxItem",
@@ -25,6 +26,10 @@ __all__ = [
 
 # Outbox rows that announce a call's state (not reminders, not the build hook).
 ANNOUNCEMENTS = ("booked", "moved", "cancelled")
+
+# Called inside the booking transaction with the confirmed (start, end) around the day;
+# raises to refuse (the transaction is rolled back and the exception passes through).
+BookingCheck = Callable[[list[tuple[datetime, datetime]]], None]
 
 
 class SlotTaken(Exception):
@@ -65,6 +70,7 @@ class Store(ABC):
         buffer_after: timedelta = timedelta(0),
         move_token_hash: str | None = None,
         reminders: Sequence[tuple[str, datetime]] = (),
+        check: BookingCheck | None = None,
     ) -> tuple[Booking, bool]:
         """Record a booking and its outbox rows atomically.
 
@@ -79,6 +85,12 @@ class Store(ABC):
         With buffers, a confirmed booking widened to [start - buffer_before,
         end + buffer_after) must not overlap either (the owner's pause between
         calls), checked in the same transaction.
+
+        ``check``, when given, decides availability in the same transaction, after
+        the idempotency key was looked up and before the insert: it gets the confirmed
+        (start, end) reaching into [day_start - buffers, day_end + buffers) and raises
+        to refuse. So a resubmitted form is answered with its booking, never refused
+        because its own first copy took the time a moment earlier.
         """
 
     @abstractmethod
@@ -178,8 +190,28 @@ class Store(ABC):
         """All outbox rows (for status reports and tests)."""
 
     @abstractmethod
+    def mark_handoff(self, item_id: int, stage: str) -> None:
+        """Record how far a claimed mail got: "data" (about to send DATA) or "accepted"
+        (the server took it). Cleared when the row is finished."""
+
+    @abstractmethod
+    def release_claims(self, *, now: datetime, alive: Callable[[str], bool]) -> list[int]:
+        """Release the claims of workers that ``alive`` says are gone (a crashed sender),
+        instead of waiting out their lease: a row the server had accepted is marked
+        sent, any other is due again at once. Returns the released rows' ids."""
+
+    @abstractmethod
     def rate_hit(self, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
         """Count one request for ``key``; False when over ``limit`` within ``window``."""
+
+    @abstractmethod
+    def rate_refund(self, key: str, *, at: datetime) -> None:
+        """Take back one hit counted for ``key`` at ``at``: the attempt it stood for
+        booked nothing (a lost race, a replay), and only bookings count."""
+
+    @abstractmethod
+    def rate_retry_after(self, key: str, *, now: datetime, window: timedelta) -> timedelta:
+        """How long until the oldest hit of ``key`` leaves ``window`` (Retry-After)."""
 
     @abstractmethod
     def erasable(self, *, ended_before: datetime) -> list[Booking]:

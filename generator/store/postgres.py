@@ -9,11 +9,13 @@ day, so two requests on one day take turns and the second sees the first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +26,7 @@ from psycopg import errors as pg_errors
 
 from generator.domain import Booking, OutboxItem
 from generator.errors import StoreError
-from generator.store.base import DayFull, MoveRefused, SlotTaken, Store
+from generator.store.base import BookingCheck, DayFull, MoveRefused, SlotTaken, Store
 from generator.store.sql import (
     BOOKING_COLS,
     DROP_REMINDERS,
@@ -36,10 +38,12 @@ from generator.store.sql import (
     erasable_query,
     erase_statements,
     finish_outbox_update,
+    handoff_update,
     hash_rate_key,
     outbox_from_row,
     outbox_query,
     outbox_rows,
+    release_statements,
 )
 
 __all__ = ["PostgresStore"]
@@ -113,6 +117,11 @@ _MIGRATIONS: tuple[str, ...] = (
         ADD COLUMN previous_end timestamptz;
     CREATE INDEX outbox_booking ON outbox (booking_id);
     """,
+    # 4: how far a claimed mail got (NULL, 'data': DATA under way, 'accepted': the server
+    # took it), so a sender that died can be recovered from without sending blindly again.
+    """
+    ALTER TABLE outbox ADD COLUMN handoff text;
+    """,
 )
 
 
@@ -141,13 +150,23 @@ def describe_url(url: str) -> str:
     return f"{parts.hostname or 'localhost'}{port}{parts.path or ''}"
 
 
+# A connection idle this long is asked "SELECT 1" before it is used again: a firewall or
+# a server setting (idle_session_timeout) may have dropped it without a word.
+_PING_AFTER = 30.0
+
+
 class _Pool:
-    """A few reusable connections shared by threads; a fork starts a fresh pool."""
+    """A few reusable connections shared by threads; a fork starts a fresh pool.
+
+    A connection is checked before it is handed out: one whose server went away (a
+    restart, pg_terminate_backend, an idle timeout) is closed and replaced by a new
+    one, so the query that was about to run goes to a live server instead of failing.
+    """
 
     def __init__(self, url: str, size: int) -> None:
         self.url = url
         self.size = size
-        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[tuple[psycopg.Connection, float]] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
         self._pid = os.getpid()
 
@@ -162,6 +181,39 @@ class _Pool:
         conn.execute("SET TIME ZONE 'UTC'")
         return conn
 
+    @staticmethod
+    def _alive(conn: psycopg.Connection, idle_since: float) -> bool:
+        """False for a connection the server closed while it sat idle."""
+        import select
+
+        if conn.closed or conn.broken:
+            return False
+        try:
+            # An idle connection has nothing to read: anything there is the server's
+            # goodbye (a FATAL message from pg_terminate_backend or a shutdown, or EOF).
+            readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        except (OSError, ValueError, psycopg.Error):
+            return False
+        if readable:
+            return False
+        if time.monotonic() - idle_since > _PING_AFTER:
+            try:
+                conn.execute("SELECT 1")
+            except psycopg.Error:
+                return False
+        return True
+
+    def _take(self) -> psycopg.Connection:
+        while True:
+            try:
+                conn, since = self._idle.get_nowait()
+            except queue.Empty:
+                return self._connect()
+            if self._alive(conn, since):
+                return conn
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         if self._pid != os.getpid():
@@ -170,25 +222,24 @@ class _Pool:
         self._slots.acquire()
         conn = None
         try:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn = self._connect()
+            conn = self._take()
             yield conn
         finally:
             if conn is not None:
                 if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.close()
                 else:
-                    self._idle.put(conn)
+                    self._idle.put((conn, time.monotonic()))
             self._slots.release()
 
     def close(self) -> None:
         while True:
             try:
-                self._idle.get_nowait().close()
+                conn, _since = self._idle.get_nowait()
             except queue.Empty:
                 return
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
 
 
 class PostgresStore(Store):
@@ -201,12 +252,32 @@ class PostgresStore(Store):
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection]:
-        with self._pool.connection() as conn, conn.transaction():
-            yield conn
+        for attempt in (1, 2):
+            stack = contextlib.ExitStack()
+            conn = stack.enter_context(self._pool.connection())
+            try:
+                stack.enter_context(conn.transaction())  # BEGIN: the first thing sent
+            except psycopg.OperationalError:
+                stack.close()
+                if attempt == 1 and (conn.broken or conn.closed):
+                    # Died between its check and BEGIN: nothing ran, so once more afresh.
+                    continue
+                raise
+            with stack:
+                yield conn
+            return
 
     def _read(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
-        with self._pool.connection() as conn:
-            return conn.execute(sql, args).fetchall()
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(sql, args).fetchall()
+        except psycopg.OperationalError:
+            if not conn.broken and not conn.closed:
+                raise
+            # The connection died between its check and the query: a read changes nothing,
+            # so it is sent once more on a fresh connection.
+            with self._pool.connection() as conn:
+                return conn.execute(sql, args).fetchall()
 
     # -- schema ---------------------------------------------------------------------
 
@@ -251,6 +322,7 @@ class PostgresStore(Store):
         buffer_after: timedelta = timedelta(0),
         move_token_hash: str | None = None,
         reminders: Sequence[tuple[str, datetime]] = (),
+        check: BookingCheck | None = None,
     ) -> tuple[Booking, bool]:
         try:
             with self._tx() as conn:
@@ -262,6 +334,14 @@ class PostgresStore(Store):
                 ).fetchone()
                 if row:
                     return _booking(row), False
+                if check is not None:
+                    pad = buffer_before + buffer_after
+                    around = conn.execute(
+                        "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' "
+                        "AND end_at > %s AND start_at < %s ORDER BY start_at",
+                        (_aware(day_start) - pad, _aware(day_end) + pad),
+                    ).fetchall()
+                    check([(_utc(s), _utc(e)) for s, e in around])
                 self._check_free(
                     conn,
                     booking.start,
@@ -550,6 +630,26 @@ class PostgresStore(Store):
     def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
         return [_outbox(r) for r in self._read(*outbox_query(booking_id, mark="%s"))]
 
+    def mark_handoff(self, item_id: int, stage: str) -> None:
+        with self._tx() as conn:
+            conn.execute(*handoff_update(item_id, stage, mark="%s"))
+
+    def release_claims(self, *, now: datetime, alive: Callable[[str], bool]) -> list[int]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT id, claimed_by, handoff FROM outbox WHERE status = 'pending' "
+                "AND claimed_by IS NOT NULL AND lease_until > %s FOR UPDATE SKIP LOCKED",
+                (_aware(now),),
+            ).fetchall()
+            released = []
+            for item_id, worker, handoff in rows:
+                if alive(worker):
+                    continue
+                for sql, args in release_statements(item_id, handoff, now=_aware(now), mark="%s"):
+                    conn.execute(sql, args)
+                released.append(item_id)
+        return released
+
     # -- the rest -------------------------------------------------------------------
 
     def rate_hit(self, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
@@ -568,6 +668,21 @@ class PostgresStore(Store):
                 return False
             conn.execute("INSERT INTO rate_hits (key, at) VALUES (%s, %s)", (hashed, _aware(now)))
         return True
+
+    def rate_refund(self, key: str, *, at: datetime) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM rate_hits WHERE ctid = (SELECT ctid FROM rate_hits "
+                "WHERE key = %s AND at = %s LIMIT 1)",
+                (hash_rate_key(key), _aware(at)),
+            )
+
+    def rate_retry_after(self, key: str, *, now: datetime, window: timedelta) -> timedelta:
+        (oldest,) = self._read(
+            "SELECT min(at) FROM rate_hits WHERE key = %s AND at > %s",
+            (hash_rate_key(key), _aware(now - window)),
+        )[0]
+        return max(timedelta(0), oldest + window - now) if oldest else timedelta(0)
 
     # -- privacy --------------------------------------------------------------------
 

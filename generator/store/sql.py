@@ -26,10 +26,12 @@ __all__ = [
     "erasable_query",
     "erase_statements",
     "finish_outbox_update",
+    "handoff_update",
     "hash_rate_key",
     "outbox_from_row",
     "outbox_query",
     "outbox_rows",
+    "release_statements",
 ]
 
 # The order of the columns is the order booking_from_row and outbox_from_row unpack.
@@ -266,20 +268,20 @@ def finish_outbox_update(
     if sent:
         return (
             "UPDATE outbox SET status = 'sent', attempts = attempts + 1, "
-            "last_error = '', claimed_by = NULL, lease_until = NULL "
+            "last_error = '', claimed_by = NULL, lease_until = NULL, handoff = NULL "
             f"WHERE id = {mark}",
             (item_id,),
         )
     if next_attempt_at is not None:
         return (
             f"UPDATE outbox SET attempts = attempts + 1, last_error = {mark}, "
-            f"next_attempt_at = {mark}, claimed_by = NULL, lease_until = NULL "
+            f"next_attempt_at = {mark}, claimed_by = NULL, lease_until = NULL, handoff = NULL "
             f"WHERE id = {mark}",
             (error[:2000], time(next_attempt_at), item_id),
         )
     return (
         "UPDATE outbox SET status = 'failed', attempts = attempts + 1, "
-        f"last_error = {mark}, claimed_by = NULL, lease_until = NULL "
+        f"last_error = {mark}, claimed_by = NULL, lease_until = NULL, handoff = NULL "
         f"WHERE id = {mark}",
         (error[:2000], item_id),
     )
@@ -332,4 +334,43 @@ def erase_statements(
             "(SELECT id FROM bookings WHERE erased_at IS NOT NULL)",
             (),
         ),
+    ]
+
+
+HANDOFF_STAGES = ("data", "accepted")
+# What a released row says about the mail its dead sender was handing over.
+MAYBE_TWICE = (
+    "the sender stopped while the mail server was receiving this mail; sent again "
+    "with the same Message-ID, so it may arrive twice"
+)
+
+
+def handoff_update(item_id: int, stage: str, *, mark: str) -> tuple[str, tuple[Any, ...]]:
+    """Record how far a claimed mail got: "data" just before DATA, "accepted" once the
+    server answered 250 to it (before the row is marked sent)."""
+    if stage not in HANDOFF_STAGES:
+        raise ValueError(f"hand-off stage must be one of {HANDOFF_STAGES}, not {stage!r}")
+    return f"UPDATE outbox SET handoff = {mark} WHERE id = {mark}", (stage, item_id)
+
+
+def release_statements(
+    item_id: int, handoff: str | None, *, now: Any, mark: str
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """What becomes of a row whose sender died: sent when the server had accepted it;
+    otherwise due again at once (with a note when DATA was under way)."""
+    if handoff == "accepted":
+        return [
+            (
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, last_error = '', "
+                f"claimed_by = NULL, lease_until = NULL, handoff = NULL WHERE id = {mark}",
+                (item_id,),
+            )
+        ]
+    note = MAYBE_TWICE if handoff == "data" else "the sender stopped before sending this"
+    return [
+        (
+            f"UPDATE outbox SET last_error = {mark}, next_attempt_at = {mark}, "
+            f"claimed_by = NULL, lease_until = NULL WHERE id = {mark}",
+            (note, now, item_id),
+        )
     ]

@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ from pathlib import Path
 from generator.domain import Booking, OutboxItem
 from generator.errors import StoreError
 from generator.files import create_private_file, make_dirs
-from generator.store.base import DayFull, MoveRefused, SlotTaken, Store
+from generator.store.base import BookingCheck, DayFull, MoveRefused, SlotTaken, Store
 from generator.store.sql import (
     BOOKING_COLS,
     DROP_REMINDERS,
@@ -34,10 +34,12 @@ from generator.store.sql import (
     erasable_query,
     erase_statements,
     finish_outbox_update,
+    handoff_update,
     hash_rate_key,
     outbox_from_row,
     outbox_query,
     outbox_rows,
+    release_statements,
 )
 
 __all__ = ["SQLiteStore"]
@@ -107,6 +109,11 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN previous_start TEXT;
     ALTER TABLE outbox ADD COLUMN previous_end TEXT;
     CREATE INDEX outbox_booking ON outbox (booking_id);
+    """,
+    # 4: how far a claimed mail got (NULL, 'data': DATA under way, 'accepted': the server
+    # took it), so a sender that died can be recovered from without sending blindly again.
+    """
+    ALTER TABLE outbox ADD COLUMN handoff TEXT;
     """,
 )
 
@@ -251,6 +258,7 @@ class SQLiteStore(Store):
         buffer_after: timedelta = timedelta(0),
         move_token_hash: str | None = None,
         reminders: Sequence[tuple[str, datetime]] = (),
+        check: BookingCheck | None = None,
     ) -> tuple[Booking, bool]:
         with self._write() as conn:
             row = conn.execute(
@@ -258,6 +266,14 @@ class SQLiteStore(Store):
             ).fetchone()
             if row:
                 return _booking(row), False
+            if check is not None:
+                pad = buffer_before + buffer_after
+                around = conn.execute(
+                    "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' "
+                    "AND end_at > ? AND start_at < ? ORDER BY start_at",
+                    (_ts(day_start - pad), _ts(day_end + pad)),
+                ).fetchall()
+                check([(_dt(s), _dt(e)) for s, e in around])
             self._check_free(
                 conn,
                 booking.start,
@@ -496,6 +512,26 @@ class SQLiteStore(Store):
     def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
         return [_outbox(r) for r in self._rows(*outbox_query(booking_id, mark="?"))]
 
+    def mark_handoff(self, item_id: int, stage: str) -> None:
+        with self._write() as conn:
+            conn.execute(*handoff_update(item_id, stage, mark="?"))
+
+    def release_claims(self, *, now: datetime, alive: Callable[[str], bool]) -> list[int]:
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT id, claimed_by, handoff FROM outbox WHERE status = 'pending' "
+                "AND claimed_by IS NOT NULL AND lease_until > ?",
+                (_ts(now),),
+            ).fetchall()
+            released = []
+            for item_id, worker, handoff in rows:
+                if alive(worker):
+                    continue
+                for sql, args in release_statements(item_id, handoff, now=_ts(now), mark="?"):
+                    conn.execute(sql, args)
+                released.append(item_id)
+        return released
+
     # -- the rest -------------------------------------------------------------------
 
     def rate_hit(self, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
@@ -513,6 +549,21 @@ class SQLiteStore(Store):
                 "DELETE FROM rate_hits WHERE at <= ?", (_ts(now - max(window, timedelta(days=1))),)
             )
         return True
+
+    def rate_refund(self, key: str, *, at: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM rate_hits WHERE rowid = (SELECT rowid FROM rate_hits "
+                "WHERE key = ? AND at = ? LIMIT 1)",
+                (hash_rate_key(key), _ts(at)),
+            )
+
+    def rate_retry_after(self, key: str, *, now: datetime, window: timedelta) -> timedelta:
+        (oldest,) = self._rows(
+            "SELECT min(at) FROM rate_hits WHERE key = ? AND at > ?",
+            (hash_rate_key(key), _ts(now - window)),
+        )[0]
+        return max(timedelta(0), _dt(oldest) + window - now) if oldest else timedelta(0)
 
     # -- privacy --------------------------------------------------------------------
 

@@ -18,7 +18,15 @@ from generator.domain import Booking
 from generator.i18n import N_
 from generator.web.form import LIMITS, FieldProblem
 
-__all__ = ["ERRORS", "Page", "Translate", "booking_details", "error_page", "field_message"]
+__all__ = [
+    "CONSENT_TEXT",
+    "ERRORS",
+    "Page",
+    "Translate",
+    "booking_details",
+    "error_page",
+    "field_message",
+]
 
 # (message id, language) -> translated text
 Translate = Callable[[str, str], str]
@@ -145,6 +153,16 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         N_("This address does not answer this request."),
     ),
     "forbidden": (403, N_("Not allowed"), N_("The key in this address is wrong.")),
+    "cross_site": (
+        403,
+        N_("This form did not come from the booking page"),
+        N_("Nothing was booked or changed. Please use the booking page itself."),
+    ),
+    "link_expired": (
+        410,
+        N_("This link has expired"),
+        N_("The call is over, and its page is no longer kept."),
+    ),
 }
 
 _FIELD_LABELS = {
@@ -155,6 +173,7 @@ _FIELD_LABELS = {
     "note": N_("Note"),
     "slot": N_("Time"),
     "who_calls": N_("Who calls"),
+    "consent": N_("Consent"),
 }
 _FIELD_TEXT = {
     "missing": N_("Please fill in this field."),
@@ -167,7 +186,16 @@ _SPECIAL = {
     ("phone", "invalid"): N_("Use digits, spaces and + ( ) - / . only, 5 to 30 characters."),
     ("email", "invalid"): N_("This is not an email address."),
     ("who_calls", "invalid"): N_("Please choose who calls whom."),
+    ("consent", "missing"): N_(
+        "Please tick the box: without your consent the call cannot be booked."
+    ),
 }
+# The consent box's label, as page.html writes it; stored with the booking in the
+# caller's language, so the owner can show what exactly was agreed to.
+CONSENT_TEXT = N_(
+    "I agree that my details (name, phone number, email, topic, note) are stored to "
+    "arrange and prepare this call."
+)
 
 
 @dataclass(frozen=True)

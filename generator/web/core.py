@@ -23,7 +23,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from generator.errors import CalendarError
 from generator.i18n import N_, pick_language
 from generator.store.base import DayFull, SlotTaken, Store
 from generator.web.answers import (
+    CONSENT_TEXT,
     ERRORS,
     Page,
     Translate,
@@ -43,12 +44,20 @@ from generator.web.answers import (
     error_page,
     field_message,
 )
-from generator.web.form import FieldProblem, idempotency_key, parse_form, safe_back
+from generator.web.form import (
+    BookingForm,
+    FieldProblem,
+    idempotency_key,
+    parse_form,
+    safe_back,
+)
+from generator.web.guards import PROOF_RE, client_key, link_expired, retry_seconds, same_site
 
 if TYPE_CHECKING:
     from generator.domain import Busy, Slot
 
 __all__ = [
+    "FEED_RATE_LIMIT",
     "ROUTES",
     "ApiRequest",
     "ApiResponse",
@@ -63,6 +72,8 @@ log = logging.getLogger("callslot.handler")
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 _FEED_WINDOW = timedelta(days=30)  # past calls the owner's feed still shows
+# Requests per client to the owner's feed: apps poll every few minutes at most.
+FEED_RATE_LIMIT = (60, timedelta(hours=1))
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,10 @@ class ApiRequest:
     fields: Mapping[str, str] = field(default_factory=dict)  # body: form or JSON object
     wants_json: bool = False
     client: str = ""  # the caller's address, for the rate limit
+    # Where a browser says the request comes from: the Origin header, else the Referer's
+    # scheme://host; "" when neither was sent (not a browser, or one that sends none).
+    origin: str = ""
+    host: str = ""  # the Host the request was sent to (scheme-less, with the port)
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,7 @@ class ApiResponse:
     content_type: str = ""
     cache: str = "no-store"  # personal by default; only /api/taken is cacheable
     allow: tuple[str, ...] = ()
+    retry_after: int | None = None  # seconds, with a 429
 
 
 @dataclass
@@ -98,6 +114,7 @@ class Context:
     secret: bytes
     translate: Translate
     rate_limit: tuple[int, timedelta] | None = None
+    feed_rate_limit: tuple[int, timedelta] | None = None
     feed_key: str | None = None
     # Busy time of the owner's calendars around a slot; raises CalendarError. None: no re-check.
     calendar_busy: Callable[[Slot], list[Busy]] | None = None
@@ -198,8 +215,6 @@ _REASONS = {"notice": "too_soon", "busy": "slot_taken", "full": "day_full"}
 
 
 def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
-    from generator.availability import check_slot
-    from generator.domain import Busy
     from generator.signing import ForgedSlot, verify_slot_token
 
     fields = req.fields
@@ -209,10 +224,8 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     def refuse(code: str, problems: Iterable[FieldProblem] = ()) -> ApiResponse:
         return refusal(code, req, ctx, lang=lang, back=back, problems=problems)
 
-    if ctx.rate_limit is not None:
-        limit, window = ctx.rate_limit
-        if not ctx.store.rate_hit(f"book:{req.client}", now=now, window=window, limit=limit):
-            return refuse("rate_limited")
+    if not same_site(req.origin, req.host, ctx.settings):
+        return refuse("cross_site")
     if fields.get("website"):
         # The honeypot: people never see this field, form-filling bots do.
         return refuse("spam")
@@ -235,23 +248,64 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     earlier = ctx.store.by_idempotency_key(key)
     if earlier is not None:
         # A double click or a retry: the first answer again, whatever happened since.
-        return _booked(req, ctx, form.back, earlier, created=False)
+        return _replayed(req, ctx, form, slot, earlier)
+
+    # Only attempts that could book count: a mistyped form, a forged or past slot and a
+    # replay were refused above without a hit, and a hit whose attempt booked nothing (a
+    # lost race, a closed day) is taken back below, so an ordinary caller is never locked
+    # out by their own mistakes. Checked before the calendar re-read, which costs most.
+    rate_key = f"book:{client_key(req.client)}"
+    if ctx.rate_limit is not None:
+        limit, window = ctx.rate_limit
+        if not ctx.store.rate_hit(rate_key, now=now, window=window, limit=limit):
+            wait = ctx.store.rate_retry_after(rate_key, now=now, window=window)
+            return replace(refuse("rate_limited"), retry_after=retry_seconds(wait))
+    created = False
+    try:
+        answer, created = _record(req, now, ctx, form, slot, key, refuse)
+    finally:
+        if ctx.rate_limit is not None and not created:
+            ctx.store.rate_refund(rate_key, at=now)
+    return answer
+
+
+def _record(
+    req: ApiRequest,
+    now: datetime,
+    ctx: Context,
+    form: BookingForm,
+    slot: Slot,
+    key: str,
+    refuse: Callable[..., ApiResponse],
+) -> tuple[ApiResponse, bool]:
+    """Check the slot against the calendars and the store and record the booking:
+    (the answer, whether a booking was made)."""
+    from generator.availability import check_slot
+    from generator.domain import Busy
 
     day_start, day_end = _day_bounds(slot.start, ctx)
     rules = ctx.settings.booking
-    pad = rules.buffer_before + rules.buffer_after
-    booked = [Busy(s, e) for s, e in ctx.store.taken(day_start - pad, before=day_end + pad)]
-    reason = check_slot(ctx.settings, slot, now, booked=booked)
+    # The rules that need no store first: a slot past its notice never waits on a calendar.
+    reason = check_slot(ctx.settings, slot, now)
+    busy: list[Busy] = []
+    calendar_failed = False
     if reason is None and ctx.calendar_busy is not None:
         try:
             busy = ctx.calendar_busy(slot)
         except CalendarError as exc:
             # Never book over time that may be busy: refuse until the calendar reads again.
             log.warning("booking refused, calendar re-check failed: %s", exc.format_message())
-            return refuse("calendar_unavailable")
-        reason = check_slot(ctx.settings, slot, now, busy=busy, booked=booked)
-    if reason is not None:
-        return refuse(_REASONS.get(reason, "slot_unavailable"))
+            calendar_failed = True
+
+    def decide(around: list[tuple[datetime, datetime]]) -> None:
+        # Runs inside the booking transaction, after the store looked up the idempotency
+        # key: a resubmitted form finds its own booking there and is never told "taken".
+        if calendar_failed:
+            raise _Refused("calendar_unavailable")
+        booked = [Busy(s, e) for s, e in around]
+        why = check_slot(ctx.settings, slot, now, busy=busy, booked=booked)
+        if why is not None:
+            raise _Refused(_REASONS.get(why, "slot_unavailable"))
 
     booking = Booking(
         id=new_booking_id(),
@@ -267,6 +321,9 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         language=form.language,
         caller_timezone=form.caller_timezone,
         created_at=now,
+        # The sentence as the caller read it (their page's language), not a posted text.
+        consent_text=ctx.translate(CONSENT_TEXT, form.language) if form.consent else "",
+        consent_at=now if form.consent else None,
     )
     channels = ctx.notify_channels("booked")
     try:
@@ -282,14 +339,85 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
             max_per_day=rules.max_per_day,
             buffer_before=rules.buffer_before,
             buffer_after=rules.buffer_after,
+            check=decide,
         )
+    except _Refused as refused:
+        return refuse(refused.code), False
     except SlotTaken:
-        return refuse("slot_taken")
+        return refuse("slot_taken"), False
     except DayFull:
-        return refuse("day_full")
-    if created and channels:
+        return refuse("day_full"), False
+    if not created:
+        return _replayed(req, ctx, form, slot, recorded), False
+    if channels:
         ctx.after_commit(recorded.id, now)
-    return _booked(req, ctx, form.back, recorded, created=created)
+    return _booked(req, ctx, form.back, recorded, created=True), True
+
+
+class _Refused(Exception):
+    """Raised inside the booking transaction to refuse with ``code`` (nothing is written)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _replayed(
+    req: ApiRequest, ctx: Context, form: BookingForm, slot: Slot, earlier: Booking
+) -> ApiResponse:
+    """The answer to a form whose booking exists already.
+
+    Only the browser that made the booking gets its page and cancel link again: its
+    request carries the random ``idem`` the page's script made. Everyone else (a form
+    sent without JavaScript, or anybody who knows a caller's name, phone, email and
+    topic; slot tokens are public) learns nothing the request did not carry.
+    """
+    if PROOF_RE.match(form.idem):
+        return _booked(req, ctx, form.back, earlier, created=False)
+    if req.wants_json:
+        return ApiResponse(
+            200,
+            data={
+                "already_booked": True,
+                "start": _iso(slot.start),
+                "end": _iso(slot.end),
+                "call_type": slot.call_type,
+            },
+        )
+    lang = form.language
+    t = ctx.translate
+    # The facts as this request sent them, never the stored booking's (note, email, id).
+    sent = Booking(
+        id="",
+        call_type=slot.call_type,
+        start=slot.start,
+        end=slot.end,
+        name=form.name,
+        phone=form.phone,
+        email=form.email,
+        topic=form.topic,
+        note=form.note,
+        who_calls=form.who_calls,
+        language=lang,
+        caller_timezone=form.caller_timezone,
+        created_at=earlier.created_at,
+    )
+    heading = t("This call was booked already", lang)
+    return ApiResponse(
+        200,
+        page=Page(
+            title=heading,
+            heading=heading,
+            lead=t(
+                "These details were sent before, so nothing was booked twice. The "
+                "confirmation you received holds the link to cancel the call.",
+                lang,
+            ),
+            details=booking_details(ctx.settings, sent, lang, t),
+            links=((t("Back to the open times", lang), form.back or _home(ctx)),),
+            language=lang,
+        ),
+    )
 
 
 def _booked(
@@ -336,6 +464,8 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     lang = _language(req.query.get("lang") or (booking.language if booking else None), ctx)
     if booking is None:
         return refusal("unknown_token", req, ctx, lang=lang)
+    if link_expired(booking, now, ctx.settings):
+        return refusal("link_expired", req, ctx, lang=lang)
     if req.wants_json:
         return ApiResponse(200, data=_booking_json(booking))
     t = ctx.translate
@@ -387,6 +517,10 @@ def _cancel(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     )
     if booking is None:
         return refusal("unknown_token", req, ctx, lang=lang)
+    if link_expired(booking, now, ctx.settings):
+        return refusal("link_expired", req, ctx, lang=lang)
+    if req.method == "POST" and not same_site(req.origin, req.host, ctx.settings):
+        return refusal("cross_site", req, ctx, lang=lang)
     if booking.status == "confirmed" and booking.start <= now:
         return refusal("too_late", req, ctx, lang=lang)
     t = ctx.translate
@@ -442,6 +576,13 @@ def _health(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
 def _feed(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     if not ctx.feed_key:
         return refusal("not_found", req, ctx)
+    if ctx.feed_rate_limit is not None:
+        # Calendar apps poll a few times an hour; a guesser needs millions of tries.
+        limit, window = ctx.feed_rate_limit
+        rate_key = f"feed:{client_key(req.client)}"
+        if not ctx.store.rate_hit(rate_key, now=now, window=window, limit=limit):
+            wait = ctx.store.rate_retry_after(rate_key, now=now, window=window)
+            return replace(refusal("rate_limited", req, ctx), retry_after=retry_seconds(wait))
     given = req.query.get("key") or ""
     if not hmac.compare_digest(given.encode(), ctx.feed_key.encode()):
         return refusal("forbidden", req, ctx)

@@ -39,7 +39,6 @@ LIMITS = {
 
 # Dots too: "+1.212.555.0100", "06.12.34.56.78" are how many people write their number.
 _PHONE_RE = re.compile(r"^[0-9 +()\-/.]+$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SINGLE_LINE = (
     "name",
     "phone",
@@ -52,10 +51,11 @@ _SINGLE_LINE = (
     "who_calls",
     "call_type",
     "back",
+    "consent",
 )
 # Fields whose control characters are reported; in the others (tz, back, ...) they only
 # make the value be ignored.
-_CHECKED = ("name", "phone", "email", "topic", "note", "slot", "who_calls")
+_CHECKED = ("name", "phone", "email", "topic", "note", "slot", "who_calls", "consent")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class BookingForm:
     language: str
     back: str
     idem: str
+    consent: bool = False  # the caller ticked the consent box ([privacy] require_consent)
 
 
 def _has_control(text: str, *, allow_newline: bool) -> bool:
@@ -168,7 +169,7 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
         elif (
             len(value) < low
             or (name == "phone" and not _PHONE_RE.match(value))
-            or (name == "email" and not (_EMAIL_RE.match(value) and ascii_email(value)))
+            or (name == "email" and not ascii_email(value))
         ):
             problems.append(FieldProblem(name, "invalid"))
         elif name == "email":
@@ -185,6 +186,12 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
     if who == "owner" and not values["phone"] and not any(p.field == "phone" for p in problems):
         # The owner cannot call back without a number, whatever require_phone says.
         problems.append(FieldProblem("phone", "missing"))
+
+    # A ticked checkbox sends its value ("yes"); JSON clients may send true.
+    consent = settings.privacy.require_consent and values["consent"].lower() in (
+        "yes", "on", "true", "1")
+    if settings.privacy.require_consent and not consent:
+        problems.append(FieldProblem("consent", "missing"))
 
     tz = values["tz"]
     if tz:
@@ -207,4 +214,5 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
         language=language,
         back=safe_back(values["back"]) or "",
         idem=values["idem"][:200],
+        consent=consent,
     )

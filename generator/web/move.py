@@ -69,6 +69,7 @@ def _others(
 def move_view(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     """GET: the open times to choose from (or the moved call); POST: move it."""
     from generator.web.core import ApiResponse, find_by_move_token, language_of, refusal
+    from generator.web.guards import link_expired, same_site
 
     booking, token = find_by_move_token(req, ctx)
     lang = language_of(
@@ -77,11 +78,15 @@ def move_view(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     )
     if booking is None:
         return refusal("unknown_token", req, ctx, lang=lang)
+    if link_expired(booking, now, ctx.settings):
+        return refusal("link_expired", req, ctx, lang=lang)
     if booking.status != "confirmed":
         return refusal("move_cancelled", req, ctx, lang=lang)
     if booking.start <= now:
         return refusal("move_too_late", req, ctx, lang=lang)
     if req.method == "POST":
+        if not same_site(req.origin, req.host, ctx.settings):
+            return refusal("cross_site", req, ctx, lang=lang)
         return _move(req, now, ctx, booking, token, lang)
     if req.wants_json:
         times = open_times(booking, now, ctx)

@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,15 @@ from generator.errors import CallslotError
 from generator.files import make_dirs
 from generator.store.base import Store
 from generator.web.answers import Page
-from generator.web.core import ApiRequest, ApiResponse, Context, handle, hash_token, refusal
+from generator.web.core import (
+    FEED_RATE_LIMIT,
+    ApiRequest,
+    ApiResponse,
+    Context,
+    handle,
+    hash_token,
+    refusal,
+)
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Request, Response
@@ -120,6 +129,8 @@ class BookingApp:
             query={k: v for k, v in request.args.items()},
             wants_json=wants_json,
             client=request.remote_addr or "",
+            origin=_claimed_origin(request),
+            host=request.host,
         )
         try:
             if request.method == "POST":
@@ -127,9 +138,7 @@ class BookingApp:
                 if isinstance(fields_or_code, str):
                     result = refusal(fields_or_code, req, self.ctx)
                     return self._response(result, req)
-                req = ApiRequest(
-                    req.method, req.path, req.query, fields_or_code, wants_json, req.client
-                )
+                req = replace(req, fields=fields_or_code)
             result = handle(req, self.clock(), self.ctx)
         except Exception:  # a bug or a database outage: logged, answered, nothing half-done
             log.exception("handler error on %s %s", request.method, request.path)
@@ -157,6 +166,8 @@ class BookingApp:
         response.headers["Cache-Control"] = result.cache
         if result.allow:
             response.headers["Allow"] = ", ".join(result.allow)
+        if result.retry_after is not None:
+            response.headers["Retry-After"] = str(result.retry_after)
         _security_headers(response)
         return response
 
@@ -168,6 +179,25 @@ def _page_csp(html: str) -> str:
         return "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
     # Handler pages are never framed: the cancel button must not be clickjacked.
     return content_security_policy([html], allow_framing=False)
+
+
+def _claimed_origin(request: Request) -> str:
+    """The Origin a browser sent, else the scheme://host of its Referer, else ""."""
+    origin = request.headers.get("Origin", "").strip()
+    if origin:
+        return origin
+    referer = request.headers.get("Referer", "").strip()
+    if not referer:
+        return ""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(referer)
+    except ValueError:
+        return "null"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "null"
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _wants_json(request: Request) -> bool:
@@ -199,9 +229,11 @@ def _read_body(request: Request) -> dict[str, str] | str:
     except UnicodeDecodeError:
         return "bad_request"
     if request.mimetype == "application/json":
+        if _too_deep(text):
+            return "bad_request"
         try:
             data = json.loads(text) if text.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             return "bad_request"
         if not isinstance(data, dict):
             return "bad_request"
@@ -209,9 +241,9 @@ def _read_body(request: Request) -> dict[str, str] | str:
         for key, value in data.items():
             if value is None:
                 continue
-            if not isinstance(value, str):
+            if not isinstance(value, str) or not _is_text(key) or not _is_text(value):
                 return "bad_request"
-            fields[str(key)] = value
+            fields[key] = value
         return fields
     try:
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=64)
@@ -221,6 +253,45 @@ def _read_body(request: Request) -> dict[str, str] | str:
     for key, value in pairs:
         fields.setdefault(key, value)  # the first value of a repeated field counts
     return fields
+
+
+def _is_text(value: str) -> bool:
+    """False for a string with a lone surrogate ("\\ud800" in JSON): valid JSON, but no
+    text; the store, the mail and the page could not encode it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_MAX_DEPTH = 8  # the form is one flat object; "[" * 30000 would exhaust the parser's stack
+
+
+def _too_deep(text: str) -> bool:
+    """True when brackets nest deeper than any booking form: refused before parsing, as
+    json.loads recurses once per level (strings are skipped, so "[[" in a note counts not)."""
+    if text.count("[") + text.count("{") <= _MAX_DEPTH:
+        return False  # the usual form: no scan
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
 
 
 def _plain_html(page: Page) -> str:
@@ -389,6 +460,14 @@ def create_app(
     if settings is None:
         settings = load_settings(env.get("CALLSLOT_CONFIG") or None, env=env)
     if secret is None:
+        if not env.get("CALLSLOT_SECRET"):
+            # Never fall back to a development key from .callslot/ here: it would refuse
+            # every booking from a page built with the real key as forged, silently.
+            raise ConfigError(
+                "is not set; export the key the page is built with (the same value as "
+                "for `callslot build`); only `callslot serve --dev` uses a development key",
+                field="CALLSLOT_SECRET",
+            )
         secret = load_secret(settings.state_dir, create=False, env=dict(env))[0]
     if store is None:
         store = open_store(env.get("DATABASE_URL"), settings=settings)
@@ -409,7 +488,22 @@ def create_app(
         feed_key = settings.notify.feed_key.get()
     elif env.get("CALLSLOT_FEED_KEY"):
         feed_key = env["CALLSLOT_FEED_KEY"]
+    if feed_key is not None:
+        from generator.signing import MIN_KEY_BITS, key_bits
+
+        if key_bits(feed_key) < MIN_KEY_BITS:
+            # A short key in a URL is found by guessing; serving nothing is safer.
+            log.error(
+                "the bookings feed is off: its key (notify.feed_key or CALLSLOT_FEED_KEY) "
+                "is under %d bits; make one with python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'",
+                MIN_KEY_BITS,
+            )
+            feed_key = None
     text = _ThemeText(settings)
+    # The address check compiles large patterns on import (a few hundred ms): done beside
+    # start-up rather than inside the first booking's answer, and not at module import.
+    threading.Thread(target=_warm_email_check, name="callslot-warm-up", daemon=True).start()
     mode = (notify_mode or env.get("CALLSLOT_NOTIFY") or "background").strip().lower()
     if mode not in ("background", "inline"):
         raise ConfigError('must be "background" or "inline" (AWS Lambda)', field="CALLSLOT_NOTIFY")
@@ -456,6 +550,7 @@ def create_app(
         secret=secret,
         translate=text.translate,
         rate_limit=rate,
+        feed_rate_limit=None if rate is None else FEED_RATE_LIMIT,
         feed_key=feed_key,
         calendar_busy=_CalendarCheck(settings)
         if settings.booking.recheck_calendars and settings.calendars
@@ -466,6 +561,10 @@ def create_app(
         offered_slots=OfferedSlots(settings, secret, env),
     )
     return BookingApp(ctx, clock=clock, trusted_proxies=proxies, render=text.render)
+
+
+def _warm_email_check() -> None:
+    import email_validator  # noqa: F401
 
 
 class _LazyApp:
