@@ -11,7 +11,8 @@ it ended: built, or stopped with the message the owner reads.
 - one booking's re-check (the handler's calendar check for one day) against
   the MINUTELY calendar, timed inside a process as the handler runs it;
 - 100,000 VTIMEZONEs (about 30 MB);
-- a calendar server that sends one byte every 2 s (headers included).
+- a calendar server that sends one byte every 2 s (headers included), for a
+  build and for one booking's re-check.
 
     python bench/hostile.py            # the whole table (about a minute)
     python bench/hostile.py --cases secondly,slow
@@ -41,7 +42,7 @@ NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
 LIMIT_SECONDS = 10.0
 LIMIT_MB = 500.0
 CALENDAR_FILE = "hostile.ics"
-CASES = ("minutely", "secondly", "recheck", "vtimezones", "slow")
+CASES = ("minutely", "secondly", "recheck", "vtimezones", "slow", "slow-recheck")
 
 RECHECK_CHILD = """\
 import sys, time
@@ -198,14 +199,20 @@ class DripServer:
 def run_case(base: Path, case: str) -> tuple[str, Run, str]:
     env = child_env()
     build = [sys.executable, "-c", BUILD_CHILD, "build", "--now", NOW.isoformat()]
-    if case == "slow":
-        body = (base / "slow.ics")
+    if case in ("slow", "slow-recheck"):
+        body = base / "slow.ics"
         write_calendar("slow", body)
         with DripServer(body.read_bytes()) as server:
             env["BENCH_CALENDAR_URL"] = server.url
             project = make_project(base, case, source="env:BENCH_CALENDAR_URL")
-            run, output = measure_with_output(build, cwd=project, env=env)
-        return "a server sending one byte every 2 s", run, output
+            if case == "slow":
+                run, output = measure_with_output(build, cwd=project, env=env)
+                return "a server sending one byte every 2 s", run, output
+            slot = (NOW + timedelta(days=1)).replace(hour=9).isoformat()
+            run, output = measure_with_output(
+                [sys.executable, "-c", RECHECK_CHILD, slot], cwd=project, env=env
+            )
+        return "one booking's re-check, the same slow server", run, output
     project = base / "minutely" if case == "recheck" else None
     if project is None or not project.exists():
         project = make_project(base, "minutely" if case == "recheck" else case)
@@ -239,7 +246,8 @@ def measure_with_output(argv: list[str], *, cwd: Path, env: dict[str, str]) -> t
         if (line.strip() and not line.startswith(("wrote ", "Warning", "calendar '")))
         or line.startswith("calendar 'Arbeit': failed")
     ]
-    ended = lines[-1] if lines else "(no output)"
+    counts = [line for line in lines if " open slots (" in line]
+    ended = (counts or lines or ["(no output)"])[-1]
     code = os.waitstatus_to_exitcode(status)
     run = Run(seconds=seconds, cpu=usage.ru_utime + usage.ru_stime,
               peak_mb=usage.ru_maxrss / 1024, error="" if code == 0 else f"exit {code}")

@@ -358,16 +358,23 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
                    "(\"none\" for no calendar yet). Default: CALLSLOT_CALENDAR_URL.")
 @click.option("--hours", default=None, metavar="RANGES",
               help="Open hours Monday to Friday, e.g. 09:00-12:00,14:00-17:00.")
+@click.option("--imprint", default=None, metavar="URL_OR_FILE",
+              help="Your Impressum: its https:// address, or a Markdown file name (e.g. "
+                   "impressum.md) created in content/ for you to fill in. Default: none.")
+@click.option("--privacy", "privacy_policy", default=None, metavar="URL_OR_FILE",
+              help="Your Datenschutzerklärung (privacy notice), written like --imprint.")
 @click.option("--no-input", "no_input", is_flag=True,
               help="Ask nothing: take the flags, defaults for the rest (--name is required).")
 def init_command(directory: Path, name: str | None, timezone: str | None,
                  language: str | None, calendar_env: str | None, hours: str | None,
-                 no_input: bool) -> None:
+                 imprint: str | None, privacy_policy: str | None, no_input: bool) -> None:
     """Create content/site.toml and content/intro.md in DIRECTORY for a new owner.
 
     Asks for what is not given as a flag, validates the settings by loading
     them, and never overwrites an existing file.
     """
+    from dataclasses import replace
+
     from generator.commands.init import InitAnswers, check_answer, scaffold
 
     defaults = InitAnswers(name="")
@@ -382,13 +389,16 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
         return convert
 
     def ask(value: str | None, prompt: str, default: str, field: str = "",
-            **kwargs: Any) -> str:
+            optional: bool = False, **kwargs: Any) -> str:
         if value is not None:
             return value
         if no_input:
             return default
         if field:
             kwargs["value_proc"] = checked(field, prompt.split(" (", 1)[0])
+        if optional:  # Enter alone answers "none"
+            kwargs["show_default"] = False
+            return str(click.prompt(prompt, default="", **kwargs))
         return str(click.prompt(prompt, default=default or None, **kwargs))
 
     if no_input and not name:
@@ -402,10 +412,14 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
                          "address (none = no calendar yet)", defaults.calendar_env,
                          "calendar_env"),
         hours=ask(hours, "Open hours Monday to Friday", defaults.hours, "hours"),
+        imprint=ask(imprint, "Impressum (legal notice): its https:// address, or a Markdown "
+                    "file such as impressum.md (Enter: none)", "", "imprint", optional=True),
+        privacy_policy=ask(privacy_policy, "Datenschutz (privacy notice): its https:// address, "
+                           "or a Markdown file such as datenschutz.md (Enter: none)", "",
+                           "privacy_policy", optional=True),
     )
     if answers.calendar_env.strip().lower() in ("", "none", "-"):
-        answers = InitAnswers(answers.name, answers.timezone, answers.language, "",
-                              answers.hours)
+        answers = replace(answers, calendar_env="")
     written, kept = scaffold(directory, answers)
     for path in written:
         click.echo(f"created {path}")
@@ -707,6 +721,71 @@ def bookings_purge_command(ctx: click.Context, config_path: Path | None, now: st
         click.echo(f"{booking.id}  {day_and_time(start)}  {booking.call_type}  "
                    f"{booking.status}")
     click.echo(report.summary())
+
+
+@bookings_command.command("export")
+@click.option("--contact", required=True, metavar="EMAIL_OR_PHONE",
+              help="The caller's email address or phone number (any way of writing it).")
+@config_option
+@now_option
+@click.pass_context
+def bookings_export_command(ctx: click.Context, contact: str, config_path: Path | None,
+                            now: str | None) -> None:
+    """Print everything stored about one caller as JSON: their bookings (cancelled ones too)
+    and the notifications about them. For a caller who asks what you keep about them."""
+    from generator.commands.rights import export_contact, parse_contact
+
+    settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    moment = parse_now(now or ctx.obj["now"])
+    try:
+        found = parse_contact(contact, settings)
+        click.echo(export_contact(store, found, settings, now=moment), nl=False)
+    finally:
+        store.close()
+
+
+@bookings_command.command("forget")
+@click.option("--contact", required=True, metavar="EMAIL_OR_PHONE",
+              help="The caller's email address or phone number (any way of writing it).")
+@click.option("--yes", "assume_yes", is_flag=True, help="Do not ask before erasing.")
+@config_option
+@now_option
+@click.pass_context
+def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
+                            config_path: Path | None, now: str | None) -> None:
+    """Erase everything stored about one caller. A call of theirs still ahead is cancelled
+    first, and both sides are told as with any cancellation; then name, phone, email,
+    topic, note and the texts about them are erased. `callslot stats` still counts the calls."""
+    from generator.commands.rights import find_bookings, forget_contact, parse_contact
+    from generator.signing import load_secret
+
+    settings, store = _open_bookings(config_path or ctx.obj["config_path"])
+    moment = parse_now(now or ctx.obj["now"])
+    try:
+        who = parse_contact(contact, settings)
+        found = find_bookings(store, who, settings)
+        if not found:
+            click.echo(f"Nothing stored about {contact}.")
+            return
+        for booking in found:
+            start = booking.start.astimezone(settings.tz)
+            ahead = booking.status == "confirmed" and booking.start > moment
+            click.echo(f"{booking.id}  {start:%a %Y-%m-%d %H:%M}  {booking.status}"
+                       f"{'  (ahead: will be cancelled)' if ahead else ''}")
+        if not assume_yes and not click.confirm(
+            f"Erase everything about {contact} in these {len(found)} booking(s)?"
+        ):
+            raise click.exceptions.Exit(1)
+        ahead = any(b.status == "confirmed" and b.start > moment for b in found)
+        # The key signs the links in the cancellation notices; without a call ahead, none.
+        secret = load_secret(settings.state_dir)[0] if ahead else b""
+        report = forget_contact(store, who, settings, now=moment, secret=secret, found=found)
+    finally:
+        store.close()
+    for line in report.notify_lines:
+        click.echo(line)
+    click.echo(f"{len(report.cancelled)} call(s) cancelled, {report.erased} booking(s) erased "
+               "(stats still count them).")
 
 
 @bookings_command.command("mark")

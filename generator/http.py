@@ -128,7 +128,9 @@ def _connection(base: type[http.client.HTTPConnection], deadline: float) -> Call
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("deadline passed")
-            self.timeout = left  # connect (and the TLS handshake) get what is left
+            # Connecting and the TLS handshake get what is left (CPython's ssl keeps the
+            # socket's timeout as one deadline for the whole handshake, however it drips).
+            self.timeout = left
             super().connect()
 
         def send(self, data: Any) -> None:
@@ -230,11 +232,32 @@ def request(
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
             raise HttpFailure("timeout") from None
-        raise HttpFailure("connect", clean(str(exc.reason), url)) from None
+        raise HttpFailure("connect", _reason(exc.reason, url)) from None
     except (http.client.HTTPException, OSError) as exc:
-        raise HttpFailure("connect", clean(str(exc), url)) from None
+        raise HttpFailure("connect", _reason(exc, url)) from None
     encoding = (answer_headers.get("Content-Encoding") or "").lower()
     return Answer(status, answer_headers, _decode(raw, encoding, max_bytes))
+
+
+def _reason(error: object, url: str) -> str:
+    """Why a connection failed, in words a calendar owner can act on (no errno, no URL)."""
+    import ssl
+
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return "the server's certificate is not valid (expired, or for another name)"
+    if isinstance(error, ssl.SSLError):
+        return "the secure connection (TLS) failed"
+    if isinstance(error, socket.gaierror):
+        return "the host name is unknown (a typo in the address, or no network)"
+    if isinstance(error, ConnectionRefusedError):
+        return "the server refused the connection (nothing listens at that address)"
+    if isinstance(error, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+        return "the server closed the connection"
+    if isinstance(error, http.client.HTTPException):
+        return "the server's answer is not valid HTTP"
+    if isinstance(error, OSError) and error.strerror:
+        return clean(error.strerror.lower(), url)
+    return clean(str(error), url)
 
 
 def _split_login(url: str) -> tuple[str, str | None]:

@@ -35,10 +35,12 @@ __all__ = [
     "babel_locale",
     "date_label",
     "day_label",
+    "duration_label",
     "format_or_list",
     "language_name",
     "og_locale",
     "pick_language",
+    "short_day_label",
     "short_day_time",
     "short_time",
     "time_label",
@@ -167,6 +169,20 @@ def date_label(day: date, language: str) -> str:
 
     pattern = _DATE_PATTERNS.get(language, "full")
     return format_date(day, pattern, locale=_locale(language))
+
+
+def short_day_label(day: date, language: str) -> str:
+    """A day in few letters, as a summary or a disclosure names it: "Di., 8. Dez."."""
+    from babel.dates import format_skeleton
+
+    return format_skeleton("MMMEd", day, locale=_locale(language))
+
+
+def duration_label(days: int, language: str) -> str:
+    """A number of days in words, with the language's plural: "90 Tage" / "1 day"."""
+    from babel.units import format_unit
+
+    return format_unit(days, "duration-day", length="long", locale=_locale(language))
 
 
 def short_day_time(moment: datetime, tz: tzinfo, language: str) -> str:

@@ -388,11 +388,38 @@ def test_emoji_and_right_to_left_names_and_topics_are_booked(client, store, slot
     assert (store.bookings()[0].topic, store.bookings()[0].name) == (topic, "שרה כהן")
 
 
-@pytest.mark.parametrize("phone", ["+1.212.555.0100", "06.12.34.56.78", "+49 (0)30 / 123-45"])
-def test_phone_numbers_as_people_write_them_are_booked(client, store, slots, phone) -> None:
+@pytest.mark.parametrize(
+    ("phone", "stored"),
+    [
+        ("+1.212.555.0100", "+12125550100"),
+        ("030 1234567", "+49301234567"),  # national: read in the owner's country
+        ("0049 30 1234567", "+49301234567"),
+        ("+49 (0)30 / 1234567", "+49301234567"),
+        ("0170/1234567", "+491701234567"),
+        ("+33 6 12 34 56 78", "+33612345678"),
+    ],
+)
+def test_phone_numbers_as_people_write_them_are_stored_as_e164(
+    client, store, slots, phone, stored
+) -> None:
     response = client.post("/api/book", json=form(slots[0], phone=phone))
     assert response.status_code == 201, response.get_json()
-    assert store.bookings()[0].phone == phone
+    assert store.bookings()[0].phone == stored
+
+
+@pytest.mark.parametrize("phone", ["(((-)", "+49 30 1", "12345", "+1 555 0100", "0000000"])
+def test_a_number_that_cannot_be_dialled_is_refused_in_the_pages_language(
+    client, store, slots, phone
+) -> None:
+    response = client.post("/api/book", json=form(slots[0], phone=phone, lang="en"))
+    assert response.status_code == 400
+    (problem,) = response.get_json()["fields"]
+    assert problem["field"] == "phone" and problem["code"] == "undialable"
+    assert "cannot be dialled" in problem["message"]
+    page = client.post("/api/book", data=form(slots[0], phone=phone))
+    assert page.status_code == 400
+    assert "Diese Nummer ist nicht wählbar" in page.get_data(as_text=True)
+    assert nothing_stored(store)
 
 
 def test_booking_ids_can_be_typed_on_the_command_line() -> None:

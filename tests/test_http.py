@@ -7,6 +7,7 @@ only between 64 KiB reads and not at all while the headers came in.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 from datetime import UTC, datetime
@@ -117,3 +118,60 @@ def test_a_failed_download_is_reported_as_failed() -> None:
         read_busy([url_source(f"{base}/a.ics", "Arbeit")], BERLIN, *WINDOW, timeout=0.5,
                   progress=FetchProgress(log, live=False))
     assert log.getvalue().splitlines()[-1] == "calendar 'Arbeit': failed"
+
+
+def test_a_refused_connection_is_said_in_words() -> None:
+    with drip_server(0.0) as base:
+        port = base.rsplit(":", 1)[1]
+    # The server is gone: nothing listens on the port any more.
+    with pytest.raises(CalendarError) as caught:
+        fetch_calendar(url_source(f"http://127.0.0.1:{port}/token.ics"), timeout=2)
+    text = caught.value.format_message()
+    assert "the server refused the connection" in text, text
+    assert "Errno" not in text and "token" not in text and "127.0.0.1" not in text
+
+
+def test_a_tls_handshake_that_drips_is_cut_off_at_the_deadline(tmp_path) -> None:
+    # The handshake's reads happen inside the ssl module: only a cut at the deadline ends
+    # a server that sends its certificate one byte at a time.
+    import socket
+    import ssl
+    import threading
+
+    from notify_support import self_signed, server_context
+
+    context = server_context(*self_signed(tmp_path))
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = context.wrap_bio(incoming, outgoing, server_side=True)
+            incoming.write(conn.recv(65536))  # the ClientHello
+            with contextlib.suppress(ssl.SSLError):
+                tls.do_handshake()
+            answer = outgoing.read()
+            for i in range(len(answer)):
+                if stop.wait(0.05):
+                    return
+                with contextlib.suppress(OSError):
+                    conn.sendall(answer[i : i + 1])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(HttpFailure) as caught:
+            request(
+                f"https://127.0.0.1:{listener.getsockname()[1]}/cal.ics",
+                deadline=deadline_after(1.0),
+                max_bytes=10**6,
+            )
+    finally:
+        stop.set()
+        listener.close()
+    elapsed = time.monotonic() - began
+    assert caught.value.kind == "timeout"
+    assert elapsed < 3.0, f"took {elapsed:.2f} s"  # the drip alone would take a minute

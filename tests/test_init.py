@@ -74,10 +74,11 @@ def test_init_never_overwrites_an_existing_file(runner, tmp_path: Path) -> None:
 
 
 def test_init_asks_questions(runner, tmp_path: Path) -> None:
-    answers = "Anna Beispiel\nEurope/Berlin\nde\nnone\n09:00-12:00\n"
+    answers = "Anna Beispiel\nEurope/Berlin\nde\nnone\n09:00-12:00\n\n\n"
     result = runner.invoke(main, ["init", str(tmp_path)], input=answers)
     assert result.exit_code == 0, result.output
     assert "Your name" in result.output and "Time zone" in result.output
+    assert "Impressum" in result.output and "Datenschutz" in result.output
     settings = load_settings(tmp_path / "content" / "site.toml", env={})
     assert settings.owner.name == "Anna Beispiel" and settings.owner.language == "de"
     assert settings.calendars == ()
@@ -140,12 +141,51 @@ def test_a_new_site_builds_with_the_bundled_theme(runner, tmp_path: Path) -> Non
 def test_init_asks_again_after_a_wrong_answer(runner, tmp_path: Path) -> None:
     # An owner who types "Berlin" or "9-12" is told why and asked again, instead of
     # losing every answer to an error after the last question.
-    answers = "Anna Beispiel\nBerlin\nEurope/Berlin\nen\nmy url\nMY_CAL\n9-12\n09:00-12:00\n"
+    answers = (
+        "Anna Beispiel\nBerlin\nEurope/Berlin\nen\nmy url\nMY_CAL\n9-12\n09:00-12:00\n"
+        "www.example.org/impressum\nhttps://example.org/impressum\n\n"
+    )
     result = runner.invoke(main, ["init", str(tmp_path)], input=answers)
     assert result.exit_code == 0, result.output
     assert "'Berlin' is not an IANA time zone" in result.output
     assert "'9-12' is not a time range" in result.output
     assert "'my url' is not an environment variable name" in result.output
+    assert "'www.example.org/impressum': write the https:// address" in result.output
     settings = load_settings(tmp_path / "content" / "site.toml", env={"MY_CAL": "cal.ics"})
     assert settings.owner.timezone == "Europe/Berlin" and settings.owner.language == "en"
     assert str(settings.availability.weekly[0][0]) == "09:00-12:00"
+
+
+def test_init_asks_for_impressum_and_datenschutz_and_every_page_links_them(
+    runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = (
+        "Anna Beispiel\nEurope/Berlin\nde\nnone\n09:00-12:00\n"
+        "https://anna.example.org/impressum\ndatenschutz.md\n"
+    )
+    result = runner.invoke(main, ["init", str(tmp_path)], input=answers)
+    assert result.exit_code == 0, result.output
+    settings = load_settings(tmp_path / "content" / "site.toml", env={})
+    assert settings.site.imprint == "https://anna.example.org/impressum"
+    assert settings.site.privacy_policy == "datenschutz.md"
+    stub = (tmp_path / "content" / "datenschutz.md").read_text(encoding="utf-8")
+    assert stub.startswith("# Datenschutz") and "keine Rechtsberatung" in stub
+    monkeypatch.setenv("CALLSLOT_SECRET", "init-test-secret-0123456789")
+    built = runner.invoke(
+        main,
+        ["build", "--config", str(tmp_path / "content" / "site.toml"),
+         "--now", "2026-11-27T08:00:00Z", "--out", str(tmp_path / "public")],
+    )
+    assert built.exit_code == 0, built.output
+    for name in ("index.html", "thanks.html", "privacy.html"):
+        html = (tmp_path / "public" / name).read_text(encoding="utf-8")
+        assert 'href="https://anna.example.org/impressum">Impressum</a>' in html, name
+        assert 'href="/privacy.html">Datenschutz</a>' in html, name
+
+
+def test_init_refuses_a_legal_answer_that_is_no_address(runner, tmp_path: Path) -> None:
+    result = runner.invoke(
+        main, ["init", str(tmp_path), "--name", "Jo", "--no-input", "--imprint", "Impressum"]
+    )
+    assert result.exit_code == 1 and "--imprint" in result.output
+    assert not (tmp_path / "content").exists()

@@ -14,6 +14,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.availability import open_slots
 from generator.busy.calendars import busy_from_ics, read_busy
@@ -220,3 +222,43 @@ def test_text_after_a_complete_calendar_is_accepted_and_a_cut_one_refused() -> N
     cut = data[: data.index(b"END:VCALENDAR")]
     with pytest.raises(CalendarError, match="cut short"):
         busy_from_ics(cut + b"<!-- cached -->\r\n", BERLIN, *WINDOW, name="Arbeit")
+
+
+# --------------------------------------------------------------------------
+# Skipping ahead to the window gives exactly the instances a full walk gives
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    freq=st.sampled_from(["HOURLY", "DAILY", "WEEKLY"]),
+    interval=st.integers(min_value=1, max_value=5),
+    days_back=st.integers(min_value=3, max_value=2000),
+    minute=st.integers(min_value=0, max_value=59),
+    byday=st.lists(st.sampled_from(["MO", "TU", "WE", "TH", "FR", "SA", "SU"]), unique=True,
+                   max_size=3),
+    zone=st.sampled_from(["Europe/Berlin", "America/New_York", "UTC"]),
+    minutes=st.integers(min_value=15, max_value=600),
+)
+def test_skipping_ahead_gives_the_same_instances_as_a_full_walk(
+    freq, interval, days_back, minute, byday, zone, minutes
+):
+    import generator.busy.calendars as calendars
+    import generator.busy.expansion as expansion
+
+    if freq == "HOURLY":
+        days_back = min(days_back, 300)  # a full walk of years of hours is what we avoid
+    first = datetime(2026, 12, 1, 9, minute) - timedelta(days=days_back)
+    rule = f"FREQ={freq};INTERVAL={interval}" + (f";BYDAY={','.join(byday)}" if byday else "")
+    start = f"DTSTART;TZID={zone}:{first:%Y%m%dT%H%M%S}" if zone != "UTC" else (
+        f"DTSTART:{first:%Y%m%dT%H%M%S}Z"
+    )
+    data = EVENT.format(f"{start}\r\nDURATION:PT{minutes}M\r\nRRULE:{rule}").encode()
+    skipped = busy_from_ics(data, BERLIN, *WINDOW, name="A")
+    original = (calendars.skip_ahead, expansion.MAX_OCCURRENCES)
+    try:
+        calendars.skip_ahead = lambda *args: None
+        expansion.MAX_OCCURRENCES = 10**7
+        walked = busy_from_ics(data, BERLIN, *WINDOW, name="A")
+    finally:
+        calendars.skip_ahead, expansion.MAX_OCCURRENCES = original
+    assert skipped == walked

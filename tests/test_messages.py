@@ -123,7 +123,7 @@ def test_a_mistyped_call_type_suggests_the_right_one(runner, example_site: Path,
 
 
 def test_the_interactive_init_names_the_question_not_the_flag(runner, tmp_path: Path) -> None:
-    answers = "Anna Beispiel\neurope/berlin\nEurope/Berlin\nde\nnone\n9:00-12:00\n"
+    answers = "Anna Beispiel\neurope/berlin\nEurope/Berlin\nde\nnone\n9:00-12:00\n\n\n"
     result = runner.invoke(main, ["init", str(tmp_path)], input=answers)
     assert result.exit_code == 0, result.output
     assert "--timezone" not in result.output

@@ -415,7 +415,7 @@ def test_two_moves_and_a_booking_for_one_time_one_wins(site, settings, store, ro
         c = Client(app)
         gate.wait()
         status = c.post("/api/book", json={"slot": slot_token(SECRET, target),
-                                           "name": "Third", "phone": "+49 30 1",
+                                           "name": "Third", "phone": "+49 30 5550303",
                                            "topic": "x", "who_calls": "owner"}).status_code
         with lock:
             results.append("booked" if status == 201 else str(status))
@@ -527,3 +527,32 @@ def test_send_now_sends_the_moved_rows(site, store) -> None:
     assert report.sent == 3  # the booking's owner mail, and both "moved" mails
     subjects = sorted(m.message["Subject"] for m in sink.messages)
     assert sum(s.startswith("Verschoben") for s in subjects) == 2
+
+
+def test_a_call_booked_before_move_links_existed_shows_no_broken_link(site, store) -> None:
+    from generator.signing import cancel_token
+    from generator.web.core import hash_token
+
+    with smtp_server() as (sink, port):
+        settings = load_settings(site / "content" / "site.toml",
+                                 env={"SMTP_URL": f"smtp://127.0.0.1:{port}"})
+        old = replace(call(1, MONDAY), email="max@example.com")
+        store.book(  # as the store held it before migration 3: no move token
+            old,
+            cancel_token_hash=hash_token(cancel_token(SECRET, old.id)),
+            idempotency_key="k-old",
+            channels=["email:caller"],
+            day_start=DAY[0],
+            day_end=DAY[1],
+            max_per_day=None,
+        )
+        send_now(settings, store, old.id, now=NOW, secret=SECRET)
+        page = make_client(settings, store).get(
+            f"/api/booking?token={cancel_token(SECRET, old.id)}"
+        )
+    links = [href for _t, href in AnswerPage.parse(page.get_data(as_text=True)).links]
+    assert any(h.startswith("/api/cancel?") for h in links)
+    assert not any(h.startswith("/api/move?") for h in links)
+    [mail] = sink.messages
+    assert "/api/move" not in mail.message.get_body(("plain",)).get_content()
+    assert "/api/cancel?token=" in mail.message.get_body(("plain",)).get_content()

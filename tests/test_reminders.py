@@ -74,6 +74,7 @@ def book(settings: Settings, store: Store, booking: Booking) -> Booking:
     recorded, _ = store.book(
         booking,
         cancel_token_hash=hashlib.sha256(booking.id.encode()).hexdigest(),
+        move_token_hash=hashlib.sha256(move_token(SECRET, booking.id).encode()).hexdigest(),
         idempotency_key=f"idem-{booking.id}",
         channels=channels_for(settings, "booked"),
         day_start=booking.start - dt.timedelta(hours=12),

@@ -15,7 +15,7 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -363,10 +363,12 @@ def _check_database(report: CheckReport, settings: Settings, env: Mapping[str, s
 
 def _check_privacy(report: CheckReport, settings: Settings, env: Mapping[str, str]) -> None:
     """The retention setting, who may read the local files, and the database's encryption."""
+    from generator.config.privacy import describe_keep
+
     privacy = settings.privacy
     consent = ("callers must tick the consent box" if privacy.require_consent
                else "no consent box ([privacy] require_consent = false)")
-    report.add(OK, "privacy", f"a call's personal data is erased {_span(privacy.keep)} "
+    report.add(OK, "privacy", f"a call's personal data is erased {describe_keep(privacy.keep)} "
                f"([privacy] keep); {consent}")
     url = (env.get("DATABASE_URL") or "").strip()
     if settings.booking.backend == "netlify-forms" and not url:
@@ -386,15 +388,6 @@ def _check_privacy(report: CheckReport, settings: Settings, env: Mapping[str, st
                 "to plain text without a word); add ?sslmode=verify-full (or require) to "
                 "DATABASE_URL",
             )
-
-
-def _span(keep: timedelta) -> str:
-    if not keep:
-        return "as soon as the call is over"
-    days = keep / timedelta(days=1)
-    if days >= 1:
-        return f"{days:g} days after the call"
-    return f"{keep.total_seconds() / 3600:g} hours after the call"
 
 
 def _check_file_modes(report: CheckReport, settings: Settings, url: str) -> None:

@@ -19,7 +19,14 @@ from generator.config.valuetypes import parse_timezone
 from generator.errors import ConfigError
 from generator.i18n import LANGUAGES
 
-__all__ = ["InitAnswers", "check_answer", "intro_markdown", "scaffold", "site_toml"]
+__all__ = [
+    "InitAnswers",
+    "check_answer",
+    "intro_markdown",
+    "legal_markdown",
+    "scaffold",
+    "site_toml",
+]
 
 WORKDAYS = WEEKDAYS[:5]
 
@@ -31,6 +38,10 @@ class InitAnswers:
     language: str = "de"
     calendar_env: str = "CALLSLOT_CALENDAR_URL"  # "" for no calendar yet
     hours: str = "09:00-12:00,14:00-17:00"  # Monday to Friday
+    # Impressum and Datenschutz: an https:// address, a Markdown file to create in content/,
+    # or "" (German business pages need both; the page and every mail link them).
+    imprint: str = ""
+    privacy_policy: str = ""
 
 
 def _check(answers: InitAnswers) -> None:
@@ -49,6 +60,20 @@ def _check(answers: InitAnswers) -> None:
             field="--calendar-env",
         )
     _hours(answers)
+    for field, value in (("--imprint", answers.imprint), ("--privacy", answers.privacy_policy)):
+        _legal(value, field)
+
+
+def _legal(value: str, field: str) -> None:
+    value = value.strip()
+    if not value or re.match(r"^https?://[^\s/]+\S*$", value):
+        return
+    if not re.fullmatch(r"[\w-]+\.md", value):
+        raise ConfigError(
+            f"{value!r}: write the https:// address of the page, a Markdown file name such "
+            "as impressum.md (created in content/ for you to fill in), or nothing",
+            field=field,
+        )
 
 
 def check_answer(field: str, value: str) -> str:
@@ -57,8 +82,10 @@ def check_answer(field: str, value: str) -> str:
     `callslot init` asks again after a wrong answer instead of failing after the last question.
     """
     value = value.strip()
-    if field == "calendar_env" and value.lower() in ("", "none", "-"):
-        return value
+    if field in ("calendar_env", "imprint", "privacy_policy") and value.lower() in (
+        "", "none", "-"
+    ):
+        return "" if field != "calendar_env" else value
     _check(replace(InitAnswers(name="-"), **{field: value}))
     return value
 
@@ -94,6 +121,17 @@ def site_toml(answers: InitAnswers) -> str:
         "[site]",
         '# base_url = "https://call.example.org"   # the page\'s public address (for links)',
         'intro = "intro.md"',
+    ]
+    legal = (
+        ("imprint", answers.imprint, "Impressum (legal notice)"),
+        ("privacy_policy", answers.privacy_policy, "Datenschutzerklärung (privacy notice)"),
+    )
+    for key, value, what in legal:
+        if value.strip():
+            lines.append(f"{key} = {_q(value.strip())}")
+        else:
+            lines.append(f'# {key} = "https://..."   # your {what}, or a Markdown file in content/')
+    lines += [
         "",
     ]
     if answers.calendar_env:
@@ -142,6 +180,17 @@ def intro_markdown(answers: InitAnswers) -> str:
     )
 
 
+def legal_markdown(heading: str, answers: InitAnswers) -> str:
+    """A first Markdown page for the Impressum or the Datenschutzerklärung, to be filled in."""
+    if answers.language == "de":
+        todo = ("Bitte ergänzen: dieser Text ist ein Platzhalter, keine Rechtsberatung. Er "
+                "wird als eigene Seite der Website gebaut und von jeder Seite und Mail verlinkt.")
+    else:
+        todo = ("Please fill in: this text is a placeholder, not legal advice. It is built "
+                "into a page of the site and linked from every page and mail.")
+    return f"# {heading}\n\n{answers.name.strip()}\n\n{todo}\n"
+
+
 def scaffold(target: Path, answers: InitAnswers) -> tuple[list[Path], list[Path]]:
     """Write ``target``/content/site.toml and intro.md; returns (written, kept as they were).
 
@@ -153,12 +202,19 @@ def scaffold(target: Path, answers: InitAnswers) -> tuple[list[Path], list[Path]
         probe = Path(scratch) / "content" / "site.toml"
         probe.parent.mkdir()
         probe.write_text(toml, encoding="utf-8")
+        for value in (answers.imprint, answers.privacy_policy):
+            if value.strip().endswith(".md"):
+                (probe.parent / value.strip()).write_text("", encoding="utf-8")
         load_settings(probe, env={})
     content = Path(target) / "content"
     content.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     kept: list[Path] = []
-    for name, text in (("site.toml", toml), ("intro.md", intro_markdown(answers))):
+    files = [("site.toml", toml), ("intro.md", intro_markdown(answers))]
+    for value, heading in ((answers.imprint, "Impressum"), (answers.privacy_policy, "Datenschutz")):
+        if value.strip().endswith(".md"):
+            files.append((value.strip(), legal_markdown(heading, answers)))
+    for name, text in files:
         path = content / name
         try:
             # "x" mode: fails instead of overwriting, even if the file appeared just now.

@@ -8,7 +8,7 @@ from typing import Any
 
 from generator.config.fields import FieldReader
 
-__all__ = ["DEFAULT_KEEP", "PrivacySettings", "read_privacy"]
+__all__ = ["DEFAULT_KEEP", "PrivacySettings", "describe_keep", "read_privacy"]
 
 DEFAULT_KEEP = "90d"
 
@@ -33,3 +33,14 @@ def read_privacy(r: FieldReader, t: dict[str, Any]) -> PrivacySettings:
         keep=keep,
         require_consent=r.boolean(t, "require_consent", "privacy.require_consent", False),
     )
+
+
+def describe_keep(keep: timedelta) -> str:
+    """The retention in the owner's words: "90 days after the call", "as soon as the call
+    is over" (for command output; callers read the catalogs' sentences)."""
+    if not keep:
+        return "as soon as the call is over"
+    days = keep / timedelta(days=1)
+    if days >= 1:
+        return f"{days:g} days after the call"
+    return f"{keep.total_seconds() / 3600:g} hours after the call"

@@ -77,6 +77,10 @@ class Owner:
     language: str = "de"
     email: str | None = None
     phone: str | None = None
+    role: str = ""
+    organisation: str = ""
+    photo: str = ""  # image file in content/, "" for none
+    phone_region: str = ""  # ISO country for numbers written without +: "DE"; "" unknown
 
     @property
     def tz(self) -> ZoneInfo:
@@ -159,6 +163,8 @@ class SiteOptions:
     intro: str = "intro.md"
     robots_index: bool = False
     allow_framing: bool = False
+    imprint: str = ""  # URL or Markdown file in content/ (Impressum), "" for none
+    privacy_policy: str = ""  # URL or Markdown file in content/ (Datenschutz), "" for none
     # The languages the page is built in, the first at the root; () = owner.language only.
     languages: tuple[str, ...] = ()
 
@@ -204,6 +210,13 @@ OPTIONS: dict[str, str] = {
                       + f". Default \"{DEFAULT_LANGUAGE}\".",
     "owner.email": "Where booking notifications go; also the ORGANIZER of invitations.",
     "owner.phone": "Your phone number, shown to callers when they are to call you.",
+    "owner.role": "Your role or profession under your name, e.g. \"Steuerberaterin\". Optional.",
+    "owner.organisation": "Your practice, firm or company, shown beside the role. Optional.",
+    "owner.photo": "A photo of you in content/ (JPEG, PNG or WebP), shown small beside your "
+                   "name; resized and compressed at build time and inlined. Optional.",
+    "owner.phone_region": "Country of phone numbers written without +, e.g. \"DE\" "
+                          "(ISO 3166). Default: the country of owner.phone, else none "
+                          "(callers then write numbers with +).",
     "calendars": "List of calendars whose events block time: [[calendars]] with name and "
                  "source (a file path relative to content/, an http(s):// or webcal:// URL, "
                  "or \"env:NAME\" to read a secret URL from the environment).",
@@ -268,6 +281,11 @@ OPTIONS: dict[str, str] = {
     "site.intro": "Markdown file in content/ shown above the slots. Default \"intro.md\".",
     "site.robots_index": "Let search engines index the page. Default false.",
     "site.allow_framing": "Allow the page inside frames of other sites. Default false.",
+    "site.imprint": "Your Impressum (legal notice): a full URL, or a Markdown file in content/ "
+                    "that is built into imprint.html. Linked from every page and mail.",
+    "site.privacy_policy": "Your Datenschutzerklärung (privacy notice): a full URL, or a "
+                           "Markdown file in content/ built into privacy.html. Linked from "
+                           "every page and mail.",
     "site.languages": "Build the page in several languages, e.g. [\"de\", \"en\", \"pl\"]: the "
                       "first at the root, each other in its own folder (/en/, /pl/), linked by "
                       "a language switcher and hreflang links; a booking is answered and mailed "
@@ -387,7 +405,8 @@ def _settings_from_data(data: dict[str, Any], r: FieldReader, file: Path) -> Set
 
 
 def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
-    r.unknown(t, {"name", "timezone", "language", "email", "phone"}, "owner")
+    r.unknown(t, {"name", "timezone", "language", "email", "phone", "role", "organisation",
+                  "photo", "phone_region"}, "owner")
     name = r.string(t, "name", "owner.name", required=True)
     tzname = r.string(t, "timezone", "owner.timezone", required=True)
     assert name is not None and tzname is not None
@@ -400,8 +419,27 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         raise r.error("owner.email", f"{email!r} is not an email address")
     phone = r.string(t, "phone", "owner.phone")
+    region = (r.string(t, "phone_region", "owner.phone_region", "") or "").upper()
+    if region:
+        from generator.phone import known_region
+
+        if not known_region(region):
+            raise r.error("owner.phone_region", f"{region!r} is not a country code; write two "
+                          "letters such as \"DE\", \"AT\" or \"US\"")
+    if phone:
+        from generator.phone import owner_number
+
+        problem = owner_number(phone, region)
+        if problem:
+            raise r.error("owner.phone", problem)
+    photo = r.string(t, "photo", "owner.photo", "") or ""
+    if photo and not (Path(r.file).parent / photo).is_file():
+        raise r.error("owner.photo", f"the image {photo!r} is not in content/; put the photo "
+                      "there or remove owner.photo")
     return Owner(name=name, timezone=tzname, language=language or DEFAULT_LANGUAGE, email=email,
-                 phone=phone)
+                 phone=phone, role=r.string(t, "role", "owner.role", "") or "",
+                 organisation=r.string(t, "organisation", "owner.organisation", "") or "",
+                 photo=photo, phone_region=region)
 
 
 def _calendars(r: FieldReader, value: object, content_dir: Path) -> tuple[CalendarSource, ...]:
@@ -595,7 +633,7 @@ def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
 
 def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
     r.unknown(t, {"title", "description", "base_url", "theme", "intro", "robots_index",
-                  "allow_framing", "languages"}, "site")
+                  "allow_framing", "languages", "imprint", "privacy_policy"}, "site")
     base_url = r.string(t, "base_url", "site.base_url", "") or ""
     if base_url and not re.match(r"^https?://[^\s/]+", base_url):
         raise r.error("site.base_url", f"{base_url!r}: write a full address such as "
@@ -610,7 +648,26 @@ def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
         robots_index=r.boolean(t, "robots_index", "site.robots_index", False),
         allow_framing=r.boolean(t, "allow_framing", "site.allow_framing", False),
         languages=_site_languages(r, t),
+        imprint=_legal(r, t, "imprint"),
+        privacy_policy=_legal(r, t, "privacy_policy"),
     )
+
+
+def _legal(r: FieldReader, t: dict[str, Any], key: str) -> str:
+    """A legal page: an http(s) URL as it is, or a Markdown file in content/ that must exist."""
+    value = (r.string(t, key, f"site.{key}", "") or "").strip()
+    if not value or re.match(r"^https?://[^\s/]+", value):
+        return value
+    if "://" in value or value.startswith(("mailto:", "javascript:")):
+        raise r.error(f"site.{key}", f"{value!r}: write an https:// address or the name of a "
+                      "Markdown file in content/")
+    if not value.endswith(".md"):
+        raise r.error(f"site.{key}", f"{value!r}: write an https:// address or a Markdown file "
+                      "in content/ ending in .md")
+    if not (Path(r.file).parent / value).is_file():
+        raise r.error(f"site.{key}", f"the Markdown file {value!r} is not in content/; create it "
+                      "or write the address of your page")
+    return value
 
 
 def _site_languages(r: FieldReader, t: dict[str, Any]) -> tuple[str, ...]:

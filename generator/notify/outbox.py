@@ -425,7 +425,9 @@ def _attempt(
         booking = store.get(item.booking_id)
         if booking is None:
             return "skipped", "the booking no longer exists"
-        return _send(settings, booking, item, now=now, secret=secret, timeout=timeout, store=store)
+        return _send(
+            settings, booking, item, now=now, secret=secret, timeout=timeout, store=store
+        )
     except _DELIVERY_ERRORS as exc:
         return "error", redact(_describe(exc), booking)
     except Exception as exc:
@@ -469,7 +471,9 @@ def _send(
             event=item.event,
             now=now,
             cancel_url=cancel_url(settings, secret, booking.id) if caller else None,
-            move_url=move_url(settings, secret, booking.id) if caller else None,
+            move_url=move_url(settings, secret, booking.id)
+            if caller and store is not None and _movable(store, secret, booking)
+            else None,
             previous=_previous(item),
             # One Message-ID per row: a copy sent again after a crash can be recognised.
             message_id=f"callslot.{item.id}.{booking.id}",
@@ -503,6 +507,15 @@ def _send(
         )
         return "sent", f"HTTP {status}"
     raise NotifyError(f"unknown notification channel {channel!r}")
+
+
+def _movable(store: Store, secret: bytes, booking: Booking) -> bool:
+    """Whether the booking's move link works: calls booked before move links existed
+    have no move token stored, and a link that says "not found" helps nobody."""
+    import hashlib
+
+    digest = hashlib.sha256(move_token(secret, booking.id).encode()).hexdigest()
+    return store.by_move_hash(digest) is not None
 
 
 def _previous(item: OutboxItem) -> tuple[datetime, datetime] | None:

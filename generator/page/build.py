@@ -109,24 +109,28 @@ def render_intro(settings: Settings, language: str | None = None) -> Markup:
     With site.languages, a file beside it named for the language ("intro.en.md")
     is that language's intro; without one, every language shows site.intro.
     """
-    import markdown
-    from markupsafe import Markup
-
     path = settings.content_dir / settings.site.intro
     if language is not None:
         own = path.with_name(f"{path.stem}.{language}{path.suffix}")
         if own.is_file():
             path = own
+    return _markdown(path, "site.intro")
+
+
+def _markdown(path: Path, field: str) -> Markup:
+    import markdown
+    from markupsafe import Markup
+
     try:
         # utf-8-sig: a byte order mark (Windows Notepad) would hide a first-line heading.
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise BuildError(
-            f"site.intro: the Markdown file {path} does not exist; create it or "
-            "point site.intro in site.toml at an existing file"
+            f"{field}: the Markdown file {path} does not exist; create it or "
+            f"point {field} in site.toml at an existing file"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BuildError(f"site.intro: cannot read {path}: {exc}") from None
+        raise BuildError(f"{field}: cannot read {path}: {exc}") from None
     # The owner writes this file; Markdown with HTML passed through is their own page.
     return Markup(markdown.markdown(text, extensions=["extra"], output_format="html"))
 
@@ -171,6 +175,27 @@ def _message_pages(settings: Settings, theme: Theme, language: str) -> dict[str,
         message_path(settings, "thanks.html", language)[1:]: thanks,
         message_path(settings, "error.html", language)[1:]: error,
     }
+
+
+def _legal_pages(settings: Settings, theme: Theme) -> dict[str, str]:
+    """imprint.html and privacy.html from the owner's Markdown, for those given as a file."""
+    from generator.page.legal import LEGAL_PAGES, legal_source
+    from generator.page.viewdata import page_path
+
+    titles = {"imprint": theme.gettext("Imprint"), "privacy": theme.gettext("Privacy notice")}
+    pages = {}
+    for kind, (field_name, filename) in LEGAL_PAGES.items():
+        source = legal_source(settings, kind)
+        if not source or source.startswith(("http://", "https://")):
+            continue
+        body = _markdown(settings.content_dir / source, f"site.{field_name}")
+        pages[filename] = theme.render(
+            "text.html",
+            title=titles[kind],
+            body=body,
+            back=page_path(settings, settings.call_types[0].slug),
+        )
+    return pages
 
 
 def _slots_json(settings: Settings, now: datetime, slots: Sequence[Slot], secret: bytes) -> str:
@@ -229,6 +254,11 @@ def render_site(
 
     theme = theme or load_theme(settings)
     script = theme.asset("page.js")
+    photo = ""
+    if settings.owner.photo:
+        from generator.page.photo import photo_data_uri
+
+        photo = photo_data_uri(settings.content_dir / settings.owner.photo)
     html: dict[str, str] = {}
     # The first language at the root, each other in its folder (site.languages).
     for language in site_languages(settings):
@@ -242,11 +272,13 @@ def render_site(
                 intro=intro,
                 theme=theme,
                 language=language,
+                photo=photo,
             )
             html[page_filename(settings, call_type.slug, language)] = theme.render(
                 "page.html", lang=language, page=view, script=script
             )
         html.update(_message_pages(settings, theme, language))
+    html.update(_legal_pages(settings, theme))
     files = {name: text.encode() for name, text in html.items()}
     files["slots.json"] = _slots_json(settings, now, slots, secret).encode()
     robots = "Allow: /" if settings.site.robots_index else "Disallow: /"

@@ -53,7 +53,7 @@ VERSION = 1  # raise it whenever what a key covers changes
 _RECORD = "build.json"
 _PACKAGE = Path(__file__).resolve().parents[1]  # the whole generator package
 # Libraries whose upgrade can change the bytes of a page (dates, escaping, Markdown).
-_LIBRARIES = ("jinja2", "markupsafe", "markdown", "babel")
+_LIBRARIES = ("jinja2", "markupsafe", "markdown", "babel", "PIL")
 # Files larger than this are keyed by size and modification time, not read
 # (a calendar kept in content/ can be 42 MB; its content is keyed on its own).
 _HASH_LIMIT = 1_000_000

@@ -8,25 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
 from generator.config.settings import CallType, Settings
 from generator.domain import Slot
-from generator.i18n import day_label, language_name, og_locale, time_label, zone_label
+from generator.i18n import (
+    day_label,
+    duration_label,
+    language_name,
+    og_locale,
+    short_day_label,
+    time_label,
+    zone_label,
+)
 from generator.signing import slot_id, slot_token
 
 if TYPE_CHECKING:
     from generator.page.theme import Theme
 
 __all__ = [
+    "VISIBLE_DAYS",
     "CallTypeLink",
     "DayView",
     "FormView",
     "LanguageLink",
+    "LegalLink",
     "PageView",
+    "ProfileView",
     "SiteView",
     "SlotView",
     "iso_utc",
@@ -77,6 +88,19 @@ def message_path(settings: Settings, name: str, language: str | None = None) -> 
     return "/" + language_folder(settings, language) + name
 
 
+# Days shown open on the page; later days sit behind a "more days" disclosure, so the
+# form stays near the first times and no caller scrolls through two weeks to reach it.
+VISIBLE_DAYS = 5
+
+
+@dataclass(frozen=True)
+class LegalLink:
+    """A footer link the law asks of business pages (Impressum, Datenschutz)."""
+
+    kind: str  # "imprint" or "privacy": templates pick the label in the page's language
+    href: str  # the owner's URL, or the path of the page built from their Markdown
+
+
 @dataclass(frozen=True)
 class SiteView:
     """What every page (also the handler's) shows of the site."""
@@ -88,6 +112,24 @@ class SiteView:
     base_url: str
     robots: str  # content of <meta name="robots">, "" when indexing is allowed
     home: str  # path of the first booking page
+    legal: tuple[LegalLink, ...] = ()
+
+    @property
+    def privacy_href(self) -> str:
+        """The privacy notice, linked again beside the form's privacy sentence."""
+        return next((link.href for link in self.legal if link.kind == "privacy"), "")
+
+
+def legal_links(settings: Settings) -> tuple[LegalLink, ...]:
+    """The Impressum and Datenschutz links, in that order, for those the owner set."""
+    from generator.page.legal import legal_href
+
+    links = []
+    for kind in ("imprint", "privacy"):
+        href = legal_href(settings, kind)
+        if href:
+            links.append(LegalLink(kind=kind, href=href))
+    return tuple(links)
 
 
 def site_title(settings: Settings, theme: Theme, language: str) -> str:
@@ -108,6 +150,7 @@ def site_view(settings: Settings, theme: Theme, language: str | None = None) -> 
         base_url=settings.site.base_url,
         robots="" if settings.site.robots_index else "noindex, nofollow",
         home=page_path(settings, settings.call_types[0].slug),
+        legal=legal_links(settings),
     )
 
 
@@ -125,6 +168,7 @@ class SlotView:
 class DayView:
     legend: str  # "Montag, 30. November"
     slots: tuple[SlotView, ...]
+    short: str = ""  # "Mo., 30. Nov.": the "more days" disclosure names its last day so
 
 
 @dataclass(frozen=True)
@@ -145,6 +189,8 @@ class FormView:
     require_email: bool
     taken_url: str  # GET JSON of taken intervals, for the script
     timezone: str  # owner's IANA zone, for the script
+    call_title: str = ""  # the call type, in the picked-time summary beside the button
+    locale: str = ""  # BCP 47 locale of the page ("en-GB"): the script formats times with it
     # booking.buffer_before/after in seconds: the script greys out a slot that a taken
     # call comes this close to, as the handler would refuse it.
     buffer_before: int = 0
@@ -174,12 +220,23 @@ class PageView:
     lead: str  # call type description
     intro: Markup  # the owner's Markdown, rendered
     zone: str  # "Mitteleuropäische Zeit"
-    days: tuple[DayView, ...]
+    days: tuple[DayView, ...]  # shown open
     slot_count: int
     nav: tuple[CallTypeLink, ...]
     form: FormView
     # Every language of site.languages (empty with one language); the first is x-default.
     languages: tuple[LanguageLink, ...] = ()
+    more_days: tuple[DayView, ...] = ()  # behind the "more days" disclosure
+    profile: ProfileView | None = None
+    keep: str = ""  # how long a call's details are kept after it: "90 Tage"; "" right after
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """Who the caller is about to book: photo, role and organisation (each optional)."""
+
+    photo: str  # data: URI of the resized photo, "" for none
+    role: str  # "Steuerberaterin · Beispiel & Partner", "" for none
 
 
 def _days(
@@ -200,7 +257,11 @@ def _days(
             )
         )
     return tuple(
-        DayView(legend=day_label(day, language), slots=tuple(views))
+        DayView(
+            legend=day_label(day, language),
+            slots=tuple(views),
+            short=short_day_label(day, language),
+        )
         for day, views in sorted(by_day.items())
     )
 
@@ -233,6 +294,8 @@ def _form(settings: Settings, call_type: CallType, language: str) -> FormView:
         require_email=booking.require_email,
         taken_url="" if netlify else booking.taken_endpoint,
         timezone=settings.owner.timezone,
+        call_title=call_type.title,
+        locale=og_locale(language).replace("_", "-"),
         buffer_before=int(booking.buffer_before.total_seconds()),
         buffer_after=int(booking.buffer_after.total_seconds()),
         require_consent=settings.privacy.require_consent,
@@ -248,6 +311,7 @@ def page_view(
     intro: Markup,
     theme: Theme,
     language: str | None = None,
+    photo: str = "",
 ) -> PageView:
     """Everything the booking page of one call type shows."""
     language = language or site_languages(settings)[0]
@@ -268,7 +332,8 @@ def page_view(
         lead=call_type.description,
         intro=intro,
         zone=zone_label(settings.owner.timezone, language),
-        days=days,
+        days=days[:VISIBLE_DAYS],
+        more_days=days[VISIBLE_DAYS:],
         slot_count=sum(len(d.slots) for d in days),
         nav=tuple(
             CallTypeLink(
@@ -281,6 +346,8 @@ def page_view(
         if len(settings.call_types) > 1
         else (),
         form=_form(settings, call_type, language),
+        profile=_profile(settings, photo),
+        keep=_keep(settings, language),
         languages=_language_links(settings, call_type, language),
     )
 
@@ -301,3 +368,19 @@ def _language_links(
         )
         for code in languages
     )
+
+
+def _profile(settings: Settings, photo: str) -> ProfileView | None:
+    owner = settings.owner
+    role = " · ".join(part for part in (owner.role, owner.organisation) if part)
+    if not (photo or role):
+        return None
+    return ProfileView(photo=photo, role=role)
+
+
+def _keep(settings: Settings, language: str) -> str:
+    """How long details are kept after the call, in words ("90 Tage"); "" for right after."""
+    # [privacy] keep counts from the end of the call; a part of a day still counts as one.
+    keep = settings.privacy.keep
+    days = keep.days + (1 if keep - timedelta(days=keep.days) else 0)
+    return duration_label(days, language) if days > 0 else ""

@@ -180,10 +180,15 @@ _FIELD_TEXT = {
     "too_long": N_("Too long: at most %(max)d characters."),
     "control": N_("Contains characters that are not allowed here, such as line breaks."),
     "invalid": N_("Not valid."),
+    "undialable": N_("Not valid."),
 }
 _SPECIAL = {
     ("slot", "missing"): N_("Please choose a time."),
     ("phone", "invalid"): N_("Use digits, spaces and + ( ) - / . only, 5 to 30 characters."),
+    ("phone", "undialable"): N_(
+        "This number cannot be dialled. Please check it; write a number "
+        "from another country with + and its country code."
+    ),
     ("email", "invalid"): N_("This is not an email address."),
     ("who_calls", "invalid"): N_("Please choose who calls whom."),
     ("consent", "missing"): N_(

@@ -478,7 +478,11 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         )
         if booking.start > now:  # once the call has begun, _cancel refuses ("too_late")
             move = _move_token(ctx.secret, booking.id)
-            links.append((t(N_("Move this call"), lang), f"/api/move?token={move}&lang={lang}"))
+            # A call booked before move links existed has no move token stored.
+            if ctx.store.by_move_hash(hash_token(move)) is not None:
+                links.append(
+                    (t(N_("Move this call"), lang), f"/api/move?token={move}&lang={lang}")
+                )
             links.append((t(N_("Cancel this call"), lang), f"/api/cancel?token={token}"))
     else:
         heading = t(N_("This call is cancelled"), lang)

@@ -60,7 +60,11 @@ _CHECKED = ("name", "phone", "email", "topic", "note", "slot", "who_calls", "con
 
 @dataclass(frozen=True)
 class FieldProblem:
-    """One bad field: ``code`` is "missing", "too_long", "control", "invalid"."""
+    """One bad field: ``code`` is "missing", "too_long", "control", "invalid", "undialable".
+
+    "undialable": a phone number that has the right characters but no number
+    in the caller's or the owner's country (too short, unknown area code).
+    """
 
     field: str
     code: str
@@ -175,6 +179,16 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
         elif name == "email":
             # "max@müller.de" works; the confirmation mail needs the xn-- form.
             values[name] = ascii_email(value) or value
+        elif name == "phone":
+            from generator.phone import default_region, normalise
+
+            # Stored as E.164, so the owner's phone, calendars and later look-ups agree;
+            # "(((-)" or a number with a digit missing is refused here, not at call time.
+            e164 = normalise(value, default_region(settings.owner))
+            if e164 is None:
+                problems.append(FieldProblem(name, "undialable"))
+            else:
+                values[name] = e164
     if not values["slot"] and not any(p.field == "slot" for p in problems):
         problems.append(FieldProblem("slot", "missing"))
 

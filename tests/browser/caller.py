@@ -69,8 +69,11 @@ def slot_radio(page: Page, slot: OfferedSlot):  # type: ignore[no-untyped-def]
 
 
 def choose_slot(page: Page, slot: OfferedSlot) -> None:
-    """Click the slot's time, as a person does."""
-    page.locator(f'label[for="{slot.id}"]').click()
+    """Click the slot's time, as a person does; a later day first needs "More days" opened."""
+    label = page.locator(f'label[for="{slot.id}"]')
+    if not label.is_visible():
+        page.locator("details.more > summary").click()
+    label.click()
 
 
 def fill_details(page: Page, site: Served, caller: Caller) -> None:

@@ -10,6 +10,7 @@ second zone, an error message shown.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from caller import (
     open_booking_page,
     submit,
 )
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from served import Served
 
 pytestmark = pytest.mark.browser
@@ -81,12 +82,38 @@ def assert_accessible(page: Page, name: str) -> None:
     assert not violations, f"axe-core on {name} ({page.url}):\n{report(violations)}"
 
 
-def test_booking_page(site: Served, new_context) -> None:
-    """The page as a visitor abroad sees it: both times next to every slot."""
-    page = new_context(site, timezone_id="America/New_York").new_page()
-    open_booking_page(page, site)
-    expect(page.locator("label .local").first).to_be_visible()
-    assert_accessible(page, f"booking-{site.language}")
+LAYOUTS = {
+    "laptop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {"viewport": {"width": 375, "height": 667}, "is_mobile": True, "has_touch": True},
+}
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_booking_page(site: Served, new_context, layout: str, javascript: bool) -> None:
+    """The page as a visitor abroad sees it, both layouts, with and without the script:
+    their own time on every slot (with JS), a time picked and all days opened."""
+    page = new_context(site, timezone_id="America/New_York", **LAYOUTS[layout]).new_page()
+    if not javascript:
+        # The page as it is without its script. axe itself runs as a script (a page with
+        # JavaScript switched off never finishes axe.run), so the page's own inline
+        # script is taken out instead: what remains is what a browser without it shows.
+        def without_script(route: Route) -> None:
+            answer = route.fetch()
+            html = re.sub(r"<script>.*?</script>", "", answer.text(), flags=re.S)
+            route.fulfill(response=answer, body=html)
+
+        page.route(f"{site.url}/", without_script)
+    open_booking_page(page, site, javascript=javascript)
+    if not javascript:
+        assert page.locator("script").count() == 0
+    if javascript:
+        expect(page.locator("label .owner-time").first).to_be_visible()
+    page.locator("details.more > summary").click()
+    page.locator(".slots label").first.click()
+    if javascript:
+        expect(page.locator("#picked")).not_to_be_empty()
+    assert_accessible(page, f"booking-{site.language}-{layout}-{'js' if javascript else 'nojs'}")
 
 
 def test_thanks_taken_and_error_pages(site: Served, new_context) -> None:

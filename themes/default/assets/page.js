@@ -1,10 +1,13 @@
 // Progressive enhancement of the booking form; the page works without it.
-// Fills tz and idem, shows times in the visitor's zone, applies ?topic= and ?slot=,
-// and greys out slots booked since the build (GET taken URL, same origin).
+// Fills tz and idem, shows times in the visitor's zone first (the owner's below), sums up
+// the picked time beside the button, brings the form into view on a phone, applies
+// ?topic= and ?slot=, and greys out slots booked since the build (same-origin GET).
 (function () {
   var form = document.getElementById("booking");
   if (!form || !window.Intl) return;
   var data = form.dataset, query = new URLSearchParams(location.search);
+  // The page's conventions ("en" pages write 24-hour British times) for the owner's times.
+  var lang = data.locale || document.documentElement.lang;
   var radios = Array.prototype.slice.call(form.querySelectorAll("input[name=slot]"));
   var zone = "";
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) {}
@@ -15,34 +18,91 @@
       return (b + 256).toString(16).slice(1);
     }).join("");
   }
+  function fmt(z, options) {
+    options.timeZone = z;
+    return new Intl.DateTimeFormat(lang, options);
+  }
+  function zoneName(z) {
+    if (/^(Etc\/)?UTC$/.test(z)) return "UTC";
+    var parts;
+    try { parts = fmt(z, {timeZoneName: "longGeneric"}).formatToParts(new Date()); }
+    catch (e) { parts = fmt(z, {timeZoneName: "long"}).formatToParts(new Date()); }
+    var named = parts.filter(function (p) { return p.type === "timeZoneName"; })[0];
+    return named ? named.value : z;
+  }
   function note(radio, cls, text) {
     var span = document.createElement("span");
     span.className = cls;
     span.textContent = text;
     radio.labels[0].appendChild(span);
   }
-  if (zone && zone !== data.zone) {
-    var lang = document.documentElement.lang;
-    var time = new Intl.DateTimeFormat(lang, {hour: "2-digit", minute: "2-digit", timeZone: zone});
-    var wday = new Intl.DateTimeFormat(lang, {weekday: "short", timeZone: zone});
-    var owners = new Intl.DateTimeFormat(lang, {hour: "2-digit", minute: "2-digit", timeZone: data.zone});
+  // The visitor's clock differs from the owner's (not Vienna or Paris for a Berlin owner):
+  // their time becomes the big label, the owner's time and zone the small line under it.
+  var shown = data.zone;
+  var hm = {hour: "2-digit", minute: "2-digit"};
+  var ownTime = fmt(data.zone, hm), ownZone = fmt(data.zone, {hour: "2-digit", minute: "2-digit", timeZoneName: "short"});
+  var differs = zone && zone !== data.zone && radios.some(function (radio) {
+    var start = new Date(radio.dataset.start);
+    return fmt(zone, hm).format(start) !== ownTime.format(start);
+  });
+  if (differs) {
+    shown = zone;
+    // The visitor's times in their own clock: a New Yorker reads "3:00 AM", not "03:00".
+    var cycle = "";
+    try { cycle = new Intl.DateTimeFormat(navigator.language, {hour: "numeric"}).resolvedOptions().hourCycle; } catch (e) {}
+    if (cycle) hm = {hour: "2-digit", minute: "2-digit", hourCycle: cycle};
+    var time = fmt(zone, hm), wday = fmt(zone, {weekday: "short"});
     var day = function (z, d) { return new Intl.DateTimeFormat("en-CA", {timeZone: z}).format(d); };
     radios.forEach(function (radio) {
-      var start = new Date(radio.dataset.start), text = time.format(start);
-      var otherDay = day(zone, start) !== day(data.zone, start);
-      // Vienna, Paris or Zurich keep the owner's clock: no second time that says the same.
-      if (!otherDay && text === owners.format(start)) return;
-      if (otherDay) text = wday.format(start) + " " + text;
-      note(radio, "local", "(" + data.local.replace("{time}", text) + ")");
+      var start = new Date(radio.dataset.start), label = radio.labels[0];
+      var text = time.format(start);
+      if (day(zone, start) !== day(data.zone, start)) text = wday.format(start) + " " + text;
+      label.textContent = text;
+      note(radio, "owner-time", ownZone.format(start));
     });
+    var hint = document.getElementById("zone-hint");
+    hint.textContent = data.zones.replace("{yours}", zoneName(zone)).replace("{owner}", zoneName(data.zone));
   }
+  var picked = document.getElementById("picked");
+  var dayFmt = fmt(shown, {weekday: "short", day: "numeric", month: "short"});
+  var timeFmt = fmt(shown, {hour: hm.hour, minute: hm.minute, hourCycle: hm.hourCycle});
+  function summarise() {
+    var radio = radios.filter(function (r) { return r.checked; })[0];
+    if (!radio) { picked.textContent = ""; return; }
+    var start = new Date(radio.dataset.start), end = new Date(radio.dataset.end);
+    var text = dayFmt.format(start) + ", " + timeFmt.format(start) + "\u2013" + timeFmt.format(end);
+    picked.textContent = data.picked.replace("{time}", text + " \u00b7 " + data.call);
+  }
+  // On a phone the form is below the times: a tap on a time moves the caller on to it.
+  // Arrow keys in the radio group also change the pick; they must not move the focus away.
+  var pointer = false;
+  form.addEventListener("pointerdown", function (e) { pointer = !!(e.target.closest && e.target.closest(".slots")); });
+  form.addEventListener("keydown", function () { pointer = false; });
+  form.addEventListener("change", function (e) {
+    if (e.target.name !== "slot") return;
+    summarise();
+    if (pointer && !window.matchMedia("(min-width: 56.25rem)").matches) {
+      var heading = document.getElementById("h-details");
+      heading.scrollIntoView({block: "start"});
+      heading.focus({preventScroll: true});
+    }
+    pointer = false;
+  });
+  // No time picked: the browser points at the first time; those behind "More days" cannot
+  // take the focus, so they stay out of its complaint.
+  form.addEventListener("invalid", function (e) {
+    if (e.target.name === "slot" && e.target.closest("details:not([open])")) e.preventDefault();
+  }, true);
   var topic = query.get("topic");
   if (topic && !form.elements.topic.value) form.elements.topic.value = topic.slice(0, 80);
-  var picked = query.get("slot") && document.getElementById(query.get("slot"));
-  if (picked && picked.name === "slot") {
-    picked.checked = true;
-    picked.labels[0].scrollIntoView({block: "center"});
+  var wanted = query.get("slot") && document.getElementById(query.get("slot"));
+  if (wanted && wanted.name === "slot") {
+    var more = wanted.closest("details");
+    if (more) more.open = true;
+    wanted.checked = true;
+    wanted.labels[0].scrollIntoView({block: "center"});
   }
+  summarise();
   if (!data.takenUrl || !window.fetch) return;
   // no-cache: a caller who just booked and comes back must see that time taken,
   // not a copy of the list from before (the handler lets proxies keep it for seconds).
@@ -62,5 +122,6 @@
       radio.disabled = true;
       note(radio, "state", data.taken);
     });
+    summarise();
   }).catch(function () { /* offline or no handler: the handler still refuses taken slots */ });
 })();
