@@ -128,7 +128,10 @@ def test_a_call_booked_at_2355_is_mailed_with_the_right_day_names(
             "CALLSLOT_RATE_LIMIT": "off",
         }
         settings = site_settings(example_site, env=env)
-        app = create_app(settings, secret=SECRET, clock=fixed_clock(now), env=env)
+        # Inline: the mails go out before the answer, so they are there to read after it.
+        app = create_app(
+            settings, secret=SECRET, clock=fixed_clock(now), env=env, notify_mode="inline"
+        )
         response = Client(app).post(
             "/api/book",
             data={
