@@ -122,8 +122,6 @@ def test_a_booking_is_answered_and_mailed_in_the_language_of_its_page(
             secret=SECRET,
             clock=lambda: NOW,
             env={"CALLSLOT_RATE_LIMIT": "off"},
-            # The mails are read right after the answers: send them before each answer.
-            notify_mode="inline",
         )
         client = Client(app)
         booked = client.post("/api/book", data=fields)
