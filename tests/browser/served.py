@@ -95,6 +95,11 @@ class Served:
                 s for s in fresh
                 if on.locator(f'input[name="slot"][value="{s.token}"]:not([disabled])').count()
             ]
+        else:
+            # The page as `callslot serve` has rebuilt it by now: only times it still offers.
+            with urllib.request.urlopen(f"{self.url}/", timeout=10) as answer:
+                html = answer.read().decode("utf-8")
+            fresh = [s for s in fresh if f'value="{s.token}"' in html]
         if not fresh:
             raise AssertionError(f"all {len(self.slots)} offered slots are used up")
         choice = next((s for s in fresh if s.local_start.date() not in used_days), fresh[0])
