@@ -88,8 +88,8 @@ def test_a_build_at_2355_on_new_years_eve_offers_2_january_first(
     [
         pytest.param(
             WEDNESDAY_2355,
-            "Telefontermin Do 17.06. 09:00 – Vertrag XY",
-            "Donnerstag, 17. Juni 2027, 09:00–09:30",
+            "Telefontermin Do 17.06. 9:00 – Vertrag XY",
+            "Donnerstag, 17. Juni 2027, 9:00–9:30",
             # Honolulu is UTC-10: for the caller the call is still on Wednesday evening.
             "Your call with Dr. Anna Beispiel: Wed 16 Jun 21:00",
             "Wednesday, 16 June 2027, 21:00–21:30",
@@ -97,8 +97,8 @@ def test_a_build_at_2355_on_new_years_eve_offers_2_january_first(
         ),
         pytest.param(
             NEW_YEARS_EVE_2355,
-            "Telefontermin Do 02.01. 09:00 – Vertrag XY",
-            "Donnerstag, 2. Januar 2031, 09:00–09:30",
+            "Telefontermin Do 02.01. 9:00 – Vertrag XY",
+            "Donnerstag, 2. Januar 2031, 9:00–9:30",
             "Your call with Dr. Anna Beispiel: Wed 1 Jan 22:00",
             "Wednesday, 1 January 2031, 22:00–22:30",
             id="new-years-eve",
@@ -189,14 +189,14 @@ def test_offer_says_today_and_tomorrow_by_the_owners_midnight(
         pytest.param(
             dt.datetime(2027, 3, 28, 0, 30, tzinfo=UTC),
             dt.datetime(2027, 3, 29, 7, 0, tzinfo=UTC),
-            "Mo 29.03. 09:00",
+            "Mo 29.03. 9:00",
             id="spring-forward",
         ),
         # 02:30 CEST; at 01:00 UTC the clocks go back from 03:00 to 02:00.
         pytest.param(
             dt.datetime(2027, 10, 31, 0, 30, tzinfo=UTC),
             dt.datetime(2027, 11, 1, 8, 0, tzinfo=UTC),
-            "Mo 01.11. 09:00",
+            "Mo 01.11. 9:00",
             id="fall-back",
         ),
     ],
