@@ -19,7 +19,8 @@ class AnswerPage(HTMLParser):
     lead: str = ""
     details: dict[str, str] = field(default_factory=dict)
     links: list[tuple[str, str]] = field(default_factory=list)  # (text, href)
-    form: dict[str, object] | None = None
+    form: dict[str, object] | None = None  # the last form on the page
+    forms: list[dict[str, object]] = field(default_factory=list)  # every form, in order
     lang: str = ""
     alert: bool = False
 
@@ -49,6 +50,7 @@ class AnswerPage(HTMLParser):
             self._href = a.get("href", "")
         if tag == "form":
             self.form = {"action": a.get("action"), "method": a.get("method"), "hidden": {}}
+            self.forms.append(self.form)
         if tag == "input" and self.form is not None and a.get("type") == "hidden":
             self.form["hidden"][a.get("name")] = a.get("value")  # type: ignore[index]
 

@@ -86,6 +86,27 @@ def test_init_asks_questions(runner, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("language", "title", "intro"),
+    [
+        ("fr", "Appel téléphonique (30 minutes)", "*mot-clé*"),
+        ("pl", "Rozmowa telefoniczna (30 minut)", "*słowo kluczowe*"),
+        ("nl", "Telefoongesprek (30 minuten)", "*trefwoord*"),
+    ],
+)
+def test_init_writes_the_first_texts_in_the_owners_language(
+    runner, tmp_path: Path, language: str, title: str, intro: str
+) -> None:
+    result = runner.invoke(
+        main, ["init", str(tmp_path), "--name", "Anna", "--language", language, "--no-input"]
+    )
+    assert result.exit_code == 0, result.output
+    settings = load_settings(tmp_path / "content" / "site.toml", env={})
+    assert settings.owner.language == language
+    assert settings.call_types[0].title == title
+    assert intro in (tmp_path / "content" / "intro.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
     ("flags", "message"),
     [
         (["--timezone", "Mars/Olympus"], "'Mars/Olympus' is not an IANA time zone"),

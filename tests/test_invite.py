@@ -37,7 +37,8 @@ def test_request_carries_times_people_topic_phone_and_alarm(example_site: Path) 
     assert str(event["SUMMARY"]) == "Telefonat: Vertrag XY – Max Muster"
     description = str(event["DESCRIPTION"])
     assert "Vertrag XY" in description
-    assert "+49 170 5550101" in description
+    # The owner's national format, and a tel: link a phone's calendar app dials in one tap.
+    assert "Telefon: 0170 5550101 (tel:+491705550101)" in description
     assert "Dr. Anna Beispiel ruft Max Muster an" in description
     alarms = event.walk("VALARM")
     assert len(alarms) == 1
@@ -99,7 +100,7 @@ def test_feed_lists_confirmed_calls_with_stable_uids(example_site: Path) -> None
         "bk0002@anna-beispiel.example.org",
     ]
     assert str(events[1]["SUMMARY"]) == "Telefonat: Steuer – Erika"
-    assert "+49 170 5550101" in str(events[0]["DESCRIPTION"])
+    assert "0170 5550101 (tel:+491705550101)" in str(events[0]["DESCRIPTION"])
     assert "max@example.com" in str(events[0]["DESCRIPTION"])
     assert events[0].decoded("DTSTAMP") == CREATED
     # Byte-for-byte stable between polls, so calendar apps see no phantom changes.

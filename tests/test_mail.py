@@ -76,10 +76,10 @@ def test_booking_mails_owner_and_caller_with_invitations(example_site: Path, sto
         "Montag, 30. November 2026, 9:00–9:30",
         "Thema: Vertrag XY",
         "Name: Max Muster",
-        "Telefon: +49 170 5550101",
+        "Telefon: 0170 5550101",  # the owner's national format
         "E-Mail: max@example.com",
         "Notiz: Bitte nachmittags",
-        "Dr. Anna Beispiel ruft Max Muster an: +49 170 5550101",
+        "Dr. Anna Beispiel ruft Max Muster an: 0170 5550101",
     ]:
         assert expected in text
     assert "Vertrag XY" in owner.get_body(("html",)).get_content()
@@ -99,7 +99,7 @@ def test_booking_mails_owner_and_caller_with_invitations(example_site: Path, sto
     assert "Hello Max Muster," in text
     assert "Monday, 30 November 2026, 3:00–3:30 (Eastern Time)" in text
     assert "Berlin" not in text and "Central European" not in text
-    assert "Dr. Anna Beispiel will call you at +49 170 5550101 at that time." in text
+    assert "Dr. Anna Beispiel will call you at 0170 5550101 at that time." in text
     token = cancel_token(SECRET, booking.id)
     link = f"https://anna-beispiel.example.org/api/cancel?token={token}"
     assert link in text

@@ -17,6 +17,7 @@ from testenv import IN_CI
 
 from generator.notify.mail import booking_message
 from generator.notify.outbox import cancel_url, channels_for, send_now
+from generator.signing import cancel_token
 from generator.store.sqlite import SQLiteStore
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
@@ -108,10 +109,12 @@ def test_html_mails_have_doctype_lang_title_and_button_links(example_site: Path)
         assert page.lang == message["Content-Language"], name
         assert page.title.strip() == message["Subject"], name
         for href, style in page.links:
-            assert href.startswith("https://"), name
-            assert "padding" in style and "background" in style, f"{name}: {href} is no button"
+            # Absolute web links, or the caller's number to dial (the owner's mail).
+            assert href.startswith(("https://", "tel:+")), name
+            if "/api/" in href and ".ics" not in href:  # what the reader is to do: a button
+                assert "padding" in style and "background" in style, f"{name}: {href} is no button"
     mails = _all_mails(settings, booking)
-    [(cancel, _)] = _Html_links(mails["caller_booked"])
+    [(cancel, _)] = [link for link in _Html_links(mails["caller_booked"]) if "cancel" in link[0]]
     assert cancel == cancel_url(settings, SECRET, booking.id)
 
 
@@ -200,3 +203,51 @@ def test_every_html_mail_passes_the_nu_html_checker(example_site: Path, tmp_path
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_callers_mail_adds_the_call_to_their_calendar(example_site: Path) -> None:
+    settings = site_settings(example_site, env={"SMTP_URL": "smtp://127.0.0.1:25"})
+    booking = make_booking(language="en", caller_timezone="America/New_York")
+    message = _all_mails(settings, booking)["caller_booked"]
+    token = cancel_token(SECRET, booking.id)
+    ics = f"https://anna-beispiel.example.org/api/booking.ics?token={token}"
+    hrefs = [href for href, _ in _Html_links(message)]
+    assert ics in hrefs
+    google = next(h for h in hrefs if h.startswith("https://calendar.google.com/"))
+    assert "ctz=America%2FNew_York" in google and token not in google
+    assert any(h.startswith("https://outlook.live.com/") for h in hrefs)
+    text = message.get_body(("plain",)).get_content()
+    assert "Add to calendar" in text and f"Calendar file (.ics): {ics}" in text
+
+
+def test_the_owners_mail_dials_the_caller_in_one_tap(example_site: Path) -> None:
+    settings = site_settings(example_site, env={"SMTP_URL": "smtp://127.0.0.1:25"})
+    message = _all_mails(settings, make_booking(phone="+491705550101"))["owner_booked"]
+    assert ("tel:+491705550101", "color:#1f5fa8") in _Html_links(message)
+    assert "Telefon: 0170 5550101" in message.get_body(("plain",)).get_content()
+
+
+def test_every_mail_links_impressum_and_datenschutz_when_set(example_site: Path) -> None:
+    (example_site / "content" / "impressum.md").write_text("# Impressum\n", encoding="utf-8")
+    path = example_site / "content" / "site.toml"
+    text = path.read_text(encoding="utf-8").replace(
+        'intro = "intro.md"\n',
+        'intro = "intro.md"\nimprint = "impressum.md"\n'
+        'privacy_policy = "https://anna.example.org/datenschutz"\n',
+        1,
+    )
+    path.write_text(text, encoding="utf-8")
+    settings = site_settings(example_site, env={"SMTP_URL": "smtp://127.0.0.1:25"})
+    for name, message in _all_mails(settings, make_booking()).items():
+        hrefs = [href for href, _ in _Html_links(message)]
+        assert "https://anna-beispiel.example.org/imprint.html" in hrefs, name
+        assert "https://anna.example.org/datenschutz" in hrefs, name
+        plain = message.get_body(("plain",)).get_content()
+        assert "Impressum: https://anna-beispiel.example.org/imprint.html" in plain, name
+        assert "Datenschutz: https://anna.example.org/datenschutz" in plain, name
+
+
+def test_without_legal_settings_mails_have_no_footer(example_site: Path) -> None:
+    settings = site_settings(example_site, env={"SMTP_URL": "smtp://127.0.0.1:25"})
+    for name, message in _all_mails(settings, make_booking()).items():
+        assert "Impressum" not in message.get_body(("plain",)).get_content(), name

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator.config.settings import WEEKDAYS, load_settings, parse_hours
 from generator.config.valuetypes import parse_timezone
 from generator.errors import ConfigError
-from generator.i18n import LANGUAGES
+from generator.i18n import BUNDLED_THEMES, LANGUAGES, N_, translations
 
 __all__ = [
     "InitAnswers",
@@ -140,7 +141,7 @@ def site_toml(answers: InitAnswers) -> str:
             '# Outlook: "Publish calendar"), exported before `callslot build`:',
             f"#   export {answers.calendar_env}='https://...'",
             "[[calendars]]",
-            f"name = {_q('Kalender' if de else 'Calendar')}",
+            f"name = {_q(_text(answers.language)(N_('Calendar')))}",
             f"source = {_q('env:' + answers.calendar_env)}",
             "",
         ]
@@ -158,26 +159,31 @@ def site_toml(answers: InitAnswers) -> str:
         "",
         "[[call_types]]",
         "slug = " + _q("rueckruf" if de else "call"),
-        "title = " + _q("Rückruf (30 Minuten)" if de else "Phone call (30 minutes)"),
+        "title = " + _q(_text(answers.language)(N_("Phone call (30 minutes)"))),
         'duration = "30m"',
         'step = "30m"',
     ]
     return "\n".join(lines) + "\n"
 
 
+# The first texts a new owner gets, in their language (from the default theme's catalogs):
+# callers read them until the owner writes their own.
+_INTRO = (
+    N_("I am often in meetings during the day and cannot take calls spontaneously."),
+    N_("Pick an open time – **I will call you then, reliably**."),
+    N_("Please give me a *keyword* so that I can prepare."),
+)
+
+
+def _text(language: str) -> Callable[[str], str]:
+    return translations(language, [BUNDLED_THEMES / "default"]).gettext
+
+
 def intro_markdown(answers: InitAnswers) -> str:
     """A first intro text in the owner's language, to be edited."""
-    if answers.language == "de":
-        return (
-            "Ich bin tagsüber oft in Terminen und kann nicht spontan ans Telefon gehen.\n"
-            "Wählen Sie einen freien Termin – **ich rufe Sie dann zuverlässig an**.\n\n"
-            "Nennen Sie mir bitte ein *Stichwort*, damit ich mich vorbereiten kann.\n"
-        )
-    return (
-        "I am often in meetings during the day and cannot take calls spontaneously.\n"
-        "Pick an open time – **I will call you then, reliably**.\n\n"
-        "Please give me a *keyword* so that I can prepare.\n"
-    )
+    _ = _text(answers.language)
+    first, second, third = (_(line) for line in _INTRO)
+    return f"{first}\n{second}\n\n{third}\n"
 
 
 def legal_markdown(heading: str, answers: InitAnswers) -> str:

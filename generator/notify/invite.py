@@ -76,8 +76,15 @@ def who_calls_line(
         language,
         owner=settings.owner.name,
         name=booking.name,
-        phone=booking.phone or "—",
+        phone=_shown(settings, booking.phone) or "—",
     )
+
+
+def _shown(settings: Settings, phone: str) -> str:
+    """A stored number (E.164) as the owner dials it: "030 1234567" within their country."""
+    from generator.phone import default_region, display_number
+
+    return display_number(phone, default_region(settings.owner))
 
 
 def call_description(
@@ -101,7 +108,13 @@ def call_description(
         lines.append(line("Note", booking.note))
     lines.append(who_calls_line(settings, booking, language, theme=theme))
     if booking.phone:
-        lines.append(line("Phone", booking.phone))
+        from generator.phone import tel_uri
+
+        # The tel: link makes the number one tap on a phone's calendar app.
+        shown = _shown(settings, booking.phone)
+        if booking.phone.startswith("+"):
+            shown = f"{shown} ({tel_uri(booking.phone)})"
+        lines.append(line("Phone", shown))
     if booking.email:
         lines.append(line("Email", booking.email))
     if cancel_url:

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from generator.config.settings import EmailSettings, Settings
 from generator.domain import Booking
+from generator.i18n import N_
 from generator.notify.invite import clean_address, invitation, who_calls_line
 from generator.notify.wording import theme_for
 
@@ -109,6 +110,11 @@ class MailView:
     tel_number: str = ""
     who_calls_before: str = ""
     who_calls_after: str = ""
+    phone_uri: str = ""  # "tel:+49301234567" for the owner's mail, "" when there is no number
+    # "Add to calendar" for the caller: (label, href) of the .ics, Google and Outlook.
+    calendar: tuple[tuple[str, str], ...] = ()
+    # The owner's Impressum and Datenschutz (absolute links), in every mail's footer.
+    legal: tuple[tuple[str, str], ...] = ()
 
 
 def _absolute(url: str | None) -> str:
@@ -131,6 +137,10 @@ def mail_view(
     """The view data of one mail about ``booking`` for ``audience``; ``previous`` is a
     moved call's old (start, end)."""
     from generator.i18n import date_label, short_time, zone_label
+    from generator.page.legal import legal_href
+    from generator.phone import default_region, display_number, tel_uri
+
+    region = default_region(settings.owner)
 
     lang = settings.owner.language if audience == "owner" else booking.language
     tz = reader_zone(settings, booking, audience)
@@ -158,7 +168,7 @@ def mail_view(
             "%(owner)s will call you at %(phone)s at that time.",
             lang,
             owner=owner,
-            phone=booking.phone or "—",
+            phone=display_number(booking.phone, region) or "—",
         )
     call_type = settings.call_type(booking.call_type)
     number = settings.owner.phone if booking.who_calls == "caller" else booking.phone
@@ -171,6 +181,11 @@ def mail_view(
             settings.owner.phone or "\x01", mark, 1
         )
     before, _sep, after = around.partition(mark)
+    legal = tuple(
+        (theme.gettext(label, lang), href)
+        for kind, label in (("imprint", N_("Imprint")), ("privacy", N_("Privacy notice")))
+        if (href := legal_href(settings, kind, absolute=True))
+    )
     return MailView(
         lang=lang,
         audience=audience,
@@ -184,7 +199,8 @@ def mail_view(
         call_title=call_type.title if call_type else "",
         topic=booking.topic,
         note=booking.note,
-        phone=booking.phone,
+        phone=display_number(booking.phone, region),
+        phone_uri=tel_uri(booking.phone) if booking.phone.startswith("+") else "",
         email=booking.email,
         who_calls=booking.who_calls,
         who_calls_line=who_calls_line(settings, booking, lang, theme=theme),
@@ -194,9 +210,11 @@ def mail_view(
         move_url=_absolute(move_url),
         previous_when=short_when(previous[0], tz, lang) if previous else "",
         tel_url=f"tel:{dial}" if dial and _sep else "",
-        tel_number=number if dial and _sep else "",
+        # The caller's number as the owner dials it at home: "0170 5550101".
+        tel_number=(display_number(number, region) if number else "") if dial and _sep else "",
         who_calls_before=before,
         who_calls_after=after,
+        legal=legal,
     )
 
 
@@ -301,6 +319,13 @@ def booking_message(
         move_url=move_url,
         previous=previous,
     )
+    if audience == "caller" and event == "booked" and view.cancel_url:
+        from generator.notify.calendar_links import calendar_links
+
+        # The same secret token as the cancel link opens the call's calendar file.
+        ics_url = view.cancel_url.replace("/api/cancel?token=", "/api/booking.ics?token=", 1)
+        links = calendar_links(settings, booking, ics_url, language=view.lang, theme=theme)
+        view = replace(view, calendar=links)
     mail = render_mail(theme, view)
     ics = None
     if method is not None:

@@ -216,6 +216,11 @@ class Page:
     status: str = "ok"
     language: str = "de"
     extra: dict[str, Any] = field(default_factory=dict)
+    # "Add to calendar" on the booked page: (label, href) for the .ics, Google and Outlook.
+    calendar: tuple[tuple[str, str], ...] = ()
+    # After a refused time: one-button forms that book another time with the details the
+    # caller just sent (each: action, hidden [(name, value)], button).
+    rebook: tuple[dict[str, Any], ...] = ()
 
 
 def field_message(problem: FieldProblem, lang: str, t: Translate) -> str:
@@ -261,6 +266,8 @@ def booking_details(
     """The facts of a booking as the caller reads them, times in the owner's zone (and theirs)."""
     from generator.notify.invite import who_calls_line
 
+    # The caller's own clock first when it differs from the owner's; the owner's time
+    # then follows, named as theirs, so both sides talk about the same moment.
     rows = [(t(N_("When"), lang), _span(booking, settings.tz, lang))]
     if booking.caller_timezone and booking.caller_timezone != settings.owner.timezone:
         caller_tz = ZoneInfo(booking.caller_timezone)
@@ -268,14 +275,24 @@ def booking_details(
             booking.start.astimezone(caller_tz).utcoffset()
             != booking.start.astimezone(settings.tz).utcoffset()
         ):
-            rows.append((t(N_("Your time"), lang), _span(booking, caller_tz, lang)))
+            rows = [
+                (t(N_("When"), lang), _span(booking, caller_tz, lang)),
+                (
+                    t(N_("Time for %(name)s"), lang) % {"name": settings.owner.name},
+                    _span(booking, settings.tz, lang),
+                ),
+            ]
     call = settings.call_type(booking.call_type)
     rows.append((t(N_("Call"), lang), call.title if call else booking.call_type))
     rows.append((t(N_("Topic"), lang), booking.topic))
     rows.append((t(N_("Who calls"), lang), who_calls_line(settings, booking, lang)))
     rows.append((t(N_("Name"), lang), booking.name))
     if booking.phone:
-        rows.append((t(N_("Phone"), lang), booking.phone))
+        from generator.phone import default_region, display_number
+
+        rows.append(
+            (t(N_("Phone"), lang), display_number(booking.phone, default_region(settings.owner)))
+        )
     if booking.email:
         rows.append((t(N_("Email"), lang), booking.email))
     if booking.note:

@@ -2,6 +2,7 @@
 
     POST     /api/book           form-encoded or JSON; 303 to the booking page, or 201 JSON
     GET      /api/booking?token= the booking's page (thanks page, status, cancel link)
+    GET      /api/booking.ics?token=  the booked call as a calendar file ("Add to calendar")
     GET|POST /api/cancel?token=  confirm, then cancel (the slot becomes free again)
     GET|POST /api/move?token=    the open times of the call's type, then move it (web/move.py)
     GET      /api/taken          future booked intervals, nothing personal
@@ -17,12 +18,13 @@ these rules are tested and read without a server. The clock comes in as
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -100,6 +102,7 @@ class ApiResponse:
     location: str | None = None
     body: bytes | None = None
     content_type: str = ""
+    filename: str = ""  # a download's name (Content-Disposition: attachment)
     cache: str = "no-store"  # personal by default; only /api/taken is cacheable
     allow: tuple[str, ...] = ()
     retry_after: int | None = None  # seconds, with a 429
@@ -180,8 +183,13 @@ def refusal(
     lang: str | None = None,
     back: str | None = None,
     problems: Iterable[FieldProblem] = (),
+    alternatives: Sequence[Any] = (),
 ) -> ApiResponse:
-    """The answer to a refused request: an error page, or JSON {error, message[, fields]}."""
+    """The answer to a refused request: an error page, or JSON {error, message[, fields]}.
+
+    ``alternatives`` (:class:`~generator.web.alternatives.Choice`) are other times the
+    caller can book in one click with the details of this request (JSON: "alternatives").
+    """
     lang = lang or _language(req.fields.get("lang") or req.query.get("lang"), ctx)
     status = ERRORS[code][0]
     problems = list(problems)
@@ -193,8 +201,19 @@ def refusal(
                 {"field": p.field, "code": p.code, "message": field_message(p, lang, ctx.translate)}
                 for p in problems
             ]
+        if alternatives:
+            from generator.web.alternatives import choices_json
+
+            data["alternatives"] = choices_json(alternatives)
         return ApiResponse(status, data=data, allow=allow)
     page = error_page(code, lang, ctx.translate, back=back or _home(ctx), problems=problems)
+    if alternatives:
+        from generator.web.alternatives import choice_forms
+
+        call_type = alternatives[0].slot.call_type
+        page = dataclasses.replace(
+            page, rebook=choice_forms(req.path, alternatives, req.fields, call_type)
+        )
     return ApiResponse(status, page=page, allow=allow)
 
 
@@ -223,6 +242,21 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
 
     def refuse(code: str, problems: Iterable[FieldProblem] = ()) -> ApiResponse:
         return refusal(code, req, ctx, lang=lang, back=back, problems=problems)
+
+    def refuse_with_choices(code: str, refused: Slot) -> ApiResponse:
+        """The time is gone (or too soon): offer the next open ones of the same call type."""
+        from generator.web.alternatives import choices, next_open_slots
+
+        found = next_open_slots(
+            ctx.settings,
+            ctx.store,
+            now,
+            refused.call_type,
+            after=refused.start,
+            calendar_busy=ctx.calendar_busy,
+        )
+        offered = choices(ctx.settings, found, ctx.secret, fields, lang)
+        return refusal(code, req, ctx, lang=lang, back=back, alternatives=offered)
 
     if not same_site(req.origin, req.host, ctx.settings):
         return refuse("cross_site")
@@ -262,7 +296,7 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
             return replace(refuse("rate_limited"), retry_after=retry_seconds(wait))
     created = False
     try:
-        answer, created = _record(req, now, ctx, form, slot, key, refuse)
+        answer, created = _record(req, now, ctx, form, slot, key, refuse, refuse_with_choices)
     finally:
         if ctx.rate_limit is not None and not created:
             ctx.store.rate_refund(rate_key, at=now)
@@ -277,6 +311,7 @@ def _record(
     slot: Slot,
     key: str,
     refuse: Callable[..., ApiResponse],
+    refuse_with_choices: Callable[[str, Slot], ApiResponse],
 ) -> tuple[ApiResponse, bool]:
     """Check the slot against the calendars and the store and record the booking:
     (the answer, whether a booking was made)."""
@@ -342,11 +377,13 @@ def _record(
             check=decide,
         )
     except _Refused as refused:
+        if refused.code in ("slot_taken", "day_full", "too_soon", "slot_unavailable"):
+            return refuse_with_choices(refused.code, slot), False
         return refuse(refused.code), False
     except SlotTaken:
-        return refuse("slot_taken"), False
+        return refuse_with_choices("slot_taken", slot), False
     except DayFull:
-        return refuse("day_full"), False
+        return refuse_with_choices("day_full", slot), False
     if not created:
         return _replayed(req, ctx, form, slot, recorded), False
     if channels:
@@ -488,6 +525,13 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
         heading = t(N_("This call is cancelled"), lang)
         lead = t(N_("The time is free again. You can book a new time on the booking page."), lang)
     links.append((t(N_("Back to the open times"), lang), back))
+    calendar: tuple[tuple[str, str], ...] = ()
+    if booking.status == "confirmed" and booking.end > now:
+        from generator.notify.calendar_links import calendar_links
+
+        calendar = calendar_links(
+            ctx.settings, booking, f"/api/booking.ics?token={token}", language=lang
+        )
     return ApiResponse(
         200,
         page=Page(
@@ -497,7 +541,23 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
             details=booking_details(ctx.settings, booking, lang, t),
             links=tuple(links),
             language=lang,
+            calendar=calendar,
         ),
+    )
+
+
+def _booking_ics(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    """The booked call as a calendar file, reached by the booking's secret token only."""
+    booking, _token = _find(req, ctx)
+    if booking is None:
+        return refusal("unknown_token", req, ctx)
+    from generator.notify.calendar_links import calendar_file
+
+    return ApiResponse(
+        200,
+        body=calendar_file(ctx.settings, booking),
+        content_type="text/calendar; charset=utf-8",
+        filename="call.ics",
     )
 
 
@@ -612,6 +672,7 @@ booking_json = _booking_json
 ROUTES: dict[str, tuple[str, ...]] = {
     "/api/book": ("POST",),
     "/api/booking": ("GET", "HEAD"),
+    "/api/booking.ics": ("GET", "HEAD"),
     "/api/cancel": ("GET", "HEAD", "POST"),
     "/api/move": ("GET", "HEAD", "POST"),
     "/api/taken": ("GET", "HEAD"),
@@ -621,6 +682,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
 _VIEWS: dict[str, Callable[[ApiRequest, datetime, Context], ApiResponse]] = {
     "/api/book": _book,
     "/api/booking": _booking_page,
+    "/api/booking.ics": _booking_ics,
     "/api/cancel": _cancel,
     "/api/move": _move_view,
     "/api/taken": _taken,

@@ -157,6 +157,10 @@ class BookingApp:
             response.headers["Content-Language"] = result.page.language
         elif result.body is not None:
             response = Response(result.body, status=result.status, content_type=result.content_type)
+            if result.filename:
+                disposition = f'attachment; filename="{result.filename}"'
+                response.headers["Content-Disposition"] = disposition
+
         else:
             response = Response(
                 json.dumps(result.data, ensure_ascii=False),
@@ -169,6 +173,11 @@ class BookingApp:
         if result.retry_after is not None:
             response.headers["Retry-After"] = str(result.retry_after)
         _security_headers(response)
+        if result.page is not None and result.page.rebook:
+            # The one-click forms post back to this site: with "no-referrer" Chromium sends
+            # "Origin: null" and the same-site check refuses them. This page's address holds
+            # no token, and "same-origin" still tells no other site anything.
+            response.headers["Referrer-Policy"] = "same-origin"
         return response
 
 
@@ -378,6 +387,8 @@ class _ThemeText:
                 links=list(page.links),
                 form=page.form,
                 status=page.status,
+                calendar=list(page.calendar),
+                rebook=list(page.rebook),
             )
         except CallslotError as exc:
             log.error("message.html failed, answering with a plain page: %s", exc.format_message())

@@ -161,12 +161,22 @@ def _read_slots(url: str) -> list[OfferedSlot]:
     return slots
 
 
-def serve_site(base: Path, language: str) -> Iterator[Served]:
-    """Copy the example site into ``base`` (English when asked), serve it, stop it after."""
+def serve_site(base: Path, language: str, *, languages: tuple[str, ...] = ()) -> Iterator[Served]:
+    """Copy the example site into ``base`` (English when asked), serve it, stop it after.
+
+    ``languages`` become site.languages: the page is built in each of them.
+    """
     shutil.copytree(ROOT / "content", base / "content")
     shutil.copytree(ROOT / "themes", base / "themes")
     if language == "en":
         _make_english(base / "content")
+    if languages:
+        toml = base / "content" / "site.toml"
+        listed = ", ".join(f'"{code}"' for code in languages)
+        text = toml.read_text(encoding="utf-8").replace(
+            "[site]\n", f"[site]\nlanguages = [{listed}]\n", 1
+        )
+        toml.write_text(text, encoding="utf-8")
     env = {
         **os.environ,
         "CALLSLOT_SECRET": SECRET,
