@@ -310,7 +310,7 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     index = result.out_dir / "index.html"
     if index.exists():
         served = result.out_dir.resolve() == (settings.root / "public").resolve()
-        click.echo(see_the_page(index, served=served))
+        click.echo(see_the_page(index, served=served, keyed=source == "env"))
 
 
 @main.command("offer")
@@ -533,7 +533,10 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
 
             index = settings.root / "public" / "index.html"
             if index.exists():
-                click.echo(see_the_page(index, served=True))
+                import os
+
+                keyed = bool(os.environ.get("CALLSLOT_SECRET"))
+                click.echo(see_the_page(index, served=True, keyed=keyed))
             else:
                 click.echo("Run `callslot build` to publish these slots as a booking page.")
 

@@ -195,6 +195,23 @@ def test_slots_after_a_build_ends_with_how_to_see_the_page(runner, example_site:
     assert "index.html" in last and "callslot serve" in last
 
 
+def test_the_next_step_starts_serve_the_way_it_will_start(
+    runner, example_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without CALLSLOT_SECRET, `callslot serve` refuses to start unless --dev: the hint
+    # after README command 1 must name the command that works on a fresh machine.
+    monkeypatch.chdir(example_site)
+    monkeypatch.delenv("CALLSLOT_SECRET", raising=False)
+    built = runner.invoke(main, ["build", "--now", NOW])
+    assert built.exit_code == 0, built.output
+    listed = runner.invoke(main, ["slots", "--now", NOW])
+    for output in (built.output, listed.output):
+        assert "`callslot serve --dev`" in output.strip().splitlines()[-1]
+    monkeypatch.setenv("CALLSLOT_SECRET", "a-production-key-of-enough-length")
+    listed = runner.invoke(main, ["slots", "--now", NOW])
+    assert "`callslot serve`" in listed.output.strip().splitlines()[-1]
+
+
 def test_init_says_what_to_edit_and_run_next(runner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["init", str(tmp_path / "site"), "--name", "Jo", "--no-input"])
     assert result.exit_code == 0, result.output

@@ -21,17 +21,19 @@ def join_and(items: Sequence[str], word: str = "and") -> str:
     return f"{', '.join(items[:-1])} {word} {items[-1]}"
 
 
-def see_the_page(index: Path, *, served: bool) -> str:
+def see_the_page(index: Path, *, served: bool, keyed: bool = True) -> str:
     """The next step after a build: how to look at the page just written.
 
     ``served`` says the folder is the one `callslot serve` serves (public/ beside
     content/); a page built elsewhere with --out can only be opened as a file.
+    ``keyed`` says CALLSLOT_SECRET is set; without it `serve` starts only with --dev.
     """
     shown = index.resolve().as_uri()
     if not served:
         return f"To see the page, open {shown} in a browser."
+    serve = "callslot serve" if keyed else "callslot serve --dev"
     return (
-        f"To see the page, open {shown} in a browser, or run `callslot serve` and open "
+        f"To see the page, open {shown} in a browser, or run `{serve}` and open "
         "http://127.0.0.1:8000/ (there the form books calls too)."
     )
 
