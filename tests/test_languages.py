@@ -146,9 +146,13 @@ class _Form(HTMLParser):
             self.slots.append(a["value"])
 
 
+# Product names keep their name in every language ("Google Calendar", "Outlook.com").
+_NAMES = re.compile(r"Google Calendar|Google|Outlook\.com|Outlook")
+
+
 def _strip(text: str) -> str:
-    """Leave out addresses and links: they are not words of a language."""
-    return re.sub(r"\S+@\S+|https?://\S+|/api/\S+", " ", text)
+    """Leave out addresses, links and product names: they are not words of a language."""
+    return _NAMES.sub(" ", re.sub(r"\S+@\S+|https?://\S+|/api/\S+", " ", text))
 
 
 def _leftovers(texts: dict[str, str], language: str) -> dict[str, list[str]]:

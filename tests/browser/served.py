@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from generator.config.settings import load_settings
@@ -77,16 +78,23 @@ class Served:
     notice: timedelta  # booking.notice: the handler refuses slots closer than this
     _handed_out: set[str] = field(default_factory=set)
 
-    def claim_slot(self) -> OfferedSlot:
+    def claim_slot(self, on: Any = None) -> OfferedSlot:
         """A slot no other test of this session has used, on a day none has used if possible.
 
         The example site allows few calls per day (booking.max_per_day) and keeps a
-        buffer around each booking, so each booking test gets a day of its own.
+        buffer around each booking, so each booking test gets a day of its own. ``on``,
+        a page opened from the site, keeps only the slots that page still offers (a
+        one-click rebooking elsewhere may have filled a day since the first build).
         """
         used_days = {s.local_start.date() for s in self.slots if s.token in self._handed_out}
         # The page was built minutes ago: its first slot may be too soon by now.
         earliest = datetime.now(UTC) + self.notice + timedelta(minutes=15)
         fresh = [s for s in self.slots if s.token not in self._handed_out and s.start >= earliest]
+        if on is not None:
+            fresh = [
+                s for s in fresh
+                if on.locator(f'input[name="slot"][value="{s.token}"]:not([disabled])').count()
+            ]
         if not fresh:
             raise AssertionError(f"all {len(self.slots)} offered slots are used up")
         choice = next((s for s in fresh if s.local_start.date() not in used_days), fresh[0])

@@ -33,9 +33,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 def test_book_a_call_then_the_time_is_taken_for_everyone_else(site: Served, new_context) -> None:
     """Choose, book, see the thanks page; the slot greys out; a slower caller is told kindly."""
-    slot = site.claim_slot()
     slower = new_context(site).new_page()
     open_booking_page(slower, site)  # opened before the booking: still shows the slot free
+    slot = site.claim_slot(on=slower)  # a time this page offers
     built_before = slower.request.get(f"{site.url}/")
 
     page = new_context(site, timezone_id="America/New_York").new_page()
@@ -44,11 +44,12 @@ def test_book_a_call_then_the_time_is_taken_for_everyone_else(site: Served, new_
 
     assert response.status == 200, body_text(page)
     expect(page.get_by_role("heading", level=1)).to_have_text(LABELS[site.language]["booked"])
-    owner_time = page.locator("dd").first.inner_text()  # "When": the owner's time first
-    assert slot.time_pattern.search(owner_time), f"{owner_time!r} is not {slot.hhmm}"
-    # The caller's browser said where they are: the page also gives their own time.
-    theirs = page.locator("dd").nth(1).inner_text()
+    # The caller's browser said where they are: "When" is their own time first,
+    # then the owner's time.
+    theirs = page.locator("dd").first.inner_text()
     assert time_pattern(slot.start.astimezone(NEW_YORK)).search(theirs), theirs
+    owner_time = page.locator("dd").nth(1).inner_text()
+    assert slot.time_pattern.search(owner_time), f"{owner_time!r} is not {slot.hhmm}"
     assert caller.topic in body_text(page)
 
     # Reloaded, the page no longer lets anyone choose that time: `callslot serve`
