@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import json
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -10,6 +13,7 @@ import pytest
 
 from generator.cli import main
 from generator.config import settings as settings_module
+from generator.config.options import SCHEMA, default
 from generator.config.settings import (
     OPTIONS,
     DayRange,
@@ -607,6 +611,61 @@ def test_site_languages_are_checked(tmp_path, value: str, message: str) -> None:
     assert info.value.field == "site.languages"
     assert message in info.value.message
     assert info.value.line == text.splitlines().index(f"languages = {value}") + 1
+
+
+# One place for each default: the schema. A minimal site.toml loads to it, the
+# dataclasses start from it, the help text states it, and the loader writes none.
+
+MINIMAL = (
+    '[owner]\nname = "A"\ntimezone = "UTC"\nemail = "a@example.org"\n'
+    '[[call_types]]\nslug = "c"\ntitle = "C"\nduration = "20m"\n'
+    '[notify.email]\nhost = "smtp.example.org"\n'
+)
+PLAIN_DEFAULTS = [name for name, o in SCHEMA.items() if o.default is not None]
+
+
+@pytest.mark.parametrize("name", PLAIN_DEFAULTS)
+def test_an_option_not_written_takes_the_one_default_of_the_schema(tmp_path, name: str) -> None:
+    settings = load_settings(write(tmp_path, MINIMAL), env={})
+    *path, key = name.split(".")
+    holder: object = settings
+    for part in path:
+        holder = getattr(holder, part)
+        if isinstance(holder, tuple):  # [[call_types]]: the first table
+            holder = holder[0]
+    assert getattr(holder, key) == default(name)
+    declared = {f.name: f.default for f in dataclasses.fields(holder)}[key]  # type: ignore[arg-type]
+    assert declared in (dataclasses.MISSING, default(name))
+    option = SCHEMA[name]
+    if option.says:
+        assert f"Default: {option.says}." in OPTIONS[name]
+    elif option.default == "":
+        assert OPTIONS[name].endswith("Optional.")
+    else:
+        assert f"Default {json.dumps(option.default, ensure_ascii=False)}." in OPTIONS[name]
+
+
+def test_the_loader_writes_no_default_of_its_own():
+    """A literal default in a FieldReader call would be a second, drifting copy."""
+    readers = {"string", "text", "boolean", "duration", "parsed"}
+    found = []
+    for path in (ROOT / "generator" / "config").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in readers and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "r"):
+                continue
+            given = node.args[3:] + [k.value for k in node.keywords if k.arg == "default"]
+            if any(isinstance(arg, ast.Constant) for arg in given):
+                found.append(f"{path.name}:{node.lineno}")
+    assert found == []
+
+
+def test_a_required_option_missing_quotes_its_help(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, MINIMAL.replace('name = "A"\n', "")), env={})
+    assert info.value.field == "owner.name"
+    assert info.value.reason == f"missing; {OPTIONS['owner.name']}"
 
 
 def test_every_option_has_a_help_sentence():

@@ -1,4 +1,9 @@
-"""Typed fields out of a parsed settings file, each mistake reported with file and line."""
+"""Typed fields out of a parsed settings file, each mistake reported with file and line.
+
+A value that is not written takes the option's default from the schema
+(options.py), looked up by its dotted name; a caller passes ``default`` only
+when it depends on another value (a calendar's name on its file).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,15 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from generator.config.options import option
 from generator.config.suggest import did_you_mean
 from generator.config.valuetypes import Secret, parse_duration
 from generator.errors import ConfigError
 
 __all__ = ["FieldReader"]
+
+# "Not passed": the option's default from the schema.
+_SCHEMA: Any = object()
 
 
 class FieldReader:
@@ -23,13 +32,11 @@ class FieldReader:
         file: str,
         text: str,
         env: Mapping[str, str],
-        options: Mapping[str, str],
     ):
         self.data = data
         self.file = file
         self.lines = text.splitlines()
         self.env = env
-        self.options = options  # each option's help, quoted when a required one is missing
 
     def line_of(self, dotted: str) -> int | None:
         """Best effort: the line where the last key of ``dotted`` is assigned."""
@@ -58,6 +65,10 @@ class FieldReader:
     def error(self, dotted: str, message: str) -> ConfigError:
         return ConfigError(message, file=self.file, field=dotted, line=self.line_of(dotted))
 
+    def missing(self, dotted: str) -> ConfigError:
+        """A required option is not written: the error quotes its help."""
+        return self.error(dotted, f"missing; {option(dotted).text}".rstrip("; "))
+
     def table(self, data: dict[str, Any], key: str, dotted: str) -> dict[str, Any]:
         value = data.get(key, {})
         if not isinstance(value, dict):
@@ -77,16 +88,16 @@ class FieldReader:
         data: dict[str, Any],
         key: str,
         dotted: str,
-        default: str | None = None,
+        default: str | None = _SCHEMA,
         *,
         required: bool = False,
         choices: tuple[str, ...] | None = None,
     ) -> str | None:
+        """Text as written (stripped); the default when it is not written."""
         if key not in data:
             if required:
-                help_ = self.options.get(re.sub(r"\[\d+\]", "", dotted), "")
-                raise self.error(dotted, f"missing; {help_}".rstrip("; "))
-            return default
+                raise self.missing(dotted)
+            return option(dotted).default if default is _SCHEMA else default
         value = data[key]
         if not isinstance(value, str):
             raise self.error(dotted, f"expected text in quotes, got {value!r}")
@@ -99,8 +110,16 @@ class FieldReader:
             raise self.error(dotted, f"{value!r} is not allowed{hint}; choose one of {allowed}")
         return value
 
-    def boolean(self, data: dict[str, Any], key: str, dotted: str, default: bool) -> bool:
-        value = data.get(key, default)
+    def text(
+        self, data: dict[str, Any], key: str, dotted: str, *,
+        choices: tuple[str, ...] | None = None,
+    ) -> str:
+        """Text as written, or the option's default when it is not written or blank."""
+        fallback: str = option(dotted).default
+        return self.string(data, key, dotted, fallback, choices=choices) or fallback
+
+    def boolean(self, data: dict[str, Any], key: str, dotted: str) -> bool:
+        value = data.get(key, option(dotted).default)
         if not isinstance(value, bool):
             raise self.error(dotted, f"expected true or false, got {value!r}")
         return value
@@ -117,9 +136,23 @@ class FieldReader:
             )
         return value
 
-    def duration(self, data: dict[str, Any], key: str, dotted: str, default: str) -> timedelta:
+    def duration(
+        self, data: dict[str, Any], key: str, dotted: str, default: object = _SCHEMA
+    ) -> timedelta:
+        if default is _SCHEMA:
+            default = option(dotted).default
+        if key not in data and default is None:
+            raise self.missing(dotted)
         try:
             return parse_duration(data.get(key, default), field="")
+        except ConfigError as exc:
+            raise self.error(dotted, exc.reason) from None
+
+    def parsed(self, data: dict[str, Any], key: str, dotted: str) -> Any:
+        """The value (or the option's default) through the option's own parser."""
+        found = option(dotted)
+        try:
+            return found.value(data.get(key, found.default))
         except ConfigError as exc:
             raise self.error(dotted, exc.reason) from None
 

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
-from zoneinfo import ZoneInfo
 
 from generator.config.fields import FieldReader
-from generator.config.valuetypes import Secret, parse_duration
+from generator.config.options import default
+from generator.config.valuetypes import Reminder, Secret, parse_reminder
 from generator.errors import ConfigError
 
-__all__ = ["EmailSettings", "NotifySettings", "Reminder", "email_from_url", "read_notify"]
+__all__ = [
+    "EmailSettings",
+    "NotifySettings",
+    "Reminder",
+    "email_from_url",
+    "parse_reminder",
+    "read_notify",
+]
 
 
 @dataclass(frozen=True)
@@ -27,53 +33,14 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
-class Reminder:
-    """How long before a call a reminder goes out, as written ("1d", "1h").
-
-    Days and weeks count on the owner's calendar ("1d": the day before at the
-    same local time, also across a DST change); hours, minutes and seconds are
-    exact ("24h" before a call on the Monday after the clocks go forward is
-    Sunday one hour earlier by the clock).
-    """
-
-    text: str
-    days: int
-    exact: timedelta
-
-    def due(self, start: datetime, tz: ZoneInfo) -> datetime:
-        """When the reminder of a call starting at ``start`` is due (UTC)."""
-        local = start.astimezone(tz)
-        # Aware arithmetic on one tzinfo is wall-clock arithmetic: the day before, same time.
-        earlier = (local - timedelta(days=self.days)).astimezone(UTC)
-        return earlier - self.exact
-
-
-def parse_reminder(text: object, *, field: str, file: str | None = None) -> Reminder:
-    """ "1d", "24h", "1h30m": checked as a duration, then split into calendar days and the rest."""
-    total = parse_duration(text, field=field, file=file)
-    assert isinstance(text, str)  # parse_duration refused anything else
-    if total <= timedelta(0):
-        raise ConfigError(f"{text!r}: a reminder goes out before the call; use e.g. \"1h\"",
-                          file=file, field=field)
-    days = 0
-    for number, unit in re.findall(r"(\d+)([wdhms])", text.strip().lower().replace(" ", "")):
-        if unit in "wd":
-            days += int(number) * (7 if unit == "w" else 1)
-    return Reminder(text=text.strip(), days=days, exact=total - timedelta(days=days))
-
-
-DEFAULT_REMINDERS = (Reminder("1d", 1, timedelta(0)),)
-
-
-@dataclass(frozen=True)
 class NotifySettings:
     email: EmailSettings | None = None
     webhooks: tuple[Secret, ...] = ()
     webhook_secret: Secret | None = None
     build_hook: Secret | None = None
     feed_key: Secret | None = None
-    reminders: tuple[Reminder, ...] = DEFAULT_REMINDERS
-    remind_owner: bool = False
+    reminders: tuple[Reminder, ...] = default("notify.reminders")
+    remind_owner: bool = default("notify.remind_owner")
 
 
 def read_notify(r: FieldReader, t: dict[str, Any], owner_email: str | None) -> NotifySettings:
@@ -89,16 +56,8 @@ def read_notify(r: FieldReader, t: dict[str, Any], owner_email: str | None) -> N
     if email is None and "email" in t:
         e = r.table(t, "email", "notify.email")
         r.unknown(e, {"host", "port", "security", "username", "password", "sender"}, "notify.email")
-        security = (
-            r.string(
-                e,
-                "security",
-                "notify.email.security",
-                "starttls",
-                choices=("starttls", "ssl", "none"),
-            )
-            or "starttls"
-        )
+        security = r.text(e, "security", "notify.email.security",
+                          choices=("starttls", "ssl", "none"))
         port = r.integer(e, "port", "notify.email.port") or (465 if security == "ssl" else 587)
         sender = r.string(e, "sender", "notify.email.sender", owner_email)
         if not sender:
@@ -120,27 +79,9 @@ def read_notify(r: FieldReader, t: dict[str, Any], owner_email: str | None) -> N
     for hook in webhooks:
         if hook.present and not re.match(r"^https?://", hook.get()):
             raise r.error("notify.webhooks", "each webhook must be an http(s):// URL")
-    reminders = DEFAULT_REMINDERS
-    if "reminders" in t:
-        raw = t["reminders"]
-        if isinstance(raw, str):
-            raw = [raw]
-        if not isinstance(raw, list):
-            raise r.error(
-                "notify.reminders", 'expected a list such as ["1d", "1h"] (or [] for none)'
-            )
-        parsed = []
-        for item in raw:
-            try:
-                parsed.append(parse_reminder(item, field=""))
-            except ConfigError as exc:
-                raise r.error("notify.reminders", exc.message) from None
-        # Two spellings of one moment ("1d" and "24h" on most days) stay two reminders:
-        # only the same text twice is folded.
-        reminders = tuple({rem.text: rem for rem in parsed}.values())
     return NotifySettings(
-        reminders=reminders,
-        remind_owner=r.boolean(t, "remind_owner", "notify.remind_owner", False),
+        reminders=r.parsed(t, "reminders", "notify.reminders"),
+        remind_owner=r.boolean(t, "remind_owner", "notify.remind_owner"),
         email=email,
         webhooks=webhooks,
         webhook_secret=r.secret(t["webhook_secret"], "notify.webhook_secret")

@@ -7,10 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 from generator.config.fields import FieldReader
+from generator.config.options import SCHEMA, default
 
 __all__ = ["DEFAULT_KEEP", "PrivacySettings", "describe_keep", "read_privacy"]
 
-DEFAULT_KEEP = "90d"
+DEFAULT_KEEP: str = SCHEMA["privacy.keep"].default  # as written in site.toml: "90d"
 
 
 @dataclass(frozen=True)
@@ -21,17 +22,16 @@ class PrivacySettings:
     needs remains (call type, times, outcome, cancelled or not, notice).
     """
 
-    keep: timedelta = timedelta(days=90)
-    require_consent: bool = False
+    keep: timedelta = default("privacy.keep")
+    require_consent: bool = default("privacy.require_consent")
 
 
 def read_privacy(r: FieldReader, t: dict[str, Any]) -> PrivacySettings:
     """The [privacy] table; every mistake names the field and its line."""
     r.unknown(t, {"keep", "require_consent"}, "privacy")
-    keep = r.duration(t, "keep", "privacy.keep", DEFAULT_KEEP)
     return PrivacySettings(
-        keep=keep,
-        require_consent=r.boolean(t, "require_consent", "privacy.require_consent", False),
+        keep=r.duration(t, "keep", "privacy.keep"),
+        require_consent=r.boolean(t, "require_consent", "privacy.require_consent"),
     )
 
 

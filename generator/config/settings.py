@@ -1,13 +1,14 @@
 """content/site.toml -> Settings: a typed schema, validated once at load.
 
-Every option lives in ``OPTIONS`` with its default and help text; the loader
+Every option lives once in the schema (options.py) with its help and its
+default, which the dataclasses below and the loader both take; the loader
 checks each value and reports the file, the field (and line, where it can be
 found) of any mistake. Secrets are written as ``"env:NAME"`` and read from the
 environment; they are wrapped in :class:`Secret` so they never show in a repr.
 
-Value parsing (durations, ranges, rate limits, Secret) lives in values.py,
-reading typed fields with their line in tomlfields.py, and the [notify] table
-with SMTP_URL in notifysettings.py; the names stay importable from here.
+Value parsing (durations, ranges, rate limits, Secret) lives in valuetypes.py,
+reading typed fields with their line in fields.py, and the [notify] table
+with SMTP_URL in notify.py; the names stay importable from here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from generator.config.fields import FieldReader
 from generator.config.notify import EmailSettings, NotifySettings, read_notify
+from generator.config.options import OPTIONS, default
 from generator.config.privacy import PrivacySettings, read_privacy
 from generator.config.valuetypes import (
     DayRange,
@@ -35,7 +37,7 @@ from generator.config.valuetypes import (
     parse_timezone,
 )
 from generator.errors import ConfigError
-from generator.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from generator.i18n import LANGUAGES
 
 __all__ = [
     "OPTIONS",
@@ -74,13 +76,13 @@ DEFAULT_CONFIG = Path("content") / "site.toml"
 class Owner:
     name: str
     timezone: str
-    language: str = "de"
+    language: str = default("owner.language")
     email: str | None = None
     phone: str | None = None
-    role: str = ""
-    organisation: str = ""
-    photo: str = ""  # image file in content/, "" for none
-    phone_region: str = ""  # ISO country for numbers written without +: "DE"; "" unknown
+    role: str = default("owner.role")
+    organisation: str = default("owner.organisation")
+    photo: str = default("owner.photo")  # image file in content/, "" for none
+    phone_region: str = default("owner.phone_region")  # ISO country ("DE"); "" unknown
 
     @property
     def tz(self) -> ZoneInfo:
@@ -136,35 +138,36 @@ class CallType:
 
 @dataclass(frozen=True)
 class BookingRules:
-    notice: timedelta = timedelta(0)
-    horizon: timedelta = timedelta(days=14)
-    buffer_before: timedelta = timedelta(0)
-    buffer_after: timedelta = timedelta(0)
+    notice: timedelta = default("booking.notice")
+    horizon: timedelta = default("booking.horizon")
+    buffer_before: timedelta = default("booking.buffer_before")
+    buffer_after: timedelta = default("booking.buffer_after")
     max_per_day: int | None = None
     offers_per_day: int | None = None
-    endpoint: str = "/api/book"
-    taken_endpoint: str = "/api/taken"
-    who_calls: str = "owner"  # "owner" calls the caller, "caller" calls the owner, "either"
-    require_phone: bool = True
-    require_email: bool = False
-    rate_limit: str = "5/10m"
-    backend: str = "handler"  # or "netlify-forms"
-    recheck_calendars: bool = True
+    endpoint: str = default("booking.endpoint")
+    taken_endpoint: str = default("booking.taken_endpoint")
+    # "owner" calls the caller, "caller" calls the owner, "either"
+    who_calls: str = default("booking.who_calls")
+    require_phone: bool = default("booking.require_phone")
+    require_email: bool = default("booking.require_email")
+    rate_limit: str = default("booking.rate_limit")
+    backend: str = default("booking.backend")  # or "netlify-forms"
+    recheck_calendars: bool = default("booking.recheck_calendars")
     # Other sites whose pages may post bookings (the site's own address always may).
     allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SiteOptions:
-    title: str = ""
-    description: str = ""
-    base_url: str = ""
-    theme: str = "default"
-    intro: str = "intro.md"
-    robots_index: bool = False
-    allow_framing: bool = False
-    imprint: str = ""  # URL or Markdown file in content/ (Impressum), "" for none
-    privacy_policy: str = ""  # URL or Markdown file in content/ (Datenschutz), "" for none
+    title: str = default("site.title")
+    description: str = default("site.description")
+    base_url: str = default("site.base_url")
+    theme: str = default("site.theme")
+    intro: str = default("site.intro")
+    robots_index: bool = default("site.robots_index")
+    allow_framing: bool = default("site.allow_framing")
+    imprint: str = default("site.imprint")  # URL or Markdown file in content/ (Impressum)
+    privacy_policy: str = default("site.privacy_policy")  # URL or Markdown file (Datenschutz)
     # The languages the page is built in, the first at the root; () = owner.language only.
     languages: tuple[str, ...] = ()
 
@@ -197,128 +200,6 @@ class Settings:
 
     def call_type(self, slug: str) -> CallType | None:
         return next((c for c in self.call_types if c.slug == slug), None)
-
-
-# --------------------------------------------------------------------------
-# The schema: each option's name, default and help together.
-
-OPTIONS: dict[str, str] = {
-    "owner.name": "Your name as callers see it. Required.",
-    "owner.timezone": "IANA time zone of your working day, e.g. \"Europe/Berlin\". Required.",
-    "owner.language": "Language of the page and of every message to you and to callers: "
-                      + ", ".join(f"\"{code}\"" for code in LANGUAGES)
-                      + f". Default \"{DEFAULT_LANGUAGE}\".",
-    "owner.email": "Where booking notifications go; also the ORGANIZER of invitations.",
-    "owner.phone": "Your phone number, shown to callers when they are to call you.",
-    "owner.role": "Your role or profession under your name, e.g. \"Steuerberaterin\". Optional.",
-    "owner.organisation": "Your practice, firm or company, shown beside the role. Optional.",
-    "owner.photo": "A photo of you in content/ (JPEG, PNG or WebP), shown small beside your "
-                   "name; resized and compressed at build time and inlined. Optional.",
-    "owner.phone_region": "Country of phone numbers written without +, e.g. \"DE\" "
-                          "(ISO 3166). Default: the country of owner.phone, else none "
-                          "(callers then write numbers with +).",
-    "calendars": "List of calendars whose events block time: [[calendars]] with name and "
-                 "source (a file path relative to content/, an http(s):// or webcal:// URL, "
-                 "or \"env:NAME\" to read a secret URL from the environment).",
-    "calendars.name": "A label for messages; never the URL. "
-                      "Default: the file name or \"calendar N\".",
-    "calendars.source": "File path, URL or \"env:NAME\". Required. A calendar behind a "
-                        "login takes it in the URL, https://user:password@host/path (sent as "
-                        "HTTP Basic auth, never on to a redirect; percent-encode @ : / in the "
-                        "password); such a URL holds a password, so make it an env: value.",
-    "availability.monday": "Open hours on Mondays, e.g. [\"09:00-12:00\", \"14:00-17:00\"]; "
-                           "likewise tuesday ... sunday. A missing day is closed.",
-    "availability.tuesday": "Open hours on Tuesdays, written like availability.monday.",
-    "availability.wednesday": "Open hours on Wednesdays, written like availability.monday.",
-    "availability.thursday": "Open hours on Thursdays, written like availability.monday.",
-    "availability.friday": "Open hours on Fridays, written like availability.monday.",
-    "availability.saturday": "Open hours on Saturdays, written like availability.monday.",
-    "availability.sunday": "Open hours on Sundays, written like availability.monday.",
-    "availability.dates": "Special hours on single dates: \"2026-12-23\" = [\"09:00-12:00\"]; "
-                          "an empty list closes that date.",
-    "availability.closed": "Closed date ranges (holidays, vacation): [[availability.closed]] "
-                           "with from and until (both inclusive, YYYY-MM-DD).",
-    "availability.closed.from": "First closed day, YYYY-MM-DD. Required.",
-    "availability.closed.until": "Last closed day (inclusive), YYYY-MM-DD. Default: from.",
-    "availability.closed.reason": "A note for yourself (\"vacation\"); never shown to callers.",
-    "booking.notice": "Minimum time between booking and call, e.g. \"4h\". Default \"0m\".",
-    "booking.horizon": "How far ahead slots are offered, e.g. \"14d\". Default \"14d\".",
-    "booking.buffer_before": "Free time kept before each busy interval and booking. "
-                             "Default \"0m\".",
-    "booking.buffer_after": "Free time kept after each busy interval and booking. Default \"0m\".",
-    "booking.max_per_day": "Most calls on one day, bookings counted. Default: no limit.",
-    "booking.offers_per_day": "Offer only N well-spread start times per day. Default: all.",
-    "booking.endpoint": "Where the form posts. Default \"/api/book\".",
-    "booking.taken_endpoint": "Where the page asks for slots taken since the build. "
-                              "Default \"/api/taken\".",
-    "booking.who_calls": "\"owner\" (you call the caller), \"caller\" (they call you) or "
-                         "\"either\" (the caller chooses); the last two need owner.phone. "
-                         "Default \"owner\".",
-    "booking.require_phone": "The caller must give a phone number. Default true.",
-    "booking.require_email": "The caller must give an email address. Default false.",
-    "booking.rate_limit": "Bookings per client address, e.g. \"5/10m\"; \"off\" disables. "
-                          "CALLSLOT_RATE_LIMIT overrides it. Default \"5/10m\".",
-    "booking.backend": "\"handler\" (the callslot handler records bookings) or "
-                       "\"netlify-forms\" (Netlify Forms stores submissions). Default \"handler\".",
-    "booking.recheck_calendars": "The handler re-reads the calendars before recording a "
-                                 "booking. Default true.",
-    "booking.allowed_origins": "Other sites whose pages may post the booking form, e.g. "
-                               "[\"https://www.example.org\"]; the handler refuses forms "
-                               "from any other site. The page's own address (site.base_url) "
-                               "is always allowed. Default: none.",
-    "call_types": "At least one [[call_types]] with slug, title, duration and step.",
-    "call_types.slug": "Short name used in URLs (a-z, 0-9, -). Required.",
-    "call_types.title": "What the caller sees, e.g. \"Telefonat (30 Minuten)\". Required.",
-    "call_types.duration": "Length of the call, e.g. \"30m\". Required.",
-    "call_types.step": "Spacing of start times, e.g. \"30m\". Default: the duration.",
-    "call_types.description": "One line under the title. Optional.",
-    "site.title": "Page title. Default: \"<owner name>: schedule a call\" in the page's "
-                  "language (\"Rückruf vereinbaren\" in German).",
-    "site.description": "Description for search and link previews.",
-    "site.base_url": "Public address of the page, e.g. \"https://call.example.org\"; "
-                     "used for links in offers and link previews.",
-    "site.theme": "Theme name (a folder in themes/) or a path. Default \"default\".",
-    "site.intro": "Markdown file in content/ shown above the slots. Default \"intro.md\".",
-    "site.robots_index": "Let search engines index the page. Default false.",
-    "site.allow_framing": "Allow the page inside frames of other sites. Default false.",
-    "site.imprint": "Your Impressum (legal notice): a full URL, or a Markdown file in content/ "
-                    "that is built into imprint.html. Linked from every page and mail.",
-    "site.privacy_policy": "Your Datenschutzerklärung (privacy notice): a full URL, or a "
-                           "Markdown file in content/ built into privacy.html. Linked from "
-                           "every page and mail.",
-    "site.languages": "Build the page in several languages, e.g. [\"de\", \"en\", \"pl\"]: the "
-                      "first at the root, each other in its own folder (/en/, /pl/), linked by "
-                      "a language switcher and hreflang links; a booking is answered and mailed "
-                      "in the language of its page. Choices: "
-                      + ", ".join(f"\"{code}\"" for code in LANGUAGES)
-                      + ". Default: owner.language only.",
-    "notify.email.host": "SMTP server (SMTP_URL in the environment takes precedence).",
-    "notify.email.port": "SMTP port. Default 587 (465 with security = \"ssl\").",
-    "notify.email.security": "\"starttls\", \"ssl\" or \"none\". Default \"starttls\".",
-    "notify.email.username": "SMTP user name.",
-    "notify.email.password": "SMTP password, as \"env:NAME\".",
-    "notify.email.sender": "From address. Default: owner.email.",
-    "notify.webhooks": "URLs to POST JSON to (Slack-compatible); secret ones as \"env:NAME\".",
-    "notify.webhook_secret": "Key for the X-Callslot-Signature header, as \"env:NAME\". "
-                             "Default: CALLSLOT_SECRET.",
-    "notify.build_hook": "A build hook URL (Netlify) POSTed after bookings, as \"env:NAME\".",
-    "notify.feed_key": "Key of the private bookings feed /api/bookings.ics, as \"env:NAME\".",
-    "notify.reminders": "When reminders go out before a call, e.g. [\"1d\", \"1h\"]; days count "
-                        "on the owner's calendar (\"1d\": the day before, same time), hours "
-                        "exactly. Default [\"1d\"]; [] for none. Sent by `callslot notify` "
-                        "on a schedule (or `callslot serve`).",
-    "notify.remind_owner": "Also send each reminder to owner.email. Default false (the "
-                           "invitation in the owner's calendar has its own alarm).",
-    "privacy.keep": "How long a call's personal data (name, phone, email, topic, note, the "
-                    "caller's time zone, the mails about it) is kept after the call, e.g. "
-                    "\"30d\"; \"0d\" erases it as soon as the call is over. Only what "
-                    "`callslot stats` counts stays (call type, times, outcome, cancelled or "
-                    "not). Erased by `callslot notify`, `callslot serve` and `callslot bookings "
-                    "purge`. Default \"90d\".",
-    "privacy.require_consent": "Callers must tick a consent box (its text comes from the "
-                               "theme's translations) before booking; the text and the time "
-                               "of consent are stored with the booking. Default false.",
-}
 
 
 # --------------------------------------------------------------------------
@@ -379,7 +260,7 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         raise ConfigError(f"not valid TOML: {exc}", file=shown,
                           line=int(line.group(1)) if line else None) from None
     file = file.resolve()
-    return _settings_from_data(data, FieldReader(data, shown, text, env, OPTIONS), file)
+    return _settings_from_data(data, FieldReader(data, shown, text, env), file)
 
 
 def _settings_from_data(data: dict[str, Any], r: FieldReader, file: Path) -> Settings:
@@ -414,12 +295,12 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
         parse_timezone(tzname, field="owner.timezone")
     except ConfigError as exc:  # again with the line of the mistake
         raise r.error("owner.timezone", exc.reason) from None
-    language = r.string(t, "language", "owner.language", DEFAULT_LANGUAGE, choices=LANGUAGES)
+    language = r.text(t, "language", "owner.language", choices=LANGUAGES)
     email = r.string(t, "email", "owner.email")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         raise r.error("owner.email", f"{email!r} is not an email address")
     phone = r.string(t, "phone", "owner.phone")
-    region = (r.string(t, "phone_region", "owner.phone_region", "") or "").upper()
+    region = r.text(t, "phone_region", "owner.phone_region").upper()
     if region:
         from generator.phone import known_region
 
@@ -432,13 +313,13 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
         problem = owner_number(phone, region)
         if problem:
             raise r.error("owner.phone", problem)
-    photo = r.string(t, "photo", "owner.photo", "") or ""
+    photo = r.text(t, "photo", "owner.photo")
     if photo and not (Path(r.file).parent / photo).is_file():
         raise r.error("owner.photo", f"the image {photo!r} is not in content/; put the photo "
                       "there or remove owner.photo")
-    return Owner(name=name, timezone=tzname, language=language or DEFAULT_LANGUAGE, email=email,
-                 phone=phone, role=r.string(t, "role", "owner.role", "") or "",
-                 organisation=r.string(t, "organisation", "owner.organisation", "") or "",
+    return Owner(name=name, timezone=tzname, language=language, email=email,
+                 phone=phone, role=r.text(t, "role", "owner.role"),
+                 organisation=r.text(t, "organisation", "owner.organisation"),
                  photo=photo, phone_region=region)
 
 
@@ -551,16 +432,18 @@ def _booking(r: FieldReader, t: dict[str, Any], env: Mapping[str, str]) -> Booki
                   "offers_per_day", "endpoint", "taken_endpoint", "who_calls", "require_phone",
                   "require_email", "rate_limit", "backend", "recheck_calendars",
                   "allowed_origins"}, "booking")
-    horizon = r.duration(t, "horizon", "booking.horizon", "14d")
+    horizon = r.duration(t, "horizon", "booking.horizon")
     if horizon <= timedelta(0):
         raise r.error("booking.horizon", "must be longer than zero, e.g. \"14d\"")
     if horizon > timedelta(days=366):
         raise r.error("booking.horizon", "must be at most a year (\"366d\")")
-    notice = r.duration(t, "notice", "booking.notice", "0m")
-    for key in ("buffer_before", "buffer_after"):
-        if r.duration(t, key, f"booking.{key}", "0m") > timedelta(days=1):
+    notice = r.duration(t, "notice", "booking.notice")
+    buffers = {key: r.duration(t, key, f"booking.{key}") for key in ("buffer_before",
+                                                                      "buffer_after")}
+    for key, buffer in buffers.items():
+        if buffer > timedelta(days=1):
             raise r.error(f"booking.{key}", "must be at most a day (\"1d\")")
-    rate = r.string(t, "rate_limit", "booking.rate_limit", "5/10m") or "5/10m"
+    rate = r.text(t, "rate_limit", "booking.rate_limit")
     try:
         parse_rate_limit(rate, file=r.file)
     except ConfigError:
@@ -569,21 +452,19 @@ def _booking(r: FieldReader, t: dict[str, Any], env: Mapping[str, str]) -> Booki
     rules = BookingRules(
         notice=notice,
         horizon=horizon,
-        buffer_before=r.duration(t, "buffer_before", "booking.buffer_before", "0m"),
-        buffer_after=r.duration(t, "buffer_after", "booking.buffer_after", "0m"),
+        buffer_before=buffers["buffer_before"],
+        buffer_after=buffers["buffer_after"],
         max_per_day=r.integer(t, "max_per_day", "booking.max_per_day"),
         offers_per_day=r.integer(t, "offers_per_day", "booking.offers_per_day"),
-        endpoint=r.string(t, "endpoint", "booking.endpoint", "/api/book") or "/api/book",
-        taken_endpoint=r.string(t, "taken_endpoint", "booking.taken_endpoint", "/api/taken")
-        or "/api/taken",
-        who_calls=r.string(t, "who_calls", "booking.who_calls", "owner",
-                           choices=("owner", "caller", "either")) or "owner",
-        require_phone=r.boolean(t, "require_phone", "booking.require_phone", True),
-        require_email=r.boolean(t, "require_email", "booking.require_email", False),
+        endpoint=r.text(t, "endpoint", "booking.endpoint"),
+        taken_endpoint=r.text(t, "taken_endpoint", "booking.taken_endpoint"),
+        who_calls=r.text(t, "who_calls", "booking.who_calls",
+                         choices=("owner", "caller", "either")),
+        require_phone=r.boolean(t, "require_phone", "booking.require_phone"),
+        require_email=r.boolean(t, "require_email", "booking.require_email"),
         rate_limit=rate,
-        backend=r.string(t, "backend", "booking.backend", "handler",
-                         choices=("handler", "netlify-forms")) or "handler",
-        recheck_calendars=r.boolean(t, "recheck_calendars", "booking.recheck_calendars", True),
+        backend=r.text(t, "backend", "booking.backend", choices=("handler", "netlify-forms")),
+        recheck_calendars=r.boolean(t, "recheck_calendars", "booking.recheck_calendars"),
         allowed_origins=_origins(r, t.get("allowed_origins", [])),
     )
     if not rules.require_phone and not rules.require_email:
@@ -619,13 +500,13 @@ def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
         title = r.string(item, "title", f"{dotted}.title", required=True) or ""
         if "duration" not in item:
             raise r.error(f"{dotted}.duration", "missing; write e.g. duration = \"30m\"")
-        duration = r.duration(item, "duration", f"{dotted}.duration", "30m")
+        duration = r.duration(item, "duration", f"{dotted}.duration")
         if duration < timedelta(minutes=1) or duration > timedelta(hours=12):
             raise r.error(f"{dotted}.duration", "must be between 1m and 12h")
-        step = r.duration(item, "step", f"{dotted}.step", item.get("duration", "30m"))
+        step = r.duration(item, "step", f"{dotted}.step", item["duration"])
         if step < timedelta(minutes=5):
             raise r.error(f"{dotted}.step", "must be at least 5m")
-        description = r.string(item, "description", f"{dotted}.description", "") or ""
+        description = r.text(item, "description", f"{dotted}.description")
         result.append(CallType(slug=slug, title=title, duration=duration, step=step,
                                description=description))
     return tuple(result)
@@ -634,19 +515,19 @@ def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
 def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
     r.unknown(t, {"title", "description", "base_url", "theme", "intro", "robots_index",
                   "allow_framing", "languages", "imprint", "privacy_policy"}, "site")
-    base_url = r.string(t, "base_url", "site.base_url", "") or ""
+    base_url = r.text(t, "base_url", "site.base_url")
     if base_url and not re.match(r"^https?://[^\s/]+", base_url):
         raise r.error("site.base_url", f"{base_url!r}: write a full address such as "
                       "\"https://call.example.org\"")
     return SiteOptions(
         # Empty: the theme's catalog names the page in each of its languages.
-        title=r.string(t, "title", "site.title", "") or "",
-        description=r.string(t, "description", "site.description", "") or "",
+        title=r.text(t, "title", "site.title"),
+        description=r.text(t, "description", "site.description"),
         base_url=base_url.rstrip("/"),
-        theme=r.string(t, "theme", "site.theme", "default") or "default",
-        intro=r.string(t, "intro", "site.intro", "intro.md") or "intro.md",
-        robots_index=r.boolean(t, "robots_index", "site.robots_index", False),
-        allow_framing=r.boolean(t, "allow_framing", "site.allow_framing", False),
+        theme=r.text(t, "theme", "site.theme"),
+        intro=r.text(t, "intro", "site.intro"),
+        robots_index=r.boolean(t, "robots_index", "site.robots_index"),
+        allow_framing=r.boolean(t, "allow_framing", "site.allow_framing"),
         languages=_site_languages(r, t),
         imprint=_legal(r, t, "imprint"),
         privacy_policy=_legal(r, t, "privacy_policy"),
@@ -655,7 +536,7 @@ def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
 
 def _legal(r: FieldReader, t: dict[str, Any], key: str) -> str:
     """A legal page: an http(s) URL as it is, or a Markdown file in content/ that must exist."""
-    value = (r.string(t, key, f"site.{key}", "") or "").strip()
+    value = r.text(t, key, f"site.{key}")
     if not value or re.match(r"^https?://[^\s/]+", value):
         return value
     if "://" in value or value.startswith(("mailto:", "javascript:")):

@@ -1,4 +1,4 @@
-"""Small value types of the settings: secrets, day ranges, durations, rate limits.
+"""Small value types of the settings: secrets, day ranges, durations, rate limits, reminders.
 
 Each parser takes the raw TOML (or command-line) value and raises a ConfigError
 that names the field and says how to write the value; the settings loader and
@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from generator.errors import ConfigError
 
 __all__ = [
     "DayRange",
+    "Reminder",
     "Secret",
     "parse_duration",
     "parse_hours",
     "parse_range",
     "parse_rate_limit",
+    "parse_reminder",
+    "parse_reminders",
     "parse_timezone",
 ]
 
@@ -196,3 +199,52 @@ def parse_timezone(text: str, *, field: str, file: str | None = None) -> ZoneInf
     fix = (f'did you mean "{match}"?' if match
            else 'write e.g. "Europe/Berlin" or "America/New_York"')
     raise ConfigError(f"{text!r} is not an IANA time zone; {fix}", file=file, field=field)
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """How long before a call a reminder goes out, as written ("1d", "1h").
+
+    Days and weeks count on the owner's calendar ("1d": the day before at the
+    same local time, also across a DST change); hours, minutes and seconds are
+    exact ("24h" before a call on the Monday after the clocks go forward is
+    Sunday one hour earlier by the clock).
+    """
+
+    text: str
+    days: int
+    exact: timedelta
+
+    def due(self, start: datetime, tz: ZoneInfo) -> datetime:
+        """When the reminder of a call starting at ``start`` is due (UTC)."""
+        local = start.astimezone(tz)
+        # Aware arithmetic on one tzinfo is wall-clock arithmetic: the day before, same time.
+        earlier = (local - timedelta(days=self.days)).astimezone(UTC)
+        return earlier - self.exact
+
+
+def parse_reminder(text: object, *, field: str, file: str | None = None) -> Reminder:
+    """ "1d", "24h", "1h30m": checked as a duration, then split into calendar days and the rest."""
+    total = parse_duration(text, field=field, file=file)
+    assert isinstance(text, str)  # parse_duration refused anything else
+    if total <= timedelta(0):
+        raise ConfigError(f"{text!r}: a reminder goes out before the call; use e.g. \"1h\"",
+                          file=file, field=field)
+    days = 0
+    for number, unit in re.findall(r"(\d+)([wdhms])", text.strip().lower().replace(" ", "")):
+        if unit in "wd":
+            days += int(number) * (7 if unit == "w" else 1)
+    return Reminder(text=text.strip(), days=days, exact=total - timedelta(days=days))
+
+
+def parse_reminders(value: object, *, field: str, file: str | None = None) -> tuple[Reminder, ...]:
+    """notify.reminders: a list of durations before the call (one string is a list of one)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError('expected a list such as ["1d", "1h"] (or [] for none)',
+                          file=file, field=field)
+    parsed = [parse_reminder(item, field=field, file=file) for item in value]
+    # Two spellings of one moment ("1d" and "24h" on most days) stay two reminders:
+    # only the same text twice is folded.
+    return tuple({rem.text: rem for rem in parsed}.values())
