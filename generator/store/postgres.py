@@ -15,7 +15,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,27 +24,11 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import errors as pg_errors
 
-from generator.domain import Booking, OutboxItem
+from generator.domain import Booking
 from generator.errors import StoreError
-from generator.store.base import BookingCheck, DayFull, MoveRefused, SlotTaken, Store
-from generator.store.sql import (
-    BOOKING_COLS,
-    DROP_REMINDERS,
-    OUTBOX_COLS,
-    booking_from_row,
-    booking_insert,
-    bookings_query,
-    claimable_outbox,
-    erasable_query,
-    erase_statements,
-    finish_outbox_update,
-    handoff_update,
-    hash_rate_key,
-    outbox_from_row,
-    outbox_query,
-    outbox_rows,
-    release_statements,
-)
+from generator.store.base import SlotTaken
+from generator.store.sql import OUTBOX_COLS
+from generator.store.sqlstore import SQLStore, aware
 
 __all__ = ["PostgresStore"]
 
@@ -127,20 +111,6 @@ _MIGRATIONS: tuple[str, ...] = (
 
 def _utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.astimezone(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
-    return moment.astimezone(UTC)
-
-
-def _booking(row: Sequence[Any]) -> Booking:
-    return booking_from_row(row, _utc)
-
-
-def _outbox(row: Sequence[Any]) -> OutboxItem:
-    return outbox_from_row(row, _utc)
 
 
 def describe_url(url: str) -> str:
@@ -242,8 +212,21 @@ class _Pool:
                 conn.close()
 
 
-class PostgresStore(Store):
+class PostgresStore(SQLStore):
     """Bookings in a PostgreSQL database named by a postgresql:// URL."""
+
+    # The dialect (see SQLStore): timestamptz times, ``%s`` parameters; the day's
+    # advisory lock, the row lock and SKIP LOCKED serialise what must take turns.
+    mark = "%s"
+    lock_row = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+    row_id = "ctid"
+    to_db = staticmethod(aware)
+    from_db = staticmethod(_utc)
+
+    @staticmethod
+    def named(name: str) -> str:
+        return f"%({name})s"
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
@@ -251,7 +234,7 @@ class PostgresStore(Store):
         self.migrate()
 
     @contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection]:
+    def _write(self) -> Iterator[psycopg.Connection]:
         for attempt in (1, 2):
             stack = contextlib.ExitStack()
             conn = stack.enter_context(self._pool.connection())
@@ -282,7 +265,7 @@ class PostgresStore(Store):
     # -- schema ---------------------------------------------------------------------
 
     def migrate(self) -> None:
-        with self._tx() as conn:
+        with self._write() as conn:
             # Several workers may start at once: one migrates, the others wait and see it done.
             conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_MIGRATE,))
             conn.execute(
@@ -306,81 +289,23 @@ class PostgresStore(Store):
     def schema_version(self) -> int:
         return self._read("SELECT max(version) FROM callslot_schema_version")[0][0]
 
-    # -- bookings -------------------------------------------------------------------
+    def _execute_many(self, conn: psycopg.Connection, sql: str, rows: list[tuple]) -> None:
+        with conn.cursor() as cur:
+            cur.executemany(sql, rows)
 
-    def book(
-        self,
-        booking: Booking,
-        *,
-        cancel_token_hash: str,
-        idempotency_key: str,
-        channels: Sequence[str],
-        day_start: datetime,
-        day_end: datetime,
-        max_per_day: int | None,
-        buffer_before: timedelta = timedelta(0),
-        buffer_after: timedelta = timedelta(0),
-        move_token_hash: str | None = None,
-        reminders: Sequence[tuple[str, datetime]] = (),
-        check: BookingCheck | None = None,
-    ) -> tuple[Booking, bool]:
-        try:
-            with self._tx() as conn:
-                self._lock_days(
-                    conn, booking.end, day_start, day_end, max(buffer_before, buffer_after)
-                )
-                row = conn.execute(
-                    f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = %s", (idempotency_key,)
-                ).fetchone()
-                if row:
-                    return _booking(row), False
-                if check is not None:
-                    pad = buffer_before + buffer_after
-                    around = conn.execute(
-                        "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' "
-                        "AND end_at > %s AND start_at < %s ORDER BY start_at",
-                        (_aware(day_start) - pad, _aware(day_end) + pad),
-                    ).fetchall()
-                    check([(_utc(s), _utc(e)) for s, e in around])
-                self._check_free(
-                    conn,
-                    booking.start,
-                    booking.end,
-                    day_start=day_start,
-                    day_end=day_end,
-                    max_per_day=max_per_day,
-                    buffer_before=buffer_before,
-                    buffer_after=buffer_after,
-                )
-                conn.execute(
-                    *booking_insert(
-                        booking,
-                        cancel_token_hash=cancel_token_hash,
-                        idempotency_key=idempotency_key,
-                        time=_aware,
-                        mark="%s",
-                        move_token_hash=move_token_hash,
-                    )
-                )
-                self._enqueue(
-                    conn, booking.id, channels, "booked", booking.created_at, reminders=reminders
-                )
-        except pg_errors.ExclusionViolation:
-            # An overlap the day lock did not serialise (a call across midnight): the
-            # constraint is the last word.
-            raise SlotTaken(f"{booking.start:%Y-%m-%d %H:%M} UTC is already booked") from None
-        except pg_errors.UniqueViolation as exc:
-            if exc.diag.constraint_name == "bookings_idem_key_key":
-                rows = self._read(
-                    f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = %s", (idempotency_key,)
-                )
-                if rows:
-                    return _booking(rows[0]), False
-            raise
-        return self.get(booking.id) or booking, True
+    def _claim(self, conn: psycopg.Connection, where: str, params: dict[str, Any]) -> list[tuple]:
+        # SKIP LOCKED: a second worker passes over rows the first is claiming right now.
+        return conn.execute(
+            f"WITH due AS (SELECT id FROM outbox WHERE {where} "
+            "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+            "UPDATE outbox o SET claimed_by = %(worker)s, lease_until = %(until)s "
+            f"FROM due WHERE o.id = due.id RETURNING "
+            + ", ".join(f"o.{c.strip()}" for c in OUTBOX_COLS.split(",")),
+            params,
+        ).fetchall()
 
-    @staticmethod
     def _lock_days(
+        self,
         conn: psycopg.Connection,
         end: datetime,
         day_start: datetime,
@@ -389,320 +314,43 @@ class PostgresStore(Store):
     ) -> None:
         """Serialise the writers of the owner's day (and of the next, when a buffer reaches it)."""
         # Minutes since the epoch fit the lock's int4 key until the year 6053.
-        day_key = int(_aware(day_start).timestamp()) // 60
+        day_key = int(aware(day_start).timestamp()) // 60
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_DAY, day_key))
-        if _aware(end) + reach > _aware(day_end):
+        if aware(end) + reach > aware(day_end):
             # Its buffer reaches into the next day, whose bookings lock only that
             # day: take its lock too (ascending order, so no deadlock). A call of
             # the next day always holds that lock, so the two are serialised.
-            next_key = int(_aware(day_end).timestamp()) // 60
+            next_key = int(aware(day_end).timestamp()) // 60
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_DAY, next_key))
 
-    @staticmethod
-    def _check_free(
-        conn: psycopg.Connection,
-        start: datetime,
-        end: datetime,
-        *,
-        day_start: datetime,
-        day_end: datetime,
-        max_per_day: int | None,
-        buffer_before: timedelta,
-        buffer_after: timedelta,
-        leave_out: str = "",
-    ) -> None:
-        """SlotTaken or DayFull unless [start, end) fits; ``leave_out``: the call being moved."""
-        clash = conn.execute(
-            "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < %s "
-            "AND end_at > %s AND id <> %s LIMIT 1",
-            (_aware(end) + buffer_before, _aware(start) - buffer_after, leave_out),
-        ).fetchone()
-        if clash:
-            raise SlotTaken(f"{_aware(start):%Y-%m-%d %H:%M} UTC is already booked")
-        if max_per_day is not None:
-            (count,) = conn.execute(
-                "SELECT count(*) FROM bookings WHERE status = 'confirmed' "
-                "AND start_at >= %s AND start_at < %s AND id <> %s",
-                (_aware(day_start), _aware(day_end), leave_out),
-            ).fetchone()
-            if count >= max_per_day:
-                raise DayFull(f"{max_per_day} calls already booked that day")
+    def _lock_rate(self, conn: psycopg.Connection, hashed_key: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_RATE, hashed_key))
 
-    @staticmethod
-    def _enqueue(
-        conn: psycopg.Connection,
-        booking_id: str,
-        channels: Sequence[str],
-        event: str,
-        now: datetime,
-        *,
-        reminders: Sequence[tuple[str, datetime]] = (),
-        previous: tuple[datetime, datetime] | None = None,
-    ) -> None:
-        sql, rows = outbox_rows(
-            booking_id, channels, event, now, reminders=reminders, previous=previous, time=_aware
-        )
-        if rows:
-            with conn.cursor() as cur:
-                cur.executemany(sql.replace("?", "%s"), rows)
+    # -- bookings: the exclusion constraint has the last word ---------------------------
 
-    def move(
-        self,
-        booking_id: str,
-        *,
-        start: datetime,
-        end: datetime,
-        now: datetime,
-        channels: Sequence[str],
-        reminders: Sequence[tuple[str, datetime]],
-        day_start: datetime,
-        day_end: datetime,
-        max_per_day: int | None,
-        buffer_before: timedelta = timedelta(0),
-        buffer_after: timedelta = timedelta(0),
-    ) -> Booking | None:
+    def book(self, booking: Booking, **kwargs: Any) -> tuple[Booking, bool]:
         try:
-            with self._tx() as conn:
-                # The new day's lock first, as a booking takes it: a booking and a move
-                # aiming at one day take turns. The row lock keeps a cancel or a second
-                # move of this call out until this one commits.
-                self._lock_days(conn, end, day_start, day_end, max(buffer_before, buffer_after))
-                row = conn.execute(
-                    f"SELECT {BOOKING_COLS} FROM bookings WHERE id = %s FOR UPDATE",
-                    (booking_id,),
-                ).fetchone()
-                if row is None:
-                    return None
-                old = _booking(row)
-                if old.status != "confirmed":
-                    raise MoveRefused("cancelled")
-                if old.start <= _aware(now):
-                    raise MoveRefused("begun")
-                self._check_free(
-                    conn,
-                    start,
-                    end,
-                    day_start=day_start,
-                    day_end=day_end,
-                    max_per_day=max_per_day,
-                    buffer_before=buffer_before,
-                    buffer_after=buffer_after,
-                    leave_out=booking_id,
-                )
-                conn.execute(
-                    "UPDATE bookings SET start_at = %s, end_at = %s, sequence = sequence + 1 "
-                    "WHERE id = %s",
-                    (_aware(start), _aware(end), booking_id),
-                )
-                conn.execute(
-                    DROP_REMINDERS.format(reason="%s", booking="%s"),
-                    ("the call was moved; reminders follow its new time", booking_id),
-                )
-                self._enqueue(
-                    conn,
-                    booking_id,
-                    channels,
-                    "moved",
-                    now,
-                    reminders=reminders,
-                    previous=(old.start, old.end),
-                )
+            return super().book(booking, **kwargs)
         except pg_errors.ExclusionViolation:
-            raise SlotTaken(f"{_aware(start):%Y-%m-%d %H:%M} UTC is already booked") from None
-        return self.get(booking_id)
+            # An overlap the day lock did not serialise (a call across midnight): the
+            # constraint is the last word.
+            raise SlotTaken(f"{booking.start:%Y-%m-%d %H:%M} UTC is already booked") from None
+        except pg_errors.UniqueViolation as exc:
+            if exc.diag.constraint_name == "bookings_idem_key_key":
+                first = self.by_idempotency_key(kwargs["idempotency_key"])
+                if first:
+                    return first, False
+            raise
 
-    def get(self, booking_id: str) -> Booking | None:
-        rows = self._read(f"SELECT {BOOKING_COLS} FROM bookings WHERE id = %s", (booking_id,))
-        return _booking(rows[0]) if rows else None
-
-    def by_cancel_hash(self, token_hash: str) -> Booking | None:
-        rows = self._read(
-            f"SELECT {BOOKING_COLS} FROM bookings WHERE cancel_hash = %s", (token_hash,)
-        )
-        return _booking(rows[0]) if rows else None
-
-    def by_idempotency_key(self, key: str) -> Booking | None:
-        rows = self._read(f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = %s", (key,))
-        return _booking(rows[0]) if rows else None
-
-    def by_move_hash(self, token_hash: str) -> Booking | None:
-        rows = self._read(
-            f"SELECT {BOOKING_COLS} FROM bookings WHERE move_hash = %s", (token_hash,)
-        )
-        return _booking(rows[0]) if rows else None
-
-    def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
-        with self._tx() as conn:
-            row = conn.execute(
-                "SELECT status FROM bookings WHERE id = %s FOR UPDATE", (booking_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            if row[0] == "confirmed":
-                # The idempotency key is released so the same caller may book the slot again.
-                conn.execute(
-                    "UPDATE bookings SET status = 'cancelled', cancelled_at = %s, "
-                    "sequence = sequence + 1, idem_key = NULL WHERE id = %s",
-                    (_aware(now), booking_id),
-                )
-                conn.execute(
-                    DROP_REMINDERS.format(reason="%s", booking="%s"),
-                    ("the call was cancelled", booking_id),
-                )
-                self._enqueue(conn, booking_id, channels, "cancelled", now)
-        return self.get(booking_id)
-
-    def taken(
-        self, after: datetime, *, before: datetime | None = None
-    ) -> list[tuple[datetime, datetime]]:
-        rows = self._read(
-            "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' "
-            "AND end_at > %s AND (%s::timestamptz IS NULL OR start_at < %s) ORDER BY start_at",
-            (_aware(after), before and _aware(before), before and _aware(before)),
-        )
-        return [(_utc(s), _utc(e)) for s, e in rows]
-
-    def bookings(
-        self, *, since: datetime | None = None, include_cancelled: bool = False
-    ) -> list[Booking]:
-        sql, args = bookings_query(
-            since=since, include_cancelled=include_cancelled, time=_aware, mark="%s"
-        )
-        return [_booking(r) for r in self._read(sql, args)]
-
-    def set_outcome(self, booking_id: str, outcome: str) -> Booking | None:
-        if outcome not in ("held", "missed"):
-            raise ValueError(f"outcome must be 'held' or 'missed', not {outcome!r}")
-        with self._tx() as conn:
-            conn.execute("UPDATE bookings SET outcome = %s WHERE id = %s", (outcome, booking_id))
-        return self.get(booking_id)
-
-    # -- outbox ---------------------------------------------------------------------
-
-    def claim_outbox(
-        self,
-        *,
-        now: datetime,
-        worker: str,
-        lease: timedelta,
-        include_waiting: bool = False,
-        booking_id: str | None = None,
-        limit: int = 50,
-        channels: Sequence[str] | None = None,
-    ) -> list[OutboxItem]:
-        where, params = claimable_outbox(
-            now=now,
-            worker=worker,
-            lease=lease,
-            include_waiting=include_waiting,
-            booking_id=booking_id,
-            limit=limit,
-            time=_aware,
-            named=lambda name: f"%({name})s",
-            channels=channels,
-        )
-        with self._tx() as conn:
-            # SKIP LOCKED: a second worker passes over rows the first is claiming right now.
-            rows = conn.execute(
-                f"WITH due AS (SELECT id FROM outbox WHERE {where} "
-                "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
-                "UPDATE outbox o SET claimed_by = %(worker)s, lease_until = %(until)s "
-                f"FROM due WHERE o.id = due.id RETURNING "
-                + ", ".join(f"o.{c.strip()}" for c in OUTBOX_COLS.split(",")),
-                params,
-            ).fetchall()
-        return sorted((_outbox(r) for r in rows), key=lambda item: item.id)
-
-    def finish_outbox(
-        self, item_id: int, *, sent: bool, error: str = "", next_attempt_at: datetime | None = None
-    ) -> None:
-        sql, args = finish_outbox_update(
-            item_id,
-            sent=sent,
-            error=error,
-            next_attempt_at=next_attempt_at,
-            time=_aware,
-            mark="%s",
-        )
-        with self._tx() as conn:
-            conn.execute(sql, args)
-
-    def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
-        return [_outbox(r) for r in self._read(*outbox_query(booking_id, mark="%s"))]
-
-    def mark_handoff(self, item_id: int, stage: str) -> None:
-        with self._tx() as conn:
-            conn.execute(*handoff_update(item_id, stage, mark="%s"))
-
-    def release_claims(self, *, now: datetime, alive: Callable[[str], bool]) -> list[int]:
-        with self._tx() as conn:
-            rows = conn.execute(
-                "SELECT id, claimed_by, handoff FROM outbox WHERE status = 'pending' "
-                "AND claimed_by IS NOT NULL AND lease_until > %s FOR UPDATE SKIP LOCKED",
-                (_aware(now),),
-            ).fetchall()
-            released = []
-            for item_id, worker, handoff in rows:
-                if alive(worker):
-                    continue
-                for sql, args in release_statements(item_id, handoff, now=_aware(now), mark="%s"):
-                    conn.execute(sql, args)
-                released.append(item_id)
-        return released
-
-    # -- the rest -------------------------------------------------------------------
-
-    def rate_hit(self, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
-        hashed = hash_rate_key(key)
-        with self._tx() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_RATE, hashed))
-            conn.execute(
-                "DELETE FROM rate_hits WHERE at <= %s",
-                (_aware(now - max(window, timedelta(days=1))),),
-            )
-            (count,) = conn.execute(
-                "SELECT count(*) FROM rate_hits WHERE key = %s AND at > %s",
-                (hashed, _aware(now - window)),
-            ).fetchone()
-            if count >= limit:
-                return False
-            conn.execute("INSERT INTO rate_hits (key, at) VALUES (%s, %s)", (hashed, _aware(now)))
-        return True
-
-    def rate_refund(self, key: str, *, at: datetime) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "DELETE FROM rate_hits WHERE ctid = (SELECT ctid FROM rate_hits "
-                "WHERE key = %s AND at = %s LIMIT 1)",
-                (hash_rate_key(key), _aware(at)),
-            )
-
-    def rate_retry_after(self, key: str, *, now: datetime, window: timedelta) -> timedelta:
-        (oldest,) = self._read(
-            "SELECT min(at) FROM rate_hits WHERE key = %s AND at > %s",
-            (hash_rate_key(key), _aware(now - window)),
-        )[0]
-        return max(timedelta(0), oldest + window - now) if oldest else timedelta(0)
+    def move(self, booking_id: str, *, start: datetime, **kwargs: Any) -> Booking | None:
+        try:
+            return super().move(booking_id, start=start, **kwargs)
+        except pg_errors.ExclusionViolation:
+            raise SlotTaken(f"{aware(start):%Y-%m-%d %H:%M} UTC is already booked") from None
 
     # -- privacy --------------------------------------------------------------------
 
-    def erasable(self, *, ended_before: datetime) -> list[Booking]:
-        sql, args = erasable_query(ended_before=ended_before, time=_aware, mark="%s")
-        return [_booking(r) for r in self._read(sql, args)]
-
-    def erase(self, booking_ids: Sequence[str], *, now: datetime) -> int:
-        erased = 0
-        with self._tx() as conn:
-            for number, (sql, args) in enumerate(
-                erase_statements(booking_ids, now=now, time=_aware, mark="%s")
-            ):
-                changed = conn.execute(sql, args).rowcount
-                erased = changed if number == 0 else erased
-        if booking_ids:
-            self._vacuum()
-        return erased
-
-    def _vacuum(self) -> None:
+    def _after_erase(self) -> None:
         """Let PostgreSQL reclaim the row versions from before the erasure now rather than
         whenever autovacuum comes by (an UPDATE leaves the old version in the table)."""
         try:

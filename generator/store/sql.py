@@ -134,15 +134,16 @@ def outbox_rows(
     reminders: Sequence[tuple[str, datetime]] = (),
     previous: tuple[datetime, datetime] | None = None,
     time: ToDb,
+    mark: str,
 ) -> tuple[str, list[tuple[Any, ...]]]:
-    """The INSERT (``?`` placeholders) and its rows: ``channels`` for ``event`` due now,
-    and each (channel, due) reminder; ``previous`` is the old time of a moved call."""
+    """The INSERT and its rows: ``channels`` for ``event`` due now, and each
+    (channel, due) reminder; ``previous`` is the old time of a moved call."""
     prev = (time(previous[0]), time(previous[1])) if previous else (None, None)
     rows = [(booking_id, channel, event, time(now), *prev) for channel in channels]
     rows += [(booking_id, channel, "reminder", time(due), None, None) for channel, due in reminders]
     sql = (
         "INSERT INTO outbox (booking_id, channel, event, next_attempt_at, previous_start, "
-        "previous_end) VALUES (?, ?, ?, ?, ?, ?)"
+        f"previous_end) VALUES ({', '.join([mark] * 6)})"
     )
     return sql, rows
 

@@ -14,33 +14,16 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from generator.domain import Booking, OutboxItem
 from generator.errors import StoreError
 from generator.files import create_private_file, make_dirs
-from generator.store.base import BookingCheck, DayFull, MoveRefused, SlotTaken, Store
-from generator.store.sql import (
-    BOOKING_COLS,
-    DROP_REMINDERS,
-    OUTBOX_COLS,
-    booking_from_row,
-    booking_insert,
-    bookings_query,
-    claimable_outbox,
-    erasable_query,
-    erase_statements,
-    finish_outbox_update,
-    handoff_update,
-    hash_rate_key,
-    outbox_from_row,
-    outbox_query,
-    outbox_rows,
-    release_statements,
-)
+from generator.store.sql import OUTBOX_COLS
+from generator.store.sqlstore import SQLStore
 
 __all__ = ["SQLiteStore"]
 
@@ -128,16 +111,18 @@ def _dt(text: str | None) -> datetime | None:
     return None if text is None else datetime.strptime(text, _FMT).replace(tzinfo=UTC)
 
 
-def _booking(row: Sequence[object]) -> Booking:
-    return booking_from_row(row, _dt)
-
-
-def _outbox(row: Sequence[object]) -> OutboxItem:
-    return outbox_from_row(row, _dt)
-
-
-class SQLiteStore(Store):
+class SQLiteStore(SQLStore):
     """Bookings in one SQLite file (created with its folder when missing)."""
+
+    # The dialect (see SQLStore): ISO text times, ``?`` parameters, no locks beyond
+    # the immediate transaction's write lock, which already serialises every writer.
+    mark = "?"
+    to_db = staticmethod(_ts)
+    from_db = staticmethod(_dt)
+
+    @staticmethod
+    def named(name: str) -> str:
+        return f":{name}"
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = Path(path)
@@ -203,7 +188,7 @@ class SQLiteStore(Store):
             if not keep:
                 conn.close()
 
-    def _rows(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:
+    def _read(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
         with self._connection() as conn:
             return conn.execute(sql, args).fetchall()
 
@@ -219,6 +204,17 @@ class SQLiteStore(Store):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    def _execute_many(self, conn: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
+        conn.executemany(sql, rows)
+
+    def _claim(self, conn: sqlite3.Connection, where: str, params: dict[str, Any]) -> list[tuple]:
+        return conn.execute(
+            "UPDATE outbox SET claimed_by = :worker, lease_until = :until "
+            f"WHERE id IN (SELECT id FROM outbox WHERE {where} "
+            f"ORDER BY id LIMIT :limit) RETURNING {OUTBOX_COLS}",
+            params,
+        ).fetchall()
 
     # -- schema ---------------------------------------------------------------------
 
@@ -240,350 +236,11 @@ class SQLiteStore(Store):
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
     def schema_version(self) -> int:
-        return self._rows("SELECT max(version) FROM schema_version")[0][0]
-
-    # -- bookings -------------------------------------------------------------------
-
-    def book(
-        self,
-        booking: Booking,
-        *,
-        cancel_token_hash: str,
-        idempotency_key: str,
-        channels: Sequence[str],
-        day_start: datetime,
-        day_end: datetime,
-        max_per_day: int | None,
-        buffer_before: timedelta = timedelta(0),
-        buffer_after: timedelta = timedelta(0),
-        move_token_hash: str | None = None,
-        reminders: Sequence[tuple[str, datetime]] = (),
-        check: BookingCheck | None = None,
-    ) -> tuple[Booking, bool]:
-        with self._write() as conn:
-            row = conn.execute(
-                f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = ?", (idempotency_key,)
-            ).fetchone()
-            if row:
-                return _booking(row), False
-            if check is not None:
-                pad = buffer_before + buffer_after
-                around = conn.execute(
-                    "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' "
-                    "AND end_at > ? AND start_at < ? ORDER BY start_at",
-                    (_ts(day_start - pad), _ts(day_end + pad)),
-                ).fetchall()
-                check([(_dt(s), _dt(e)) for s, e in around])
-            self._check_free(
-                conn,
-                booking.start,
-                booking.end,
-                day_start=day_start,
-                day_end=day_end,
-                max_per_day=max_per_day,
-                buffer_before=buffer_before,
-                buffer_after=buffer_after,
-            )
-            conn.execute(
-                *booking_insert(
-                    booking,
-                    cancel_token_hash=cancel_token_hash,
-                    idempotency_key=idempotency_key,
-                    time=_ts,
-                    mark="?",
-                    move_token_hash=move_token_hash,
-                )
-            )
-            self._enqueue(
-                conn, booking.id, channels, "booked", booking.created_at, reminders=reminders
-            )
-        return self.get(booking.id) or booking, True
-
-    @staticmethod
-    def _check_free(
-        conn: sqlite3.Connection,
-        start: datetime,
-        end: datetime,
-        *,
-        day_start: datetime,
-        day_end: datetime,
-        max_per_day: int | None,
-        buffer_before: timedelta,
-        buffer_after: timedelta,
-        leave_out: str = "",
-    ) -> None:
-        """SlotTaken or DayFull unless [start, end) fits; ``leave_out``: the call being moved."""
-        clash = conn.execute(
-            "SELECT 1 FROM bookings WHERE status = 'confirmed' AND start_at < ? "
-            "AND end_at > ? AND id <> ? LIMIT 1",
-            (_ts(end + buffer_before), _ts(start - buffer_after), leave_out),
-        ).fetchone()
-        if clash:
-            raise SlotTaken(f"{start:%Y-%m-%d %H:%M} UTC is already booked")
-        if max_per_day is not None:
-            (count,) = conn.execute(
-                "SELECT count(*) FROM bookings WHERE status = 'confirmed' "
-                "AND start_at >= ? AND start_at < ? AND id <> ?",
-                (_ts(day_start), _ts(day_end), leave_out),
-            ).fetchone()
-            if count >= max_per_day:
-                raise DayFull(f"{max_per_day} calls already booked that day")
-
-    @staticmethod
-    def _enqueue(
-        conn: sqlite3.Connection,
-        booking_id: str,
-        channels: Sequence[str],
-        event: str,
-        now: datetime,
-        *,
-        reminders: Sequence[tuple[str, datetime]] = (),
-        previous: tuple[datetime, datetime] | None = None,
-    ) -> None:
-        sql, rows = outbox_rows(
-            booking_id, channels, event, now, reminders=reminders, previous=previous, time=_ts
-        )
-        conn.executemany(sql, rows)
-
-    def move(
-        self,
-        booking_id: str,
-        *,
-        start: datetime,
-        end: datetime,
-        now: datetime,
-        channels: Sequence[str],
-        reminders: Sequence[tuple[str, datetime]],
-        day_start: datetime,
-        day_end: datetime,
-        max_per_day: int | None,
-        buffer_before: timedelta = timedelta(0),
-        buffer_after: timedelta = timedelta(0),
-    ) -> Booking | None:
-        with self._write() as conn:
-            row = conn.execute(
-                f"SELECT {BOOKING_COLS} FROM bookings WHERE id = ?", (booking_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            old = _booking(row)
-            if old.status != "confirmed":
-                raise MoveRefused("cancelled")
-            if old.start <= now:
-                raise MoveRefused("begun")
-            self._check_free(
-                conn,
-                start,
-                end,
-                day_start=day_start,
-                day_end=day_end,
-                max_per_day=max_per_day,
-                buffer_before=buffer_before,
-                buffer_after=buffer_after,
-                leave_out=booking_id,
-            )
-            conn.execute(
-                "UPDATE bookings SET start_at = ?, end_at = ?, sequence = sequence + 1 "
-                "WHERE id = ?",
-                (_ts(start), _ts(end), booking_id),
-            )
-            conn.execute(
-                DROP_REMINDERS.format(reason="?", booking="?"),
-                ("the call was moved; reminders follow its new time", booking_id),
-            )
-            self._enqueue(
-                conn,
-                booking_id,
-                channels,
-                "moved",
-                now,
-                reminders=reminders,
-                previous=(old.start, old.end),
-            )
-        return self.get(booking_id)
-
-    def get(self, booking_id: str) -> Booking | None:
-        rows = self._rows(f"SELECT {BOOKING_COLS} FROM bookings WHERE id = ?", (booking_id,))
-        return _booking(rows[0]) if rows else None
-
-    def by_cancel_hash(self, token_hash: str) -> Booking | None:
-        rows = self._rows(
-            f"SELECT {BOOKING_COLS} FROM bookings WHERE cancel_hash = ?", (token_hash,)
-        )
-        return _booking(rows[0]) if rows else None
-
-    def by_idempotency_key(self, key: str) -> Booking | None:
-        rows = self._rows(f"SELECT {BOOKING_COLS} FROM bookings WHERE idem_key = ?", (key,))
-        return _booking(rows[0]) if rows else None
-
-    def by_move_hash(self, token_hash: str) -> Booking | None:
-        rows = self._rows(f"SELECT {BOOKING_COLS} FROM bookings WHERE move_hash = ?", (token_hash,))
-        return _booking(rows[0]) if rows else None
-
-    def cancel(self, booking_id: str, *, now: datetime, channels: Sequence[str]) -> Booking | None:
-        with self._write() as conn:
-            row = conn.execute("SELECT status FROM bookings WHERE id = ?", (booking_id,)).fetchone()
-            if row is None:
-                return None
-            if row[0] == "confirmed":
-                # The idempotency key is released so the same caller may book the slot again.
-                conn.execute(
-                    "UPDATE bookings SET status = 'cancelled', cancelled_at = ?, "
-                    "sequence = sequence + 1, idem_key = NULL WHERE id = ?",
-                    (_ts(now), booking_id),
-                )
-                conn.execute(
-                    DROP_REMINDERS.format(reason="?", booking="?"),
-                    ("the call was cancelled", booking_id),
-                )
-                self._enqueue(conn, booking_id, channels, "cancelled", now)
-        return self.get(booking_id)
-
-    def taken(
-        self, after: datetime, *, before: datetime | None = None
-    ) -> list[tuple[datetime, datetime]]:
-        # An open end compares as later than any stored time ("9" > "2...").
-        until = _ts(before) if before is not None else "9"
-        rows = self._rows(
-            "SELECT start_at, end_at FROM bookings WHERE status = 'confirmed' AND end_at > ? "
-            "AND start_at < ? ORDER BY start_at",
-            (_ts(after), until),
-        )
-        return [(_dt(s), _dt(e)) for s, e in rows]
-
-    def bookings(
-        self, *, since: datetime | None = None, include_cancelled: bool = False
-    ) -> list[Booking]:
-        sql, args = bookings_query(
-            since=since, include_cancelled=include_cancelled, time=_ts, mark="?"
-        )
-        rows = self._rows(sql, args)
-        return [_booking(r) for r in rows]
-
-    def set_outcome(self, booking_id: str, outcome: str) -> Booking | None:
-        if outcome not in ("held", "missed"):
-            raise ValueError(f"outcome must be 'held' or 'missed', not {outcome!r}")
-        with self._write() as conn:
-            conn.execute("UPDATE bookings SET outcome = ? WHERE id = ?", (outcome, booking_id))
-        return self.get(booking_id)
-
-    # -- outbox ---------------------------------------------------------------------
-
-    def claim_outbox(
-        self,
-        *,
-        now: datetime,
-        worker: str,
-        lease: timedelta,
-        include_waiting: bool = False,
-        booking_id: str | None = None,
-        limit: int = 50,
-        channels: Sequence[str] | None = None,
-    ) -> list[OutboxItem]:
-        where, params = claimable_outbox(
-            now=now,
-            worker=worker,
-            lease=lease,
-            include_waiting=include_waiting,
-            booking_id=booking_id,
-            limit=limit,
-            time=_ts,
-            named=lambda name: f":{name}",
-            channels=channels,
-        )
-        with self._write() as conn:
-            rows = conn.execute(
-                "UPDATE outbox SET claimed_by = :worker, lease_until = :until "
-                f"WHERE id IN (SELECT id FROM outbox WHERE {where} "
-                f"ORDER BY id LIMIT :limit) RETURNING {OUTBOX_COLS}",
-                params,
-            ).fetchall()
-        return sorted((_outbox(r) for r in rows), key=lambda item: item.id)
-
-    def finish_outbox(
-        self, item_id: int, *, sent: bool, error: str = "", next_attempt_at: datetime | None = None
-    ) -> None:
-        sql, args = finish_outbox_update(
-            item_id, sent=sent, error=error, next_attempt_at=next_attempt_at, time=_ts, mark="?"
-        )
-        with self._write() as conn:
-            conn.execute(sql, args)
-
-    def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
-        return [_outbox(r) for r in self._rows(*outbox_query(booking_id, mark="?"))]
-
-    def mark_handoff(self, item_id: int, stage: str) -> None:
-        with self._write() as conn:
-            conn.execute(*handoff_update(item_id, stage, mark="?"))
-
-    def release_claims(self, *, now: datetime, alive: Callable[[str], bool]) -> list[int]:
-        with self._write() as conn:
-            rows = conn.execute(
-                "SELECT id, claimed_by, handoff FROM outbox WHERE status = 'pending' "
-                "AND claimed_by IS NOT NULL AND lease_until > ?",
-                (_ts(now),),
-            ).fetchall()
-            released = []
-            for item_id, worker, handoff in rows:
-                if alive(worker):
-                    continue
-                for sql, args in release_statements(item_id, handoff, now=_ts(now), mark="?"):
-                    conn.execute(sql, args)
-                released.append(item_id)
-        return released
-
-    # -- the rest -------------------------------------------------------------------
-
-    def rate_hit(self, key: str, *, now: datetime, window: timedelta, limit: int) -> bool:
-        hashed, since = hash_rate_key(key), _ts(now - window)
-        with self._write() as conn:
-            conn.execute("DELETE FROM rate_hits WHERE key = ? AND at <= ?", (hashed, since))
-            (count,) = conn.execute(
-                "SELECT count(*) FROM rate_hits WHERE key = ?", (hashed,)
-            ).fetchone()
-            if count >= limit:
-                return False
-            conn.execute("INSERT INTO rate_hits (key, at) VALUES (?, ?)", (hashed, _ts(now)))
-            # Old hits of clients that never came back.
-            conn.execute(
-                "DELETE FROM rate_hits WHERE at <= ?", (_ts(now - max(window, timedelta(days=1))),)
-            )
-        return True
-
-    def rate_refund(self, key: str, *, at: datetime) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "DELETE FROM rate_hits WHERE rowid = (SELECT rowid FROM rate_hits "
-                "WHERE key = ? AND at = ? LIMIT 1)",
-                (hash_rate_key(key), _ts(at)),
-            )
-
-    def rate_retry_after(self, key: str, *, now: datetime, window: timedelta) -> timedelta:
-        (oldest,) = self._rows(
-            "SELECT min(at) FROM rate_hits WHERE key = ? AND at > ?",
-            (hash_rate_key(key), _ts(now - window)),
-        )[0]
-        return max(timedelta(0), _dt(oldest) + window - now) if oldest else timedelta(0)
+        return self._read("SELECT max(version) FROM schema_version")[0][0]
 
     # -- privacy --------------------------------------------------------------------
 
-    def erasable(self, *, ended_before: datetime) -> list[Booking]:
-        return [_booking(r) for r in self._rows(*erasable_query(
-            ended_before=ended_before, time=_ts, mark="?"))]
-
-    def erase(self, booking_ids: Sequence[str], *, now: datetime) -> int:
-        erased = 0
-        with self._write() as conn:
-            for number, (sql, args) in enumerate(
-                erase_statements(booking_ids, now=now, time=_ts, mark="?")
-            ):
-                changed = conn.execute(sql, args).rowcount
-                erased = changed if number == 0 else erased
-        if booking_ids:
-            self._drop_old_pages()
-        return erased
-
-    def _drop_old_pages(self) -> None:
+    def _after_erase(self) -> None:
         """Write the WAL back into the file and empty it: until then it holds page images
         from before the erasure, names and numbers included."""
         with self._connection() as conn:
@@ -594,7 +251,7 @@ class SQLiteStore(Store):
 
     def ping(self) -> None:
         try:
-            self._rows("SELECT 1")
+            self._read("SELECT 1")
         except sqlite3.Error as exc:
             raise StoreError(f"the booking database {self.path} cannot be read: {exc}") from None
 
