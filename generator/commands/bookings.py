@@ -18,7 +18,7 @@ from generator.commands.phrases import clock, count, day_and_time
 from generator.config.settings import Settings
 from generator.domain import Booking
 from generator.errors import CallslotError, ConfigError
-from generator.store.base import DayFull, MoveRefused, SlotTaken, Store
+from generator.store.base import DayFull, MoveRefused, SlotTaken, Store, day_limits
 
 __all__ = ["FORMATS", "format_bookings", "move_booking", "parse_move_time"]
 
@@ -194,9 +194,7 @@ def move_booking(
     rules = settings.booking
     if not force:
         pad = rules.buffer_before + rules.buffer_after
-        taken = store.taken(day_start - pad, before=day_end + pad)
-        if (booking.start, booking.end) in taken:
-            taken.remove((booking.start, booking.end))  # the call does not block itself
+        taken = store.taken_by_others(booking, day_start - pad, before=day_end + pad)
         busy = read_busy(
             settings.calendars,
             settings.tz,
@@ -220,11 +218,7 @@ def move_booking(
             now=now,
             channels=channels_for(settings, "moved"),
             reminders=reminders_for(settings, slot.start, now),
-            day_start=day_start,
-            day_end=day_end,
-            max_per_day=rules.max_per_day,
-            buffer_before=rules.buffer_before,
-            buffer_after=rules.buffer_after,
+            **day_limits(rules, day_start, day_end),
         )
     except SlotTaken:
         raise CallslotError(

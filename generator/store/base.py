@@ -10,8 +10,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from generator.domain import Booking, OutboxItem
+
+if TYPE_CHECKING:
+    from generator.config.settings import BookingRules
 
 __all__ = [
     "ANNOUNCEMENTS",
@@ -22,6 +26,7 @@ __all__ = [
     "OutboxItem",
     "SlotTaken",
     "Store",
+    "day_limits",
 ]
 
 # Outbox rows that announce a call's state (not reminders, not the build hook).
@@ -46,6 +51,18 @@ class MoveRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def day_limits(rules: BookingRules, day_start: datetime, day_end: datetime) -> dict[str, Any]:
+    """What Store.book and Store.move check a call against besides other calls: the
+    owner's local day [day_start, day_end), its most calls, the pause around each call."""
+    return {
+        "day_start": day_start,
+        "day_end": day_end,
+        "max_per_day": rules.max_per_day,
+        "buffer_before": rules.buffer_before,
+        "buffer_after": rules.buffer_after,
+    }
 
 
 class Store(ABC):
@@ -147,6 +164,16 @@ class Store(ABC):
     ) -> list[tuple[datetime, datetime]]:
         """(start, end) of confirmed bookings ending after ``after`` (and starting before
         ``before``, when given), sorted; nothing personal."""
+
+    def taken_by_others(
+        self, booking: Booking, after: datetime, *, before: datetime | None = None
+    ) -> list[tuple[datetime, datetime]]:
+        """As :meth:`taken`, without ``booking`` itself: a call being moved does not
+        block its own way."""
+        taken = self.taken(after, before=before)
+        if (booking.start, booking.end) in taken:
+            taken.remove((booking.start, booking.end))
+        return taken
 
     @abstractmethod
     def bookings(

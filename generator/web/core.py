@@ -36,7 +36,7 @@ from generator.config.settings import Settings
 from generator.domain import Booking
 from generator.errors import CalendarError
 from generator.i18n import N_, pick_language
-from generator.store.base import DayFull, SlotTaken, Store
+from generator.store.base import DayFull, SlotTaken, Store, day_limits
 from generator.web.answers import (
     CONSENT_TEXT,
     ERRORS,
@@ -233,6 +233,27 @@ def day_bounds_in(moment: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
 _REASONS = {"notice": "too_soon", "busy": "slot_taken", "full": "day_full"}
 
 
+def _asked_for(form: BookingForm, slot: Slot, *, id: str, created_at: datetime,
+               **more: Any) -> Booking:
+    """The call as the form asks for it: the slot and what the caller wrote."""
+    return Booking(
+        id=id,
+        call_type=slot.call_type,
+        start=slot.start,
+        end=slot.end,
+        name=form.name,
+        phone=form.phone,
+        email=form.email,
+        topic=form.topic,
+        note=form.note,
+        who_calls=form.who_calls,
+        language=form.language,
+        caller_timezone=form.caller_timezone,
+        created_at=created_at,
+        **more,
+    )
+
+
 def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     from generator.signing import ForgedSlot, verify_slot_token
 
@@ -342,19 +363,10 @@ def _record(
         if why is not None:
             raise _Refused(_REASONS.get(why, "slot_unavailable"))
 
-    booking = Booking(
+    booking = _asked_for(
+        form,
+        slot,
         id=new_booking_id(),
-        call_type=slot.call_type,
-        start=slot.start,
-        end=slot.end,
-        name=form.name,
-        phone=form.phone,
-        email=form.email,
-        topic=form.topic,
-        note=form.note,
-        who_calls=form.who_calls,
-        language=form.language,
-        caller_timezone=form.caller_timezone,
         created_at=now,
         # The sentence as the caller read it (their page's language), not a posted text.
         consent_text=ctx.translate(CONSENT_TEXT, form.language) if form.consent else "",
@@ -369,12 +381,8 @@ def _record(
             reminders=ctx.reminders(booking.start, now),
             idempotency_key=key,
             channels=channels,
-            day_start=day_start,
-            day_end=day_end,
-            max_per_day=rules.max_per_day,
-            buffer_before=rules.buffer_before,
-            buffer_after=rules.buffer_after,
             check=decide,
+            **day_limits(rules, day_start, day_end),
         )
     except _Refused as refused:
         if refused.code in ("slot_taken", "day_full", "too_soon", "slot_unavailable"):
@@ -424,21 +432,7 @@ def _replayed(
     lang = form.language
     t = ctx.translate
     # The facts as this request sent them, never the stored booking's (note, email, id).
-    sent = Booking(
-        id="",
-        call_type=slot.call_type,
-        start=slot.start,
-        end=slot.end,
-        name=form.name,
-        phone=form.phone,
-        email=form.email,
-        topic=form.topic,
-        note=form.note,
-        who_calls=form.who_calls,
-        language=lang,
-        caller_timezone=form.caller_timezone,
-        created_at=earlier.created_at,
-    )
+    sent = _asked_for(form, slot, id="", created_at=earlier.created_at)
     heading = t("This call was booked already", lang)
     return ApiResponse(
         200,
@@ -481,28 +475,37 @@ def _booked(
     return ApiResponse(303, location=location)
 
 
-def _find(req: ApiRequest, ctx: Context) -> tuple[Booking | None, str]:
+def _by_token(
+    req: ApiRequest, by_hash: Callable[[str], Booking | None]
+) -> tuple[Booking | None, str]:
+    """The booking whose token the request carries (None for a malformed one), and the token."""
     token = req.fields.get("token") or req.query.get("token") or ""
-    if not _TOKEN_RE.match(token):
-        return None, token
-    return ctx.store.by_cancel_hash(hash_token(token)), token
+    return (by_hash(hash_token(token)) if _TOKEN_RE.match(token) else None), token
 
 
-def find_by_move_token(req: ApiRequest, ctx: Context) -> tuple[Booking | None, str]:
-    """The booking a move link names, and the token as given."""
-    token = req.fields.get("token") or req.query.get("token") or ""
-    if not _TOKEN_RE.match(token):
-        return None, token
-    return ctx.store.by_move_hash(hash_token(token)), token
-
-
-def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
-    booking, token = _find(req, ctx)
-    lang = _language(req.query.get("lang") or (booking.language if booking else None), ctx)
+def open_link(
+    req: ApiRequest, now: datetime, ctx: Context, by_hash: Callable[[str], Booking | None]
+) -> tuple[Booking, str, str] | ApiResponse:
+    """The booking a cancel or move link names (``by_hash`` finds it by the token's hash),
+    the token as given and the answer's language; or the refusal when the token names
+    no booking or the link has expired."""
+    booking, token = _by_token(req, by_hash)
+    lang = _language(
+        req.fields.get("lang") or req.query.get("lang") or (booking.language if booking else None),
+        ctx,
+    )
     if booking is None:
         return refusal("unknown_token", req, ctx, lang=lang)
     if link_expired(booking, now, ctx.settings):
         return refusal("link_expired", req, ctx, lang=lang)
+    return booking, token, lang
+
+
+def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
+    opened = open_link(req, now, ctx, ctx.store.by_cancel_hash)
+    if isinstance(opened, ApiResponse):
+        return opened
+    booking, token, lang = opened
     if req.wants_json:
         return ApiResponse(200, data=_booking_json(booking))
     t = ctx.translate
@@ -548,7 +551,7 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
 
 def _booking_ics(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     """The booked call as a calendar file, reached by the booking's secret token only."""
-    booking, _token = _find(req, ctx)
+    booking, _token = _by_token(req, ctx.store.by_cancel_hash)
     if booking is None:
         return refusal("unknown_token", req, ctx)
     from generator.notify.calendar_links import calendar_file
@@ -574,15 +577,10 @@ def _booking_json(booking: Booking) -> dict[str, Any]:
 
 
 def _cancel(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
-    booking, token = _find(req, ctx)
-    lang = _language(
-        req.fields.get("lang") or req.query.get("lang") or (booking.language if booking else None),
-        ctx,
-    )
-    if booking is None:
-        return refusal("unknown_token", req, ctx, lang=lang)
-    if link_expired(booking, now, ctx.settings):
-        return refusal("link_expired", req, ctx, lang=lang)
+    opened = open_link(req, now, ctx, ctx.store.by_cancel_hash)
+    if isinstance(opened, ApiResponse):
+        return opened
+    booking, token, lang = opened
     if req.method == "POST" and not same_site(req.origin, req.host, ctx.settings):
         return refusal("cross_site", req, ctx, lang=lang)
     if booking.status == "confirmed" and booking.start <= now:
@@ -663,7 +661,6 @@ def _move_view(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
 
 
 # For web/move.py, which answers as the views here do.
-language_of = _language
 day_bounds = _day_bounds
 iso_utc = _iso
 booking_json = _booking_json

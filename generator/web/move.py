@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from generator.errors import CalendarError
 from generator.i18n import N_
-from generator.store.base import Booking, DayFull, MoveRefused, SlotTaken
+from generator.store.base import Booking, DayFull, MoveRefused, SlotTaken, day_limits
 from generator.web.answers import Page, booking_details
 
 if TYPE_CHECKING:
@@ -59,27 +59,18 @@ def _others(
     """Booked time of every other call: the call being moved does not block itself."""
     from generator.busy.calendars import Busy
 
-    taken = ctx.store.taken(after, before=before)
-    own = (booking.start, booking.end)
-    if own in taken:
-        taken.remove(own)
-    return [Busy(s, e) for s, e in taken]
+    return [Busy(s, e) for s, e in ctx.store.taken_by_others(booking, after, before=before)]
 
 
 def move_view(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     """GET: the open times to choose from (or the moved call); POST: move it."""
-    from generator.web.core import ApiResponse, find_by_move_token, language_of, refusal
-    from generator.web.guards import link_expired, same_site
+    from generator.web.core import ApiResponse, open_link, refusal
+    from generator.web.guards import same_site
 
-    booking, token = find_by_move_token(req, ctx)
-    lang = language_of(
-        req.fields.get("lang") or req.query.get("lang") or (booking.language if booking else None),
-        ctx,
-    )
-    if booking is None:
-        return refusal("unknown_token", req, ctx, lang=lang)
-    if link_expired(booking, now, ctx.settings):
-        return refusal("link_expired", req, ctx, lang=lang)
+    opened = open_link(req, now, ctx, ctx.store.by_move_hash)
+    if isinstance(opened, ApiResponse):
+        return opened
+    booking, token, lang = opened
     if booking.status != "confirmed":
         return refusal("move_cancelled", req, ctx, lang=lang)
     if booking.start <= now:
@@ -203,11 +194,7 @@ def _move(
             now=now,
             channels=ctx.notify_channels("moved"),
             reminders=ctx.reminders(slot.start, now),
-            day_start=day_start,
-            day_end=day_end,
-            max_per_day=rules.max_per_day,
-            buffer_before=rules.buffer_before,
-            buffer_after=rules.buffer_after,
+            **day_limits(rules, day_start, day_end),
         )
     except SlotTaken:
         return refuse("slot_taken")
