@@ -619,6 +619,19 @@ def _open_bookings(config_path: Path | None) -> tuple[Any, Any]:
     return settings, open_store(os.environ.get("DATABASE_URL"), settings=settings)
 
 
+def _send_changes(settings: Any, store: Any, booking_id: str, moment: datetime) -> None:
+    """Send what a change from the command line owes right away; the rest waits for
+    `callslot notify`, as the handler's answer does."""
+    from generator.commands.phrases import count
+    from generator.notify.outbox import send_now
+    from generator.signing import load_secret
+
+    secret, _ = load_secret(settings.state_dir)
+    report = send_now(settings, store, booking_id, now=moment, secret=secret)
+    click.echo(f"{count(report.sent, 'notification')} sent, {report.skipped} skipped "
+               f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
+
+
 @bookings_command.command("cancel")
 @click.argument("booking_id", metavar="ID")
 @config_option
@@ -629,10 +642,9 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
     """Cancel booking ID: the slot is free again and the caller is told (as their own cancel
     link would do). Cancelling twice changes nothing. An ID that starts with "-" goes
     after "--": callslot bookings cancel -- -AbC123."""
-    from generator.commands.phrases import count, day_and_time
+    from generator.commands.phrases import day_and_time
     from generator.errors import CallslotError
-    from generator.notify.outbox import channels_for, send_now
-    from generator.signing import load_secret
+    from generator.notify.outbox import channels_for
 
     settings, store = _open_bookings(config_path or ctx.obj["config_path"])
     moment = parse_now(now or ctx.obj["now"])
@@ -650,10 +662,7 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
         click.echo(f"Cancelled {booking_id}: {day_and_time(start)} {booking.topic} "
                    f"({booking.name}).")
         if channels:
-            secret, _ = load_secret(settings.state_dir)
-            report = send_now(settings, store, booking_id, now=moment, secret=secret)
-            click.echo(f"{count(report.sent, 'notification')} sent, {report.skipped} skipped "
-                       f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
+            _send_changes(settings, store, booking_id, moment)
     finally:
         store.close()
 
@@ -678,8 +687,6 @@ def bookings_move_command(ctx: click.Context, booking_id: str, to: str,
     goes after "--"."""
     from generator.commands.bookings import move_booking, parse_move_time
     from generator.commands.phrases import day_and_time
-    from generator.notify.outbox import send_now
-    from generator.signing import load_secret
 
     settings, store = _open_bookings(config_path or ctx.obj["config_path"])
     moment = parse_now(now or ctx.obj["now"])
@@ -690,10 +697,7 @@ def bookings_move_command(ctx: click.Context, booking_id: str, to: str,
         new = after.start.astimezone(settings.tz)
         click.echo(f"Moved {booking_id} from {day_and_time(old)} to "
                    f"{day_and_time(new)}: {after.topic} ({after.name}).")
-        secret, _ = load_secret(settings.state_dir)
-        report = send_now(settings, store, booking_id, now=moment, secret=secret)
-        click.echo(f"{report.sent} notification(s) sent, {report.skipped} skipped "
-                   f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
+        _send_changes(settings, store, booking_id, moment)
     finally:
         store.close()
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from generator.config.settings import Settings
 from generator.errors import BuildError
 from generator.files import write_atomic
+from generator.i18n import N_
 from generator.page import buildcache
 
 # The renderers load only when a page is rendered: an unchanged build skips them.
@@ -141,35 +142,26 @@ def _message_pages(settings: Settings, theme: Theme, language: str) -> dict[str,
 
     home = page_path(settings, settings.call_types[0].slug, language)
     back = [(theme.gettext("Back to the booking page", language), home)]
-    thanks = theme.render(
-        "message.html",
-        lang=language,
-        status="ok",
-        title=theme.gettext("Thank you", language),
-        heading=theme.gettext("Thank you, your call is booked", language),
-        lead=theme.gettext(
-            "You will receive a confirmation if you gave an email address. "
-            "Please keep the time free.",
-            language,
-        ),
-        details=[],
-        links=back,
-        form=None,
+
+    def message(status: str, title: str, heading: str, lead: str) -> str:
+        t = theme.gettext
+        return theme.render("message.html", lang=language, status=status,
+                            title=t(title, language), heading=t(heading, language),
+                            lead=t(lead, language), details=[], links=back, form=None)
+
+    thanks = message(
+        "ok",
+        N_("Thank you"),
+        N_("Thank you, your call is booked"),
+        N_("You will receive a confirmation if you gave an email address. "
+           "Please keep the time free."),
     )
-    error = theme.render(
-        "message.html",
-        lang=language,
-        status="error",
-        title=theme.gettext("Booking failed", language),
-        heading=theme.gettext("Sorry, the booking did not work", language),
-        lead=theme.gettext(
-            "Nothing was booked. The time may have been taken in the meantime; "
-            "please choose another one.",
-            language,
-        ),
-        details=[],
-        links=back,
-        form=None,
+    error = message(
+        "error",
+        N_("Booking failed"),
+        N_("Sorry, the booking did not work"),
+        N_("Nothing was booked. The time may have been taken in the meantime; "
+           "please choose another one."),
     )
     return {
         message_path(settings, "thanks.html", language)[1:]: thanks,
