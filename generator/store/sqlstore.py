@@ -206,19 +206,12 @@ class SQLStore(Store):
                 raise DayFull(f"{max_per_day} calls already booked that day")
 
     def _enqueue(
-        self,
-        conn: Connection,
-        booking_id: str,
-        channels: Sequence[str],
-        event: str,
-        now: datetime,
-        *,
-        reminders: Sequence[tuple[str, datetime]] = (),
-        previous: tuple[datetime, datetime] | None = None,
+        self, conn: Connection, booking_id: str, channels: Sequence[str], event: str,
+        now: datetime, **more: Any,
     ) -> None:
+        """Queue the outbox rows of ``event`` (``more``: reminders, previous; see outbox_rows)."""
         sql, rows = outbox_rows(
-            booking_id, channels, event, now, reminders=reminders, previous=previous,
-            time=self.to_db, mark=self.mark,
+            booking_id, channels, event, now, time=self.to_db, mark=self.mark, **more
         )
         if rows:
             self._execute_many(conn, sql, rows)
