@@ -355,6 +355,11 @@ def test_the_terminal_writes_times_as_the_pages_do(runner, example_site: Path,
     assert result.exit_code == 0, result.output
     assert " 9:00–9:30" in result.output or " 9:30–10:00" in result.output
     assert not re.search(r"\b0\d:\d\d", result.output), result.output
+    # "9:00–9:30" is shorter than "9:00–10:00": the call types still stand in one column.
+    rows = [line for line in result.output.splitlines() if re.match(r"\s+\d+:\d\d–", line)]
+    starts = {line.index(slug) for line in rows for slug in ("rueckruf", "beratung")
+              if slug in line}
+    assert len(rows) > 10 and len(starts) == 1, result.output
 
 
 @pytest.mark.parametrize("language", ["de", "en", "fr", "es", "it", "nl", "pl"])
