@@ -187,7 +187,10 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     click.echo(f"{report.sent} sent, {report.skipped} skipped (nothing to send), {dropped}"
                f"{report.failed} not sent (queued for a retry or given up)")
     if waiting:
-        click.echo(f"{waiting} mail(s) wait for a mail server: set SMTP_URL (or "
+        from generator.commands.phrases import count
+
+        verb = "waits" if waiting == 1 else "wait"
+        click.echo(f"{count(waiting, 'mail')} {verb} for a mail server: set SMTP_URL (or "
                    "[notify.email]) and they go out with the next run")
     if purged.erased:
         click.echo(purged.summary())
@@ -677,7 +680,7 @@ def bookings_move_command(ctx: click.Context, booking_id: str, to: str,
     has begun or is cancelled, or a time that is not open. An ID that starts with "-"
     goes after "--"."""
     from generator.commands.bookings import move_booking, parse_move_time
-    from generator.commands.phrases import day_and_time
+    from generator.commands.phrases import count, day_and_time
     from generator.notify.outbox import send_now
     from generator.signing import load_secret
 
@@ -692,7 +695,7 @@ def bookings_move_command(ctx: click.Context, booking_id: str, to: str,
                    f"{day_and_time(new)}: {after.topic} ({after.name}).")
         secret, _ = load_secret(settings.state_dir)
         report = send_now(settings, store, booking_id, now=moment, secret=secret)
-        click.echo(f"{report.sent} notification(s) sent, {report.skipped} skipped "
+        click.echo(f"{count(report.sent, 'notification')} sent, {report.skipped} skipped "
                    f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
     finally:
         store.close()
@@ -759,6 +762,7 @@ def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
     """Erase everything stored about one caller. A call of theirs still ahead is cancelled
     first, and both sides are told as with any cancellation; then name, phone, email,
     topic, note and the texts about them are erased. `callslot stats` still counts the calls."""
+    from generator.commands.phrases import count, day_and_time
     from generator.commands.rights import find_bookings, forget_contact, parse_contact
     from generator.signing import load_secret
 
@@ -773,10 +777,11 @@ def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
         for booking in found:
             start = booking.start.astimezone(settings.tz)
             ahead = booking.status == "confirmed" and booking.start > moment
-            click.echo(f"{booking.id}  {start:%a %Y-%m-%d %H:%M}  {booking.status}"
+            click.echo(f"{booking.id}  {day_and_time(start)}  {booking.status}"
                        f"{'  (ahead: will be cancelled)' if ahead else ''}")
         if not assume_yes and not click.confirm(
-            f"Erase everything about {contact} in these {len(found)} booking(s)?"
+            f"Erase everything about {contact} in "
+            + ("this booking?" if len(found) == 1 else f"these {len(found)} bookings?")
         ):
             raise click.exceptions.Exit(1)
         ahead = any(b.status == "confirmed" and b.start > moment for b in found)
@@ -787,7 +792,8 @@ def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
         store.close()
     for line in report.notify_lines:
         click.echo(line)
-    click.echo(f"{len(report.cancelled)} call(s) cancelled, {report.erased} booking(s) erased "
+    click.echo(f"{count(len(report.cancelled), 'call')} cancelled, "
+               f"{count(report.erased, 'booking')} erased "
                "(stats still count them).")
 
 

@@ -390,3 +390,15 @@ def test_the_booking_page_writes_times_as_its_mails_do(runner, example_site: Pat
     whole, minutes = ("{h}\u00a0h", "{h}\u00a0h\u00a0{mm}") if language == "fr" else (
         "{h}:{mm}", "{h}:{mm}")
     assert f'data-clock="{whole}" data-clock-minutes="{minutes}"' in unescape(html)
+
+
+def test_no_message_counts_with_a_bracketed_plural() -> None:
+    # "1 call(s) cancelled" reads as a form, not a person: every count picks its word.
+    root = Path(__file__).resolve().parent.parent / "generator"
+    found = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in root.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"[a-z]\(s\)", line.replace("http(s)", "").replace("%(s)s", ""))
+    ]
+    assert not found, "\n".join(found)
