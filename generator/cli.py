@@ -187,7 +187,10 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     click.echo(f"{report.sent} sent, {report.skipped} skipped (nothing to send), {dropped}"
                f"{report.failed} not sent (queued for a retry or given up)")
     if waiting:
-        click.echo(f"{waiting} mail(s) wait for a mail server: set SMTP_URL (or "
+        from generator.commands.phrases import count
+
+        verb = "waits" if waiting == 1 else "wait"
+        click.echo(f"{count(waiting, 'mail')} {verb} for a mail server: set SMTP_URL (or "
                    "[notify.email]) and they go out with the next run")
     if purged.erased:
         click.echo(purged.summary())
@@ -763,6 +766,7 @@ def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
     """Erase everything stored about one caller. A call of theirs still ahead is cancelled
     first, and both sides are told as with any cancellation; then name, phone, email,
     topic, note and the texts about them are erased. `callslot stats` still counts the calls."""
+    from generator.commands.phrases import count, day_and_time
     from generator.commands.rights import find_bookings, forget_contact, parse_contact
     from generator.signing import load_secret
 
@@ -777,10 +781,11 @@ def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
         for booking in found:
             start = booking.start.astimezone(settings.tz)
             ahead = booking.status == "confirmed" and booking.start > moment
-            click.echo(f"{booking.id}  {start:%a %Y-%m-%d %H:%M}  {booking.status}"
+            click.echo(f"{booking.id}  {day_and_time(start)}  {booking.status}"
                        f"{'  (ahead: will be cancelled)' if ahead else ''}")
         if not assume_yes and not click.confirm(
-            f"Erase everything about {contact} in these {len(found)} booking(s)?"
+            f"Erase everything about {contact} in "
+            + ("this booking?" if len(found) == 1 else f"these {len(found)} bookings?")
         ):
             raise click.exceptions.Exit(1)
         ahead = any(b.status == "confirmed" and b.start > moment for b in found)
@@ -791,7 +796,8 @@ def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
         store.close()
     for line in report.notify_lines:
         click.echo(line)
-    click.echo(f"{len(report.cancelled)} call(s) cancelled, {report.erased} booking(s) erased "
+    click.echo(f"{count(len(report.cancelled), 'call')} cancelled, "
+               f"{count(report.erased, 'booking')} erased "
                "(stats still count them).")
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "LANGUAGES",
     "N_",
     "babel_locale",
+    "clock_templates",
     "date_label",
     "day_label",
     "duration_label",
@@ -43,7 +44,6 @@ __all__ = [
     "short_day_label",
     "short_day_time",
     "short_time",
-    "time_label",
     "translations",
     "weekday_name",
     "zone_label",
@@ -200,7 +200,6 @@ def short_day_time(moment: datetime, tz: tzinfo, language: str) -> str:
             + " "
             + format_date(local.date(), rest, locale=_locale(language))
         )
-    # The time as the booking pages and mails write it ("9:00"), not the grid's "09:00".
     return f"{day} {short_time(moment, tz, language)}"
 
 
@@ -211,26 +210,31 @@ def weekday_name(day: date, language: str) -> str:
     return format_date(day, "EEEE", locale=_locale(language))
 
 
-def time_label(moment: datetime, tz: tzinfo, language: str) -> str:
-    """A wall-clock time in ``tz`` with two-digit hours, as on the page: "09:00"."""
-    from babel.dates import format_time
-
-    return format_time(moment.astimezone(tz), "HH:mm", locale=_locale(language))
-
-
-# How a time is written in a sentence, where it differs from "9:00" / "10:30":
-# French writes "9 h" and "10 h 30", with no-break spaces that keep the time on one line.
-_PROSE_TIMES = {"fr": ("H\u00a0'h'", "H\u00a0'h'\u00a0mm")}
+# How a time is written, where it differs from "9:00" / "10:30": French writes "9 h" and
+# "10 h 30", with no-break spaces that keep the time on one line. The page, its script,
+# the mails, the offer and the terminal all write a time this one way per language.
+_TIMES = {"fr": ("H\u00a0'h'", "H\u00a0'h'\u00a0mm")}
 
 
 def short_time(moment: datetime, tz: tzinfo, language: str) -> str:
-    """A wall-clock time as written in prose: "9:00" (French "9 h", "10 h 30")."""
+    """A wall-clock time in ``tz`` as the language writes it: "9:00" (French "9 h", "10 h 30")."""
     from babel.dates import format_time
 
     local = moment.astimezone(tz)
-    whole, with_minutes = _PROSE_TIMES.get(language, ("H:mm", "H:mm"))
+    whole, with_minutes = _TIMES.get(language, ("H:mm", "H:mm"))
     pattern = whole if local.minute == 0 else with_minutes
     return format_time(local, pattern, locale=_locale(language))
+
+
+def clock_templates(language: str) -> tuple[str, str]:
+    """short_time's two forms for the page's script, with {h} and {mm} for hour and minute:
+    ("{h}:{mm}", "{h}:{mm}"); French ("{h} h", "{h} h {mm}")."""
+
+    def template(pattern: str) -> str:
+        return pattern.replace("'h'", "h").replace("mm", "{mm}").replace("H", "{h}")
+
+    whole, with_minutes = _TIMES.get(language, ("H:mm", "H:mm"))
+    return template(whole), template(with_minutes)
 
 
 def zone_label(timezone: str, language: str) -> str:

@@ -70,7 +70,7 @@ def test_a_build_at_2355_on_new_years_eve_offers_2_january_first(
     # first day is Thursday 2 January with its first free start, the last free start
     # (16:30, a 30-minute call before 17:00) and the one nearest the middle (lunch is
     # 12:00-12:45 plus a 10-minute buffer, so 13:30).
-    assert days[0] == ("Donnerstag, 2. Januar", ["09:00", "13:30", "16:30"])
+    assert days[0] == ("Donnerstag, 2. Januar", ["9:00", "13:30", "16:30"])
     assert days[1][0] == "Freitag, 3. Januar"
     # The 14-day horizon ends at 23:55 on 14 January: its Tuesday is the last day.
     assert days[-1][0] == "Dienstag, 14. Januar"

@@ -285,3 +285,17 @@ def test_the_environment_file_reads_the_same_in_systemd_and_in_the_cron_shell(
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
     assert {name: seen.get(name) for name in expected} == expected
+
+
+def test_the_dates_ci_runs_the_suite_at_are_the_ones_the_readme_names() -> None:
+    # README.md says which dates the suite is proven on; tests/faketime/run-dates runs
+    # them (and .ci/run runs that script): the list must not drift from what is run.
+    script = (ROOT / "tests" / "faketime" / "run-dates").read_text()
+    run = re.findall(r'^\s+"(\d{4}-\d\d-\d\d \d\d:\d\d):00"', script, re.M)
+    readme = (ROOT / "README.md").read_text()
+    named = readme[readme.index("Days worth a run"):readme.index("## The booking page")]
+    assert len(run) >= 6, run
+    for at in run:
+        day, clock = at.split()
+        assert day in named and clock in named, (at, named)
+    assert "tests/faketime/run-dates" in (ROOT / ".ci" / "run").read_text()

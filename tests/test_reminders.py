@@ -289,7 +289,7 @@ def test_a_booking_made_before_mail_was_set_up_is_announced_once_it_is(
     now = "2026-11-30T09:00:00+00:00"
     waiting = runner.invoke(main, ["notify", "--config", config, "--now", now], env=env)
     assert waiting.exit_code == 0, waiting.output
-    assert "4 mail(s) wait for a mail server: set SMTP_URL" in waiting.output
+    assert "4 mails wait for a mail server: set SMTP_URL" in waiting.output
     with smtp_server() as (sink, port):
         env["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
         sent = runner.invoke(main, ["notify", "--config", config, "--now", now], env=env)

@@ -297,17 +297,17 @@ def test_bookings_purge_dry_run_then_for_real_and_stats_still_count(site: Path, 
     dry = runner.invoke(main, ["bookings", "purge", "--dry-run", "--now", now])
     assert dry.exit_code == 0, dry.output
     assert dry.output.splitlines()[0].startswith("old  Mon 2026-03-02 10:00  rueckruf")
-    assert "1 call(s) over for 90 days or more would have their personal data erased" in dry.output
+    assert "1 call over for 90 days or more would have its personal data erased" in dry.output
     assert NAME not in dry.output and TOPIC not in dry.output
     assert _stored(site)["old"].name == NAME
 
     real = runner.invoke(main, ["bookings", "purge", "--now", now])
     assert real.exit_code == 0, real.output
-    assert "1 call(s) over for 90 days or more: personal data erased" in real.output
+    assert "1 call over for 90 days or more: personal data erased" in real.output
     stored = _stored(site)
     assert stored["old"].name == "" and stored["new"].name == NAME
     again = runner.invoke(main, ["bookings", "purge", "--now", now])
-    assert "0 call(s)" in again.output
+    assert "0 calls" in again.output
 
     stats = runner.invoke(main, ["stats", "--format", "json", "--now", now])
     assert stats.exit_code == 0, stats.output
@@ -321,7 +321,7 @@ def test_notify_purges_with_the_keep_of_site_toml(site: Path, runner) -> None:
     now = (CALL + timedelta(days=31)).isoformat()
     result = runner.invoke(main, ["notify", "--now", now])
     assert result.exit_code == 0, result.output
-    assert "1 call(s) over for 30 days or more: personal data erased" in result.output
+    assert "1 call over for 30 days or more: personal data erased" in result.output
     stored = _stored(site)
     assert stored["old"].name == "" and stored["new"].name == NAME
 
@@ -337,7 +337,7 @@ def test_serves_background_loop_purges_with_its_clock(site: Path) -> None:
         local = LocalSite(site / "content" / "site.toml", store, b"retention-secret-0123456789",
                           echo=said.append, clock=fixed_clock(AFTER_KEEP))
         local.send_due()
-        assert said == ["1 call(s) over for 90 days or more: personal data erased "
+        assert said == ["1 call over for 90 days or more: personal data erased "
                         "(stats still count them)"]
         assert store.get("old").name == "" and store.get("new").name == NAME  # type: ignore[union-attr]
         local.send_due()  # nothing more to erase: nothing said

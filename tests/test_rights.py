@@ -190,7 +190,7 @@ def test_bookings_forget_asks_then_cancels_and_erases(cli_site, runner) -> None:
 
     result = runner.invoke(main, args, input="y\n")
     assert result.exit_code == 0, result.output
-    assert "1 call(s) cancelled, 3 booking(s) erased (stats still count them)." in result.output
+    assert "1 call cancelled, 3 bookings erased (stats still count them)." in result.output
     assert "sent      email:owner   cancelled" in result.output
     again = runner.invoke(main, [*args, "--yes"])
     assert again.exit_code == 0 and "Nothing stored about 0171 9988776." in again.output

@@ -4,7 +4,7 @@ Semantics (RFC 5545): RRULE, RDATE, EXDATE and RECURRENCE-ID overrides (also
 RANGE=THISANDFUTURE) are expanded by recurring-ical-events; Google exports are
 normalised with x-wr-timezone; TRANSP:TRANSPARENT and STATUS:CANCELLED events
 block nothing, every other status (TENTATIVE too: the safer answer) blocks;
-all-day events block the owner's whole local day(s); floating times are the
+all-day events block the owner's whole local days; floating times are the
 owner's local time; VFREEBUSY periods block unless FBTYPE=FREE; Outlook's
 Windows zone names work (icalendar maps them, or uses the file's VTIMEZONE).
 An event without DTEND and DURATION lasts one day when it starts on a DATE and

@@ -143,18 +143,26 @@ def format_table(
         days.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
     titles = {c.slug: c.title for c in settings.call_types}
     width = max(len(slug) for slug in titles)
-    lines = [f"Open slots ({settings.owner.timezone}):"]
+    rows: list[tuple[date | None, str, Slot | None]] = []
     for day, day_slots in days.items():
-        lines.append("")
-        lines.append(format_date(day, format="full", locale=language))
         offsets = {s.start.astimezone(tz).utcoffset() for s in day_slots}
+        rows.append((day, "", None))
         for slot in day_slots:
             a, b = slot.start.astimezone(tz), slot.end.astimezone(tz)
-            # "9:00–9:30" as on the booking pages; right-aligned so the column lines up.
+            # "9:00–9:30" as on the booking pages; the start right-aligned so the colons
+            # line up, the end padded so the call types do.
             times = f"{clock(a):>5}–{clock(b)}"
             if len(offsets) > 1:
                 times = f"{clock(a):>5}{a:%z}–{clock(b)}{b:%z}"
-            lines.append(f"  {times}  {slot.call_type:<{width}}  {titles[slot.call_type]}")
+            rows.append((None, times, slot))
+    column = max(len(times) for _, times, _ in rows)
+    lines = [f"Open slots ({settings.owner.timezone}):"]
+    for day, times, slot in rows:
+        if slot is None:
+            lines += ["", format_date(day, format="full", locale=language)]
+        else:
+            lines.append(f"  {times:<{column}}  {slot.call_type:<{width}}  "
+                         f"{titles[slot.call_type]}")
     lines.append("")
     count = len(slots)
     lines.append(f"{count} open slot{'s' if count != 1 else ''}.")

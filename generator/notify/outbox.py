@@ -275,7 +275,8 @@ def release_crashed(store: Store, *, now: datetime) -> list[int]:
     after the 10-minute lease (see Store.release_claims for what becomes of each)."""
     released = store.release_claims(now=now, alive=worker_alive)
     if released:
-        log.warning("released %d notification(s) left by a sender that stopped", len(released))
+        log.warning("released %d %s left by a sender that stopped", len(released),
+                    "notification" if len(released) == 1 else "notifications")
     return released
 
 

@@ -16,12 +16,13 @@ from markupsafe import Markup
 from generator.config.settings import CallType, Settings
 from generator.domain import Slot
 from generator.i18n import (
+    clock_templates,
     day_label,
     duration_label,
     language_name,
     og_locale,
     short_day_label,
-    time_label,
+    short_time,
     zone_label,
 )
 from generator.signing import slot_id, slot_token
@@ -160,8 +161,8 @@ class SlotView:
     token: str  # signed token: the radio's value, verified by the handler
     start: str  # UTC ISO, for the script
     end: str
-    label: str  # owner's local start time, "09:00"
-    end_label: str  # "09:30"
+    label: str  # owner's local start time, "9:00" (French "9 h")
+    end_label: str  # "9:30"
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,9 @@ class FormView:
     timezone: str  # owner's IANA zone, for the script
     call_title: str = ""  # the call type, in the picked-time summary beside the button
     locale: str = ""  # BCP 47 locale of the page ("en-GB"): the script formats times with it
+    # How the page writes a time, for the script: "{h}:{mm}" on the hour and past it
+    # (French "{h} h", "{h} h {mm}"), as i18n.short_time does.
+    clock: tuple[str, str] = ("{h}:{mm}", "{h}:{mm}")
     # booking.buffer_before/after in seconds: the script greys out a slot that a taken
     # call comes this close to, as the handler would refuse it.
     buffer_before: int = 0
@@ -252,8 +256,8 @@ def _days(
                 token=slot_token(secret, slot),
                 start=iso_utc(slot.start),
                 end=iso_utc(slot.end),
-                label=time_label(slot.start, tz, language),
-                end_label=time_label(slot.end, tz, language),
+                label=short_time(slot.start, tz, language),
+                end_label=short_time(slot.end, tz, language),
             )
         )
     return tuple(
@@ -296,6 +300,7 @@ def _form(settings: Settings, call_type: CallType, language: str) -> FormView:
         timezone=settings.owner.timezone,
         call_title=call_type.title,
         locale=og_locale(language).replace("_", "-"),
+        clock=clock_templates(language),
         buffer_before=int(booking.buffer_before.total_seconds()),
         buffer_after=int(booking.buffer_after.total_seconds()),
         require_consent=settings.privacy.require_consent,

@@ -36,9 +36,12 @@ class PurgeReport:
         else:
             over = f"over for {self.keep.total_seconds() / 3600:g} hours or more"
         if self.dry_run:
-            return (f"{len(self.due)} call(s) {over} would have their personal data erased "
+            due = len(self.due)
+            return (f"{due} call{'' if due == 1 else 's'} {over} would have "
+                    f"{'its' if due == 1 else 'their'} personal data erased "
                     "(dry run: nothing changed)")
-        return f"{self.erased} call(s) {over}: personal data erased (stats still count them)"
+        return (f"{self.erased} call{'' if self.erased == 1 else 's'} {over}: personal data "
+                "erased (stats still count them)")
 
 
 def purge_expired(

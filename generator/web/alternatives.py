@@ -85,9 +85,9 @@ def next_open_slots(
 
 
 def _label(slot: Slot, zone: ZoneInfo, lang: str) -> str:
-    from generator.i18n import short_day_label, time_label
+    from generator.i18n import short_day_label, short_time
 
-    return f"{short_day_label(slot.start.astimezone(zone).date(), lang)}, " + time_label(
+    return f"{short_day_label(slot.start.astimezone(zone).date(), lang)}, " + short_time(
         slot.start, zone, lang
     )
 

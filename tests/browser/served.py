@@ -52,18 +52,18 @@ class OfferedSlot:
 
     @property
     def hhmm(self) -> str:
-        """The owner's local start time as the booking page shows it: "09:00"."""
-        return self.local_start.strftime("%H:%M")
+        """The owner's local start time as the booking page shows it: "9:00"."""
+        return f"{self.local_start.hour}:{self.local_start.minute:02d}"
 
     @property
     def time_pattern(self) -> re.Pattern[str]:
-        """The owner's local start time as pages write it: "09:00" or "9:00"."""
+        """The owner's local start time as every page writes it: "9:00", never "09:00"."""
         return time_pattern(self.local_start)
 
 
 def time_pattern(moment: datetime) -> re.Pattern[str]:
-    """A wall-clock time as "09:00" or "9:00" (the answer pages write hours without a zero)."""
-    return re.compile(rf"\b0?{moment.hour}:{moment.minute:02d}\b")
+    """A wall-clock time as the pages write it: "9:00" ("09:00" does not match)."""
+    return re.compile(rf"\b{moment.hour}:{moment.minute:02d}\b")
 
 
 @dataclass

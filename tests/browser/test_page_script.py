@@ -130,14 +130,14 @@ def test_visitor_in_another_zone_sees_their_time_first(browser, static_site) -> 
         ny_hour = (berlin.hour - 5) % 24  # New York is UTC-5 in November
         # The visitor's time is the big label; the owner's time and zone the small line.
         main, owners = label.inner_text().split("\n")
-        assert main.endswith(f"{ny_hour:02d}:00"), main
-        assert owners == f"{berlin.hour + 1:02d}:00 MEZ", owners
+        assert re.search(rf"(^|\s){ny_hour}:00$", main), main
+        assert owners == f"{berlin.hour + 1}:00 MEZ", owners
         hint = page.locator("#zone-hint").inner_text()
         assert "Nordamerikanische Ostküstenzeit" in hint and "Mitteleuropäische Zeit" in hint
         # Picking a time sums it up beside the button, in the visitor's clock.
         label.click()
         picked = page.locator("#picked").inner_text()
-        assert picked.startswith("Ihre Wahl: ") and f"{ny_hour:02d}:00–" in picked, picked
+        assert picked.startswith("Ihre Wahl: ") and f" {ny_hour}:00–" in picked, picked
         assert "Rückruf (30 Minuten)" in picked
         assert page.locator("input[name=tz]").input_value() == "America/New_York"
         assert not problems, problems

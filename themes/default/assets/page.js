@@ -36,41 +36,58 @@
     span.textContent = text;
     radio.labels[0].appendChild(span);
   }
+  // A time as the page writes it everywhere else (the mails too): "9:00", French "9 h 30";
+  // with twelve ("h12"), in the visitor's own 12-hour clock: "3:00 AM".
+  var formats = {};
+  function clock(z, d, twelve) {
+    var key = z + " " + (twelve || "");
+    var f = formats[key] || (formats[key] = fmt(z, {hour: "numeric", minute: "2-digit", hourCycle: twelve || "h23"}));
+    if (twelve) return f.format(d);
+    var h = "", m = "";
+    f.formatToParts(d).forEach(function (p) {
+      if (p.type === "hour") h = p.value;
+      if (p.type === "minute") m = p.value;
+    });
+    return (m === "00" ? data.clock : data.clockMinutes).replace("{h}", String(+h)).replace("{mm}", m);
+  }
+  function zoneAbbr(z, d) {
+    var named = fmt(z, {timeZoneName: "short"}).formatToParts(d).filter(function (p) {
+      return p.type === "timeZoneName";
+    })[0];
+    return named ? named.value : z;
+  }
   // The visitor's clock differs from the owner's (not Vienna or Paris for a Berlin owner):
   // their time becomes the big label, the owner's time and zone the small line under it.
-  var shown = data.zone;
-  var hm = {hour: "2-digit", minute: "2-digit"};
-  var ownTime = fmt(data.zone, hm), ownZone = fmt(data.zone, {hour: "2-digit", minute: "2-digit", timeZoneName: "short"});
+  var shown = data.zone, twelve = "";
   var differs = zone && zone !== data.zone && radios.some(function (radio) {
     var start = new Date(radio.dataset.start);
-    return fmt(zone, hm).format(start) !== ownTime.format(start);
+    return clock(zone, start) !== clock(data.zone, start);
   });
   if (differs) {
     shown = zone;
-    // The visitor's times in their own clock: a New Yorker reads "3:00 AM", not "03:00".
+    // The visitor's times in their own clock: a New Yorker reads "3:00 AM".
     var cycle = "";
     try { cycle = new Intl.DateTimeFormat(navigator.language, {hour: "numeric"}).resolvedOptions().hourCycle; } catch (e) {}
-    if (cycle) hm = {hour: "2-digit", minute: "2-digit", hourCycle: cycle};
-    var time = fmt(zone, hm), wday = fmt(zone, {weekday: "short"});
+    if (cycle === "h11" || cycle === "h12") twelve = cycle;
+    var wday = fmt(zone, {weekday: "short"});
     var day = function (z, d) { return new Intl.DateTimeFormat("en-CA", {timeZone: z}).format(d); };
     radios.forEach(function (radio) {
       var start = new Date(radio.dataset.start), label = radio.labels[0];
-      var text = time.format(start);
+      var text = clock(zone, start, twelve);
       if (day(zone, start) !== day(data.zone, start)) text = wday.format(start) + " " + text;
       label.textContent = text;
-      note(radio, "owner-time", ownZone.format(start));
+      note(radio, "owner-time", clock(data.zone, start) + " " + zoneAbbr(data.zone, start));
     });
     var hint = document.getElementById("zone-hint");
     hint.textContent = data.zones.replace("{yours}", zoneName(zone)).replace("{owner}", zoneName(data.zone));
   }
   var picked = document.getElementById("picked");
   var dayFmt = fmt(shown, {weekday: "short", day: "numeric", month: "short"});
-  var timeFmt = fmt(shown, {hour: hm.hour, minute: hm.minute, hourCycle: hm.hourCycle});
   function summarise() {
     var radio = radios.filter(function (r) { return r.checked; })[0];
     if (!radio) { picked.textContent = ""; return; }
     var start = new Date(radio.dataset.start), end = new Date(radio.dataset.end);
-    var text = dayFmt.format(start) + ", " + timeFmt.format(start) + "\u2013" + timeFmt.format(end);
+    var text = dayFmt.format(start) + ", " + clock(shown, start, twelve) + "\u2013" + clock(shown, end, twelve);
     picked.textContent = data.picked.replace("{time}", text + " \u00b7 " + data.call);
   }
   // On a phone the form is below the times: a tap on a time moves the caller on to it.
