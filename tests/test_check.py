@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from click.testing import CliRunner, Result
+from notify_support import Controller
 
 from generator.cli import main
 from generator.store import open_store

@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
-from notify_support import free_port
+from notify_support import Controller, free_port
 
 from generator.cli import main
 

@@ -84,8 +84,7 @@ class _StallingSink:
 def test_a_sender_killed_during_data_leaves_one_possible_duplicate_with_the_same_message_id(
     example_site, tmp_path
 ) -> None:
-    from aiosmtpd.controller import Controller
-    from notify_support import free_port
+    from notify_support import Controller, free_port
 
     db = tmp_path / "b.sqlite3"
     port = free_port()
