@@ -109,6 +109,8 @@ def test_a_taken_time_offers_the_next_three_with_the_callers_details(
     label = choices[0]["button"]
     there = offered[0].start.astimezone(UTC) - timedelta(hours=5)
     assert str(label).endswith(f" {there.hour}:{there.minute:02d}"), label
+    # ...and say which zone that is: the caller may not expect their own.
+    assert "Alle Zeiten: Nordamerikanische Ostküstenzeit" in html
 
     # One click: the hidden fields post as they are and the call is booked.
     again = client.post(str(choices[0]["action"]), data=choices[0]["hidden"])

@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from generator.domain import Busy, Slot
     from generator.store.base import Store
 
-__all__ = ["CHOICES", "Choice", "choice_forms", "choices", "choices_json", "next_open_slots"]
+__all__ = [
+    "CHOICES",
+    "Choice",
+    "choice_forms",
+    "choice_zone",
+    "choices",
+    "choices_json",
+    "next_open_slots",
+]
 
 CHOICES = 3  # enough to find one that suits; few enough to read at a glance
 _SCAN = 40  # candidates checked against the calendars at most (each day's read is cached)
@@ -37,7 +45,7 @@ _CARRIED = ("name", "phone", "email", "topic", "note", "who_calls", "tz", "lang"
 class Choice:
     slot: Slot
     token: str  # the signed slot, as the page's radio carries it
-    label: str  # "Di., 8. Dez., 09:30" in the caller's zone when known
+    label: str  # "Di., 8. Dez., 9:30" in the caller's zone when known
 
 
 def next_open_slots(
@@ -99,14 +107,20 @@ def choices(
     the owner's."""
     from generator.signing import slot_token
 
-    zone = settings.tz
+    zone = choice_zone(settings, fields)
+    return [Choice(slot, slot_token(secret, slot), _label(slot, zone, lang)) for slot in slots]
+
+
+def choice_zone(settings: Settings, fields: Mapping[str, str]) -> ZoneInfo:
+    """The zone the choices are written in: the caller's (their form sent it), or the
+    owner's when the form had none or an unknown one."""
     caller = fields.get("tz") or ""
     if caller:
         try:
-            zone = ZoneInfo(caller)
+            return ZoneInfo(caller)
         except (ValueError, KeyError, OSError):
-            zone = settings.tz
-    return [Choice(slot, slot_token(secret, slot), _label(slot, zone, lang)) for slot in slots]
+            pass
+    return settings.tz
 
 
 def choice_forms(

@@ -221,6 +221,7 @@ class Page:
     # After a refused time: one-button forms that book another time with the details the
     # caller just sent (each: action, hidden [(name, value)], button).
     rebook: tuple[dict[str, Any], ...] = ()
+    rebook_zone: str = ""  # the zone those buttons write times in, named for people
 
 
 def field_message(problem: FieldProblem, lang: str, t: Translate) -> str:

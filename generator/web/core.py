@@ -208,11 +208,15 @@ def refusal(
         return ApiResponse(status, data=data, allow=allow)
     page = error_page(code, lang, ctx.translate, back=back or _home(ctx), problems=problems)
     if alternatives:
-        from generator.web.alternatives import choice_forms
+        from generator.i18n import zone_label
+        from generator.web.alternatives import choice_forms, choice_zone
 
         call_type = alternatives[0].slot.call_type
+        zone = choice_zone(ctx.settings, req.fields)
         page = dataclasses.replace(
-            page, rebook=choice_forms(req.path, alternatives, req.fields, call_type)
+            page,
+            rebook=choice_forms(req.path, alternatives, req.fields, call_type),
+            rebook_zone=zone_label(str(zone.key), lang),
         )
     return ApiResponse(status, page=page, allow=allow)
 

@@ -389,6 +389,7 @@ class _ThemeText:
                 status=page.status,
                 calendar=list(page.calendar),
                 rebook=list(page.rebook),
+                rebook_zone=page.rebook_zone,
             )
         except CallslotError as exc:
             log.error("message.html failed, answering with a plain page: %s", exc.format_message())
