@@ -39,6 +39,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+def _real_clock_env() -> dict[str, str]:
+    """The environment for Chromium: without libfaketime, which the suite may run under
+    (README: the suite on another day). Chromium does not load pages with it; the site
+    it visits (`callslot serve`) still runs on the moved clock, which is the one that
+    decides what is offered and booked."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name != "LD_PRELOAD" and not name.startswith(("FAKETIME", "DONT_FAKE"))
+    }
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, driven by Playwright; one per test session."""
@@ -48,7 +60,9 @@ def browser() -> Iterator[Browser]:
             pytest.fail(message)
         pytest.skip(message)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=_real_clock_env()
+        )
         try:
             yield chromium
         finally:

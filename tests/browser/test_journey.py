@@ -142,9 +142,12 @@ def test_keyboard_only_journey(site_en: Served, new_context) -> None:
     for _ in range(40):  # links in the intro and the navigation come first
         page.keyboard.press("Tab")
         if later and page.evaluate(f"({active})().tagName") == "SUMMARY":
-            page.keyboard.press("Enter")  # "More days": the slot is on a later day
+            # The slot is on a later day: open "More days" (its times join the group),
+            # then back into the times.
+            page.keyboard.press("Enter")
             later = False
-        elif focused("name") == "slot":
+            page.keyboard.press("Shift+Tab")
+        if not later and focused("name") == "slot":
             break
     else:
         raise AssertionError("Tab never reached a time slot")
