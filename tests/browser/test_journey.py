@@ -102,10 +102,11 @@ def test_visitor_in_new_york_sees_their_time_first(site: Served, new_context) ->
     label = page.locator(f'label[for="{radio.get_attribute("id")}"]')
     local, owners = start.astimezone(NEW_YORK), start.astimezone(OWNER_TZ)
     # The visitor's time is the label; the owner's time and zone the small line under it:
-    # "3:00 / 9:00 MEZ" or "3:00 AM / 9:00 CET", as the mails write times.
+    # "3:00 / 9:00 MEZ" or "3:00 AM / 9:00 CET" (in summer MESZ, CEST), as mails write times.
     main, second = label.inner_text().split("\n")
     assert re.search(rf"\b({local.hour}|{local.hour % 12 or 12}):{local.minute:02d}\b", main), main
-    zone = "MEZ" if site.language == "de" else "CET"
+    summer = bool(owners.dst())
+    zone = {"de": ("MEZ", "MESZ"), "en": ("CET", "CEST")}[site.language][summer]
     assert second == f"{owners.hour}:{owners.minute:02d} {zone}", second
     zones = {"de": ("Nordamerikanische Ostküstenzeit", "Mitteleuropäische Zeit"),
              "en": ("Eastern Time", "Central European Time")}[site.language]
