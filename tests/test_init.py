@@ -6,9 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from test_languages import _leftovers, shown
 
 from generator.cli import main
 from generator.config.settings import load_settings
+from generator.i18n import BUNDLED_THEMES, LANGUAGES, translations
 
 FLAGS = [
     "--name",
@@ -210,3 +212,35 @@ def test_init_refuses_a_legal_answer_that_is_no_address(runner, tmp_path: Path) 
     )
     assert result.exit_code == 1 and "--imprint" in result.output
     assert not (tmp_path / "content").exists()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_new_site_has_no_word_of_another_language(
+    runner, tmp_path: Path, language: str
+) -> None:
+    # The legal pages init writes for the owner to fill in, the intro and the call type
+    # are in the site's language: a French site publishes no "Impressum" nor "Please fill in".
+    result = runner.invoke(
+        main,
+        ["init", str(tmp_path), "--no-input", "--name", "Anna Kowalska", "--timezone",
+         "Europe/Paris", "--language", language, "--calendar-env", "none",
+         "--imprint", "legal.md", "--privacy", "data.md"],
+    )
+    assert result.exit_code == 0, result.output
+    content = tmp_path / "content"
+    stubs = {name: (content / name).read_text(encoding="utf-8") for name in
+             ("legal.md", "data.md", "intro.md")}
+    _ = translations(language, [BUNDLED_THEMES / "default"]).gettext
+    assert stubs["legal.md"].startswith(f"# {_('Legal notice')}\n\nAnna Kowalska\n")
+    assert stubs["data.md"].startswith(f"# {_('Privacy policy')}\n\nAnna Kowalska\n")
+    built = runner.invoke(
+        main,
+        ["build", "--config", str(content / "site.toml"), "--now", "2026-11-27T08:00:00Z",
+         "--out", str(tmp_path / "public")],
+    )
+    assert built.exit_code == 0, built.output
+    texts = dict(stubs)
+    for name in ("index.html", "imprint.html", "privacy.html"):
+        texts[name] = shown((tmp_path / "public" / name).read_text(encoding="utf-8"))
+    assert _leftovers(texts, language) == {}
+    assert stubs["legal.md"].splitlines()[0][2:] in texts["imprint.html"]

@@ -186,15 +186,20 @@ def intro_markdown(answers: InitAnswers) -> str:
     return f"{first}\n{second}\n\n{third}\n"
 
 
-def legal_markdown(heading: str, answers: InitAnswers) -> str:
-    """A first Markdown page for the Impressum or the Datenschutzerklärung, to be filled in."""
-    if answers.language == "de":
-        todo = ("Bitte ergänzen: dieser Text ist ein Platzhalter, keine Rechtsberatung. Er "
-                "wird als eigene Seite der Website gebaut und von jeder Seite und Mail verlinkt.")
-    else:
-        todo = ("Please fill in: this text is a placeholder, not legal advice. It is built "
-                "into a page of the site and linked from every page and mail.")
-    return f"# {heading}\n\n{answers.name.strip()}\n\n{todo}\n"
+# The headings and the note of a legal page the owner still has to write, in the site's
+# language: a French site must not publish "# Impressum" over an English placeholder.
+_LEGAL_HEADINGS = {"imprint": N_("Legal notice"), "privacy": N_("Privacy policy")}
+_LEGAL_TODO = N_(
+    "Please fill in: this text is a placeholder, not legal advice. It is built "
+    "into a page of the site and linked from every page and mail."
+)
+
+
+def legal_markdown(kind: str, answers: InitAnswers) -> str:
+    """A first Markdown page for the legal notice ("imprint") or the privacy policy
+    ("privacy") in the owner's language, to be filled in."""
+    _ = _text(answers.language)
+    return f"# {_(_LEGAL_HEADINGS[kind])}\n\n{answers.name.strip()}\n\n{_(_LEGAL_TODO)}\n"
 
 
 def scaffold(target: Path, answers: InitAnswers) -> tuple[list[Path], list[Path]]:
@@ -217,9 +222,9 @@ def scaffold(target: Path, answers: InitAnswers) -> tuple[list[Path], list[Path]
     written: list[Path] = []
     kept: list[Path] = []
     files = [("site.toml", toml), ("intro.md", intro_markdown(answers))]
-    for value, heading in ((answers.imprint, "Impressum"), (answers.privacy_policy, "Datenschutz")):
+    for value, kind in ((answers.imprint, "imprint"), (answers.privacy_policy, "privacy")):
         if value.strip().endswith(".md"):
-            files.append((value.strip(), legal_markdown(heading, answers)))
+            files.append((value.strip(), legal_markdown(kind, answers)))
     for name, text in files:
         path = content / name
         try:
