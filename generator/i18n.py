@@ -36,6 +36,7 @@ __all__ = [
     "clock_templates",
     "date_label",
     "day_label",
+    "day_month_label",
     "duration_label",
     "format_or_list",
     "language_name",
@@ -152,6 +153,17 @@ def day_label(day: date, language: str) -> str:
     from babel.dates import format_date
 
     return format_date(day, _day_pattern(language), locale=_locale(language))
+
+
+def day_month_label(day: date, language: str) -> str:
+    """The day of the month and the month, without weekday nor year: "11. Januar",
+    "11 de enero", "11 stycznia" (genitive); French writes the first "1er janvier"."""
+    from babel.dates import format_skeleton
+
+    text = format_skeleton("MMMMd", day, locale=_locale(language))
+    if language == "fr" and day.day == 1:
+        text = re.sub(r"^1(?=\W)", "1er", text)
+    return text
 
 
 # The full date of a call in mails: CLDR's "full" format, except British English,

@@ -16,6 +16,7 @@ from generator.cli import main
 from generator.commands.offer import offer_text, pick_spread
 from generator.config.settings import load_settings
 from generator.domain import Slot
+from generator.i18n import day_month_label
 from generator.page.build import offered_slots
 
 SECRET = "test-secret-0123456789abcdef"
@@ -158,12 +159,65 @@ def test_each_day_is_named_and_far_days_get_their_date(example_site: Path) -> No
     text = offer_text(settings, slots, now).splitlines()[0]
     assert text.startswith(
         "Wie passt es bei Ihnen heute um 15:00 Uhr, morgen um 9:00 Uhr "
-        "oder am Dienstag, 8. Dezember um 9:00 Uhr?"
+        "oder am Dienstag, 8. Dezember, um 9:00 Uhr?"
     )
     english = offer_text(settings, slots, now, language="en").splitlines()[0]
     assert english.startswith(
         "How about today at 15:00, tomorrow at 9:00 or Tuesday, 8 December at 9:00?"
     )
+
+
+# Days a week or more away: the weekday keeps its article or case and gets its date
+# ("w poniedziałek, 11 stycznia, o", not "poniedziałek, 11 stycznia o").
+_FAR_REPLIES = {
+    "de": "Wie passt es bei Ihnen am Montag, 11. Januar, um 11:00 oder 13:30 Uhr oder "
+    "am Dienstag, 12. Januar, um 9:00 Uhr? Mögen",
+    "en": "How about Monday, 11 January at 11:00 or 13:30, or Tuesday, 12 January at 9:00? "
+    "Could",
+    "fr": "Seriez-vous disponible le lundi 11 janvier à 11\u00a0h ou 13\u00a0h\u00a030, "
+    "ou le mardi 12 janvier à 9\u00a0h\u202f? Pourriez",
+    "es": "¿Le viene bien el lunes 11 de enero a las 11:00 o 13:30, o el martes 12 de enero "
+    "a las 9:00? ¿Podría",
+    "it": "Le andrebbe bene lunedì 11 gennaio alle 11:00 o 13:30, o martedì 12 gennaio "
+    "alle 9:00? Potrebbe",
+    "nl": "Schikt het u op maandag 11 januari om 11:00 of 13:30 uur, of op dinsdag "
+    "12 januari om 9:00 uur? Kunt",
+    "pl": "Czy pasowałaby rozmowa w poniedziałek, 11 stycznia, o 11:00 lub 13:30 albo "
+    "we wtorek, 12 stycznia, o 9:00? Czy",
+}
+
+
+@pytest.mark.parametrize("language", sorted(_FAR_REPLIES))
+def test_far_days_read_as_a_person_writes_them(example_site: Path, language: str) -> None:
+    settings = load_settings(example_site / "content" / "site.toml")
+    now = datetime(2026, 12, 23, 12, 0, tzinfo=BERLIN)  # before the holidays
+    slots = [
+        slot(datetime(2027, 1, 11, 11, 0, tzinfo=BERLIN).astimezone(UTC)),
+        slot(datetime(2027, 1, 11, 13, 30, tzinfo=BERLIN).astimezone(UTC)),
+        slot(datetime(2027, 1, 12, 9, 0, tzinfo=BERLIN).astimezone(UTC)),
+    ]
+    first = offer_text(settings, slots, now, language=language).splitlines()[0]
+    assert first.startswith(_FAR_REPLIES[language]), first
+
+
+@pytest.mark.parametrize(
+    ("language", "weekdays"),
+    [
+        ("pl", "w poniedziałek, we wtorek, w środę, w czwartek, w piątek, w sobotę, "
+         "w niedzielę"),
+        ("de", "am Montag, am Dienstag, am Mittwoch, am Donnerstag, am Freitag, am Samstag, "
+         "am Sonntag"),
+    ],
+)
+def test_every_far_weekday_takes_its_case(
+    example_site: Path, language: str, weekdays: str
+) -> None:
+    settings = load_settings(example_site / "content" / "site.toml")
+    now = datetime(2026, 12, 1, 8, 0, tzinfo=BERLIN)
+    for offset, weekday in enumerate(weekdays.split(", ")):
+        day = datetime(2026, 12, 14 + offset, 9, 0, tzinfo=BERLIN)  # Monday 14 December on
+        first = offer_text(settings, [slot(day.astimezone(UTC))], now, language=language)
+        assert f" {weekday}, {14 + offset}" in first.splitlines()[0], first
 
 
 def test_pick_spread_skips_adjacent_half_hours_and_uses_several_days() -> None:
@@ -188,3 +242,14 @@ def test_offer_errors_are_clear(runner, example_site: Path) -> None:
     path.write_text(path.read_text().replace('horizon = "14d"', 'horizon = "1h"'))
     result = runner.invoke(main, ["offer", "--config", config, "--now", NOW])
     assert result.exit_code == 1 and "no open slot of 'rueckruf' to offer" in result.output
+
+
+def test_a_far_day_on_the_first_of_the_month_reads_as_french_writes_it(
+    example_site: Path,
+) -> None:
+    settings = load_settings(example_site / "content" / "site.toml")
+    now = datetime(2026, 12, 22, 8, 0, tzinfo=BERLIN)
+    first_of_january = datetime(2027, 1, 1, 10, 0, tzinfo=BERLIN).astimezone(UTC)
+    text = offer_text(settings, [slot(first_of_january)], now, language="fr")
+    assert text.startswith("Seriez-vous disponible le vendredi 1er janvier à 10\u00a0h")
+    assert day_month_label(datetime(2027, 1, 2).date(), "fr") == "2 janvier"

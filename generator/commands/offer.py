@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from generator.config.settings import Settings, unknown_call_type
 from generator.domain import Slot
 from generator.errors import BuildError, ConfigError
-from generator.i18n import N_, day_label, format_or_list, short_time
+from generator.i18n import N_, day_label, day_month_label, format_or_list, short_time
 from generator.page.theme import Theme, load_theme
 from generator.page.viewdata import page_path
 from generator.signing import slot_id
@@ -81,6 +81,17 @@ _WEEKDAY_AT = (
     N_("Saturday at %(times)s"),
     N_("Sunday at %(times)s"),
 )
+# A day a week or more away also gets its date, and the weekday keeps its article or
+# case: "am Montag, 11. Januar, um", "le lundi 11 janvier à", "w poniedziałek, 11 stycznia, o".
+_WEEKDAY_DATE_AT = (
+    N_("Monday, %(date)s at %(times)s"),
+    N_("Tuesday, %(date)s at %(times)s"),
+    N_("Wednesday, %(date)s at %(times)s"),
+    N_("Thursday, %(date)s at %(times)s"),
+    N_("Friday, %(date)s at %(times)s"),
+    N_("Saturday, %(date)s at %(times)s"),
+    N_("Sunday, %(date)s at %(times)s"),
+)
 
 
 def _day_words(theme: Theme, day: date, today: date, language: str, times: str) -> str:
@@ -93,7 +104,8 @@ def _day_words(theme: Theme, day: date, today: date, language: str, times: str) 
     if day - today < timedelta(days=7):
         return theme.gettext(_WEEKDAY_AT[day.weekday()], language, times=times)
     return theme.gettext(
-        "%(day)s at %(times)s", language, day=day_label(day, language), times=times
+        _WEEKDAY_DATE_AT[day.weekday()], language,
+        date=day_month_label(day, language), times=times,
     )
 
 
