@@ -613,6 +613,39 @@ def test_site_languages_are_checked(tmp_path, value: str, message: str) -> None:
     assert info.value.line == text.splitlines().index(f"languages = {value}") + 1
 
 
+# A language written as a name, or a code in another case, gets its code suggested.
+_MEANT = [("FR", "fr"), ("PL", "pl"), ("french", "fr"), ("Polski", "pl"), ("Deutsch", "de"),
+          ("German", "de"), ("Français", "fr"), ("Francais", "fr"), ("español", "es"),
+          ("Nederlands", "nl"), ("Dutch", "nl"), ("italiano", "it"), ("en-GB", "en"),
+          ("fra", "fr")]
+
+
+@pytest.mark.parametrize(("written", "code"), _MEANT)
+def test_owner_language_suggests_the_code(tmp_path, written: str, code: str) -> None:
+    error, line = mistake(tmp_path, 'language = "de"', f'language = "{written}"')
+    assert error.field == "owner.language" and line == f'language = "{written}"'
+    assert f"{written!r} is not allowed (did you mean {code!r}?); choose one of" in error.message
+
+
+@pytest.mark.parametrize(("written", "code"), _MEANT)
+def test_site_languages_suggest_the_code(tmp_path, written: str, code: str) -> None:
+    value = f'["de", "en", "{written}"]'
+    text = EXAMPLE.replace("[site]\n", f"[site]\nlanguages = {value}\n", 1)
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert info.value.field == "site.languages"
+    assert f"{written!r} is not a language callslot speaks (did you mean {code!r}?)" in (
+        info.value.message
+    )
+
+
+@pytest.mark.parametrize("written", ["sv", "Swedish", "klingon"])
+def test_a_language_callslot_does_not_speak_gets_no_guess(tmp_path, written: str) -> None:
+    error, _line = mistake(tmp_path, 'language = "de"', f'language = "{written}"')
+    assert "did you mean" not in error.message and '"de", "en", "es", "fr"' in error.message
+
+
+
 # One place for each default: the schema. A minimal site.toml loads to it, the
 # dataclasses start from it, the help text states it, and the loader writes none.
 

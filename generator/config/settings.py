@@ -295,6 +295,13 @@ def _owner(r: FieldReader, t: dict[str, Any]) -> Owner:
         parse_timezone(tzname, field="owner.timezone")
     except ConfigError as exc:  # again with the line of the mistake
         raise r.error("owner.timezone", exc.reason) from None
+    written = t.get("language")
+    if isinstance(written, str) and written.strip() not in ("", *LANGUAGES):
+        from generator.config.suggest import language_hint
+
+        known = ", ".join(f'"{code}"' for code in LANGUAGES)
+        raise r.error("owner.language", f"{written.strip()!r} is not allowed"
+                      f"{language_hint(written, LANGUAGES)}; choose one of {known}")
     language = r.text(t, "language", "owner.language", choices=LANGUAGES)
     email = r.string(t, "email", "owner.email")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
@@ -563,8 +570,10 @@ def _site_languages(r: FieldReader, t: dict[str, Any]) -> tuple[str, ...]:
     for code in value:
         code = code.strip()
         if code not in LANGUAGES:
-            raise r.error("site.languages", f"{code!r} is not a language callslot speaks; "
-                          f"choose from {known}")
+            from generator.config.suggest import language_hint
+
+            raise r.error("site.languages", f"{code!r} is not a language callslot speaks"
+                          f"{language_hint(code, LANGUAGES)}; choose from {known}")
         if code in seen:
             raise r.error("site.languages", f"{code!r} is listed twice")
         seen.append(code)
