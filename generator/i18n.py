@@ -93,9 +93,12 @@ def N_(message: str) -> str:
     return message
 
 
-def pick_language(value: str | None, fallback: str) -> str:
-    """``value`` when callslot speaks it, else ``fallback`` (a form may post anything)."""
-    return value if value in LANGUAGES else fallback
+def pick_language(value: str | None, fallback: str, among: Sequence[str] = ()) -> str:
+    """``value`` when callslot speaks it (and, given ``among``, it is one of those), else
+    ``fallback``: a form may post anything."""
+    if value in LANGUAGES and (not among or value in among):
+        return value
+    return fallback
 
 
 @lru_cache(maxsize=64)

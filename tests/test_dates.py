@@ -8,6 +8,7 @@ mails' day names, the reply `callslot offer` prints, when a mail is retried.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -128,6 +129,10 @@ def test_a_call_booked_at_2355_is_mailed_with_the_right_day_names(
             "CALLSLOT_RATE_LIMIT": "off",
         }
         settings = site_settings(example_site, env=env)
+        # The caller posts lang=en: the site is answered in English as well as German.
+        settings = dataclasses.replace(
+            settings, site=dataclasses.replace(settings.site, languages=("de", "en"))
+        )
         # Inline: the mails go out before the answer, so they are there to read after it.
         app = create_app(
             settings, secret=SECRET, clock=fixed_clock(now), env=env, notify_mode="inline"

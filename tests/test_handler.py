@@ -45,7 +45,10 @@ def site_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(site_root: Path) -> Settings:
-    return load_settings(site_root / "content" / "site.toml", env={})
+    # Built in German and English (site.languages): a form posting lang=en is answered in
+    # English; a language the site is not built in is not (see test_a_booking_is_answered_...).
+    loaded = load_settings(site_root / "content" / "site.toml", env={})
+    return replace(loaded, site=replace(loaded.site, languages=("de", "en")))
 
 
 @pytest.fixture
@@ -408,6 +411,35 @@ def test_phone_numbers_as_people_write_them_are_stored_as_e164(
     response = client.post("/api/book", json=form(slots[0], phone=phone))
     assert response.status_code == 201, response.get_json()
     assert store.bookings()[0].phone == stored
+
+
+@pytest.mark.parametrize(
+    ("languages", "posted", "answered"),
+    [
+        (("de", "en", "pl"), "fr", "de"),  # not a language of the site: the owner's
+        (("de", "en", "pl"), "pl", "pl"),
+        ((), "en", "de"),  # owner.language alone
+        (("en", "pl"), "fr", "en"),  # the owner's is not built: the site's first
+        (("de", "en", "pl"), "xx", "de"),
+    ],
+)
+def test_a_booking_is_answered_in_a_language_of_the_site(
+    settings, store, slots, languages, posted: str, answered: str
+) -> None:
+    client = make_client(replace(settings, site=replace(settings.site, languages=languages)), store)
+    response = client.post("/api/book", data=form(slots[0], lang=posted))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    [booking] = store.bookings()
+    assert booking.language == answered  # the caller's mails are written in it
+    page = AnswerPage.parse(client.get(response.headers["Location"]).get_data(as_text=True))
+    headings = {"de": "Ihr Telefonat ist gebucht", "en": "Your call is booked",
+                "pl": "Rozmowa została zarezerwowana"}
+    assert page.heading == headings[answered]
+    refused = client.post("/api/book", json=form(slots[1], topic="", lang=posted))
+    assert refused.status_code == 400
+    assert refused.get_json()["fields"][0]["message"] == client.post(
+        "/api/book", json=form(slots[1], topic="", lang=answered)
+    ).get_json()["fields"][0]["message"]
 
 
 @pytest.mark.parametrize("phone", ["(((-)", "+49 30 1", "12345", "+1 555 0100", "0000000"])

@@ -314,6 +314,10 @@ def test_booking_through_the_handler_survives_a_down_mail_server(
     settings = site_settings(example_site, env=env)
     # No calendar re-check: this test is about what happens after the booking is recorded.
     settings = dataclasses.replace(settings, calendars=())
+    # The caller posts lang=en: the site is answered in English as well as German.
+    settings = dataclasses.replace(
+        settings, site=dataclasses.replace(settings.site, languages=("de", "en"))
+    )
     app = create_app(settings, secret=SECRET, clock=lambda: NOW, env=env)
     slot = Slot(
         start=START_MONDAY, end=START_MONDAY + dt.timedelta(minutes=30), call_type="rueckruf"

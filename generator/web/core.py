@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from generator.config.settings import Settings
 from generator.domain import Booking
 from generator.errors import CalendarError
-from generator.i18n import N_, pick_language
+from generator.i18n import N_
 from generator.store.base import DayFull, SlotTaken, Store, day_limits
 from generator.web.answers import (
     CONSENT_TEXT,
@@ -49,6 +49,7 @@ from generator.web.answers import (
 from generator.web.form import (
     BookingForm,
     FieldProblem,
+    answer_language,
     idempotency_key,
     parse_form,
     safe_back,
@@ -167,7 +168,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _language(value: str | None, ctx: Context) -> str:
-    return pick_language(value, ctx.settings.owner.language)
+    return answer_language(value, ctx.settings)
 
 
 def _home(ctx: Context) -> str:

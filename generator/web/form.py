@@ -23,6 +23,7 @@ __all__ = [
     "LIMITS",
     "BookingForm",
     "FieldProblem",
+    "answer_language",
     "idempotency_key",
     "parse_form",
     "safe_back",
@@ -101,6 +102,15 @@ def _has_control(text: str, *, allow_newline: bool) -> bool:
         if "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069":
             return True
     return False
+
+
+def answer_language(value: str | None, settings: Settings) -> str:
+    """The language a request is answered and mailed in: the posted ``lang`` when the site
+    is built in it (site.languages, or owner.language alone), else the owner's language
+    (or the site's first one, when the owner's is not among them)."""
+    languages = settings.site.languages or (settings.owner.language,)
+    owner = settings.owner.language
+    return pick_language(value, owner if owner in languages else languages[0], among=languages)
 
 
 def safe_back(value: str) -> str | None:
@@ -213,7 +223,7 @@ def parse_form(fields: Mapping[str, str], settings: Settings) -> BookingForm | l
             ZoneInfo(tz)
         except (ValueError, KeyError, OSError):  # an invalid zone is only a lost convenience
             tz = ""
-    language = pick_language(values["lang"], settings.owner.language)
+    language = answer_language(values["lang"], settings)
     if problems:
         return problems
     return BookingForm(
