@@ -379,7 +379,17 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
     from dataclasses import replace
 
     from generator.commands.init import InitAnswers, check_answer, scaffold
+    from generator.config.settings import DEFAULT_CONFIG, find_config
 
+    # Inside a site already (its content/ or a folder below): a new site there would
+    # nest in the old one, and the other commands would pick one or the other.
+    above = find_config(directory)
+    if above is not None and above.resolve() != (directory / DEFAULT_CONFIG).resolve():
+        site = above.parent.parent
+        raise ConfigError(
+            f"{directory.resolve()} is inside the site of {above}; edit that one (run "
+            f"`callslot check` there), or run `callslot init` in a folder outside {site}"
+        )
     defaults = InitAnswers(name="")
 
     def checked(field: str, label: str) -> Callable[[str], str]:
