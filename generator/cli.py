@@ -664,8 +664,9 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
     try:
         booking = store.get(booking_id)
         if booking is None:
-            raise CallslotError(f"no booking with the id {booking_id!r}; "
-                                "list them with `callslot bookings --all`")
+            from generator.commands.bookings import unknown_booking
+
+            raise CallslotError(unknown_booking(store, booking_id))
         if booking.status == "cancelled":
             click.echo(f"{booking_id} was already cancelled.")
             return
@@ -844,11 +845,14 @@ def bookings_mark_command(ctx: click.Context, booking_ids: tuple[str, ...], outc
         if all_unmarked:
             ids += [b.id for b in store.bookings(include_cancelled=False)
                     if b.end <= moment and b.outcome is None and b.id not in ids]
-        problems = []
+        problems, unknown = [], False
         for booking_id in ids:
             booking = store.get(booking_id)
             if booking is None:
-                problems.append(f"no booking with the id {booking_id!r}")
+                from generator.commands.bookings import unknown_booking
+
+                problems.append(unknown_booking(store, booking_id).split(";")[0])
+                unknown = True
             elif not force and booking.status == "cancelled":
                 problems.append(f"{booking_id} was cancelled, so it cannot be {outcome}")
             elif not force and booking.start > moment:
@@ -856,8 +860,10 @@ def bookings_mark_command(ctx: click.Context, booking_ids: tuple[str, ...], outc
                 problems.append(f"{booking_id} starts {day_and_time(start)}, later than "
                                 f"now, so it cannot be {outcome} yet")
         if problems:
+            # --force marks a cancelled or future call; it cannot find an unknown ID.
+            hint = "" if force or unknown else " (or add --force)"
             raise CallslotError("; ".join(problems) + ". Nothing was marked; check the IDs "
-                                "with `callslot bookings --all` (or add --force)")
+                                f"with `callslot bookings --all`{hint}")
         for booking_id in ids:
             store.set_outcome(booking_id, outcome)
     finally:
