@@ -643,6 +643,17 @@ def _send_changes(settings: Any, store: Any, booking_id: str, moment: datetime) 
     report = send_now(settings, store, booking_id, now=moment, secret=secret)
     click.echo(f"{count(report.sent, 'notification')} sent, {report.skipped} skipped "
                f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
+    # Whether the caller learns of it: say so when no mail reaches them.
+    booking = store.get(booking_id)
+    if booking is None:
+        return
+    if not booking.email:
+        click.echo(f"The caller gave no email address: tell them yourself "
+                   f"({booking.phone or 'no phone number either'}).")
+    elif settings.notify.email is None:
+        click.echo("The caller is not told yet: no mail server is configured. Set SMTP_URL "
+                   "(or [notify.email]) and run `callslot notify`, or tell them yourself "
+                   f"({booking.phone or booking.email}).")
 
 
 @bookings_command.command("cancel")
