@@ -60,6 +60,12 @@ class FieldReader:
                 continue
             if in_table and pattern.match(line):
                 return number
+        # Not assigned: a table of that name ("[bookings]", "[[call_types]]")?
+        plain = re.escape(re.sub(r"\[\d+\]", "", dotted))
+        header = re.compile(rf"^\s*\[\[?\s*{plain}\s*\]\]?\s*(#.*)?$")
+        for number, line in enumerate(self.lines, 1):
+            if header.match(line):
+                return number
         return None
 
     def error(self, dotted: str, message: str) -> ConfigError:

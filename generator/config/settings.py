@@ -390,7 +390,8 @@ def _availability(r: FieldReader, t: dict[str, Any]) -> Availability:
         first = _date(r, item["from"], f"{dotted}.from")
         last = _date(r, item.get("until", item["from"]), f"{dotted}.until")
         if last < first:
-            raise r.error(f"{dotted}.until", "is before from")
+            raise r.error(f"{dotted}.until", f"{last.isoformat()} is before the first closed "
+                          f"day ({first.isoformat()}); until is the last closed day")
         closed.append((first, last))
     return Availability(weekly=weekly, dates=tuple(sorted(dates)), closed=tuple(sorted(closed)))
 
