@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -480,3 +481,19 @@ def test_the_held_sentence_has_one_colon() -> None:
                       outcome="held") for i in range(4)]
     sentence = held_sentence(compute_stats(sample, tz=BERLIN, since=None))
     assert sentence.startswith("4 of 4 calls took place (100%)") and sentence.count(":") == 1
+
+
+def test_plot_writes_shares_as_the_owners_language_does(sample: list[Booking],
+                                                        tmp_path: Path) -> None:
+    from testenv import ROOT
+
+    from generator.config.settings import load_settings
+    from generator.page.theme import load_theme
+
+    theme = load_theme(load_settings(ROOT / "content" / "site.toml", env={}))
+    stats = compute_stats(sample, tz=BERLIN, since=None)
+    french = plot_stats(stats, tmp_path / "fr.png", language="fr", theme=theme)
+    title = french.axes[1].get_title()
+    assert re.search(r"\(\d+\u00a0%\)", title), title  # "(67 %)": a no-break space in French
+    english = plot_stats(stats, tmp_path / "en.png", language="en", theme=theme)
+    assert re.search(r"\(\d+%\)", english.axes[1].get_title())

@@ -409,6 +409,11 @@ def plot_stats(stats: Stats, path: Path, *, language: str = "en",
     fig.legend(loc="outside lower center", ncols=4, frameon=False)
 
     if share_ax is not None:
+        from babel.numbers import format_percent
+
+        def percent(value: float) -> str:  # "89%", French "89 %", as the language writes it
+            return format_percent(value, locale=locale)
+
         share = stats.held / marked
         share_ax.bar([0], [share], color=_COLOURS["held"], width=0.6)
         share_ax.bar([0], [1 - share], bottom=[share], color=_COLOURS["missed"], width=0.6)
@@ -417,16 +422,16 @@ def plot_stats(stats: Stats, path: Path, *, language: str = "en",
                         linewidth=1)
         share_ax.text(0.45, PROMISED_SHARE,
                       gettext("promised: about %(share)s", language,
-                              share=f"{PROMISED_SHARE:.0%}"),
+                              share=percent(PROMISED_SHARE)),
                       va="center", ha="left", fontsize=8)
         share_ax.set_xlim(-0.5, 1.6)
         share_ax.set_ylim(0, 1)
         share_ax.set_xticks([])
-        share_ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+        share_ax.yaxis.set_major_formatter(lambda v, _pos: percent(v))
         share_ax.set_title(
             ngettext("%(held)s of %(num)s call took place", "%(held)s of %(num)s calls took place",
                      marked, language, held=stats.held)
-            + f"\n({share:.0%})",
+            + f"\n({percent(share)})",
             fontsize=10,
         )
         share_ax.spines[["top", "right", "bottom"]].set_visible(False)
