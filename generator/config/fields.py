@@ -175,8 +175,9 @@ class FieldReader:
         if owner_language not in texts:
             given = ", ".join(f'"{code}"' for code in texts)
             raise self.error(
-                dotted, f"has texts for {given} but none for \"{owner_language}\" (owner.language), "
-                f"which the other languages fall back to; add {owner_language} = \"...\"")
+                dotted, f"has texts for {given} but none for \"{owner_language}\" "
+                "(owner.language), which the other languages fall back to; add "
+                f"{owner_language} = \"...\"")
         return texts[owner_language], tuple(sorted(pairs))
 
     def boolean(self, data: dict[str, Any], key: str, dotted: str) -> bool:
