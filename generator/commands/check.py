@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from generator.commands.phrases import clock, count, day_and_time
 from generator.config.settings import EmailSettings, Secret, Settings, check_settings, load_settings
+from generator.config.translations import untranslated
 from generator.errors import CallslotError, ConfigError
 from generator.notify.mail import smtp_connection
 
@@ -98,6 +99,8 @@ def run_check(
         f"time zone {settings.owner.timezone})",
     )
     for note in check_settings(settings):
+        report.add(NOTE, "settings", note)
+    for note in untranslated(settings):
         report.add(NOTE, "settings", note)
     if settings.notify.email is not None and not settings.site.base_url:
         report.add(
