@@ -65,6 +65,57 @@ def parse_now(value: str | None) -> datetime:
     return parse_moment(value, field="--now")
 
 
+class Between(click.ParamType):
+    """A whole number from ``low`` to ``high``, refused in our words ("from 1 to 720 minutes")."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int, unit: str = "") -> None:
+        self.low, self.high, self.unit = low, high, unit
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        try:
+            number = value if isinstance(value, int) else int(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        if not self.low <= number <= self.high:
+            unit = f" {self.unit}" if self.unit else ""
+            self.fail(f"must be from {self.low} to {self.high}{unit}, not {number}", param, ctx)
+        return number
+
+
+class OneOf(click.Choice):
+    """One of a few words, refused with the likely one ("did you mean 'held'?")."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            from generator.commands.phrases import join_and
+            from generator.config.suggest import did_you_mean
+
+            choices = [str(c) for c in self.choices]
+            self.fail(f"{value!r} is not {join_and(choices, 'or')}"
+                      f"{did_you_mean(str(value), choices)}", param, ctx)
+
+
+class ParameterError(click.UsageError):
+    """A refused option or argument as we word it: "--duration: must be from 1 to 720"."""
+
+    def __init__(self, error: click.BadParameter) -> None:
+        hint = error.param_hint
+        if isinstance(hint, (list, tuple)):
+            hint = " / ".join(hint)
+        if hint is None and isinstance(error.param, click.Argument):
+            hint = error.param.name  # "outcome", not its usage form "held|missed"
+        elif hint is None and error.param is not None:
+            hint = error.param.get_error_hint(error.ctx) if error.ctx else error.param.name
+        hint = (hint or "").replace("'", "")
+        super().__init__(f"{hint}: {error.message}" if hint else error.message, error.ctx)
+
+
 class UserError(click.ClickException):
     """A :class:`CallslotError` as click shows it: ``Error: <message>``, its exit code."""
 
@@ -81,6 +132,8 @@ class CallslotGroup(click.Group):
             return super().invoke(ctx)
         except CallslotError as exc:
             raise UserError(exc) from None
+        except click.BadParameter as exc:  # click's own wording ("Invalid value for ...")
+            raise ParameterError(exc) from None
 
 
 @click.group(cls=CallslotGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,7 +153,7 @@ def main() -> None:
 @now_option
 @click.option("--since", "since", default=None, metavar="YYYY-MM-DD",
               help="Only calls on or after this date (owner's time zone). Default: all.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+@click.option("--format", "fmt", type=OneOf(["table", "json"]), default="table",
               show_default=True, help="A table for the terminal, or JSON for scripts.")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE.png",
@@ -319,7 +372,7 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
 @main.command("offer")
 @config_option
 @now_option
-@click.option("--count", default=3, show_default=True, type=click.IntRange(1, 10),
+@click.option("--count", default=3, show_default=True, type=Between(1, 10),
               help="How many times to propose.")
 @click.option("--call-type", "call_type", default=None, metavar="SLUG",
               help="Which call type. Default: the first in site.toml.")
@@ -354,7 +407,7 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--name", default=None, help="Your name as callers see it.")
 @click.option("--timezone", default=None, help="IANA time zone, e.g. Europe/Berlin.")
-@click.option("--language", type=click.Choice(LANGUAGES), default=None,
+@click.option("--language", type=OneOf(LANGUAGES), default=None,
               help="Language of the page and the messages: " + ", ".join(LANGUAGES) + ".")
 @click.option("--calendar-env", "calendar_env", default=None, metavar="NAME",
               help="Environment variable that will hold your secret calendar address "
@@ -379,7 +432,17 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
     from dataclasses import replace
 
     from generator.commands.init import InitAnswers, check_answer, scaffold
+    from generator.config.settings import DEFAULT_CONFIG, find_config
 
+    # Inside a site already (its content/ or a folder below): a new site there would
+    # nest in the old one, and the other commands would pick one or the other.
+    above = find_config(directory)
+    if above is not None and above.resolve() != (directory / DEFAULT_CONFIG).resolve():
+        site = above.parent.parent
+        raise ConfigError(
+            f"{directory.resolve()} is inside the site of {above}; edit that one (run "
+            f"`callslot check` there), or run `callslot init` in a folder outside {site}"
+        )
     defaults = InitAnswers(name="")
 
     def checked(field: str, label: str) -> Callable[[str], str]:
@@ -410,7 +473,7 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
         name=ask(name, "Your name (as callers see it)", ""),
         timezone=ask(timezone, "Time zone", defaults.timezone, "timezone"),
         language=ask(language, "Language of the page", defaults.language,
-                     type=click.Choice(LANGUAGES)),
+                     type=OneOf(LANGUAGES)),
         calendar_env=ask(calendar_env, "Environment variable for your calendar's secret ICS "
                          "address (none = no calendar yet)", defaults.calendar_env,
                          "calendar_env"),
@@ -449,21 +512,21 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
 @click.option("--calendar", "calendars", multiple=True, metavar="PATH_OR_URL",
               help="A calendar file or http(s)/webcal URL; repeat for several. Replaces the "
                    "settings' calendars.")
-@click.option("--days", type=click.IntRange(1, 366), default=None, metavar="N",
+@click.option("--days", type=Between(1, 366, "days"), default=None, metavar="N",
               help="Offer slots this many days ahead (the horizon). Default: the settings, or 14.")
 @click.option("--timezone", "timezone", default=None, metavar="TZ",
               help="IANA time zone of the open hours, e.g. Europe/Berlin. Default: the "
                    "settings, or UTC without a settings file.")
-@click.option("--duration", type=click.IntRange(1, 720), default=None, metavar="MIN",
+@click.option("--duration", type=Between(1, 720, "minutes"), default=None, metavar="MIN",
               help="Call length in minutes, for every call type. Default: the settings, or 30.")
-@click.option("--step", type=click.IntRange(1, 1440), default=None, metavar="MIN",
+@click.option("--step", type=Between(1, 1440, "minutes"), default=None, metavar="MIN",
               help="Minutes between start times. Default: the settings, or the duration.")
 @click.option("--hours", "hours", default=None, metavar="HH:MM-HH:MM",
               help="Open these hours every day (00:00-24:00 allowed); replaces the settings' "
                    "availability and date overrides. Default without a settings file: all day.")
 @click.option("--call-type", "call_type", default=None, metavar="SLUG",
               help="Only this call type. Default: all.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+@click.option("--format", "fmt", type=OneOf(["table", "json"]), default="table",
               show_default=True, help="A table grouped by day, or JSON for scripts.")
 def slots_command(config_path: Path | None, now: str | None, calendars: tuple[str, ...],
                   days: int | None, timezone: str | None, duration: int | None,
@@ -549,7 +612,7 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
 
 @main.command("serve")
 @config_option
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--port", default=8000, show_default=True, type=Between(0, 65535),
               help="Port to listen on (0: any free port; the URL is printed).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Keep 127.0.0.1 unless a proxy sits in front.")
@@ -581,7 +644,7 @@ def serve_command(
 @main.group("bookings", invoke_without_command=True)
 @config_option
 @now_option
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "ics"]),
+@click.option("--format", "fmt", type=OneOf(["table", "csv", "json", "ics"]),
               default="table", show_default=True,
               help="A table for the terminal; CSV for spreadsheets; JSON for scripts; ICS "
                    "for a calendar app.")
@@ -633,6 +696,17 @@ def _send_changes(settings: Any, store: Any, booking_id: str, moment: datetime) 
     report = send_now(settings, store, booking_id, now=moment, secret=secret)
     click.echo(f"{count(report.sent, 'notification')} sent, {report.skipped} skipped "
                f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
+    # Whether the caller learns of it: say so when no mail reaches them.
+    booking = store.get(booking_id)
+    if booking is None:
+        return
+    if not booking.email:
+        click.echo(f"The caller gave no email address: tell them yourself "
+                   f"({booking.phone or 'no phone number either'}).")
+    elif settings.notify.email is None:
+        click.echo("The caller is not told yet: no mail server is configured. Set SMTP_URL "
+                   "(or [notify.email]) and run `callslot notify`, or tell them yourself "
+                   f"({booking.phone or booking.email}).")
 
 
 @bookings_command.command("cancel")
@@ -654,8 +728,9 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
     try:
         booking = store.get(booking_id)
         if booking is None:
-            raise CallslotError(f"no booking with the id {booking_id!r}; "
-                                "list them with `callslot bookings --all`")
+            from generator.commands.bookings import unknown_booking
+
+            raise CallslotError(unknown_booking(store, booking_id))
         if booking.status == "cancelled":
             click.echo(f"{booking_id} was already cancelled.")
             return
@@ -803,7 +878,7 @@ def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
 
 @bookings_command.command("mark")
 @click.argument("booking_ids", metavar="ID...", nargs=-1)
-@click.argument("outcome", type=click.Choice(["held", "missed"]))
+@click.argument("outcome", metavar="held|missed", type=OneOf(["held", "missed"]))
 @config_option
 @now_option
 @click.option("--unmarked", "all_unmarked", is_flag=True,
@@ -834,11 +909,14 @@ def bookings_mark_command(ctx: click.Context, booking_ids: tuple[str, ...], outc
         if all_unmarked:
             ids += [b.id for b in store.bookings(include_cancelled=False)
                     if b.end <= moment and b.outcome is None and b.id not in ids]
-        problems = []
+        problems, unknown = [], False
         for booking_id in ids:
             booking = store.get(booking_id)
             if booking is None:
-                problems.append(f"no booking with the id {booking_id!r}")
+                from generator.commands.bookings import unknown_booking
+
+                problems.append(unknown_booking(store, booking_id).split(";")[0])
+                unknown = True
             elif not force and booking.status == "cancelled":
                 problems.append(f"{booking_id} was cancelled, so it cannot be {outcome}")
             elif not force and booking.start > moment:
@@ -846,8 +924,10 @@ def bookings_mark_command(ctx: click.Context, booking_ids: tuple[str, ...], outc
                 problems.append(f"{booking_id} starts {day_and_time(start)}, later than "
                                 f"now, so it cannot be {outcome} yet")
         if problems:
+            # --force marks a cancelled or future call; it cannot find an unknown ID.
+            hint = "" if force or unknown else " (or add --force)"
             raise CallslotError("; ".join(problems) + ". Nothing was marked; check the IDs "
-                                "with `callslot bookings --all` (or add --force)")
+                                f"with `callslot bookings --all`{hint}")
         for booking_id in ids:
             store.set_outcome(booking_id, outcome)
     finally:

@@ -143,6 +143,21 @@ def test_unknown_id_is_a_clear_error(site, runner, args) -> None:
     assert "callslot bookings --all" in result.output
 
 
+@pytest.mark.parametrize("args", [("cancel", "PAST"), ("mark", "PAST", "held"),
+                                  ("move", "PAST", "--to", "2026-12-01T10:00")])
+def test_an_id_in_the_wrong_case_gets_the_right_one(site, runner, args) -> None:
+    result = run(runner, "bookings", *args)
+    assert result.exit_code == 1
+    assert "no booking with the id 'PAST' (did you mean 'past'?)" in result.output
+
+
+def test_force_is_not_offered_for_an_id_no_booking_has(site, runner) -> None:
+    # --force marks a cancelled or future call; it cannot make an unknown ID known.
+    for extra in ((), ("--force",)):
+        result = run(runner, "bookings", "mark", "nope", "held", *extra)
+        assert result.exit_code == 1 and "--force" not in result.output, result.output
+
+
 @pytest.mark.parametrize(
     ("booking_id", "why"),
     [("up1", "starts Mon 2026-11-30 11:00, later than now"), ("gone", "was cancelled")],
@@ -161,3 +176,18 @@ def test_mark_refuses_a_future_or_cancelled_call_unless_forced(
     assert forced.exit_code == 0, forced.output
     rows = json.loads(run(runner, "bookings", "--all", "--format", "json").output)
     assert {b["id"]: b["outcome"] for b in rows}[booking_id] == outcome
+
+
+@pytest.mark.parametrize("written", ["2026-12-08T9:00", "2026-12-08 9:00", "2026-12-08T09:00"])
+def test_move_takes_the_hour_as_the_tool_writes_it(site, written: str) -> None:
+    from generator.commands.bookings import parse_move_time
+
+    settings = load_settings(site / "content" / "site.toml", env={})
+    assert parse_move_time(written, settings) == datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
+
+
+def test_cancelling_without_a_mail_server_says_the_caller_is_not_told(site, runner) -> None:
+    result = run(runner, "bookings", "cancel", "up1", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert "The caller is not told yet: no mail server is configured" in result.output
+    assert "+49 30 1234" in result.output  # how to tell them instead

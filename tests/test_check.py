@@ -155,7 +155,7 @@ def test_example_content_passes_when_the_secret_and_mail_are_set(
     assert "ok    settings: site.toml is valid" in result.output
     # The example calendar's first event after 08:00 Berlin on Monday 30 Nov.
     assert "calendar 'Arbeit': " in result.output and "events read" in result.output
-    assert "times: Europe/Berlin (VTIMEZONE in the file), UTC, next busy Mon 30 Nov" in (
+    assert "times: Europe/Berlin (VTIMEZONE in the file), UTC, next busy Mon 2026-11-30 " in (
         result.output
     )
     assert "All good." in result.output.splitlines()
@@ -450,3 +450,11 @@ def test_a_password_over_unencrypted_smtp_to_another_host_fails(
     assert line.startswith("FAIL  SMTP: the password would go to 192.0.2.1:")
     assert "unencrypted" in line and "starttls=true" in line
     assert SMTP_PASSWORD not in result.output
+
+
+def test_a_short_secret_is_named_once(runner: CliRunner, example_site: Path) -> None:
+    result = check(runner, example_site / "content/site.toml", {"CALLSLOT_SECRET": "short"})
+    assert result.exit_code == 1
+    [line] = [line for line in result.output.splitlines() if "is too short" in line]
+    assert line.startswith("FAIL  CALLSLOT_SECRET: is too short"), line
+    assert line.count("CALLSLOT_SECRET") == 1, line

@@ -75,6 +75,25 @@ def test_init_never_overwrites_an_existing_file(runner, tmp_path: Path) -> None:
     assert (content / "site.toml").read_text() == settings_text
 
 
+@pytest.mark.parametrize("inside", [".", "content", "content/sub"])
+def test_init_inside_a_site_names_that_site_and_writes_nothing(
+    runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inside: str
+) -> None:
+    assert runner.invoke(main, ["init", str(tmp_path), *FLAGS]).exit_code == 0
+    here = tmp_path / inside
+    here.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(here)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = runner.invoke(main, ["init", "--name", "Someone Else", "--no-input"])
+    if inside == ".":  # the site's own folder: nothing new, nothing overwritten
+        assert result.exit_code == 0 and result.output.count("kept") == 2, result.output
+    else:  # a site nested in the old one would be found instead of it by later commands
+        assert result.exit_code == 1, result.output
+        assert f"inside the site of {tmp_path / 'content' / 'site.toml'}" in result.output
+        assert "Traceback" not in result.output
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_init_asks_questions(runner, tmp_path: Path) -> None:
     answers = "Anna Beispiel\nEurope/Berlin\nde\nnone\n09:00-12:00\n\n\n"
     result = runner.invoke(main, ["init", str(tmp_path)], input=answers)

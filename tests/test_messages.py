@@ -405,3 +405,48 @@ def test_no_message_counts_with_a_bracketed_plural() -> None:
         and re.search(r"[a-z]\(s\)", node.value.replace("http(s)", "").replace("%(s)s", ""))
     ]
     assert not found, "\n".join(found)
+
+
+def test_the_terminal_writes_times_in_the_owners_language(runner, example_site: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # A French owner reads "9 h 30" on the page and in the mails: `slots` writes the same.
+    edit(example_site, 'language = "de"', 'language = "fr"')
+    monkeypatch.chdir(example_site)
+    result = runner.invoke(main, ["slots", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\b9\u00a0h\u00a030–10\u00a0h\b", result.output), result.output
+    assert not re.search(r"\d:\d\d", result.output), result.output
+
+
+def test_nothing_to_offer_names_the_owners_time_and_the_likely_cause(
+    runner, example_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edit(example_site, "[booking]",
+         '[[availability.closed]]\nfrom = "2026-11-01"\nuntil = "2027-02-01"\n\n[booking]')
+    monkeypatch.chdir(example_site)
+    result = runner.invoke(main, ["offer", "--now", NOW])
+    assert result.exit_code == 1
+    assert "from Mon 2026-11-30 8:00 to Mon 2026-12-14 8:00 (Europe/Berlin)" in result.output
+    assert "[[availability.closed]]" in result.output and "UTC" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["slots", "--duration", "0"], "--duration: must be from 1 to 720 minutes, not 0"),
+        (["slots", "--days", "x"], "--days: 'x' is not a whole number"),
+        (["slots", "--format", "jsn"],
+         "--format: 'jsn' is not table or json (did you mean 'json'?)"),
+        (["bookings", "mark", "abc", "hold"],
+         "outcome: 'hold' is not held or missed (did you mean 'held'?)"),
+        (["offer", "--count", "11"], "--count: must be from 1 to 10, not 11"),
+    ],
+)
+def test_a_refused_option_is_said_in_our_words(runner, example_site: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               args: list[str], said: str) -> None:
+    monkeypatch.chdir(example_site)
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert f"Error: {said}" in result.output, result.output
+    assert "Invalid value" not in result.output and "<=x<=" not in result.output

@@ -556,3 +556,23 @@ def test_a_call_booked_before_move_links_existed_shows_no_broken_link(site, stor
     [mail] = sink.messages
     assert "/api/move" not in mail.message.get_body(("plain",)).get_content()
     assert "/api/cancel?token=" in mail.message.get_body(("plain",)).get_content()
+
+
+def test_the_move_page_writes_times_in_the_callers_zone(site, settings, store) -> None:
+    # Booked from New York: the booked page and the mails speak New York time, so does
+    # the page that moves the call (its days name the zone).
+    from zoneinfo import ZoneInfo
+
+    from generator.i18n import short_time
+
+    client = make_client(settings, store)
+    rueckruf = offered(site, "rueckruf")
+    link = move_link(client, book(client, rueckruf[0], tz="America/New_York"))
+    html = client.get(link).get_data(as_text=True)
+    shown = choices(html)
+    assert shown
+    new_york = ZoneInfo("America/New_York")
+    first = shown[0]
+    label = f"{short_time(first.start, new_york, 'de')}–{short_time(first.end, new_york, 'de')}"
+    assert f"> {label}</label>" in html, html
+    assert "Nordamerikanische Ostküstenzeit" in html

@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import json
 import re
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -460,7 +461,7 @@ def test_secret_equality_and_hash_do_not_need_the_value_shown():
             'until = "2026-12-20"',
             1,
             "availability.closed[0].until",
-            "before from",
+            "2026-12-20 is before the first closed day",
         ),
         ('notice = "4h"', 'notice = "4 hours"', 1, "booking.notice", '"30m"'),
         ('horizon = "14d"', 'horizon = "0d"', 1, "booking.horizon", "longer than zero"),
@@ -763,3 +764,16 @@ def test_privacy_mistakes_name_the_field_and_line(tmp_path, line, words):
     assert words in info.value.message
     assert info.value.line == PRIVACY_BASE.count("\n") + 3
     assert info.value.field.startswith("privacy.")
+
+
+def test_an_unknown_table_is_found_by_its_line(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(ROOT / "content", content)
+    toml = content / "site.toml"
+    toml.write_text(toml.read_text() + "\n[bookings]\nx = 1\n")
+    line = toml.read_text().splitlines().index("[bookings]") + 1
+    with pytest.raises(ConfigError) as caught:
+        load_settings(toml, env={})
+    assert f"line {line}: bookings: unknown setting 'bookings' (did you mean 'booking'?)" in (
+        caught.value.format_message()
+    )

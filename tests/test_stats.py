@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from generator.commands.stats import compute_stats, format_json, format_table, plot_stats
+from generator.commands.stats import (
+    compute_stats,
+    format_json,
+    format_table,
+    held_sentence,
+    plot_stats,
+)
 from generator.domain import Booking
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -458,3 +465,35 @@ def test_mark_every_unmarked_call_that_is_over(runner, example_site: Path,
     data = json.loads(runner.invoke(main, ["stats", "--config", config, "--format", "json",
                                            "--now", "2026-12-07T12:00Z"], env=env).output)
     assert (data["held"], data["missed"], data["upcoming"]) == (2, 2, 1)
+
+
+def test_a_period_without_calls_is_not_called_the_start() -> None:
+    # Bookings exist, just not in the period asked for: "No bookings yet" would mislead.
+    sample = [booking("a", "2026-12-01T09:00", created="2026-11-30T12:00")]
+    stats = compute_stats(sample, tz=BERLIN, since=datetime(2027, 1, 1, tzinfo=BERLIN))
+    table = format_table(stats)
+    assert "No bookings yet" not in table
+    assert "No call since 1 Jan 2027; 1 booking before it" in table
+
+
+def test_the_held_sentence_has_one_colon() -> None:
+    sample = [booking(str(i), f"2026-12-01T{9 + i:02d}:00", created="2026-11-30T12:00",
+                      outcome="held") for i in range(4)]
+    sentence = held_sentence(compute_stats(sample, tz=BERLIN, since=None))
+    assert sentence.startswith("4 of 4 calls took place (100%)") and sentence.count(":") == 1
+
+
+def test_plot_writes_shares_as_the_owners_language_does(sample: list[Booking],
+                                                        tmp_path: Path) -> None:
+    from testenv import ROOT
+
+    from generator.config.settings import load_settings
+    from generator.page.theme import load_theme
+
+    theme = load_theme(load_settings(ROOT / "content" / "site.toml", env={}))
+    stats = compute_stats(sample, tz=BERLIN, since=None)
+    french = plot_stats(stats, tmp_path / "fr.png", language="fr", theme=theme)
+    title = french.axes[1].get_title()
+    assert re.search(r"\(\d+\u00a0%\)", title), title  # "(67 %)": a no-break space in French
+    english = plot_stats(stats, tmp_path / "en.png", language="en", theme=theme)
+    assert re.search(r"\(\d+%\)", english.axes[1].get_title())

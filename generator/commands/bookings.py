@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +21,13 @@ from generator.domain import Booking
 from generator.errors import CallslotError, ConfigError
 from generator.store.base import DayFull, MoveRefused, SlotTaken, Store, day_limits
 
-__all__ = ["FORMATS", "format_bookings", "move_booking", "parse_move_time"]
+__all__ = [
+    "FORMATS",
+    "format_bookings",
+    "move_booking",
+    "parse_move_time",
+    "unknown_booking",
+]
 
 # check_slot's reasons, as the owner reads them.
 _NOT_OPEN = {
@@ -142,10 +149,24 @@ def format_bookings(settings: Settings, bookings: Sequence[Booking], fmt: str) -
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
+def unknown_booking(store: Store, booking_id: str) -> str:
+    """What to say about an ID no booking has: the likely one, and where to find them."""
+    from generator.config.suggest import did_you_mean
+
+    known = [b.id for b in store.bookings(include_cancelled=True)]
+    return (f"no booking with the id {booking_id!r}{did_you_mean(booking_id, known)}; "
+            "list them with `callslot bookings --all`")
+
+
+# "2026-12-08T9:00" or "2026-12-08 9:00": the hour as the tool itself writes it.
+_SHORT_HOUR = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d):")
+
+
 def parse_move_time(value: str, settings: Settings) -> datetime:
     """--to: an ISO time; without an offset it is the owner's local time."""
+    text = _SHORT_HOUR.sub(r"\1T0\2:", value.strip())
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(
             f"{value!r} is not an ISO-8601 time; write e.g. 2026-12-01T10:30", field="--to"
@@ -178,9 +199,7 @@ def move_booking(
 
     booking = store.get(booking_id)
     if booking is None:
-        raise CallslotError(
-            f"no booking with the id {booking_id!r}; list them with `callslot bookings --all`"
-        )
+        raise CallslotError(unknown_booking(store, booking_id))
     if booking.status != "confirmed":
         raise CallslotError(f"{booking_id} is cancelled; a cancelled call cannot be moved")
     if booking.start <= now:
@@ -232,5 +251,5 @@ def move_booking(
     except MoveRefused as exc:
         raise CallslotError(f"{booking_id} cannot be moved: it is {exc.reason}") from None
     if moved is None:
-        raise CallslotError(f"no booking with the id {booking_id!r}")
+        raise CallslotError(unknown_booking(store, booking_id))
     return booking, moved

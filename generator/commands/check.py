@@ -21,9 +21,10 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.commands.phrases import clock, count
+from generator.commands.phrases import clock, count, day_and_time
 from generator.config.settings import EmailSettings, Secret, Settings, check_settings, load_settings
-from generator.errors import CallslotError
+from generator.config.translations import untranslated
+from generator.errors import CallslotError, ConfigError
 from generator.notify.mail import smtp_connection
 
 if TYPE_CHECKING:
@@ -54,6 +55,11 @@ class CheckReport:
     def add(self, level: str, part: str, message: str) -> None:
         for value in self.secrets:
             message = message.replace(value, "<secret>")
+        # One prefix: "CALLSLOT_SECRET: is too short", not "CALLSLOT_SECRET: CALLSLOT_SECRET is".
+        for prefix in (f"{part}: ", f"{part} "):
+            if message.startswith(prefix):
+                message = message[len(prefix):]
+                break
         self.findings.append(Finding(level, part, message))
 
     @property
@@ -93,6 +99,8 @@ def run_check(
         f"time zone {settings.owner.timezone})",
     )
     for note in check_settings(settings):
+        report.add(NOTE, "settings", note)
+    for note in untranslated(settings):
         report.add(NOTE, "settings", note)
     if settings.notify.email is not None and not settings.site.base_url:
         report.add(
@@ -198,9 +206,9 @@ def _check_calendars(
             upto = (
                 clock(last)
                 if last.date() == first.date()
-                else f"{last:%a %d %b} {clock(last)}"
+                else day_and_time(last)
             )
-            nxt = f"next busy {first:%a %d %b} {clock(first)}–{upto} ({settings.owner.timezone})"
+            nxt = f"next busy {day_and_time(first)}–{upto} ({settings.owner.timezone})"
         else:
             nxt = "no busy time in the booking window"
         report.add(OK, part, f"{info.events} events read, {zones}, {nxt}")
@@ -234,7 +242,8 @@ def _check_secrets(report: CheckReport, settings: Settings, env: Mapping[str, st
     except CallslotError as exc:
         dev_key = settings.state_dir / "secret"
         if env.get("CALLSLOT_SECRET"):
-            report.add(PROBLEM, "CALLSLOT_SECRET", exc.format_message().split(": ", 1)[-1])
+            reason = exc.reason if isinstance(exc, ConfigError) else exc.format_message()
+            report.add(PROBLEM, "CALLSLOT_SECRET", reason)
         elif dev_key.exists():
             report.add(
                 NOTE,

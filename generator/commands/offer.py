@@ -199,9 +199,15 @@ def make_offer(
         slots = offered_slots(settings, now)
     chosen = pick_spread([s for s in slots if s.call_type == slug], count, settings.tz)
     if not chosen:
+        from generator.commands.phrases import day_and_time
+
+        local = now.astimezone(settings.tz)
+        until = (now + settings.booking.horizon).astimezone(settings.tz)
         raise BuildError(
-            f"no open slot of {slug!r} to offer from {now:%Y-%m-%d %H:%M} UTC; "
-            "check availability, booking.notice and booking.horizon in site.toml"
+            f"no open slot of {slug!r} to offer from {day_and_time(local)} to "
+            f"{day_and_time(until)} ({settings.owner.timezone}); the calendars may be full, "
+            "or check availability (its hours and [[availability.closed]] ranges), "
+            "booking.notice and booking.horizon in site.toml"
         )
     theme = theme or load_theme(settings)
     return Offer(

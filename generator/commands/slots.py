@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from babel.dates import format_date
 
-from generator.commands.phrases import clock, day_and_time
+from generator.commands.phrases import day_and_time
 from generator.config.settings import (
     WEEKDAYS,
     Availability,
@@ -27,6 +27,7 @@ from generator.config.settings import (
 from generator.config.valuetypes import parse_timezone
 from generator.domain import Slot
 from generator.errors import ConfigError
+from generator.i18n import short_time
 
 __all__ = [
     "calendar_from_option",
@@ -143,17 +144,22 @@ def format_table(
         days.setdefault(slot.start.astimezone(tz).date(), []).append(slot)
     titles = {c.slug: c.title for c in settings.call_types}
     width = max(len(slug) for slug in titles)
+
+    def clock(moment: datetime) -> str:  # "9:00", French "9 h 30": as pages and mails write it
+        return short_time(moment, tz, language)
+
+    first = max(len(clock(s.start)) for s in slots)
     rows: list[tuple[date | None, str, Slot | None]] = []
     for day, day_slots in days.items():
         offsets = {s.start.astimezone(tz).utcoffset() for s in day_slots}
         rows.append((day, "", None))
         for slot in day_slots:
             a, b = slot.start.astimezone(tz), slot.end.astimezone(tz)
-            # "9:00–9:30" as on the booking pages; the start right-aligned so the colons
-            # line up, the end padded so the call types do.
-            times = f"{clock(a):>5}–{clock(b)}"
+            # The start right-aligned so the times line up, the end padded so the call
+            # types do.
+            times = f"{clock(a):>{first}}–{clock(b)}"
             if len(offsets) > 1:
-                times = f"{clock(a):>5}{a:%z}–{clock(b)}{b:%z}"
+                times = f"{clock(a):>{first}}{a:%z}–{clock(b)}{b:%z}"
             rows.append((None, times, slot))
     column = max(len(times) for _, times, _ in rows)
     lines = [f"Open slots ({settings.owner.timezone}):"]

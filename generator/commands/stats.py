@@ -83,6 +83,7 @@ class Stats:
     cancelled_within_day: int = 0  # cancellations that came less than 24 hours before the call
     cancel_notice_median: timedelta | None = None  # cancellation -> call, median
     unmarked_ids: tuple[str, ...] = ()  # the calls ``unmarked`` counts, earliest first
+    earlier: int = 0  # bookings before ``since``, left out
 
     @property
     def held_share(self) -> float | None:
@@ -121,7 +122,8 @@ def compute_stats(
     week of ``now`` (or the last call, if later), each week listed. With
     ``now``, confirmed calls not over yet count as upcoming rather than unmarked.
     """
-    chosen = [b for b in bookings if since is None or b.start >= since]
+    every = list(bookings)
+    chosen = [b for b in every if since is None or b.start >= since]
     chosen.sort(key=lambda b: (b.start, b.id))
     confirmed = [b for b in chosen if b.status != "cancelled"]
     cancelled = [b for b in chosen if b.status == "cancelled"]
@@ -181,6 +183,7 @@ def compute_stats(
         missed=missed,
         unmarked=len(unmarked),
         upcoming=len(upcoming),
+        earlier=len(every) - len(chosen),
         booked_within_day=sum(1 for n in notices if n < DAY),
         cancelled_within_day=sum(1 for n in cancel_notices if n < DAY),
         cancel_notice_median=median(cancel_notices) if cancel_notices else None,
@@ -219,7 +222,7 @@ def held_sentence(stats: Stats) -> str:
         return "Outcomes: none marked yet."
     taken = f"{stats.held} of {count(marked, 'call')} took place ({share:.0%})"
     if share >= PROMISED_SHARE:
-        verdict = "as the idea promises: about 9 in 10 scheduled calls reach the other person"
+        verdict = "as the idea promises (about 9 in 10 scheduled calls reach the other person)"
     else:
         verdict = (f"fewer than the about {PROMISED_SHARE:.0%} that scheduled calls promise; "
                    "a reminder before each call may help")
@@ -244,6 +247,10 @@ def format_table(stats: Stats) -> str:
         f"Calls since {since}: {count(stats.total, 'booking')}, of which "
         f"{stats.cancelled} cancelled and {stats.confirmed} still on or held"
     )
+    if not stats.total and stats.earlier:
+        lines.append(f"No call since {since}; {count(stats.earlier, 'booking')} before it "
+                     "(an earlier --since shows them).")
+        return "\n".join(lines) + "\n"
     if not stats.total:
         lines.append("No bookings yet: share the page's link and come back in a few weeks.")
         return "\n".join(lines) + "\n"
@@ -402,6 +409,11 @@ def plot_stats(stats: Stats, path: Path, *, language: str = "en",
     fig.legend(loc="outside lower center", ncols=4, frameon=False)
 
     if share_ax is not None:
+        from babel.numbers import format_percent
+
+        def percent(value: float) -> str:  # "89%", French "89 %", as the language writes it
+            return format_percent(value, locale=locale)
+
         share = stats.held / marked
         share_ax.bar([0], [share], color=_COLOURS["held"], width=0.6)
         share_ax.bar([0], [1 - share], bottom=[share], color=_COLOURS["missed"], width=0.6)
@@ -410,16 +422,16 @@ def plot_stats(stats: Stats, path: Path, *, language: str = "en",
                         linewidth=1)
         share_ax.text(0.45, PROMISED_SHARE,
                       gettext("promised: about %(share)s", language,
-                              share=f"{PROMISED_SHARE:.0%}"),
+                              share=percent(PROMISED_SHARE)),
                       va="center", ha="left", fontsize=8)
         share_ax.set_xlim(-0.5, 1.6)
         share_ax.set_ylim(0, 1)
         share_ax.set_xticks([])
-        share_ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:.0%}")
+        share_ax.yaxis.set_major_formatter(lambda v, _pos: percent(v))
         share_ax.set_title(
             ngettext("%(held)s of %(num)s call took place", "%(held)s of %(num)s calls took place",
                      marked, language, held=stats.held)
-            + f"\n({share:.0%})",
+            + f"\n({percent(share)})",
             fontsize=10,
         )
         share_ax.spines[["top", "right", "bottom"]].set_visible(False)

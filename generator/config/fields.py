@@ -16,11 +16,27 @@ from generator.config.options import option
 from generator.config.suggest import did_you_mean
 from generator.config.valuetypes import Secret, parse_duration
 from generator.errors import ConfigError
+from generator.i18n import LANGUAGES
 
 __all__ = ["FieldReader"]
 
 # "Not passed": the option's default from the schema.
 _SCHEMA: Any = object()
+
+
+def _language_hint(code: str) -> str:
+    """ " (did you mean 'en'?)" for "EN", "en-GB", "English", "englisch"; else ""."""
+    base = code.strip().lower().replace("_", "-").split("-")[0]
+    if base in LANGUAGES:
+        return f" (did you mean {base!r}?)"
+    from babel import Locale
+
+    for language in LANGUAGES:
+        names = {Locale.parse(language).get_display_name(shown).lower()
+                 for shown in ("en", language, "de")}
+        if base in names or any(name.startswith(base[:4]) for name in names if len(base) >= 4):
+            return f" (did you mean {language!r}?)"
+    return did_you_mean(code, LANGUAGES)
 
 
 class FieldReader:
@@ -59,6 +75,12 @@ class FieldReader:
                     in_table = False
                 continue
             if in_table and pattern.match(line):
+                return number
+        # Not assigned: a table of that name ("[bookings]", "[[call_types]]")?
+        plain = re.escape(re.sub(r"\[\d+\]", "", dotted))
+        header = re.compile(rf"^\s*\[\[?\s*{plain}\s*\]\]?\s*(#.*)?$")
+        for number, line in enumerate(self.lines, 1):
+            if header.match(line):
                 return number
         return None
 
@@ -117,6 +139,52 @@ class FieldReader:
         """Text as written, or the option's default when it is not written or blank."""
         fallback: str = option(dotted).default
         return self.string(data, key, dotted, fallback, choices=choices) or fallback
+
+    def local_text(
+        self, data: dict[str, Any], key: str, dotted: str, owner_language: str, *,
+        required: bool = False,
+    ) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Text for every language, or a table of language code -> text.
+
+        Returns the owner's text (required in a table: it is what the other
+        languages fall back to) and the (code, text) pairs of a table, () for
+        plain text. Blank plain text gives the option's default, as text().
+        """
+        value = data.get(key)
+        if not isinstance(value, dict):
+            if required:
+                return self.string(data, key, dotted, required=True) or "", ()
+            return self.text(data, key, dotted), ()
+        known = ", ".join(f'"{code}"' for code in LANGUAGES)
+        example = f'{key} = {{ {owner_language} = "...", en = "..." }}'
+        if not value:
+            raise self.error(dotted, f"is an empty table; write the text, or one per language: "
+                             f"{example}")
+        pairs: list[tuple[str, str]] = []
+        for code, text in value.items():
+            # The key's own line in a [site.title] table, else the line of title = {...}.
+            at = self.line_of(f"{dotted}.{code}") if "[" not in dotted else None
+            line = at or self.line_of(dotted)
+            if code not in LANGUAGES:
+                hint = _language_hint(code)
+                raise ConfigError(
+                    f"{code!r} is not a language callslot speaks{hint}; the table's keys are "
+                    f"language codes: {known}", file=self.file, field=dotted, line=line)
+            if not isinstance(text, str) or not text.strip():
+                got = "empty text" if isinstance(text, str) else repr(text)
+                raise ConfigError(
+                    f"the \"{code}\" text must be text in quotes, got {got}; leave a "
+                    f"language out to show it the \"{owner_language}\" text",
+                    file=self.file, field=dotted, line=line)
+            pairs.append((code, text.strip()))
+        texts = dict(pairs)
+        if owner_language not in texts:
+            given = ", ".join(f'"{code}"' for code in texts)
+            raise self.error(
+                dotted, f"has texts for {given} but none for \"{owner_language}\" "
+                "(owner.language), which the other languages fall back to; add "
+                f"{owner_language} = \"...\"")
+        return texts[owner_language], tuple(sorted(pairs))
 
     def boolean(self, data: dict[str, Any], key: str, dotted: str) -> bool:
         value = data.get(key, option(dotted).default)

@@ -56,6 +56,13 @@ class Option:
         return self.parse(written, field=self.name) if self.parse else written
 
 
+def _per_language(key: str, german: str, english: str) -> str:
+    """How a text the caller sees is given per language (site.languages), said once per option."""
+    return (f"One text serves every language; with site.languages, give a table of language "
+            f"code -> text instead, e.g. {key} = {{ de = \"{german}\", en = \"{english}\" }}: "
+            "the owner.language text is required there and shown for any language left out.")
+
+
 def _weekday(day: str) -> Option:
     return Option(f"availability.{day}",
                   f"Open hours on {day.capitalize()}s, written like availability.monday.")
@@ -151,15 +158,24 @@ _TABLE = (
     Option("call_types", "At least one [[call_types]] with slug, title, duration and step."),
     Option("call_types.slug", "Short name used in URLs (a-z, 0-9, -). Required."),
     Option("call_types.title",
-           "What the caller sees, e.g. \"Telefonat (30 Minuten)\". Required."),
+           "What the caller sees, e.g. \"Telefonat (30 Minuten)\". Required. " + _per_language(
+               "title", "Telefonat (30 Minuten)", "Phone call (30 minutes)")),
     Option("call_types.duration", "Length of the call, e.g. \"30m\". Required."),
     Option("call_types.step", "Spacing of start times, e.g. \"30m\".", says="the duration"),
-    Option("call_types.description", "One line under the title.", default=""),
+    Option("call_types.description",
+           "One line under the title. " + _per_language(
+               "description", "Wir klären Ihre Frage.", "We answer your question."),
+           default=""),
     # [site]
-    Option("site.title", "Page title.", default="",
+    Option("site.title",
+           "Page title. " + _per_language("title", "Anna Beispiel: Rückruf",
+                                          "Anna Beispiel: call back"), default="",
            says="\"<owner name>: schedule a call\" in the page's language "
                 "(\"Rückruf vereinbaren\" in German)"),
-    Option("site.description", "Description for search and link previews.", default=""),
+    Option("site.description",
+           "Description for search and link previews. " + _per_language(
+               "description", "Steuerberatung am Telefon", "Tax advice by phone"),
+           default=""),
     Option("site.base_url",
            "Public address of the page, e.g. \"https://call.example.org\"; used for links in "
            "offers and link previews.", default=""),

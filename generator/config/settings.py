@@ -54,8 +54,10 @@ __all__ = [
     "Secret",
     "Settings",
     "SiteOptions",
+    "Translations",
     "check_settings",
     "find_config",
+    "in_language",
     "load_settings",
     "parse_duration",
     "parse_hours",
@@ -127,13 +129,32 @@ class Availability:
         return self.weekly[day.weekday()]
 
 
+# An owner's text per language, as (language code, text) pairs: site.toml's table
+# { de = "...", en = "..." }; () when one text serves every language.
+Translations = tuple[tuple[str, str], ...]
+
+
+def in_language(text: str, translations: Translations, language: str | None) -> str:
+    """The text of ``language`` from ``translations``, else ``text`` (the owner's language)."""
+    return next((value for code, value in translations if code == language), text)
+
+
 @dataclass(frozen=True)
 class CallType:
     slug: str
-    title: str
+    title: str  # in owner.language; title_in() gives a page's language
     duration: timedelta
     step: timedelta
-    description: str = ""
+    description: str = ""  # in owner.language; description_in() gives a page's language
+    titles: Translations = ()
+    descriptions: Translations = ()
+
+    def title_in(self, language: str | None) -> str:
+        """The title a page or mail in ``language`` shows (the owner's when not given)."""
+        return in_language(self.title, self.titles, language)
+
+    def description_in(self, language: str | None) -> str:
+        return in_language(self.description, self.descriptions, language)
 
 
 @dataclass(frozen=True)
@@ -159,7 +180,7 @@ class BookingRules:
 
 @dataclass(frozen=True)
 class SiteOptions:
-    title: str = default("site.title")
+    title: str = default("site.title")  # in owner.language; title_in() gives a page's
     description: str = default("site.description")
     base_url: str = default("site.base_url")
     theme: str = default("site.theme")
@@ -170,6 +191,15 @@ class SiteOptions:
     privacy_policy: str = default("site.privacy_policy")  # URL or Markdown file (Datenschutz)
     # The languages the page is built in, the first at the root; () = owner.language only.
     languages: tuple[str, ...] = ()
+    titles: Translations = ()  # title and description in further languages
+    descriptions: Translations = ()
+
+    def title_in(self, language: str | None) -> str:
+        """site.title in ``language`` (the owner's when not given; "" for the theme's)."""
+        return in_language(self.title, self.titles, language)
+
+    def description_in(self, language: str | None) -> str:
+        return in_language(self.description, self.descriptions, language)
 
 
 @dataclass(frozen=True)
@@ -276,7 +306,7 @@ def _settings_from_data(data: dict[str, Any], r: FieldReader, file: Path) -> Set
         raise r.error("booking.who_calls",
                       f"is \"{booking.who_calls}\", so callers may call you: set owner.phone "
                       "to the number they should dial, or write who_calls = \"owner\"")
-    call_types = _call_types(r, data.get("call_types"))
+    call_types = _call_types(r, data.get("call_types"), owner.language)
     site = _site(r, r.table(data, "site", "site"), owner)
     notify = read_notify(r, r.table(data, "notify", "notify"), owner.email)
     privacy = read_privacy(r, r.table(data, "privacy", "privacy"))
@@ -397,7 +427,8 @@ def _availability(r: FieldReader, t: dict[str, Any]) -> Availability:
         first = _date(r, item["from"], f"{dotted}.from")
         last = _date(r, item.get("until", item["from"]), f"{dotted}.until")
         if last < first:
-            raise r.error(f"{dotted}.until", "is before from")
+            raise r.error(f"{dotted}.until", f"{last.isoformat()} is before the first closed "
+                          f"day ({first.isoformat()}); until is the last closed day")
         closed.append((first, last))
     return Availability(weekly=weekly, dates=tuple(sorted(dates)), closed=tuple(sorted(closed)))
 
@@ -484,7 +515,7 @@ def _booking(r: FieldReader, t: dict[str, Any], env: Mapping[str, str]) -> Booki
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
-def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
+def _call_types(r: FieldReader, value: object, language: str) -> tuple[CallType, ...]:
     if value is None:
         raise r.error("call_types", "missing; add at least one [[call_types]] with slug, title, "
                       "duration (e.g. \"30m\") and step")
@@ -504,7 +535,7 @@ def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
                           f"{slug!r}: use lowercase letters, digits and -, e.g. \"call-30\"")
         if any(c.slug == slug for c in result):
             raise r.error(f"{dotted}.slug", f"{slug!r} is used twice; slugs must be unique")
-        title = r.string(item, "title", f"{dotted}.title", required=True) or ""
+        title, titles = r.local_text(item, "title", f"{dotted}.title", language, required=True)
         if "duration" not in item:
             raise r.error(f"{dotted}.duration", "missing; write e.g. duration = \"30m\"")
         duration = r.duration(item, "duration", f"{dotted}.duration")
@@ -513,9 +544,11 @@ def _call_types(r: FieldReader, value: object) -> tuple[CallType, ...]:
         step = r.duration(item, "step", f"{dotted}.step", item["duration"])
         if step < timedelta(minutes=5):
             raise r.error(f"{dotted}.step", "must be at least 5m")
-        description = r.text(item, "description", f"{dotted}.description")
+        description, descriptions = r.local_text(
+            item, "description", f"{dotted}.description", language)
         result.append(CallType(slug=slug, title=title, duration=duration, step=step,
-                               description=description))
+                               description=description, titles=titles,
+                               descriptions=descriptions))
     return tuple(result)
 
 
@@ -526,10 +559,15 @@ def _site(r: FieldReader, t: dict[str, Any], owner: Owner) -> SiteOptions:
     if base_url and not re.match(r"^https?://[^\s/]+", base_url):
         raise r.error("site.base_url", f"{base_url!r}: write a full address such as "
                       "\"https://call.example.org\"")
+    # An empty title: the theme's catalog names the page in each of its languages.
+    title, titles = r.local_text(t, "title", "site.title", owner.language)
+    description, descriptions = r.local_text(t, "description", "site.description",
+                                             owner.language)
     return SiteOptions(
-        # Empty: the theme's catalog names the page in each of its languages.
-        title=r.text(t, "title", "site.title"),
-        description=r.text(t, "description", "site.description"),
+        title=title,
+        description=description,
+        titles=titles,
+        descriptions=descriptions,
         base_url=base_url.rstrip("/"),
         theme=r.text(t, "theme", "site.theme"),
         intro=r.text(t, "intro", "site.intro"),

@@ -196,7 +196,7 @@ def mail_view(
         when_short=short_when(booking.start, tz, lang),
         zone=zone,
         minutes=int((booking.end - booking.start).total_seconds() // 60),
-        call_title=call_type.title if call_type else "",
+        call_title=call_type.title_in(lang) if call_type else "",
         topic=booking.topic,
         note=booking.note,
         phone=display_number(booking.phone, region),

@@ -454,7 +454,8 @@ def _send(
     if booking.start <= now and item.event in (*ANNOUNCEMENTS, "reminder"):
         # Announcing a call that has begun (a row that waited for a mail server, or
         # a worker that was down) helps nobody and puts a past event into calendars.
-        when = booking.start.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+        local = booking.start.astimezone(settings.tz)
+        when = f"{local:%a %Y-%m-%d} {local.hour}:{local.minute:02d}"  # as the CLI writes it
         return "dropped", f"the call began at {when}; too late to send"
     if item.event in ("booked", "moved", "reminder") and booking.status != "confirmed":
         # A REQUEST after the CANCEL would put the call back into calendars.

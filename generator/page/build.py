@@ -110,12 +110,9 @@ def render_intro(settings: Settings, language: str | None = None) -> Markup:
     With site.languages, a file beside it named for the language ("intro.en.md")
     is that language's intro; without one, every language shows site.intro.
     """
-    path = settings.content_dir / settings.site.intro
-    if language is not None:
-        own = path.with_name(f"{path.stem}.{language}{path.suffix}")
-        if own.is_file():
-            path = own
-    return _markdown(path, "site.intro")
+    from generator.config.translations import intro_path
+
+    return _markdown(intro_path(settings, language), "site.intro")
 
 
 def _markdown(path: Path, field: str) -> Markup:
@@ -351,7 +348,10 @@ def build_site(
     files = render_site(settings, now, slots, secret=secret)
     written = write_site(files, out_dir)
     counts = {c.slug: sum(1 for s in slots if s.call_type == c.slug) for c in settings.call_types}
-    warnings = []
+    from generator.config.translations import untranslated
+
+    # Recorded with the build: its key covers the settings and content/ they depend on.
+    warnings = untranslated(settings)
     if not slots:
         warnings.append(
             "no slot is open: the page offers nothing; check availability, "

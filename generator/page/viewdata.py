@@ -135,8 +135,9 @@ def legal_links(settings: Settings) -> tuple[LegalLink, ...]:
 
 def site_title(settings: Settings, theme: Theme, language: str) -> str:
     """site.title, or the page's name in ``language``: "Anna: Rückruf vereinbaren"."""
-    if settings.site.title:
-        return settings.site.title
+    own = settings.site.title_in(language)
+    if own:
+        return own
     return theme.gettext("%(name)s: schedule a call", language, name=settings.owner.name)
 
 
@@ -145,7 +146,7 @@ def site_view(settings: Settings, theme: Theme, language: str | None = None) -> 
     language = language or settings.owner.language
     return SiteView(
         title=site_title(settings, theme, language),
-        description=settings.site.description,
+        description=settings.site.description_in(language),
         owner_name=settings.owner.name,
         language=language,
         base_url=settings.site.base_url,
@@ -298,7 +299,7 @@ def _form(settings: Settings, call_type: CallType, language: str) -> FormView:
         require_email=booking.require_email,
         taken_url="" if netlify else booking.taken_endpoint,
         timezone=settings.owner.timezone,
-        call_title=call_type.title,
+        call_title=call_type.title_in(language),
         locale=og_locale(language).replace("_", "-"),
         clock=clock_templates(language),
         buffer_before=int(booking.buffer_before.total_seconds()),
@@ -324,17 +325,17 @@ def page_view(
     days = _days(settings, [s for s in slots if s.call_type == call_type.slug], secret, language)
     title = site_title(settings, theme, language)
     if call_type != settings.call_types[0]:
-        title = f"{call_type.title} – {title}"
+        title = f"{call_type.title_in(language)} – {title}"
     base = settings.site.base_url
     return PageView(
         lang=language,
         path=path,
         title=title,
-        description=settings.site.description or call_type.description,
+        description=settings.site.description_in(language) or call_type.description_in(language),
         url=f"{base}{path}" if base else "",
         og_locale=og_locale(language),
-        heading=call_type.title,
-        lead=call_type.description,
+        heading=call_type.title_in(language),
+        lead=call_type.description_in(language),
         intro=intro,
         zone=zone_label(settings.owner.timezone, language),
         days=days[:VISIBLE_DAYS],
@@ -342,7 +343,7 @@ def page_view(
         slot_count=sum(len(d.slots) for d in days),
         nav=tuple(
             CallTypeLink(
-                label=c.title,
+                label=c.title_in(language),
                 href=page_path(settings, c.slug, language),
                 current=c.slug == call_type.slug,
             )

@@ -284,7 +284,7 @@ def booking_details(
                 ),
             ]
     call = settings.call_type(booking.call_type)
-    rows.append((t(N_("Call"), lang), call.title if call else booking.call_type))
+    rows.append((t(N_("Call"), lang), call.title_in(lang) if call else booking.call_type))
     rows.append((t(N_("Topic"), lang), booking.topic))
     rows.append((t(N_("Who calls"), lang), who_calls_line(settings, booking, lang)))
     rows.append((t(N_("Name"), lang), booking.name))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from generator.errors import CalendarError
 from generator.i18n import N_
@@ -92,6 +93,17 @@ def _slot_json(slot: Slot) -> dict[str, str]:
     return {"start": iso_utc(slot.start), "end": iso_utc(slot.end), "call_type": slot.call_type}
 
 
+def _reader_zone(ctx: Context, booking: Booking) -> ZoneInfo:
+    """The zone the caller reads times in: theirs (the booking form sent it), as on the
+    booked page and in their mails; the owner's when it was not sent or is not known."""
+    if booking.caller_timezone:
+        try:
+            return ZoneInfo(booking.caller_timezone)
+        except (ValueError, KeyError, OSError):
+            pass
+    return ctx.settings.tz
+
+
 def _choose_page(
     booking: Booking, token: str, now: datetime, ctx: Context, lang: str, *, moved: bool
 ) -> Page:
@@ -99,7 +111,7 @@ def _choose_page(
     from generator.signing import slot_token
 
     t = ctx.translate
-    tz = ctx.settings.tz
+    tz = _reader_zone(ctx, booking)
     times = open_times(booking, now, ctx)
     groups: list[tuple[str, list[tuple[str, str]]]] = []
     for slot in times:
