@@ -86,7 +86,12 @@ class Between(click.ParamType):
 
 
 class OneOf(click.Choice):
-    """One of a few words, refused with the likely one ("did you mean 'held'?")."""
+    """One of a few words, refused with the likely one ("did you mean 'held'?") and, when
+    given, a ``hint`` on where the word goes."""
+
+    def __init__(self, choices: Any, hint: str = "", **kwargs: Any) -> None:
+        super().__init__(choices, **kwargs)
+        self.hint = hint
 
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> Any:
@@ -98,22 +103,30 @@ class OneOf(click.Choice):
 
             choices = [str(c) for c in self.choices]
             self.fail(f"{value!r} is not {join_and(choices, 'or')}"
-                      f"{did_you_mean(str(value), choices)}", param, ctx)
+                      f"{did_you_mean(str(value), choices)}{self.hint}", param, ctx)
 
 
 class ParameterError(click.UsageError):
-    """A refused option or argument as we word it: "--duration: must be from 1 to 720"."""
+    """A refused option or argument as we word it: "--duration: must be from 1 to 720",
+    "ID is missing"."""
 
     def __init__(self, error: click.BadParameter) -> None:
+        param = error.param
         hint = error.param_hint
         if isinstance(hint, (list, tuple)):
             hint = " / ".join(hint)
-        if hint is None and isinstance(error.param, click.Argument):
-            hint = error.param.name  # "outcome", not its usage form "held|missed"
-        elif hint is None and error.param is not None:
-            hint = error.param.get_error_hint(error.ctx) if error.ctx else error.param.name
-        hint = (hint or "").replace("'", "")
-        super().__init__(f"{hint}: {error.message}" if hint else error.message, error.ctx)
+        if hint is None and isinstance(param, click.Argument):
+            # Its usage name ("ID"), unless that lists the choices ("held|missed").
+            metavar = param.metavar or ""
+            hint = metavar if metavar and "|" not in metavar else (param.name or "")
+        elif hint is None and param is not None:
+            hint = param.get_error_hint(error.ctx) if error.ctx else param.name
+        hint = (hint or "").replace("'", "").replace(".", "")
+        if isinstance(error, click.MissingParameter):
+            message = f"{hint} is missing" if hint else "something is missing"
+        else:
+            message = f"{hint}: {error.message}" if hint else error.message
+        super().__init__(message, error.ctx)
 
 
 class UserError(click.ClickException):
@@ -878,7 +891,8 @@ def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
 
 @bookings_command.command("mark")
 @click.argument("booking_ids", metavar="ID...", nargs=-1)
-@click.argument("outcome", metavar="held|missed", type=OneOf(["held", "missed"]))
+@click.argument("outcome", metavar="held|missed", type=OneOf(
+    ["held", "missed"], hint="; the last word says how the calls went, after their IDs"))
 @config_option
 @now_option
 @click.option("--unmarked", "all_unmarked", is_flag=True,

@@ -450,3 +450,22 @@ def test_a_refused_option_is_said_in_our_words(runner, example_site: Path,
     assert result.exit_code == 2
     assert f"Error: {said}" in result.output, result.output
     assert "Invalid value" not in result.output and "<=x<=" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["bookings", "cancel"], "ID is missing"),
+        (["bookings", "move", "abc"], "--to is missing"),
+        (["bookings", "forget"], "--contact is missing"),
+        (["bookings", "mark", "abc"],
+         "outcome: 'abc' is not held or missed; the last word says how the calls went"),
+    ],
+)
+def test_a_missing_argument_is_named(runner, example_site: Path,
+                                     monkeypatch: pytest.MonkeyPatch,
+                                     args: list[str], said: str) -> None:
+    monkeypatch.chdir(example_site)
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert f"Error: {said}" in result.output, result.output
