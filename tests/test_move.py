@@ -151,6 +151,13 @@ def test_the_caller_moves_a_call_from_the_booked_page(site, settings, store) -> 
     pad = settings.booking.buffer_before + settings.booking.buffer_after
     assert all(s.end + pad <= other.start or s.start >= other.end + pad for s in shown)
 
+    # Its own time posted (a stale form): nothing changes, back to the choices.
+    same = client.post(
+        "/api/move", data={"token": token_of(link), "slot": slot_token(SECRET, first)}
+    )
+    assert same.status_code == 303 and "moved=1" not in same.headers["Location"]
+    assert store.get(store.bookings()[0].id).start == first.start
+
     target = shown[-1]
     moved = client.post(
         "/api/move", data={"token": token_of(link), "slot": slot_token(SECRET, target)}
@@ -501,6 +508,11 @@ def test_owner_moves_a_call_from_the_command_line(site, runner, tmp_path) -> Non
     assert result.exit_code == 0, result.output
     assert f"Moved {booking.id} from " in result.output
     assert store.get(booking.id).start == rueckruf[-1].start
+    # To the time it has: nothing changes and nothing is queued for either side.
+    rows = len(store.outbox(booking_id=booking.id))
+    result = run("--to", target.strftime("%Y-%m-%dT%H:%M"))
+    assert result.exit_code == 1 and "already; nothing was changed" in result.output
+    assert len(store.outbox(booking_id=booking.id)) == rows
     # Not open: a Sunday. Refused, exit 1, with the reason; --force moves it anyway.
     result = run("--to", "2026-11-29T10:00")
     assert result.exit_code == 1

@@ -209,6 +209,9 @@ def move_booking(
     when = day_and_time(local)
     if slot.start <= now:
         raise CallslotError(f"{when} has passed; choose a later time")
+    if slot.start == booking.start:
+        # A move to the same time would send both sides a "moved from 9:00 to 9:00".
+        raise CallslotError(f"{booking_id} is at {when} already; nothing was changed")
     day_start, day_end = day_bounds_in(slot.start, settings.tz)
     rules = settings.booking
     if not force:

@@ -184,6 +184,13 @@ def _move(
         return refuse("slot_unavailable")
     if slot.start < now:
         return refuse("slot_past")
+    if slot.start == booking.start:
+        # Its own time (a second click, an old form): nothing changes, nobody is mailed.
+        if req.wants_json:
+            from generator.web.core import booking_json
+
+            return ApiResponse(200, data=booking_json(booking))
+        return ApiResponse(303, location=f"/api/move?token={token}&lang={quote(lang)}")
     day_start, day_end = day_bounds(slot.start, ctx)
     rules = ctx.settings.booking
     pad = rules.buffer_before + rules.buffer_after
