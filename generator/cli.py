@@ -428,10 +428,11 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
 @click.option("--hours", default=None, metavar="RANGES",
               help="Open hours Monday to Friday, e.g. 09:00-12:00,14:00-17:00.")
 @click.option("--imprint", default=None, metavar="URL_OR_FILE",
-              help="Your Impressum: its https:// address, or a Markdown file name (e.g. "
-                   "impressum.md) created in content/ for you to fill in. Default: none.")
+              help="Your legal notice (Impressum in Germany): its https:// address, or a "
+                   "Markdown file name (e.g. legal.md) created in content/ for you to fill "
+                   "in. Default: none.")
 @click.option("--privacy", "privacy_policy", default=None, metavar="URL_OR_FILE",
-              help="Your Datenschutzerklärung (privacy notice), written like --imprint.")
+              help="Your privacy notice (Datenschutzerklärung), written like --imprint.")
 @click.option("--no-input", "no_input", is_flag=True,
               help="Ask nothing: take the flags, defaults for the rest (--name is required).")
 def init_command(directory: Path, name: str | None, timezone: str | None,
@@ -450,11 +451,18 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
     # Inside a site already (its content/ or a folder below): a new site there would
     # nest in the old one, and the other commands would pick one or the other.
     above = find_config(directory)
-    if above is not None and above.resolve() != (directory / DEFAULT_CONFIG).resolve():
+    if above is not None and above.resolve() == (directory / DEFAULT_CONFIG).resolve():
+        # Nothing to add: a legal page written now would be one site.toml never names.
+        raise ConfigError(
+            f"{above} exists already; edit it (`callslot check` says what to fix), or run "
+            "`callslot init` in a new folder. Nothing was written."
+        )
+    if above is not None:
         site = above.parent.parent
         raise ConfigError(
             f"{directory.resolve()} is inside the site of {above}; edit that one (run "
-            f"`callslot check` there), or run `callslot init` in a folder outside {site}"
+            f"`callslot check` there), or run `callslot init` in a folder outside {site}. "
+            "Nothing was written."
         )
     defaults = InitAnswers(name="")
 
@@ -491,10 +499,10 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
                          "address (none = no calendar yet)", defaults.calendar_env,
                          "calendar_env"),
         hours=ask(hours, "Open hours Monday to Friday", defaults.hours, "hours"),
-        imprint=ask(imprint, "Impressum (legal notice): its https:// address, or a Markdown "
-                    "file such as impressum.md (Enter: none)", "", "imprint", optional=True),
-        privacy_policy=ask(privacy_policy, "Datenschutz (privacy notice): its https:// address, "
-                           "or a Markdown file such as datenschutz.md (Enter: none)", "",
+        imprint=ask(imprint, "Legal notice (Impressum): its https:// address, or a Markdown "
+                    "file such as legal.md (Enter: none)", "", "imprint", optional=True),
+        privacy_policy=ask(privacy_policy, "Privacy notice (Datenschutzerklärung): its https:// "
+                           "address, or a Markdown file such as privacy.md (Enter: none)", "",
                            "privacy_policy", optional=True),
     )
     if answers.calendar_env.strip().lower() in ("", "none", "-"):

@@ -69,10 +69,12 @@ def test_init_never_overwrites_an_existing_file(runner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "kept" in result.output and (content / "intro.md").read_text() == "My own words.\n"
     settings_text = (content / "site.toml").read_text()
-    again = runner.invoke(main, ["init", str(tmp_path), "--name", "Someone Else", "--no-input"])
-    assert again.exit_code == 0, again.output
-    assert "created" not in again.output and again.output.count("kept") == 2
+    again = runner.invoke(main, ["init", str(tmp_path), "--name", "Someone Else", "--no-input",
+                                 "--imprint", "impressum.md"])
+    assert again.exit_code == 1, again.output
+    assert "exists already" in again.output and "Nothing was written" in again.output
     assert (content / "site.toml").read_text() == settings_text
+    assert not (content / "impressum.md").exists()  # a page site.toml would never name
 
 
 @pytest.mark.parametrize("inside", [".", "content", "content/sub"])
@@ -85,12 +87,12 @@ def test_init_inside_a_site_names_that_site_and_writes_nothing(
     monkeypatch.chdir(here)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     result = runner.invoke(main, ["init", "--name", "Someone Else", "--no-input"])
-    if inside == ".":  # the site's own folder: nothing new, nothing overwritten
-        assert result.exit_code == 0 and result.output.count("kept") == 2, result.output
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "Nothing was written" in result.output
+    if inside == ".":  # the site's own folder
+        assert f"{tmp_path / 'content' / 'site.toml'} exists already" in result.output
     else:  # a site nested in the old one would be found instead of it by later commands
-        assert result.exit_code == 1, result.output
         assert f"inside the site of {tmp_path / 'content' / 'site.toml'}" in result.output
-        assert "Traceback" not in result.output
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
@@ -99,7 +101,8 @@ def test_init_asks_questions(runner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["init", str(tmp_path)], input=answers)
     assert result.exit_code == 0, result.output
     assert "Your name" in result.output and "Time zone" in result.output
-    assert "Impressum" in result.output and "Datenschutz" in result.output
+    assert "Legal notice (Impressum)" in result.output
+    assert "Privacy notice (Datenschutzerklärung)" in result.output
     settings = load_settings(tmp_path / "content" / "site.toml", env={})
     assert settings.owner.name == "Anna Beispiel" and settings.owner.language == "de"
     assert settings.calendars == ()
