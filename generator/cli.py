@@ -106,6 +106,25 @@ class OneOf(click.Choice):
                       f"{did_you_mean(str(value), choices)}{self.hint}", param, ctx)
 
 
+class LanguageChoice(OneOf):
+    """A language code; a language's name or a code in another case gets the code it means
+    ("french" -> did you mean 'fr'?)."""
+
+    def __init__(self) -> None:
+        super().__init__(LANGUAGES)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value in self.choices:
+            return value
+        from generator.commands.phrases import join_and
+        from generator.config.suggest import language_hint
+
+        self.fail(f"{value!r} is not a language callslot speaks"
+                  f"{language_hint(str(value), LANGUAGES)}; choose "
+                  f"{join_and(list(LANGUAGES), 'or')}", param, ctx)
+
+
 class ParameterError(click.UsageError):
     """A refused option or argument as we word it: "--duration: must be from 1 to 720",
     "ID is missing"."""
@@ -420,7 +439,7 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--name", default=None, help="Your name as callers see it.")
 @click.option("--timezone", default=None, help="IANA time zone, e.g. Europe/Berlin.")
-@click.option("--language", type=OneOf(LANGUAGES), default=None,
+@click.option("--language", type=LanguageChoice(), default=None,
               help="Language of the page and the messages: " + ", ".join(LANGUAGES) + ".")
 @click.option("--calendar-env", "calendar_env", default=None, metavar="NAME",
               help="Environment variable that will hold your secret calendar address "
@@ -494,7 +513,7 @@ def init_command(directory: Path, name: str | None, timezone: str | None,
         name=ask(name, "Your name (as callers see it)", ""),
         timezone=ask(timezone, "Time zone", defaults.timezone, "timezone"),
         language=ask(language, "Language of the page", defaults.language,
-                     type=OneOf(LANGUAGES)),
+                     type=LanguageChoice()),
         calendar_env=ask(calendar_env, "Environment variable for your calendar's secret ICS "
                          "address (none = no calendar yet)", defaults.calendar_env,
                          "calendar_env"),

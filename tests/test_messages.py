@@ -440,6 +440,8 @@ def test_nothing_to_offer_names_the_owners_time_and_the_likely_cause(
         (["bookings", "mark", "abc", "hold"],
          "outcome: 'hold' is not held or missed (did you mean 'held'?)"),
         (["offer", "--count", "11"], "--count: must be from 1 to 10, not 11"),
+        (["init", "x", "--no-input", "--name", "A", "--language", "french"],
+         "--language: 'french' is not a language callslot speaks (did you mean 'fr'?)"),
     ],
 )
 def test_a_refused_option_is_said_in_our_words(runner, example_site: Path,
