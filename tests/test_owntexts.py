@@ -173,7 +173,10 @@ def test_a_table_serves_a_one_language_site_too(tmp_path: Path) -> None:
     assert settings.call_types[0].title == "Rückruf (30 Minuten)"
     assert settings.call_types[1].title_in("en") == "Consultation (60 minutes)"
     assert settings.site.description == "Steuern am Telefon"
-    assert untranslated(settings) == []
+    # The other languages' texts are kept, but the owner learns they are never shown.
+    warnings = untranslated(settings)
+    assert warnings and all("text is never shown: the site is built in de" in w
+                            for w in warnings), warnings
     build_site(settings, NOW, tmp_path / "public", secret=SECRET)
     page = parse_page(tmp_path / "public" / "index.html")
     assert page.title == "Anna: Rückruf" and "Rückruf (30 Minuten)" in page.text
@@ -339,3 +342,15 @@ def test_a_bad_site_table_points_at_its_own_line(tmp_path: Path) -> None:
     assert info.value.field == "site.description"
     assert info.value.line == path.read_text("utf-8").splitlines().index("fr = 1") + 1
     assert "site.toml, line" in info.value.format_message()
+
+
+def test_a_text_for_a_language_the_site_is_not_built_in_is_pointed_out(tmp_path: Path) -> None:
+    # "fr" where "en" was meant: the English page would show German, the French text nothing.
+    toml = TRANSLATED.replace('languages = ["de", "en", "pl"]', 'languages = ["de", "en"]')
+    toml = toml.replace('title = { de = "Anna: Rückruf", en = "Anna: call back", '
+                        'pl = "Anna: oddzwonienie" }',
+                        'title = { de = "Anna: Rückruf", fr = "Anna : rappel" }')
+    warnings = untranslated(load_settings(_site(tmp_path, toml), env={}))
+    assert ('site.title: the "fr" text is never shown: the site is built in de and en '
+            '(site.languages); add "fr" there or remove the text') in warnings
+    assert any('the "en" page shows site.title' in w for w in warnings), warnings

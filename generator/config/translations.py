@@ -45,9 +45,8 @@ def untranslated(settings: Settings) -> list[str]:
     from babel import Locale
 
     owner = settings.owner.language
-    languages = [code for code in settings.site.languages if code != owner]
-    if not languages:
-        return []
+    built = settings.site.languages or (owner,)
+    languages = [code for code in built if code != owner]
     site = settings.site
     texts: list[tuple[str, str, str, Translations]] = [
         ("site.title", "title", site.title, site.titles),
@@ -60,6 +59,15 @@ def untranslated(settings: Settings) -> list[str]:
     intro = intro_path(settings)
     owner_name = Locale.parse(owner).get_display_name("en") or owner
     warnings = []
+    # A text for a language the site is not built in is never shown (a typo for another?).
+    for name, _key, _text, given in texts:
+        for code, _value in given:
+            if code not in built:
+                warnings.append(
+                    f"{name}: the \"{code}\" text is never shown: the site is built in "
+                    f"{_join(list(built))} (site.languages); add \"{code}\" there or remove "
+                    "the text"
+                )
     for language in languages:
         missing = [(name, key) for name, key, text, given in texts
                    if text and language not in dict(given)]
