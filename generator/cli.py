@@ -735,18 +735,24 @@ def _send_changes(settings: Any, store: Any, booking_id: str, moment: datetime) 
     secret, _ = load_secret(settings.state_dir)
     report = send_now(settings, store, booking_id, now=moment, secret=secret)
     click.echo(f"{count(report.sent, 'notification')} sent, {report.skipped} skipped "
-               f"(nothing to send), {report.failed} queued (`callslot notify` retries).")
+               f"(nothing to send), {report.failed} failed (`callslot notify` tries again).")
     # Whether the caller learns of it: say so when no mail reaches them.
     booking = store.get(booking_id)
     if booking is None:
         return
+    from generator.phone import default_region, display_number
+
+    phone = display_number(booking.phone, default_region(settings.owner)) if booking.phone else ""
     if not booking.email:
         click.echo(f"The caller gave no email address: tell them yourself "
-                   f"({booking.phone or 'no phone number either'}).")
+                   f"({phone or 'no phone number either'}).")
     elif settings.notify.email is None:
-        click.echo("The caller is not told yet: no mail server is configured. Set SMTP_URL "
-                   "(or [notify.email]) and run `callslot notify`, or tell them yourself "
-                   f"({booking.phone or booking.email}).")
+        waiting = sum(1 for item in store.outbox(booking_id=booking_id)
+                      if item.status == "pending" and item.channel.startswith("email:"))
+        verb = "waits" if waiting == 1 else "wait"
+        click.echo(f"The caller is not told yet: {count(waiting, 'mail')} {verb} for a mail "
+                   "server. Set SMTP_URL (or [notify.email]) and run `callslot notify`, or "
+                   f"tell them yourself ({phone or booking.email}).")
 
 
 @bookings_command.command("cancel")
