@@ -315,9 +315,14 @@ duration = "60m"
          'has texts for "en" but none for "de" (owner.language), which the other languages '
          'fall back to; add de = "..."'),
         ('{ de = "Beratung", en = 60 }',
-         'the "en" text must be text in quotes, got 60; leave a language out to show it the '
-         '"de" text'),
-        ('{ de = "Beratung", en = " " }', 'the "en" text must be text in quotes, got empty text'),
+         'the "en" text must be text in quotes, e.g. en = "...", not 60; or leave "en" out '
+         'to show that page the "de" text'),
+        ('{ de = "Beratung", en = " " }', 'the "en" text must be text in quotes, e.g. en = "...", '
+         "not empty text"),
+        ('{ de = ["Beratung"], en = "B" }', 'the "de" text must be text in quotes, e.g. '
+         'de = "...", not a list'),
+        ('{ de = "Beratung", en = { x = "y" } }', 'the "en" text must be text in quotes, e.g. '
+         'en = "...", not a table'),
         ("{}", 'is an empty table; write the text, or one per language: title = { de = "..."'),
     ],
 )

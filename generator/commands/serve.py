@@ -286,7 +286,7 @@ def serve(
         local.build()
         shown = f"[{host}]" if ":" in host else host
         bound = getattr(server, "effective_port", port)
-        echo(f"Serving http://{shown}:{bound}/ (bookings: {store!r}; Ctrl+C to stop)")
+        echo(f"Serving http://{shown}:{bound}/ (bookings in {store}; Ctrl+C to stop)")
         workers = [
             threading.Thread(
                 target=_every, args=(POLL_SECONDS, local.poll, stop, "rebuild"), daemon=True

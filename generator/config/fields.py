@@ -171,11 +171,16 @@ class FieldReader:
                     f"{code!r} is not a language callslot speaks{hint}; the table's keys are "
                     f"language codes: {known}", file=self.file, field=dotted, line=line)
             if not isinstance(text, str) or not text.strip():
-                got = "empty text" if isinstance(text, str) else repr(text)
+                got = ("empty text" if isinstance(text, str)
+                       else "a list" if isinstance(text, list)
+                       else "a table" if isinstance(text, dict)
+                       else str(text).lower() if isinstance(text, bool) else str(text))
+                fallback = ("" if code == owner_language else
+                            f"; or leave \"{code}\" out to show that page the "
+                            f"\"{owner_language}\" text")
                 raise ConfigError(
-                    f"the \"{code}\" text must be text in quotes, got {got}; leave a "
-                    f"language out to show it the \"{owner_language}\" text",
-                    file=self.file, field=dotted, line=line)
+                    f"the \"{code}\" text must be text in quotes, e.g. {code} = \"...\", not "
+                    f"{got}{fallback}", file=self.file, field=dotted, line=line)
             pairs.append((code, text.strip()))
         texts = dict(pairs)
         if owner_language not in texts:

@@ -373,3 +373,6 @@ class PostgresStore(SQLStore):
 
     def __repr__(self) -> str:
         return f"PostgresStore({describe_url(self.url)!r})"
+
+    def __str__(self) -> str:
+        return f"PostgreSQL {describe_url(self.url)}"

@@ -264,3 +264,6 @@ class SQLiteStore(SQLStore):
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
+
+    def __str__(self) -> str:
+        return f"the SQLite file {self.path}"
