@@ -633,7 +633,7 @@ def slots_command(config_path: Path | None, now: str | None, calendars: tuple[st
     else:
         shown = (moment + settings.booking.notice, moment + settings.booking.horizon)
         click.echo(format_table(settings, slots, shown), nl=False)
-        if settings.path is not None and not sources:
+        if settings.path is not None and not sources and slots:
             # The README's first command ends here: say where the page with these slots is.
             from generator.commands.phrases import see_the_page
 
