@@ -359,3 +359,12 @@ def test_a_text_for_a_language_the_site_is_not_built_in_is_pointed_out(tmp_path:
     assert ('site.title: the "fr" text is never shown: the site is built in de and en '
             '(site.languages); add "fr" there or remove the text') in warnings
     assert any('the "en" page shows site.title' in w for w in warnings), warnings
+
+
+def test_no_description_writes_no_empty_meta_tag(tmp_path: Path) -> None:
+    toml = PLAIN.replace('description = "Steuern am Telefon"', 'description = ""').replace(
+        'description = "Kurz und bündig."\n', "")
+    settings = load_settings(_site(tmp_path, toml), env={})
+    build_site(settings, NOW, tmp_path / "public", secret=SECRET)
+    html = (tmp_path / "public" / "index.html").read_text(encoding="utf-8")
+    assert 'name="description"' not in html and 'og:description' not in html
