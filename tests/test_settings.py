@@ -540,7 +540,7 @@ def test_each_mistake_is_named_with_file_field_and_line(tmp_path, old, new, coun
     [
         ('[owner]\nname = "Dr. Anna Beispiel"\n', "[owner]\n", "owner.name", "missing"),
         ('duration = "60m"\n', "", "call_types[1].duration", "missing"),
-        ('slug = "beratung"\n', "", "call_types[1].slug", "missing; Short name"),
+        ('slug = "beratung"\n', "", "call_types[1].slug", "missing; short name"),
     ],
 )
 def test_missing_settings_are_named(tmp_path, old, new, field, says):
@@ -699,7 +699,8 @@ def test_a_required_option_missing_quotes_its_help(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, MINIMAL.replace('name = "A"\n', "")), env={})
     assert info.value.field == "owner.name"
-    assert info.value.reason == f"missing; {OPTIONS['owner.name']}"
+    help_text = OPTIONS["owner.name"]  # "Your name ...": after the semicolon, "your name ..."
+    assert info.value.reason == f"missing; {help_text[0].lower()}{help_text[1:]}"
 
 
 def test_every_option_has_a_help_sentence():

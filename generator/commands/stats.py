@@ -243,10 +243,11 @@ def format_table(stats: Stats) -> str:
     """A plain-text report for the terminal."""
     lines: list[str] = []
     since = _day(stats.since.date()) if stats.since else "the first booking"
-    lines.append(
-        f"Calls since {since}: {count(stats.total, 'booking')}, of which "
-        f"{stats.cancelled} cancelled and {stats.confirmed} still on or held"
-    )
+    if stats.total:
+        lines.append(
+            f"Calls since {since}: {count(stats.total, 'booking')}, of which "
+            f"{stats.cancelled} cancelled and {stats.confirmed} still on or held"
+        )
     if not stats.total and stats.earlier:
         lines.append(f"No call since {since}; {count(stats.earlier, 'booking')} before it "
                      "(an earlier --since shows them).")
@@ -290,8 +291,10 @@ def format_table(stats: Stats) -> str:
     if recurring:
         lines.append("Recurring topics (worth a prepared answer): "
                      + ", ".join(f"{k} ({n})" for k, n in recurring))
-    if stats.topics:
-        lines.append("Topics: " + ", ".join(f"{k} ({n})" for k, n in stats.topics))
+    once = [(k, n) for k, n in stats.topics if (k, n) not in recurring]
+    if once:  # the recurring ones are named above; the rest once each
+        lines.append(("Other topics: " if recurring else "Topics: ")
+                     + ", ".join(f"{k} ({n})" for k, n in once))
     if stats.weekdays:
         lines.append("Busiest days: " + ", ".join(f"{d} ({n})" for d, n in stats.weekdays))
     if stats.hours:

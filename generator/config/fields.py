@@ -89,7 +89,10 @@ class FieldReader:
 
     def missing(self, dotted: str) -> ConfigError:
         """A required option is not written: the error quotes its help."""
-        return self.error(dotted, f"missing; {option(dotted).text}".rstrip("; "))
+        text = option(dotted).text
+        if text[1:2].islower():  # "What the caller sees" -> "what ...", but "IANA" stays
+            text = text[:1].lower() + text[1:]
+        return self.error(dotted, f"missing; {text}".rstrip("; "))
 
     def table(self, data: dict[str, Any], key: str, dotted: str) -> dict[str, Any]:
         value = data.get(key, {})
