@@ -71,6 +71,14 @@ WIDENED = {
         ("2026-12-03 13:30", "2026-12-03 16:30"),  # a series: a DST hour more each side
         ("2026-12-10 13:30", "2026-12-10 16:30"),
     ],
+    # Daily 18:00-19:00 until 2 December 18:00 read the right way round: the last
+    # evening blocks too, though its written start (19:00) comes after UNTIL. Each
+    # evening blocks the length on both sides and a DST hour more (a series).
+    "series_end_before_start_until.ics": [
+        ("2026-11-30 17:00", "2026-11-30 21:00"),
+        ("2026-12-01 17:00", "2026-12-01 21:00"),
+        ("2026-12-02 17:00", "2026-12-02 21:00"),
+    ],
     "duration_zero_and_negative.ics": [
         ("2026-12-02 09:00", "2026-12-02 09:00"),  # one second: the slot holding it
         ("2026-12-02 14:00", "2026-12-02 16:00"),

@@ -450,10 +450,22 @@ def _forward(event: icalendar.cal.Component) -> None:
             return
         if last < start:
             event["DTEND"].dt = start + (start - last)
+            # Read the other way round, the series starts at DTEND: an instance whose
+            # DTEND comes before UNTIL belongs to it, though its DTSTART comes after.
+            _stretch_until(event, start - last)
     elif "DURATION" in event:
         delta = event["DURATION"].dt
         if delta < timedelta(0):
             event["DURATION"].dt = -delta
+
+
+def _stretch_until(event: icalendar.cal.Component, by: timedelta) -> None:
+    """Move each RRULE's UNTIL ``by`` later (a reversed event's series, see _forward)."""
+    rules = event.get("RRULE")
+    for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
+        until = rule.get("UNTIL")
+        if until:
+            rule["UNTIL"] = [moment + by for moment in until]
 
 
 def _day(value: date | datetime) -> date:
