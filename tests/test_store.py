@@ -227,6 +227,26 @@ def test_claim_outbox_leases_rows_to_one_worker(store: Store) -> None:
     assert store.claim_outbox(now=NOW + timedelta(days=1), worker="d", lease=lease) == []
 
 
+def test_outbox_due_by_reads_only_pending_rows_that_are_due(store: Store) -> None:
+    book(store, make("b1", T0), channels=("email:owner", "email:caller"))
+    book(store, make("b2", T0 + timedelta(hours=2)), channels=("email:owner",))
+    first = store.claim_outbox(now=NOW, worker="a", lease=timedelta(minutes=5), limit=2)
+    store.finish_outbox(first[0].id, sent=True)  # b1 owner: sent, never due again
+    store.finish_outbox(  # b1 caller: waits ten minutes before its next try
+        first[1].id, sent=False, error="smtp down", next_attempt_at=NOW + timedelta(minutes=10)
+    )
+    due_now = store.outbox(due_by=NOW)
+    assert [(o.booking_id, o.channel) for o in due_now] == [("b2", "email:owner")]
+    later = store.outbox(due_by=NOW + timedelta(minutes=10))
+    assert [(o.booking_id, o.channel) for o in later] == [
+        ("b1", "email:caller"), ("b2", "email:owner")
+    ]
+    assert [o.channel for o in store.outbox(booking_id="b1", due_by=NOW + timedelta(hours=1))] == [
+        "email:caller"
+    ]
+    assert len(store.outbox()) == 3
+
+
 def test_concurrent_claims_never_hand_a_row_to_two_workers(store: Store) -> None:
     for i in range(20):
         book(store, make(f"b{i}", T0 + timedelta(hours=i)), channels=("email:owner",))

@@ -192,13 +192,7 @@ def waiting_for_channel(settings: Settings, store: Store, *, now: datetime) -> i
     """Due mail rows that wait because no mail server is configured yet."""
     if settings.notify.email is not None:
         return 0
-    return sum(
-        1
-        for item in store.outbox()
-        if item.status == "pending"
-        and item.channel.startswith("email:")
-        and item.next_attempt_at <= now
-    )
+    return sum(1 for item in store.outbox(due_by=now) if item.channel.startswith("email:"))
 
 
 def cancel_url(settings: Settings, secret: bytes, booking_id: str) -> str:

@@ -213,8 +213,11 @@ class Store(ABC):
         """Mark a claimed row sent, or failed with a retry time (None = give up)."""
 
     @abstractmethod
-    def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
-        """All outbox rows (for status reports and tests)."""
+    def outbox(
+        self, *, booking_id: str | None = None, due_by: datetime | None = None
+    ) -> list[OutboxItem]:
+        """Outbox rows in the order they were queued: all, one booking's, or (with
+        ``due_by``) only the pending ones due by then."""
 
     @abstractmethod
     def mark_handoff(self, item_id: int, stage: str) -> None:

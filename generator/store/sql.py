@@ -204,14 +204,23 @@ def bookings_query(
     return sql + " ORDER BY start_at, created_at", args
 
 
-def outbox_query(booking_id: str | None, *, mark: str) -> tuple[str, tuple[Any, ...]]:
-    """The SELECT behind Store.outbox: all rows, or one booking's, by id."""
-    sql = f"SELECT {OUTBOX_COLS} FROM outbox"
-    args: tuple[Any, ...] = ()
+def outbox_query(
+    booking_id: str | None, *, due_by: Any = None, mark: str
+) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT behind Store.outbox: all rows, one booking's, and/or the pending ones
+    due by ``due_by`` (a value already in the database's time form)."""
+    where: list[str] = []
+    args: list[Any] = []
     if booking_id is not None:
-        sql += f" WHERE booking_id = {mark}"
-        args = (booking_id,)
-    return sql + " ORDER BY id", args
+        where.append(f"booking_id = {mark}")
+        args.append(booking_id)
+    if due_by is not None:
+        where.append(f"status = 'pending' AND next_attempt_at <= {mark}")
+        args.append(due_by)
+    sql = f"SELECT {OUTBOX_COLS} FROM outbox"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY id", tuple(args)
 
 
 def claimable_outbox(

@@ -371,8 +371,14 @@ class SQLStore(Store):
         with self._write() as conn:
             conn.execute(sql, args)
 
-    def outbox(self, *, booking_id: str | None = None) -> list[OutboxItem]:
-        return [self._outbox(r) for r in self._read(*outbox_query(booking_id, mark=self.mark))]
+    def outbox(
+        self, *, booking_id: str | None = None, due_by: datetime | None = None
+    ) -> list[OutboxItem]:
+        due = None if due_by is None else self.to_db(due_by)
+        return [
+            self._outbox(r)
+            for r in self._read(*outbox_query(booking_id, due_by=due, mark=self.mark))
+        ]
 
     def mark_handoff(self, item_id: int, stage: str) -> None:
         with self._write() as conn:
