@@ -408,13 +408,18 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
               help="How many times to propose.")
 @click.option("--call-type", "call_type", default=None, metavar="SLUG",
               help="Which call type. Default: the first in site.toml.")
+@click.option("--language", type=LanguageChoice(), default=None,
+              help="Write the reply in this page language (one of site.languages); "
+                   "default: owner.language.")
 def offer_command(config_path: Path | None, now: str | None, count: int,
-                  call_type: str | None) -> None:
+                  call_type: str | None, language: str | None) -> None:
     """Print a reply ready to paste into an email, proposing a few open times.
 
     In the site's language, e.g. "Wie passt es bei Ihnen am Montag um 9:00,
     10:30 oder 14:00 Uhr? Mögen Sie mir schon ein Stichwort nennen?", with a
-    link per time that opens the booking page with it selected.
+    link per time that opens the booking page with it selected. With
+    site.languages, --language writes it in another of the page's languages,
+    its links leading to that language's page.
     """
     from generator.commands.offer import make_offer
     from generator.config.settings import load_settings
@@ -428,7 +433,8 @@ def offer_command(config_path: Path | None, now: str | None, count: int,
 
     slots = offered_slots(settings, moment, taken=_booked_calls(settings, moment, secret),
                           progress=FetchProgress())
-    offer = make_offer(settings, moment, count=count, call_type=call_type, slots=slots)
+    offer = make_offer(settings, moment, count=count, call_type=call_type, slots=slots,
+                       language=language)
     if not settings.site.base_url:
         click.echo("Warning: site.base_url is not set in site.toml; the links are relative.",
                    err=True)

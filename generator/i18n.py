@@ -151,11 +151,19 @@ def og_locale(language: str) -> str:
     return _locale(language)
 
 
+def _first_of_month(text: str, day: date, language: str) -> str:
+    """French writes the first of a month "1er": "mardi 1er décembre", "mar. 1er déc."."""
+    if language == "fr" and day.day == 1:
+        return re.sub(r"(?<!\d)1(?=[\s\u00a0\u202f]+\D)", "1er", text, count=1)
+    return text
+
+
 def day_label(day: date, language: str) -> str:
     """A local day as callers read it: "Montag, 30. November"."""
     from babel.dates import format_date
 
-    return format_date(day, _day_pattern(language), locale=_locale(language))
+    text = format_date(day, _day_pattern(language), locale=_locale(language))
+    return _first_of_month(text, day, language)
 
 
 def day_month_label(day: date, language: str) -> str:
@@ -163,10 +171,7 @@ def day_month_label(day: date, language: str) -> str:
     "11 de enero", "11 stycznia" (genitive); French writes the first "1er janvier"."""
     from babel.dates import format_skeleton
 
-    text = format_skeleton("MMMMd", day, locale=_locale(language))
-    if language == "fr" and day.day == 1:
-        text = re.sub(r"^1(?=\W)", "1er", text)
-    return text
+    return _first_of_month(format_skeleton("MMMMd", day, locale=_locale(language)), day, language)
 
 
 # The full date of a call in mails: CLDR's "full" format, except British English,
@@ -183,14 +188,14 @@ def date_label(day: date, language: str) -> str:
     from babel.dates import format_date
 
     pattern = _DATE_PATTERNS.get(language, "full")
-    return format_date(day, pattern, locale=_locale(language))
+    return _first_of_month(format_date(day, pattern, locale=_locale(language)), day, language)
 
 
 def short_day_label(day: date, language: str) -> str:
     """A day in few letters, as a summary or a disclosure names it: "Di., 8. Dez."."""
     from babel.dates import format_skeleton
 
-    return format_skeleton("MMMEd", day, locale=_locale(language))
+    return _first_of_month(format_skeleton("MMMEd", day, locale=_locale(language)), day, language)
 
 
 def duration_label(days: int, language: str) -> str:
@@ -215,7 +220,7 @@ def short_day_time(moment: datetime, tz: tzinfo, language: str) -> str:
             + " "
             + format_date(local.date(), rest, locale=_locale(language))
         )
-    return f"{day} {short_time(moment, tz, language)}"
+    return f"{_first_of_month(day, local.date(), language)} {short_time(moment, tz, language)}"
 
 
 def weekday_name(day: date, language: str) -> str:
@@ -264,6 +269,22 @@ def zone_label(timezone: str, language: str) -> str:
     if timezone in ("UTC", "Etc/UTC") or "(" in name:
         return timezone
     return name
+
+
+# Spanish and Italian give the hour an article that agrees with it: "a las 9:00" but
+# "a la 1:00", "alle 9:00" but "all'1:00" (and "dall'1:00"). A message says "a las" /
+# "alle" / "dalle" before its time; the one o'clock hours take the singular.
+_ONE_OCLOCK = {
+    "es": ((re.compile(r"\b([Aa]) las (1(?::|\.)\d\d)"), r"\1 la \2"),),
+    "it": ((re.compile(r"\b([Aa]|[Dd]a)lle (1(?::|\.)\d\d)"), r"\1ll'\2"),),
+}
+
+
+def one_oclock(text: str, language: str) -> str:
+    """ "a las 1:30" -> "a la 1:30" (Spanish), "alle 1:30" -> "all'1:30" (Italian)."""
+    for pattern, replacement in _ONE_OCLOCK.get(language, ()):
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def format_or_list(items: Sequence[str], language: str) -> str:

@@ -16,7 +16,7 @@ from generator.cli import main
 from generator.commands.offer import offer_text, pick_spread
 from generator.config.settings import load_settings
 from generator.domain import Slot
-from generator.i18n import day_month_label
+from generator.i18n import date_label, day_month_label, short_day_label, short_day_time
 from generator.page.build import offered_slots
 
 SECRET = "test-secret-0123456789abcdef"
@@ -253,3 +253,53 @@ def test_a_far_day_on_the_first_of_the_month_reads_as_french_writes_it(
     text = offer_text(settings, [slot(first_of_january)], now, language="fr")
     assert text.startswith("Seriez-vous disponible le vendredi 1er janvier à 10\u00a0h")
     assert day_month_label(datetime(2027, 1, 2).date(), "fr") == "2 janvier"
+    # Its link line and every other date French readers see write the first so too.
+    (link_line,) = [line for line in text.splitlines() if line.startswith("- ")]
+    assert link_line.startswith("- vendredi 1er janvier à 10\u00a0h"), link_line
+    first = first_of_january.date()
+    assert date_label(first, "fr") == "vendredi 1er janvier 2027"
+    assert short_day_label(first, "fr") == "ven. 1er janv."
+    assert short_day_time(first_of_january, BERLIN, "fr") == "ven. 1er janv. 10\u00a0h"
+    eleventh = datetime(2027, 1, 11).date()
+    assert date_label(eleventh, "fr") == "lundi 11 janvier 2027"
+    assert date_label(datetime(2027, 1, 21).date(), "fr") == "jeudi 21 janvier 2027"
+    assert date_label(first, "de") == "Freitag, 1. Januar 2027"
+
+
+@pytest.mark.parametrize(("language", "expected"), [
+    ("es", "¿Le viene bien mañana a la 1:00?"),
+    ("it", "Le andrebbe bene domani all'1:00?"),
+    ("de", "Wie passt es bei Ihnen morgen um 1:00 Uhr?"),
+])
+def test_one_oclock_takes_the_singular_article(
+    example_site: Path, language: str, expected: str
+) -> None:
+    settings = load_settings(example_site / "content" / "site.toml")
+    now = berlin(30, 20)
+    text = offer_text(settings, [slot(berlin(1, 1, month=12))], now, language=language)
+    assert text.startswith(expected), text
+    # Eleven and thirteen o'clock keep the plural.
+    later = offer_text(settings, [slot(berlin(1, 11, month=12))], now, language=language)
+    assert "a la 11" not in later and "all'11" not in later
+    if language == "es":
+        assert "a las 11:00" in later
+        assert "- martes, 1 de diciembre, a la 1:00:" in text, text
+
+
+def test_offer_writes_in_another_page_language_with_links_to_its_page(
+    runner, example_site: Path
+) -> None:
+    path = example_site / "content" / "site.toml"
+    path.write_text(path.read_text().replace("[site]\n", '[site]\nlanguages = ["de", "pl"]\n', 1))
+    polish = run_offer(runner, example_site, "--language", "pl")
+    assert polish.startswith("Czy pasowałaby rozmowa "), polish
+    links = re.findall(r"https://\S+", polish)
+    assert links and all(urlsplit(link).path == "/pl/" for link in links), links
+    german = run_offer(runner, example_site)
+    assert german.startswith("Wie passt es bei Ihnen")
+    assert all(urlsplit(link).path == "/" for link in re.findall(r"https://\S+", german))
+    config = str(path)
+    refused = runner.invoke(main, ["offer", "--config", config, "--now", NOW, "--language", "fr"])
+    assert refused.exit_code != 0
+    assert "not built in 'fr'" in refused.output and "site.languages" in refused.output
+    assert "Traceback" not in refused.output

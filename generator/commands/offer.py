@@ -183,13 +183,28 @@ def make_offer(
     call_type: str | None = None,
     slots: Sequence[Slot] | None = None,
     theme: Theme | None = None,
+    language: str | None = None,
 ) -> Offer:
-    """Propose ``count`` open slots of ``call_type`` (default: the first call type).
+    """Propose ``count`` open slots of ``call_type`` (default: the first call type), in
+    ``language`` (one of the page's languages; default: the owner's).
 
     ``slots`` default to the open slots a build would offer now.
     """
     if count < 1:
         raise ConfigError("--count must be at least 1", field="--count")
+    from generator.page.viewdata import site_languages
+
+    languages = site_languages(settings)
+    language = language or settings.owner.language
+    if language not in languages:
+        from generator.commands.phrases import join_and
+
+        raise ConfigError(
+            f"the booking page is not built in {language!r}, so the links would lead "
+            f"nowhere; choose {join_and(list(languages), 'or')}, or add it to "
+            "site.languages in site.toml",
+            field="--language",
+        )
     slug = call_type or settings.call_types[0].slug
     if settings.call_type(slug) is None:
         raise ConfigError(unknown_call_type(settings, slug), field="--call-type")
@@ -213,6 +228,6 @@ def make_offer(
     return Offer(
         call_type=slug,
         slots=tuple(chosen),
-        links=tuple(slot_link(settings, s, settings.owner.language) for s in chosen),
-        text=offer_text(settings, chosen, now, theme=theme),
+        links=tuple(slot_link(settings, s, language) for s in chosen),
+        text=offer_text(settings, chosen, now, theme=theme, language=language),
     )

@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from generator.config.settings import Settings
 from generator.errors import BuildError
-from generator.i18n import BUNDLED_THEMES, LANGUAGES, translations
+from generator.i18n import BUNDLED_THEMES, LANGUAGES, one_oclock, translations
 
 __all__ = ["BUNDLED_THEMES", "Theme", "content_security_policy", "inline_hashes", "load_theme"]
 
@@ -77,14 +77,16 @@ class Theme:
     def gettext(self, message: str, language: str | None = None, **variables: Any) -> str:
         """Translate a message from Python code (offers, handler texts), %-formatted."""
         text = self.translations(language).gettext(message)
-        return text % variables if variables else text
+        if not variables:
+            return text
+        return one_oclock(text % variables, language or self.language)
 
     def ngettext(
         self, singular: str, plural: str, n: int, language: str | None = None, **variables: Any
     ) -> str:
         """The plural form for ``n`` in ``language`` (Polish has three), %-formatted with num=n."""
         text = self.translations(language).ngettext(singular, plural, n)
-        return text % {"num": n, **variables}
+        return one_oclock(text % {"num": n, **variables}, language or self.language)
 
     def asset(self, name: str) -> Markup:
         """The text of ``assets/<name>`` (CSS or script), to be inlined into a page."""
