@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -48,11 +49,25 @@ def _headers_for(public: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def static_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticSite]:
+    yield from _static_site(tmp_path_factory.mktemp("static-site"))
+
+
+@pytest.fixture(scope="module")
+def static_site_languages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticSite]:
+    """The example site in German (the root), French (/fr/) and Polish (/pl/)."""
+    yield from _static_site(tmp_path_factory.mktemp("static-languages"), ("de", "fr", "pl"))
+
+
+def _static_site(site: Path, languages: tuple[str, ...] = ()) -> Iterator[StaticSite]:
     import shutil
 
     root = Path(__file__).resolve().parents[2]
-    site = tmp_path_factory.mktemp("static-site")
     shutil.copytree(root / "content", site / "content")
+    if languages:
+        toml = site / "content" / "site.toml"
+        listed = ", ".join(f'"{code}"' for code in languages)
+        text = toml.read_text(encoding="utf-8")
+        toml.write_text(text.replace("[site]\n", f"[site]\nlanguages = [{listed}]\n", 1), "utf-8")
     settings = load_settings(site / "content" / "site.toml")
     public = site / "public"
     build_site(settings, NOW, public, secret=SECRET, slots=offered_slots(settings, NOW))
@@ -140,6 +155,42 @@ def test_visitor_in_another_zone_sees_their_time_first(browser, static_site) -> 
         assert picked.startswith("Ihre Wahl: ") and f" {ny_hour}:00–" in picked, picked
         assert "Rückruf (30 Minuten)" in picked
         assert page.locator("input[name=tz]").input_value() == "America/New_York"
+        assert not problems, problems
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    ("folder", "zone", "own"),
+    [
+        ("fr/", "America/New_York", "heure de l’Est"),
+        ("pl/", "Asia/Tokyo", "Japonia"),
+    ],
+)
+def test_a_page_not_in_english_keeps_its_own_clock_in_an_english_browser(
+    browser, static_site_languages, folder: str, zone: str, own: str
+) -> None:
+    """A French or Polish page read in an en-US browser: no "AM"/"PM", no English word."""
+    context, page, problems = open_page(
+        browser, static_site_languages, folder, locale="en-US", timezone_id=zone
+    )
+    try:
+        first = static_site_languages.slots[0]
+        label = page.locator(f'label[for="{first["id"]}"]')
+        start = datetime.fromisoformat(first["start"].replace("Z", "+00:00"))
+        local = start.astimezone(ZoneInfo(zone))
+        main = label.inner_text().split("\n")[0]
+        clock = f"{local.hour}\u00a0h" if folder == "fr/" else f"{local.hour}:{local.minute:02d}"
+        assert main.endswith(clock), (main, clock)
+        label.click()
+        picked = page.locator("#picked").inner_text()
+        hint = page.locator("#zone-hint").inner_text()
+        times = "\n".join(page.locator(".slots").all_inner_texts())
+        for text in (times, picked, hint):
+            assert not re.search(r"\b(AM|PM|am|pm)\b", text), text
+        assert own.casefold() in hint.casefold(), hint
+        # The hint puts each zone in brackets: never a bracket inside a bracket.
+        assert not re.search(r"\([^)]*\(", hint), hint
         assert not problems, problems
     finally:
         context.close()

@@ -28,7 +28,9 @@
     try { parts = fmt(z, {timeZoneName: "longGeneric"}).formatToParts(new Date()); }
     catch (e) { parts = fmt(z, {timeZoneName: "long"}).formatToParts(new Date()); }
     var named = parts.filter(function (p) { return p.type === "timeZoneName"; })[0];
-    return named ? named.value : z;
+    // The hint writes the name in brackets: "Japonia (czas standardowy)" loses its own.
+    var name = named ? named.value.replace(/\s*\([^()]*\)/g, "") : "";
+    return name || z;
   }
   function note(radio, cls, text) {
     var span = document.createElement("span");
@@ -37,7 +39,7 @@
     radio.labels[0].appendChild(span);
   }
   // A time as the page writes it everywhere else (the mails too): "9:00", French "9 h 30";
-  // with twelve ("h12"), in the visitor's own 12-hour clock: "3:00 AM".
+  // with twelve ("h12", English pages only), in the visitor's 12-hour clock: "3:00 AM".
   var formats = {};
   function clock(z, d, twelve) {
     var key = z + " " + (twelve || "");
@@ -65,9 +67,12 @@
   });
   if (differs) {
     shown = zone;
-    // The visitor's times in their own clock: a New Yorker reads "3:00 AM".
+    // On an English page the visitor's times in their own clock: a New Yorker reads
+    // "3:00 AM". Other pages keep their language's clock: no "AM" on a French page.
     var cycle = "";
-    try { cycle = new Intl.DateTimeFormat(navigator.language, {hour: "numeric"}).resolvedOptions().hourCycle; } catch (e) {}
+    if (/^en\b/.test(lang) && /^en\b/.test(navigator.language)) {
+      try { cycle = new Intl.DateTimeFormat(navigator.language, {hour: "numeric"}).resolvedOptions().hourCycle; } catch (e) {}
+    }
     if (cycle === "h11" || cycle === "h12") twelve = cycle;
     var wday = fmt(zone, {weekday: "short"});
     var day = function (z, d) { return new Intl.DateTimeFormat("en-CA", {timeZone: z}).format(d); };
