@@ -58,19 +58,41 @@ def static_site_languages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     yield from _static_site(tmp_path_factory.mktemp("static-languages"), ("de", "fr", "pl"))
 
 
-def _static_site(site: Path, languages: tuple[str, ...] = ()) -> Iterator[StaticSite]:
+@pytest.fixture(scope="module")
+def static_site_fall_back(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticSite]:
+    """Built the day before Berlin's (and London's) clocks go back, 31 October 2027, with
+    the owner open 1:00-4:00 that night: 2:00 and 2:30 come twice."""
+    yield from _static_site(
+        tmp_path_factory.mktemp("static-fall-back"),
+        now=datetime(2027, 10, 30, 10, 0, tzinfo=UTC),
+        extra=(("[availability]\n", '[availability]\nsunday = ["01:00-04:00"]\n'),
+               ("offers_per_day = 3", "offers_per_day = 20"),
+               ("max_per_day = 4", "max_per_day = 20")),
+    )
+
+
+def _static_site(
+    site: Path,
+    languages: tuple[str, ...] = (),
+    now: datetime = NOW,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Iterator[StaticSite]:
     import shutil
 
     root = Path(__file__).resolve().parents[2]
     shutil.copytree(root / "content", site / "content")
+    toml = site / "content" / "site.toml"
+    text = toml.read_text(encoding="utf-8")
     if languages:
-        toml = site / "content" / "site.toml"
         listed = ", ".join(f'"{code}"' for code in languages)
-        text = toml.read_text(encoding="utf-8")
-        toml.write_text(text.replace("[site]\n", f"[site]\nlanguages = [{listed}]\n", 1), "utf-8")
-    settings = load_settings(site / "content" / "site.toml")
+        text = text.replace("[site]\n", f"[site]\nlanguages = [{listed}]\n", 1)
+    for old, new in extra:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    toml.write_text(text, "utf-8")
+    settings = load_settings(toml)
     public = site / "public"
-    build_site(settings, NOW, public, secret=SECRET, slots=offered_slots(settings, NOW))
+    build_site(settings, now, public, secret=SECRET, slots=offered_slots(settings, now))
     slots = [
         s
         for s in json.loads((public / "slots.json").read_text())["slots"]
@@ -191,6 +213,40 @@ def test_a_page_not_in_english_keeps_its_own_clock_in_an_english_browser(
         assert own.casefold() in hint.casefold(), hint
         # The hint puts each zone in brackets: never a bracket inside a bracket.
         assert not re.search(r"\([^)]*\(", hint), hint
+        assert not problems, problems
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    ("zone", "locale", "repeated"),
+    [
+        # In Berlin the page's own labels (no script change): 2:00 and 2:30 come twice.
+        ("Europe/Berlin", "de-DE", ["2:00 MESZ", "2:30 MESZ", "2:00 MEZ", "2:30 MEZ"]),
+        # London's clocks go back the same hour: there 1:00 and 1:30 come twice (the
+        # German page names the zones as Chromium does in German).
+        ("Europe/London", "en-GB",
+         ["1:00 GMT+1", "1:30 GMT+1", "1:00 GMT+0", "1:30 GMT+0"]),
+    ],
+)
+def test_the_times_the_clocks_go_back_over_are_told_apart(
+    browser, static_site_fall_back, zone: str, locale: str, repeated: list[str]
+) -> None:
+    context, page, problems = open_page(
+        browser, static_site_fall_back, locale=locale, timezone_id=zone
+    )
+    try:
+        night = [
+            s for s in static_site_fall_back.slots
+            if s["start"].startswith(("2027-10-30T23", "2027-10-31T0"))
+        ]
+        names = [
+            page.get_by_role("radio").and_(page.locator(f'[id="{s["id"]}"]'))
+            .evaluate("e => e.labels[0].firstChild.textContent")
+            for s in night
+        ]
+        assert names[2:6] == repeated, names
+        assert len(set(names)) == len(names), names
         assert not problems, problems
     finally:
         context.close()

@@ -76,11 +76,19 @@
     if (cycle === "h11" || cycle === "h12") twelve = cycle;
     var wday = fmt(zone, {weekday: "short"});
     var day = function (z, d) { return new Intl.DateTimeFormat("en-CA", {timeZone: z}).format(d); };
+    var texts = [], seen = {};
     radios.forEach(function (radio) {
-      var start = new Date(radio.dataset.start), label = radio.labels[0];
-      var text = clock(zone, start, twelve);
+      var start = new Date(radio.dataset.start), text = clock(zone, start, twelve);
       if (day(zone, start) !== day(data.zone, start)) text = wday.format(start) + " " + text;
-      label.textContent = text;
+      var key = day(zone, start) + " " + text;
+      seen[key] = (seen[key] || 0) + 1;
+      texts.push([text, key]);
+    });
+    radios.forEach(function (radio, i) {
+      var start = new Date(radio.dataset.start), text = texts[i][0];
+      // The night the visitor's clocks go back a time comes twice: name the zone ("1:00 BST").
+      if (seen[texts[i][1]] > 1) text += " " + zoneAbbr(zone, start);
+      radio.labels[0].textContent = text;
       note(radio, "owner-time", clock(data.zone, start) + " " + zoneAbbr(data.zone, start));
     });
     var hint = document.getElementById("zone-hint");
