@@ -247,6 +247,10 @@ def test_the_times_the_clocks_go_back_over_are_told_apart(
         ]
         assert names[2:6] == repeated, names
         assert len(set(names)) == len(names), names
+        # The pick beside the button says which of the two it is, too.
+        page.locator(f'label[for="{night[4]["id"]}"]').click()
+        picked = page.locator("#picked").inner_text()
+        assert f" {repeated[2]}\u2013{repeated[3]} " in picked, picked
         assert not problems, problems
     finally:
         context.close()

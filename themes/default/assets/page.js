@@ -96,11 +96,17 @@
   }
   var picked = document.getElementById("picked");
   var dayFmt = fmt(shown, {weekday: "short", day: "numeric", month: "short"});
+  // A time the clocks go back over comes twice that night: it names its zone ("2:00 MEZ").
+  function at(d) {
+    var text = clock(shown, d, twelve), hour = 36e5;
+    var twice = text === clock(shown, new Date(d - hour), twelve) || text === clock(shown, new Date(+d + hour), twelve);
+    return twice ? text + " " + zoneAbbr(shown, d) : text;
+  }
   function summarise() {
     var radio = radios.filter(function (r) { return r.checked; })[0];
     if (!radio) { picked.textContent = ""; return; }
     var start = new Date(radio.dataset.start), end = new Date(radio.dataset.end);
-    var text = dayFmt.format(start) + ", " + clock(shown, start, twelve) + "\u2013" + clock(shown, end, twelve);
+    var text = dayFmt.format(start) + ", " + at(start) + "\u2013" + at(end);
     picked.textContent = data.picked.replace("{time}", text + " \u00b7 " + data.call);
   }
   // On a phone the form is below the times: a tap on a time moves the caller on to it.
