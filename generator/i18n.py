@@ -17,7 +17,7 @@ import gettext
 import io
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +47,7 @@ __all__ = [
     "short_time",
     "translations",
     "weekday_name",
+    "zone_abbreviation",
     "zone_label",
 ]
 
@@ -244,6 +245,21 @@ def short_time(moment: datetime, tz: tzinfo, language: str) -> str:
     whole, with_minutes = _TIMES.get(language, ("H:mm", "H:mm"))
     pattern = whole if local.minute == 0 else with_minutes
     return format_time(local, pattern, locale=_locale(language))
+
+
+def zone_abbreviation(moment: datetime, tz: tzinfo, language: str) -> str:
+    """The zone's short name at ``moment``, as the language writes it: "MESZ" or "MEZ"
+    (English "CEST", "CET"); "UTC+2" where the language has none (French)."""
+    from babel.dates import get_timezone_name
+
+    local = moment.astimezone(tz)
+    name = get_timezone_name(local, "short", locale=_locale(language))
+    if name[:1] in "+-" or name.startswith("GMT"):
+        offset = local.utcoffset() or timedelta(0)
+        minutes = int(offset.total_seconds()) // 60
+        sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+        name = f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
+    return name
 
 
 def clock_templates(language: str) -> tuple[str, str]:

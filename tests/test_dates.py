@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gzip
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,36 @@ def test_a_build_at_2355_on_new_years_eve_offers_2_january_first(
     first = parse_page(example_site / "public" / "index.html").slot_radios[0]
     # 09:00 in Berlin in winter is 08:00 UTC, in the new year.
     assert first.attrs["data-start"] == "2031-01-02T08:00:00Z"
+
+
+def test_the_night_the_clocks_go_back_tells_its_repeated_times_apart(
+    example_site: Path, runner, monkeypatch
+) -> None:
+    # On Sunday 31 October 2027 Berlin's clocks go from 3:00 CEST back to 2:00 CET: an
+    # owner open 1:00-4:00 that night has two "2:00" and two "2:30".
+    path = example_site / "content" / "site.toml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("[site]\n", '[site]\nlanguages = ["de", "en"]\n', 1)
+    text = text.replace("[availability]\n", '[availability]\nsunday = ["01:00-04:00"]\n', 1)
+    text = re.sub(r"(?m)^(offers_per_day|max_per_day) = \d+$", r"\1 = 20", text)
+    path.write_text(text, encoding="utf-8")
+    build_at(example_site, runner, dt.datetime.fromisoformat("2027-10-30T12:00+02:00"),
+             monkeypatch)
+    for page, day, summer, winter in (
+        ("index.html", "Sonntag, 31. Oktober", "MESZ", "MEZ"),
+        ("en/index.html", "Sunday, 31 October", "CEST", "CET"),
+    ):
+        built = example_site / "public" / page
+        times = dict(days_and_times(built))[day]
+        # The label is what the radio's name is read as, too: one text for eye and ear.
+        assert times == [
+            "1:00", "1:30", f"2:00 {summer}", f"2:30 {summer}",
+            f"2:00 {winter}", f"2:30 {winter}", "3:00", "3:30",
+        ], page
+        # Every other day keeps its plain times.
+        others = [t for d, ts in days_and_times(built) if d != day for t in ts]
+        assert others and all(re.fullmatch(r"\d+:\d\d", t) for t in others), others
+        assert len(gzip.compress(built.read_bytes(), 9)) <= 14 * 1024, page
 
 
 # -- a call booked at 23:55 ---------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from handler_support import AnswerPage
 from notify_support import smtp_server
 from page_support import parse_page
 from werkzeug.test import Client
@@ -151,3 +152,98 @@ def test_one_language_has_no_switcher(example_site: Path, tmp_path: Path) -> Non
     page = parse_page(tmp_path / "out" / "index.html")
     assert not page.find("link", rel="alternate")
     assert not [e for e in page.find("a") if e.attrs.get("hreflang")]
+
+
+def _polish_booking(example_site: Path, tmp_path: Path):
+    """A site in de, en and pl built at NOW, its handler, and a booking form of /pl/."""
+    settings = load_settings(_with_languages(example_site), env={})
+    out = tmp_path / "public"
+    build_site(settings, NOW, out, secret=SECRET)
+    page = parse_page(out / "pl" / "index.html")
+    fields = {e.attrs["name"]: e.attrs["value"] for e in page.find("input", type="hidden")}
+    fields.update(
+        slot=page.slot_radios[0].attrs["value"],
+        name="Jan Nowak",
+        phone="+48 22 1234567",
+        email="jan@example.com",
+        topic="Umowa",
+        who_calls="owner",
+        website="",
+    )
+    store = open_store(f"sqlite:///{tmp_path}/bookings.sqlite3")
+    app = create_app(
+        settings,
+        store=store,
+        secret=SECRET,
+        clock=lambda: NOW,
+        env={"CALLSLOT_RATE_LIMIT": "off"},
+    )
+    return out, app, store, fields
+
+
+def _back(response) -> str:
+    page = AnswerPage.parse(response.get_data(as_text=True))
+    assert page.lang == "pl", page.heading
+    [href] = [h for text, h in page.links if text == "Powrót do wolnych terminów"]
+    return href
+
+
+def test_answers_without_a_back_lead_to_the_page_of_their_language(
+    example_site: Path, tmp_path: Path
+) -> None:
+    _out, app, store, fields = _polish_booking(example_site, tmp_path)
+    client = Client(app)
+    booked = client.post("/api/book", data=fields)
+    token = booked.headers["Location"].split("token=")[1].split("&")[0]
+    # The booking page as the mails link it: no back=.
+    assert _back(client.get(f"/api/booking?token={token}")) == "/pl/"
+    # "Keep the call" on the cancel page leads to the booking page, again without back=.
+    confirm = client.get(f"/api/cancel?token={token}")
+    links = AnswerPage.parse(confirm.get_data(as_text=True)).links
+    [keep] = [href for text, href in links if text == "Zachowaj rozmowę"]
+    assert _back(client.get(keep)) == "/pl/"
+    cancelled = client.post("/api/cancel", data={"token": token})
+    assert _back(client.get(cancelled.headers["Location"])) == "/pl/"
+    assert _back(client.get("/api/cancel?token=bogus&lang=pl")) == "/pl/"
+    store.close()
+
+
+def test_a_too_large_body_is_refused_in_the_language_of_the_page_it_came_from(
+    example_site: Path, tmp_path: Path
+) -> None:
+    _out, app, store, fields = _polish_booking(example_site, tmp_path)
+    client = Client(app)
+    body = {**fields, "note": "x" * (70 * 1024)}
+    for headers in (
+        {"Referer": "http://localhost/pl/", "Accept-Language": "pl"},
+        {"Referer": "http://localhost/pl/beratung.html"},
+        {"Accept-Language": "fr-FR, pl;q=0.9, de;q=0.8"},
+    ):
+        answer = client.post("/api/book", data=body, headers=headers)
+        assert answer.status_code == 413
+        assert answer.headers["Content-Language"] == "pl", headers
+        assert _back(answer) == "/pl/"
+    # The root page is the first language's, whatever the browser prefers.
+    answer = client.post(
+        "/api/book", data=body,
+        headers={"Referer": "http://localhost/", "Accept-Language": "pl"},
+    )
+    assert answer.headers["Content-Language"] == "de"
+    store.close()
+
+
+def test_a_missing_page_in_a_language_folder_is_answered_in_its_language(
+    example_site: Path, tmp_path: Path
+) -> None:
+    from generator.commands.serve import static_app
+
+    out, app, store, _fields = _polish_booking(example_site, tmp_path)
+    # What `callslot serve` runs: the built files, unknown paths to the handler.
+    client = Client(static_app(out, not_found=app))
+    answer = client.get("/pl/nope.html", headers={"Accept-Language": "pl"})
+    assert answer.status_code == 404
+    assert _back(answer) == "/pl/"
+    answer = client.get("/en/nope.html", headers={"Accept-Language": "pl"})
+    assert answer.headers["Content-Language"] == "en"
+    assert 'href="/en/"' in answer.get_data(as_text=True)
+    store.close()

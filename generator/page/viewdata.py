@@ -7,8 +7,8 @@ field flags), never raw settings, and hold no logic beyond loops and fields.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from markupsafe import Markup
@@ -23,6 +23,7 @@ from generator.i18n import (
     og_locale,
     short_day_label,
     short_time,
+    zone_abbreviation,
     zone_label,
 )
 from generator.signing import slot_id, slot_token
@@ -264,11 +265,32 @@ def _days(
     return tuple(
         DayView(
             legend=day_label(day, language),
-            slots=tuple(views),
+            slots=tuple(_told_apart(views, tz, language)),
             short=short_day_label(day, language),
         )
         for day, views in sorted(by_day.items())
     )
+
+
+def _told_apart(views: list[SlotView], tz: tzinfo, language: str) -> list[SlotView]:
+    """On the night the clocks go back a wall time comes twice ("2:00", "2:00"): each of
+    those labels names its zone's short name ("2:00 MESZ", "2:00 MEZ"), so a caller (and
+    a screen reader) can tell which one is picked. Other labels stay as they are."""
+    seen: dict[str, int] = {}
+    for view in views:
+        seen[view.label] = seen.get(view.label, 0) + 1
+    if all(count == 1 for count in seen.values()):
+        return views
+    return [
+        replace(
+            view,
+            label=f"{view.label} "
+            + zone_abbreviation(datetime.fromisoformat(view.start), tz, language),
+        )
+        if seen[view.label] > 1
+        else view
+        for view in views
+    ]
 
 
 def _form(settings: Settings, call_type: CallType, language: str) -> FormView:

@@ -93,6 +93,8 @@ class ApiRequest:
     # scheme://host; "" when neither was sent (not a browser, or one that sends none).
     origin: str = ""
     host: str = ""  # the Host the request was sent to (scheme-less, with the port)
+    referer: str = ""  # the path of a same-site Referer ("/pl/"), else ""
+    accept_language: str = ""  # the Accept-Language header as sent
 
 
 @dataclass(frozen=True)
@@ -171,9 +173,49 @@ def _language(value: str | None, ctx: Context) -> str:
     return answer_language(value, ctx.settings)
 
 
-def _home(ctx: Context) -> str:
-    """Where "back to the open times" leads when the form did not say: the first page."""
-    return "/"
+def _home(ctx: Context, lang: str | None = None) -> str:
+    """Where "back to the open times" leads when the form did not say: the first page in
+    ``lang`` ("/" for the site's first language, "/pl/" for a further one)."""
+    from generator.page.viewdata import language_folder
+
+    return "/" + language_folder(ctx.settings, lang)
+
+
+def page_language(req: ApiRequest, ctx: Context) -> str:
+    """The language of an answer that carries no booking: the posted or asked ``lang``,
+    else the language folder of the path ("/pl/nope.html") or of the page the request
+    came from (Referer), else the browser's Accept-Language among the site's languages."""
+    from generator.page.viewdata import site_languages
+
+    asked = req.fields.get("lang") or req.query.get("lang")
+    if asked:
+        return _language(asked, ctx)
+    languages = site_languages(ctx.settings)
+    came_from = req.referer if same_site(req.origin, req.host, ctx.settings) else ""
+    for path in (req.path, came_from):
+        first = path.lstrip("/").split("/", 1)
+        if len(first) == 2 and first[0] in languages:
+            return first[0]
+    if came_from and not came_from.startswith("/api/"):
+        return languages[0]  # a page at the root: the site's first language
+    return _language(_accepted(req.accept_language, languages), ctx)
+
+
+def _accepted(header: str, languages: Sequence[str]) -> str | None:
+    """The first of ``languages`` the Accept-Language header asks for, by its q values."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                continue
+        code = tag.strip().lower().split("-")[0]
+        if q > 0 and code in languages:
+            ranked.append((-q, index, code))
+    return min(ranked)[2] if ranked else None
 
 
 def refusal(
@@ -191,7 +233,7 @@ def refusal(
     ``alternatives`` (:class:`~generator.web.alternatives.Choice`) are other times the
     caller can book in one click with the details of this request (JSON: "alternatives").
     """
-    lang = lang or _language(req.fields.get("lang") or req.query.get("lang"), ctx)
+    lang = lang or page_language(req, ctx)
     status = ERRORS[code][0]
     problems = list(problems)
     allow = ROUTES.get(req.path, ()) if code == "method_not_allowed" else ()
@@ -207,7 +249,7 @@ def refusal(
 
             data["alternatives"] = choices_json(alternatives)
         return ApiResponse(status, data=data, allow=allow)
-    page = error_page(code, lang, ctx.translate, back=back or _home(ctx), problems=problems)
+    page = error_page(code, lang, ctx.translate, back=back or _home(ctx, lang), problems=problems)
     if alternatives:
         from generator.i18n import zone_label
         from generator.web.alternatives import choice_forms, choice_zone
@@ -264,7 +306,7 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
 
     fields = req.fields
     lang = _language(fields.get("lang"), ctx)
-    back = safe_back(fields.get("back") or "") or _home(ctx)
+    back = safe_back(fields.get("back") or "") or _home(ctx, lang)
 
     def refuse(code: str, problems: Iterable[FieldProblem] = ()) -> ApiResponse:
         return refusal(code, req, ctx, lang=lang, back=back, problems=problems)
@@ -450,7 +492,7 @@ def _replayed(
                 lang,
             ),
             details=booking_details(ctx.settings, sent, lang, t),
-            links=((t("Back to the open times", lang), form.back or _home(ctx)),),
+            links=((t("Back to the open times", lang), form.back or _home(ctx, lang)),),
             language=lang,
         ),
     )
@@ -514,7 +556,7 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     if req.wants_json:
         return ApiResponse(200, data=_booking_json(booking))
     t = ctx.translate
-    back = safe_back(req.query.get("back") or "") or _home(ctx)
+    back = safe_back(req.query.get("back") or "") or _home(ctx, lang)
     links: list[tuple[str, str]] = []
     if booking.status == "confirmed":
         heading = t(N_("Your call is booked"), lang)
@@ -701,7 +743,7 @@ def handle(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     if req.method not in ROUTES[path]:
         return refusal(
             "method_not_allowed",
-            ApiRequest(req.method, path, req.query, req.fields, req.wants_json),
+            replace(req, path=path),
             ctx,
         )
     return _VIEWS[path](req, now, ctx)

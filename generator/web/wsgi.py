@@ -131,6 +131,8 @@ class BookingApp:
             client=request.remote_addr or "",
             origin=_claimed_origin(request),
             host=request.host,
+            referer=_referer_path(request),
+            accept_language=request.headers.get("Accept-Language", "")[:200],
         )
         try:
             if request.method == "POST":
@@ -207,6 +209,20 @@ def _claimed_origin(request: Request) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return "null"
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _referer_path(request: Request) -> str:
+    """The path of the Referer (its language folder tells the language of answers that
+    carry no form, such as a 413; the core takes it only from a same-site page), else ""."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(request.headers.get("Referer", "").strip())
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return parts.path or "/"
 
 
 def _wants_json(request: Request) -> bool:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -48,14 +49,50 @@ def _headers_for(public: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def static_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticSite]:
+    yield from _static_site(tmp_path_factory.mktemp("static-site"))
+
+
+@pytest.fixture(scope="module")
+def static_site_languages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticSite]:
+    """The example site in German (the root), French (/fr/) and Polish (/pl/)."""
+    yield from _static_site(tmp_path_factory.mktemp("static-languages"), ("de", "fr", "pl"))
+
+
+@pytest.fixture(scope="module")
+def static_site_fall_back(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticSite]:
+    """Built the day before Berlin's (and London's) clocks go back, 31 October 2027, with
+    the owner open 1:00-4:00 that night: 2:00 and 2:30 come twice."""
+    yield from _static_site(
+        tmp_path_factory.mktemp("static-fall-back"),
+        now=datetime(2027, 10, 30, 10, 0, tzinfo=UTC),
+        extra=(("[availability]\n", '[availability]\nsunday = ["01:00-04:00"]\n'),
+               ("offers_per_day = 3", "offers_per_day = 20"),
+               ("max_per_day = 4", "max_per_day = 20")),
+    )
+
+
+def _static_site(
+    site: Path,
+    languages: tuple[str, ...] = (),
+    now: datetime = NOW,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Iterator[StaticSite]:
     import shutil
 
     root = Path(__file__).resolve().parents[2]
-    site = tmp_path_factory.mktemp("static-site")
     shutil.copytree(root / "content", site / "content")
-    settings = load_settings(site / "content" / "site.toml")
+    toml = site / "content" / "site.toml"
+    text = toml.read_text(encoding="utf-8")
+    if languages:
+        listed = ", ".join(f'"{code}"' for code in languages)
+        text = text.replace("[site]\n", f"[site]\nlanguages = [{listed}]\n", 1)
+    for old, new in extra:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    toml.write_text(text, "utf-8")
+    settings = load_settings(toml)
     public = site / "public"
-    build_site(settings, NOW, public, secret=SECRET, slots=offered_slots(settings, NOW))
+    build_site(settings, now, public, secret=SECRET, slots=offered_slots(settings, now))
     slots = [
         s
         for s in json.loads((public / "slots.json").read_text())["slots"]
@@ -140,6 +177,80 @@ def test_visitor_in_another_zone_sees_their_time_first(browser, static_site) -> 
         assert picked.startswith("Ihre Wahl: ") and f" {ny_hour}:00–" in picked, picked
         assert "Rückruf (30 Minuten)" in picked
         assert page.locator("input[name=tz]").input_value() == "America/New_York"
+        assert not problems, problems
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    ("folder", "zone", "own"),
+    [
+        ("fr/", "America/New_York", "heure de l’Est"),
+        ("pl/", "Asia/Tokyo", "Japonia"),
+    ],
+)
+def test_a_page_not_in_english_keeps_its_own_clock_in_an_english_browser(
+    browser, static_site_languages, folder: str, zone: str, own: str
+) -> None:
+    """A French or Polish page read in an en-US browser: no "AM"/"PM", no English word."""
+    context, page, problems = open_page(
+        browser, static_site_languages, folder, locale="en-US", timezone_id=zone
+    )
+    try:
+        first = static_site_languages.slots[0]
+        label = page.locator(f'label[for="{first["id"]}"]')
+        start = datetime.fromisoformat(first["start"].replace("Z", "+00:00"))
+        local = start.astimezone(ZoneInfo(zone))
+        main = label.inner_text().split("\n")[0]
+        clock = f"{local.hour}\u00a0h" if folder == "fr/" else f"{local.hour}:{local.minute:02d}"
+        assert main.endswith(clock), (main, clock)
+        label.click()
+        picked = page.locator("#picked").inner_text()
+        hint = page.locator("#zone-hint").inner_text()
+        times = "\n".join(page.locator(".slots").all_inner_texts())
+        for text in (times, picked, hint):
+            assert not re.search(r"\b(AM|PM|am|pm)\b", text), text
+        assert own.casefold() in hint.casefold(), hint
+        # The hint puts each zone in brackets: never a bracket inside a bracket.
+        assert not re.search(r"\([^)]*\(", hint), hint
+        assert not problems, problems
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    ("zone", "locale", "repeated"),
+    [
+        # In Berlin the page's own labels (no script change): 2:00 and 2:30 come twice.
+        ("Europe/Berlin", "de-DE", ["2:00 MESZ", "2:30 MESZ", "2:00 MEZ", "2:30 MEZ"]),
+        # London's clocks go back the same hour: there 1:00 and 1:30 come twice (the
+        # German page names the zones as Chromium does in German).
+        ("Europe/London", "en-GB",
+         ["1:00 GMT+1", "1:30 GMT+1", "1:00 GMT+0", "1:30 GMT+0"]),
+    ],
+)
+def test_the_times_the_clocks_go_back_over_are_told_apart(
+    browser, static_site_fall_back, zone: str, locale: str, repeated: list[str]
+) -> None:
+    context, page, problems = open_page(
+        browser, static_site_fall_back, locale=locale, timezone_id=zone
+    )
+    try:
+        night = [
+            s for s in static_site_fall_back.slots
+            if s["start"].startswith(("2027-10-30T23", "2027-10-31T0"))
+        ]
+        names = [
+            page.get_by_role("radio").and_(page.locator(f'[id="{s["id"]}"]'))
+            .evaluate("e => e.labels[0].firstChild.textContent")
+            for s in night
+        ]
+        assert names[2:6] == repeated, names
+        assert len(set(names)) == len(names), names
+        # The pick beside the button says which of the two it is, too.
+        page.locator(f'label[for="{night[4]["id"]}"]').click()
+        picked = page.locator("#picked").inner_text()
+        assert f" {repeated[2]}\u2013{repeated[3]} " in picked, picked
         assert not problems, problems
     finally:
         context.close()

@@ -28,7 +28,9 @@
     try { parts = fmt(z, {timeZoneName: "longGeneric"}).formatToParts(new Date()); }
     catch (e) { parts = fmt(z, {timeZoneName: "long"}).formatToParts(new Date()); }
     var named = parts.filter(function (p) { return p.type === "timeZoneName"; })[0];
-    return named ? named.value : z;
+    // The hint writes the name in brackets: "Japonia (czas standardowy)" loses its own.
+    var name = named ? named.value.replace(/\s*\([^()]*\)/g, "") : "";
+    return name || z;
   }
   function note(radio, cls, text) {
     var span = document.createElement("span");
@@ -37,7 +39,7 @@
     radio.labels[0].appendChild(span);
   }
   // A time as the page writes it everywhere else (the mails too): "9:00", French "9 h 30";
-  // with twelve ("h12"), in the visitor's own 12-hour clock: "3:00 AM".
+  // with twelve ("h12", English pages only), in the visitor's 12-hour clock: "3:00 AM".
   var formats = {};
   function clock(z, d, twelve) {
     var key = z + " " + (twelve || "");
@@ -65,17 +67,28 @@
   });
   if (differs) {
     shown = zone;
-    // The visitor's times in their own clock: a New Yorker reads "3:00 AM".
+    // On an English page the visitor's times in their own clock: a New Yorker reads
+    // "3:00 AM". Other pages keep their language's clock: no "AM" on a French page.
     var cycle = "";
-    try { cycle = new Intl.DateTimeFormat(navigator.language, {hour: "numeric"}).resolvedOptions().hourCycle; } catch (e) {}
+    if (/^en\b/.test(lang) && /^en\b/.test(navigator.language)) {
+      try { cycle = new Intl.DateTimeFormat(navigator.language, {hour: "numeric"}).resolvedOptions().hourCycle; } catch (e) {}
+    }
     if (cycle === "h11" || cycle === "h12") twelve = cycle;
     var wday = fmt(zone, {weekday: "short"});
     var day = function (z, d) { return new Intl.DateTimeFormat("en-CA", {timeZone: z}).format(d); };
+    var texts = [], seen = {};
     radios.forEach(function (radio) {
-      var start = new Date(radio.dataset.start), label = radio.labels[0];
-      var text = clock(zone, start, twelve);
+      var start = new Date(radio.dataset.start), text = clock(zone, start, twelve);
       if (day(zone, start) !== day(data.zone, start)) text = wday.format(start) + " " + text;
-      label.textContent = text;
+      var key = day(zone, start) + " " + text;
+      seen[key] = (seen[key] || 0) + 1;
+      texts.push([text, key]);
+    });
+    radios.forEach(function (radio, i) {
+      var start = new Date(radio.dataset.start), text = texts[i][0];
+      // The night the visitor's clocks go back a time comes twice: name the zone ("1:00 BST").
+      if (seen[texts[i][1]] > 1) text += " " + zoneAbbr(zone, start);
+      radio.labels[0].textContent = text;
       note(radio, "owner-time", clock(data.zone, start) + " " + zoneAbbr(data.zone, start));
     });
     var hint = document.getElementById("zone-hint");
@@ -83,11 +96,17 @@
   }
   var picked = document.getElementById("picked");
   var dayFmt = fmt(shown, {weekday: "short", day: "numeric", month: "short"});
+  // A time the clocks go back over comes twice that night: it names its zone ("2:00 MEZ").
+  function at(d) {
+    var text = clock(shown, d, twelve), hour = 36e5;
+    var twice = text === clock(shown, new Date(d - hour), twelve) || text === clock(shown, new Date(+d + hour), twelve);
+    return twice ? text + " " + zoneAbbr(shown, d) : text;
+  }
   function summarise() {
     var radio = radios.filter(function (r) { return r.checked; })[0];
     if (!radio) { picked.textContent = ""; return; }
     var start = new Date(radio.dataset.start), end = new Date(radio.dataset.end);
-    var text = dayFmt.format(start) + ", " + clock(shown, start, twelve) + "\u2013" + clock(shown, end, twelve);
+    var text = dayFmt.format(start) + ", " + at(start) + "\u2013" + at(end);
     picked.textContent = data.picked.replace("{time}", text + " \u00b7 " + data.call);
   }
   // On a phone the form is below the times: a tap on a time moves the caller on to it.
