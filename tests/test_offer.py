@@ -303,3 +303,27 @@ def test_offer_writes_in_another_page_language_with_links_to_its_page(
     assert refused.exit_code != 0
     assert "not built in 'fr'" in refused.output and "site.languages" in refused.output
     assert "Traceback" not in refused.output
+
+
+def test_the_night_the_clocks_go_back_names_the_zone_of_a_time_that_comes_twice(
+    example_site: Path,
+) -> None:
+    settings = load_settings(example_site / "content" / "site.toml")
+    summer = datetime(2027, 10, 31, 0, 30, tzinfo=UTC)  # 2:30 MESZ
+    winter = datetime(2027, 10, 31, 1, 30, tzinfo=UTC)  # 2:30 MEZ, an hour later
+    early = datetime(2027, 10, 30, 23, 0, tzinfo=UTC)  # 1:00 MESZ, only once that night
+    now = datetime(2027, 10, 30, 12, 0, tzinfo=UTC)
+    text = offer_text(settings, [slot(early), slot(summer), slot(winter)], now)
+    first = text.splitlines()[0]
+    assert "morgen um 1:00, 2:30 MESZ oder 2:30 MEZ Uhr?" in first, first
+    links = [line for line in text.splitlines() if line.startswith("- ")]
+    assert [line.split(": https")[0] for line in links] == [
+        "- Sonntag, 31. Oktober, 1:00 Uhr",
+        "- Sonntag, 31. Oktober, 2:30 MESZ Uhr",
+        "- Sonntag, 31. Oktober, 2:30 MEZ Uhr",
+    ]
+    english = offer_text(settings, [slot(summer), slot(winter)], now, language="en")
+    assert "tomorrow at 2:30 CEST or 2:30 CET?" in english.splitlines()[0], english
+    # Any other night the times stay as they are.
+    plain = offer_text(settings, [slot(berlin(30, 9))], berlin(28, 10))
+    assert "MEZ" not in plain and "MESZ" not in plain

@@ -16,7 +16,14 @@ from datetime import date, datetime, timedelta, tzinfo
 from generator.config.settings import Settings, unknown_call_type
 from generator.domain import Slot
 from generator.errors import BuildError, ConfigError
-from generator.i18n import N_, day_label, day_month_label, format_or_list, short_time
+from generator.i18n import (
+    N_,
+    day_label,
+    day_month_label,
+    format_or_list,
+    short_time,
+    zone_abbreviation,
+)
 from generator.page.theme import Theme, load_theme
 from generator.page.viewdata import page_path
 from generator.signing import slot_id
@@ -127,6 +134,16 @@ def _join_days(
     )
 
 
+def _times(day_slots: Sequence[Slot], tz: tzinfo, language: str) -> list[str]:
+    """The day's times as the reply writes them; on the night the clocks go back a wall
+    time that comes twice names its zone ("2:30 MESZ", "2:30 MEZ"), as the page does."""
+    labels = [short_time(s.start, tz, language) for s in day_slots]
+    return [
+        f"{label} {zone_abbreviation(s.start, tz, language)}" if labels.count(label) > 1 else label
+        for label, s in zip(labels, day_slots, strict=True)
+    ]
+
+
 def offer_text(
     settings: Settings,
     slots: Sequence[Slot],
@@ -149,7 +166,7 @@ def offer_text(
             day,
             today,
             language,
-            format_or_list([short_time(s.start, tz, language) for s in day_slots], language),
+            format_or_list(_times(day_slots, tz, language), language),
         )
         for day, day_slots in by_day.items()
     ]
@@ -161,12 +178,17 @@ def offer_text(
         "",
         theme.gettext("Each link opens the booking page with that time selected:", language),
     ]
+    times = {
+        slot: time
+        for day_slots in by_day.values()
+        for slot, time in zip(day_slots, _times(day_slots, tz, language), strict=True)
+    }
     for slot in sorted(slots):
         when = theme.gettext(
             "%(day)s, %(time)s",
             language,
             day=day_label(slot.start.astimezone(tz).date(), language),
-            time=short_time(slot.start, tz, language),
+            time=times[slot],
         )
         line = theme.gettext(
             "%(label)s: %(value)s", language, label=when, value=slot_link(settings, slot, language)
