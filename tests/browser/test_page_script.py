@@ -218,6 +218,33 @@ def test_a_page_not_in_english_keeps_its_own_clock_in_an_english_browser(
         context.close()
 
 
+def test_the_french_page_sums_up_the_first_of_the_month_as_1er(
+    browser, static_site_languages
+) -> None:
+    context, page, problems = open_page(
+        browser, static_site_languages, "fr/", locale="fr-FR", timezone_id="Europe/Paris"
+    )
+    try:
+        radios = page.locator("input[name=slot]")
+        starts = radios.evaluate_all("rs => rs.map(r => [r.id, r.dataset.start])")
+        first_of_month = [
+            rid for rid, start in starts
+            if datetime.fromisoformat(start.replace("Z", "+00:00"))
+            .astimezone(ZoneInfo("Europe/Paris")).day == 1
+        ]
+        assert first_of_month, starts  # 1 December lies within the pinned fortnight
+        page.locator("details").evaluate_all("ds => ds.forEach(d => d.open = true)")
+        page.locator(f'label[for="{first_of_month[0]}"]').click()
+        picked = page.locator("#picked").inner_text()
+        assert " 1er déc." in picked, picked
+        other = [rid for rid, start in starts if rid not in first_of_month][0]
+        page.locator(f'label[for="{other}"]').click()
+        assert "1er" not in page.locator("#picked").inner_text()
+        assert not problems, problems
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize(
     ("zone", "locale", "repeated"),
     [

@@ -106,7 +106,10 @@
     var radio = radios.filter(function (r) { return r.checked; })[0];
     if (!radio) { picked.textContent = ""; return; }
     var start = new Date(radio.dataset.start), end = new Date(radio.dataset.end);
-    var text = dayFmt.format(start) + ", " + at(start) + "\u2013" + at(end);
+    var text = dayFmt.formatToParts(start).map(function (p) {
+      // French writes the first of a month "1er", as the page's own day headings do.
+      return p.type === "day" && p.value === "1" && /^fr/.test(lang) ? "1er" : p.value;
+    }).join("") + ", " + at(start) + "\u2013" + at(end);
     picked.textContent = data.picked.replace("{time}", text + " \u00b7 " + data.call);
   }
   // On a phone the form is below the times: a tap on a time moves the caller on to it.
