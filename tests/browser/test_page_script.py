@@ -237,7 +237,7 @@ def test_the_french_page_sums_up_the_first_of_the_month_as_1er(
         page.locator(f'label[for="{first_of_month[0]}"]').click()
         picked = page.locator("#picked").inner_text()
         assert " 1er déc." in picked, picked
-        other = [rid for rid, start in starts if rid not in first_of_month][0]
+        other = next(rid for rid, _ in starts if rid not in first_of_month)
         page.locator(f'label[for="{other}"]').click()
         assert "1er" not in page.locator("#picked").inner_text()
         assert not problems, problems
