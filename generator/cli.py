@@ -725,14 +725,26 @@ def _open_bookings(config_path: Path | None) -> tuple[Any, Any]:
     return settings, open_store(os.environ.get("DATABASE_URL"), settings=settings)
 
 
-def _send_changes(settings: Any, store: Any, booking_id: str, moment: datetime) -> None:
+def _secret_before_change(settings: Any) -> bytes:
+    """The key that signs the links in the mails a change owes, loaded before anything is
+    changed: without it the change would be made and its mails never sent."""
+    from generator.errors import ConfigError
+    from generator.signing import load_secret
+
+    try:
+        return load_secret(settings.state_dir)[0]
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.reason}; nothing was changed (the mails about the change "
+                          "carry links signed with this key)", field=exc.field) from None
+
+
+def _send_changes(settings: Any, store: Any, booking_id: str, moment: datetime,
+                  secret: bytes) -> None:
     """Send what a change from the command line owes right away; the rest waits for
     `callslot notify`, as the handler's answer does."""
     from generator.commands.phrases import count
     from generator.notify.outbox import send_now
-    from generator.signing import load_secret
 
-    secret, _ = load_secret(settings.state_dir)
     report = send_now(settings, store, booking_id, now=moment, secret=secret)
     click.echo(f"{count(report.sent, 'notification')} sent, {report.skipped} skipped "
                f"(nothing to send), {report.failed} failed (`callslot notify` tries again).")
@@ -781,12 +793,13 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
             click.echo(f"{booking_id} was already cancelled.")
             return
         channels = channels_for(settings, "cancelled")
+        secret = _secret_before_change(settings) if channels else b""
         store.cancel(booking_id, now=moment, channels=channels)
         start = booking.start.astimezone(settings.tz)
         click.echo(f"Cancelled {booking_id}: {day_and_time(start)} {booking.topic} "
                    f"({booking.name}).")
         if channels:
-            _send_changes(settings, store, booking_id, moment)
+            _send_changes(settings, store, booking_id, moment, secret)
     finally:
         store.close()
 
@@ -815,13 +828,14 @@ def bookings_move_command(ctx: click.Context, booking_id: str, to: str,
     settings, store = _open_bookings(config_path or ctx.obj["config_path"])
     moment = parse_now(now or ctx.obj["now"])
     try:
+        secret = _secret_before_change(settings)
         before, after = move_booking(settings, store, booking_id,
                                      parse_move_time(to, settings), now=moment, force=force)
         old = before.start.astimezone(settings.tz)
         new = after.start.astimezone(settings.tz)
         click.echo(f"Moved {booking_id} from {day_and_time(old)} to "
                    f"{day_and_time(new)}: {after.topic} ({after.name}).")
-        _send_changes(settings, store, booking_id, moment)
+        _send_changes(settings, store, booking_id, moment, secret)
     finally:
         store.close()
 
