@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import available_timezones
 
 import pytest
+from babel.core import get_global
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from generator.errors import ConfigError
 
 SECRET = "test-secret-0123456789abcdef"
 NOW = "2026-11-30T08:00+01:00"
+RENAMED: dict[str, str] = get_global("zone_aliases")  # old zone name -> today's
 ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
 
 
@@ -84,6 +86,43 @@ def test_a_time_zone_far_from_any_gets_an_example_instead(example_site: Path) ->
     assert "did you mean" not in message and "Europe/Berlin" in message
 
 
+@pytest.mark.parametrize(
+    ("wrong", "standard"),
+    [("GMT+1", "+01:00"), ("UTC+1", "+01:00"), ("+01:00", "+01:00"), ("UTC-5", "-05:00"),
+     ("CET+1", "")],
+)
+def test_an_offset_is_not_taken_for_the_nearest_name(
+    example_site: Path, wrong: str, standard: str
+) -> None:
+    # "GMT+1" used to get 'did you mean "GMT+0"?': an hour off, and an offset even so.
+    edit(example_site, 'timezone = "Europe/Berlin"', f'timezone = "{wrong}"')
+    message = error_of(example_site)
+    assert "GMT+0" not in message and "did you mean" not in message, message
+    assert "offset" in message and "summer time" in message
+    if standard:
+        assert f"at {standard} in standard time" in message, message
+    else:
+        assert '"Europe/Berlin"' in message  # an example, not a guess at what CET+1 means
+
+
+@pytest.mark.parametrize(
+    ("typed", "zone"),
+    [("Kiev", "Europe/Kyiv"), ("Europe/Kiew", "Europe/Kyiv"), ("Wien", "Europe/Vienna"),
+     ("Zürich", "Europe/Zurich"), ("Munich", "Europe/Berlin"), ("münchen", "Europe/Berlin"),
+     ("Köln", "Europe/Berlin"), ("Varsovie", "Europe/Warsaw")],
+)
+def test_a_city_in_another_language_or_an_old_name_finds_todays_zone(typed: str, zone: str) -> None:
+    assert closest_timezone(typed) == zone
+
+
+def test_init_suggests_the_zone_of_a_city_typed_at_the_prompt() -> None:
+    from generator.config.valuetypes import parse_timezone
+
+    with pytest.raises(ConfigError) as caught:
+        parse_timezone("munich", field="--timezone")
+    assert 'did you mean "Europe/Berlin"?' in caught.value.format_message()
+
+
 @settings(max_examples=200, deadline=None)
 @given(zone=st.sampled_from(ZONES), flips=st.lists(st.booleans(), min_size=40, max_size=40))
 def test_any_zone_in_any_case_is_found(zone: str, flips: list[bool]) -> None:
@@ -100,7 +139,8 @@ def test_one_letter_dropped_from_a_long_zone_still_finds_it(zone: str, data: st.
     typed = zone[:i] + zone[i + 1:]
     # "Asia/Kathmandu" less its "h" is "Asia/Katmandu", the zone's old name and itself valid.
     assume(typed.casefold() not in {z.casefold() for z in available_timezones()})
-    assert closest_timezone(typed) == zone
+    # A misspelt old name ("Asia/Ashkhabd") gets today's ("Asia/Ashgabat").
+    assert closest_timezone(typed) == RENAMED.get(zone, zone)
 
 
 def test_a_mistyped_settings_key_suggests_the_right_one(example_site: Path) -> None:

@@ -193,8 +193,11 @@ def parse_timezone(text: str, *, field: str, file: str | None = None) -> ZoneInf
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         pass  # OSError: a name like "Europe/" that is a folder of tzdata
-    from generator.config.suggest import closest_timezone
+    from generator.config.suggest import closest_timezone, offset_hint
 
+    offset = offset_hint(text)
+    if offset:
+        raise ConfigError(offset, file=file, field=field)
     match = closest_timezone(text)
     fix = (f'did you mean "{match}"?' if match
            else 'write e.g. "Europe/Berlin" or "America/New_York"')
