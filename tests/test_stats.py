@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -497,3 +498,29 @@ def test_plot_writes_shares_as_the_owners_language_does(sample: list[Booking],
     assert re.search(r"\(\d+\u00a0%\)", title), title  # "(67 %)": a no-break space in French
     english = plot_stats(stats, tmp_path / "en.png", language="en", theme=theme)
     assert re.search(r"\(\d+%\)", english.axes[1].get_title())
+
+
+@pytest.mark.parametrize("weeks", [13, 45, 120, 600])
+def test_week_labels_stay_apart_over_a_long_period(tmp_path: Path, weeks: int) -> None:
+    # 45 weeks of labels, one per week, used to run into one smear under the chart.
+    first = datetime(2026, 1, 5, 9, 0)  # a Monday
+    calls = [booking(f"w{i}", (first + timedelta(weeks=i)).isoformat(),
+                     created=(first + timedelta(weeks=i, days=-2)).isoformat(),
+                     outcome="held" if i % 3 else "missed") for i in range(weeks)]
+    stats = compute_stats(calls, tz=BERLIN, since=None)
+    assert len(stats.weeks) == weeks
+    fig = plot_stats(stats, tmp_path / "long.png")
+    weeks_ax = fig.axes[0]
+    ticks = {*weeks_ax.get_xticks(), *weeks_ax.get_xticks(minor=True)}
+    assert ticks == set(range(weeks))  # every week still has its tick
+    labels = [t for t in weeks_ax.get_xticklabels() if t.get_text()]
+    assert 4 <= len(labels) <= 12 or weeks < 45, [t.get_text() for t in labels]
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for left, right in pairwise(boxes):
+        assert not left.overlaps(right), [t.get_text() for t in labels]
+    if weeks < 120:  # a label per month (or every few): its first Monday
+        mondays = {w.monday for w in stats.weeks}
+        for label, tick in zip(labels, weeks_ax.get_xticks(), strict=True):
+            assert stats.weeks[int(tick)].monday.day <= 7, label.get_text()
+            assert stats.weeks[int(tick)].monday in mondays

@@ -346,7 +346,8 @@ def plot_stats(stats: Stats, path: Path, *, language: str = "en",
 
     Texts come from ``theme``'s catalogs in ``language`` (the owner's), week
     labels are the weeks' Mondays as the owner writes dates. Every week of the
-    period has a tick, quiet weeks too; the outcome panel is drawn only once
+    period has a tick, quiet weeks too, and over a long period only the first week of
+    each month (or of every few months) is labelled; the outcome panel is drawn only once
     an outcome is marked (else the figure says how to mark them); the legend
     sits outside the axes. Returns the matplotlib Figure (for tests).
     """
@@ -396,11 +397,13 @@ def plot_stats(stats: Stats, path: Path, *, language: str = "en",
         weeks_ax.bar(positions, values, bottom=bottom, color=_COLOURS[key], label=label,
                      width=0.7)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    labels = [format_skeleton("MMMd", w.monday, locale=locale) if w.monday else w.week
-              for w in stats.weeks]
+    shown = _labelled_weeks(stats.weeks)
+    labels = [format_skeleton("MMMd", stats.weeks[i].monday, locale=locale)
+              if stats.weeks[i].monday else stats.weeks[i].week for i in shown]
     many = len(labels) > 8
-    weeks_ax.set_xticks(positions, labels, rotation=45 if many else 0,
+    weeks_ax.set_xticks(shown, labels, rotation=45 if many else 0,
                         ha="right" if many else "center")
+    weeks_ax.set_xticks(positions, minor=True)  # every week keeps its tick, unlabelled
     weeks_ax.set_xlim(-0.6, len(positions) - 0.4)
     weeks_ax.set_ylim(0, max(max(bottom), 1) * 1.1)
     weeks_ax.yaxis.get_major_locator().set_params(integer=True)
@@ -443,6 +446,27 @@ def plot_stats(stats: Stats, path: Path, *, language: str = "en",
                      fontsize=9, color="#555555")
     _save(fig, path)
     return fig
+
+
+MAX_WEEK_LABELS = 12  # what fits under the chart, turned, without touching
+
+
+def _labelled_weeks(weeks: tuple[WeekRow, ...]) -> list[int]:
+    """The weeks (indices) whose Monday is written under the chart: all of up to
+    MAX_WEEK_LABELS weeks; else the first week of every month, or of every 2nd, 3rd,
+    6th or 12th month (or year), so that the labels never run into each other."""
+    if len(weeks) <= MAX_WEEK_LABELS:
+        return list(range(len(weeks)))
+    firsts = [i for i, w in enumerate(weeks) if w.monday is not None and w.monday.day <= 7]
+    if not firsts:  # no dates (weeks as names only): every n-th week
+        step = -(-len(weeks) // MAX_WEEK_LABELS)
+        return list(range(0, len(weeks), step))
+    for months in (1, 2, 3, 6, 12):
+        picked = [i for i in firsts
+                  if (weeks[i].monday.month - 1) % months == 0]  # type: ignore[union-attr]
+        if len(picked) <= MAX_WEEK_LABELS:
+            return picked
+    return picked[:: -(-len(picked) // MAX_WEEK_LABELS)]  # Januaries of every few years
 
 
 def _save(fig: Any, path: Path) -> None:
