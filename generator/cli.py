@@ -223,7 +223,8 @@ def stats_command(config_path: Path | None, now: str | None, since: str | None, 
     finally:
         store.close()
     result = compute_stats(bookings, tz=settings.tz, since=start, now=moment)
-    click.echo(format_json(result) if fmt == "json" else format_table(result), nl=False)
+    click.echo(format_json(result) if fmt == "json"
+               else format_table(result, settings.notify.reminders), nl=False)
     if plot is not None:
         from generator.page.theme import load_theme
 

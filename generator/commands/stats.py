@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from generator.commands.phrases import count
+from generator.commands.phrases import count, join_and
 from generator.domain import Booking
 from generator.errors import CallslotError
+
+if TYPE_CHECKING:
+    from generator.config.valuetypes import Reminder
 
 __all__ = [
     "PROMISED_SHARE",
@@ -42,6 +45,7 @@ TOP_TOPICS = 10
 
 # The idea behind callslot: about 9 of 10 scheduled calls reach the other person.
 PROMISED_SHARE = 0.9
+CLOSE_POINTS = 2  # 88% or 89% read as "about 90%"
 DAY = timedelta(days=1)
 
 
@@ -214,18 +218,31 @@ def _day(value: date) -> str:
     return f"{value.day} {value:%b %Y}"
 
 
-def held_sentence(stats: Stats) -> str:
-    """ "17 of 19 calls took place (89%), close to the 9 in 10 ..." in plain words."""
+def held_sentence(stats: Stats, reminders: Sequence[Reminder] = ()) -> str:
+    """ "17 of 19 calls took place (89%): about as many as ..." in plain words.
+
+    The share is compared as the owner reads it, rounded: 89% is about 90%. The
+    advice for too few names what is not done yet (``reminders``: [notify] reminders).
+    """
     marked = stats.held + stats.missed
     share = stats.held_share
     if share is None:
         return "Outcomes: none marked yet."
     taken = f"{stats.held} of {count(marked, 'call')} took place ({share:.0%})"
-    if share >= PROMISED_SHARE:
+    shown, promised = round(share * 100), round(PROMISED_SHARE * 100)
+    if shown >= promised:
         verdict = "as the idea promises (about 9 in 10 scheduled calls reach the other person)"
+    elif shown >= promised - CLOSE_POINTS:
+        verdict = f"about the {promised}% that scheduled calls promise"
     else:
-        verdict = (f"fewer than the about {PROMISED_SHARE:.0%} that scheduled calls promise; "
-                   "a reminder before each call may help")
+        verdict = f"fewer than the about {promised}% that scheduled calls promise"
+        if not reminders:
+            verdict += ("; a reminder before each call may help "
+                        '([notify] reminders = ["1d"])')
+        elif all(r.days for r in reminders):
+            written = ", ".join(f'"{r.text}"' for r in reminders)
+            verdict += (f"; reminders go out already ({written} before); one on the day "
+                        f'of the call may help more, e.g. reminders = [{written}, "2h"]')
     return f"{taken}: {verdict}."
 
 
@@ -239,15 +256,17 @@ def unmarked_reminder(stats: Stats, shown: int = 8) -> str | None:
             f"once: callslot bookings mark {listed} held (or missed)")
 
 
-def format_table(stats: Stats) -> str:
-    """A plain-text report for the terminal."""
+def format_table(stats: Stats, reminders: Sequence[Reminder] = ()) -> str:
+    """A plain-text report for the terminal; ``reminders`` as in :func:`held_sentence`."""
     lines: list[str] = []
     since = _day(stats.since.date()) if stats.since else "the first booking"
     if stats.total:
-        lines.append(
-            f"Calls since {since}: {count(stats.total, 'booking')}, of which "
-            f"{stats.cancelled} cancelled and {stats.confirmed} still on or held"
-        )
+        parts = [(stats.cancelled, "cancelled"), (stats.held, "held"),
+                 (stats.missed, "missed"), (stats.unmarked, "not marked yet"),
+                 (stats.upcoming, "still to come")]
+        said = [f"{n} {what}" for n, what in parts if n]
+        lines.append(f"Calls since {since}: {count(stats.total, 'booking')}, of which "
+                     f"{join_and(said)}")
     if not stats.total and stats.earlier:
         lines.append(f"No call since {since}; {count(stats.earlier, 'booking')} before it "
                      "(an earlier --since shows them).")
@@ -262,7 +281,7 @@ def format_table(stats: Stats) -> str:
         lines.append(f"{label:<22} {row.booked:>6}  {row.held:>4}  {row.missed:>6}  "
                      f"{row.cancelled:>9}")
     lines.append("")
-    lines.append(held_sentence(stats))
+    lines.append(held_sentence(stats, reminders))
     reminder = unmarked_reminder(stats)
     if reminder:
         lines.append(reminder)
