@@ -268,7 +268,7 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     finally:
         store.close()
     for delivery in report.deliveries:
-        click.echo(delivery.line())
+        click.echo(delivery.line(settings.tz))
     dropped = f"{report.dropped} dropped (the call had begun), " if report.dropped else ""
     click.echo(f"{report.sent} sent, {report.skipped} skipped (nothing to send), {dropped}"
                f"{report.failed} not sent (queued for a retry or given up)")
