@@ -368,10 +368,6 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     settings = load_settings(config_path)
     moment = parse_now(now)
     secret, source = load_secret(settings.state_dir, create=True)
-    if source != "env":
-        click.echo(f"Warning: CALLSLOT_SECRET is not set; signing with the development key "
-                   f"{source}. Production must set CALLSLOT_SECRET (the handler needs the "
-                   "same value).", err=True)
     for problem in check_settings(settings):
         click.echo(f"Warning: {problem}", err=True)
     target = out if out is not None else settings.root / "public"
@@ -379,6 +375,12 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
 
     result = build_site(settings, moment, target, secret=secret,
                         taken=_booked_calls(settings, moment, secret), progress=FetchProgress())
+    if source != "env":
+        # After the build: a mistake in the settings or their files (the intro, a calendar)
+        # is what the owner must read first, not this.
+        click.echo(f"Warning: CALLSLOT_SECRET is not set; signing with the development key "
+                   f"{source}. Production must set CALLSLOT_SECRET (the handler needs the "
+                   "same value).", err=True)
     kept = len(result.files) - len(result.written)
     if result.unchanged:
         click.echo(f"{result.out_dir} is up to date: same inputs as the last build, "

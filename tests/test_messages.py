@@ -511,3 +511,49 @@ def test_a_missing_argument_is_named(runner, example_site: Path,
     result = runner.invoke(main, args)
     assert result.exit_code == 2
     assert f"Error: {said}" in result.output, result.output
+
+
+# -- every settings mistake names site.toml's line, before any other warning ----------------
+
+
+@pytest.mark.parametrize(
+    ("written", "says"),
+    [('"31.12.2026" = []', 'availability.dates."31.12.2026": \'31.12.2026\' is not a date; '
+                           'write YYYY-MM-DD: did you mean "2026-12-31"?'),
+     ("31.12.2026 = []", "availability.dates.31: '31' is not a date; write the date as a "
+                         "quoted YYYY-MM-DD")],
+)
+def test_a_date_key_with_dots_is_found_on_its_line(example_site: Path, written: str,
+                                                   says: str) -> None:
+    edit(example_site, "[availability.dates]\n", f"[availability.dates]\n{written}\n")
+    lines = (example_site / "content" / "site.toml").read_text(encoding="utf-8").splitlines()
+    number = lines.index(written) + 1
+    message = error_of(example_site)
+    assert f"site.toml, line {number}: {says}" in message, message
+
+
+def _build(runner, site: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("CALLSLOT_SECRET")  # the development key: build warns of it
+    return runner.invoke(main, ["build", "--config", config(site), "--now", NOW])
+
+
+def test_a_missing_intro_names_the_setting_and_its_line_first(
+    runner, example_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edit(example_site, 'intro = "intro.md"', 'intro = "intro2.md"')
+    result = _build(runner, example_site, monkeypatch)
+    assert result.exit_code == 1
+    assert re.search(r"site\.toml, line \d+: site\.intro: the Markdown file \S+intro2\.md does "
+                     r"not exist \(did you mean 'intro\.md'\?\)", result.output), result.output
+    assert "CALLSLOT_SECRET" not in result.output and "Traceback" not in result.output
+
+
+def test_a_missing_calendar_file_names_the_setting_and_its_line_first(
+    runner, example_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edit(example_site, 'source = "calendar.ics"', 'source = "calender.ics"')
+    result = _build(runner, example_site, monkeypatch)
+    assert result.exit_code == 1
+    assert re.search(r"file not found: \S+calender\.ics; check calendars\.source in \S+site\.toml"
+                     r", line \d+ \(did you mean 'calendar\.ics'\?\)", result.output), result.output
+    assert "CALLSLOT_SECRET" not in result.output
