@@ -36,7 +36,10 @@ def _find_site(ctx: click.Context, _param: click.Parameter, value: Path | None) 
     if found != Path.cwd().absolute() / DEFAULT_CONFIG and not ctx.find_root().meta.get(
             "callslot.site_shown"):
         ctx.find_root().meta["callslot.site_shown"] = True
-        click.echo(f"Using the site {found} (found above this folder)", err=True)
+        # Inside content/ itself, site.toml is right here: "above" would send them looking.
+        where = "in this folder" if found.parent == Path.cwd().absolute() else \
+            "found above this folder"
+        click.echo(f"Using the site {found} ({where})", err=True)
     return found
 
 
@@ -998,7 +1001,5 @@ def bookings_mark_command(ctx: click.Context, booking_ids: tuple[str, ...], outc
         store.close()
     if not ids:
         click.echo("No call to mark: every call that is over is marked already.")
-    elif len(ids) == 1:
-        click.echo(f"{ids[0]}: {outcome}.")
-    else:
+    else:  # one call reads as several do: "Marked 1 call held: bk03."
         click.echo(f"Marked {count(len(ids), 'call')} {outcome}: {join_and(ids)}.")

@@ -213,3 +213,9 @@ def test_a_change_without_the_key_is_refused_before_anything_changes(
     again = run(runner, "bookings", *args, "--now", NOW)
     assert again.exit_code == 0, again.output
     assert "already" not in again.output
+
+
+def test_marking_one_call_reads_as_marking_several(site, runner) -> None:
+    result = run(runner, "bookings", "mark", "past", "missed", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert result.output == "Marked 1 call missed: past.\n"

@@ -557,3 +557,53 @@ def test_a_missing_calendar_file_names_the_setting_and_its_line_first(
     assert re.search(r"file not found: \S+calender\.ics; check calendars\.source in \S+site\.toml"
                      r", line \d+ \(did you mean 'calendar\.ics'\?\)", result.output), result.output
     assert "CALLSLOT_SECRET" not in result.output
+
+
+# -- small things ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [('name = "Dr. Anna Beispiel"', 'name = "Dr. Anna Beispiel', "a text is missing its "
+                                                                  "closing quote"),
+     ('notice = "4h"', "notice = vier", "a value TOML does not know: write a text in quotes"),
+     ('notice = "4h"', "notice = 4h", 'write texts, times and durations in quotes ("09:00", '
+                                      '"4h")'),
+     ('friday = ["09:00-13:00"]', "friday = 09:00-13:00", "write texts, times and durations "
+                                                           "in quotes")],
+)
+def test_a_toml_mistake_is_said_in_our_words_with_its_line(example_site: Path, old: str,
+                                                          new: str, says: str) -> None:
+    edit(example_site, old, new)
+    lines = (example_site / "content" / "site.toml").read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if line.startswith(new))
+    message = error_of(example_site)
+    assert f"site.toml, line {number}: not valid TOML: " in message and says in message, message
+    assert "column" not in message and "Illegal" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "fix"),
+    [("sqlite:/tmp/x.db", "write sqlite:////tmp/x.db"), ("sqlite:x.db", "write sqlite:///x.db"),
+     ("sqlite://x.db", "write sqlite:///x.db (relative to the site's folder)")],
+)
+def test_a_sqlite_url_with_too_few_slashes_gets_the_exact_fix(
+    runner, example_site: Path, url: str, fix: str
+) -> None:
+    result = runner.invoke(main, ["bookings", "--config", config(example_site)],
+                           env={"DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "needs three slashes" in result.output and fix in result.output, result.output
+    assert "no scheme" not in result.output and "Traceback" not in result.output
+
+
+def test_inside_content_the_site_is_said_to_be_in_this_folder(
+        runner, example_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(example_site / "content")
+    result = runner.invoke(main, ["slots", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert "(in this folder)" in result.output and "above" not in result.output
+    deeper = example_site / "content" / "notes"
+    deeper.mkdir()
+    monkeypatch.chdir(deeper)
+    assert "(found above this folder)" in runner.invoke(main, ["slots", "--now", NOW]).output

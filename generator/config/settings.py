@@ -287,8 +287,9 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(f"not valid TOML: {exc}", file=shown,
-                          line=int(line.group(1)) if line else None) from None
+        number = int(line.group(1)) if line else None
+        raise ConfigError(f"not valid TOML: {_toml_problem(str(exc), text, number)}", file=shown,
+                          line=number) from None
     file = file.resolve()
     return _settings_from_data(data, FieldReader(data, shown, text, env), file)
 
@@ -641,6 +642,38 @@ def unknown_call_type(settings: Settings, slug: str) -> str:
 
     slugs = [c.slug for c in settings.call_types]
     return f"{slug!r} is not a call type{did_you_mean(slug, slugs)}; known: {', '.join(slugs)}"
+
+
+# The parser's words (tomllib) -> ours, with the fix; the line is said by the prefix.
+_TOML_PROBLEMS = (
+    ("Unterminated string", "a text is missing its closing quote"),
+    ('Expected "\'"', "a text is missing its closing quote"),
+    ("Invalid value", 'a value TOML does not know: write a text in quotes ("..."), a number, '
+                      "true or false, or a list [...]"),
+    ("Expected '=' after a key", 'a key without "=" and a value; write e.g. name = "Anna"'),
+    ("Cannot overwrite a value", "this key is set twice in one table; keep one of them"),
+    ("Cannot declare", "this table is written twice; put its settings under one [...] heading"),
+    ("Unclosed array", "a list [...] is missing its closing ]"),
+    ("Unclosed inline table", "a table {...} is missing its closing }"),
+    ("Expected ']' at the end of a table", "a table heading is missing its closing ]"),
+    ("Expected newline or end of document", "more follows a value than TOML allows: write "
+                                            'texts, times and durations in quotes ("09:00", '
+                                            '"4h"), one setting per line'),
+)
+
+
+def _toml_problem(message: str, text: str, line: int | None) -> str:
+    """What is wrong in the TOML, in our words: "a text is missing its closing quote"."""
+    if message.startswith("Illegal character"):
+        written = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+        before = written.split("#", 1)[0]
+        if before.count('"') % 2 or before.count("'") % 2:
+            return "a text is missing its closing quote"
+        return "a character TOML does not allow here; texts go in quotes (\"...\")"
+    for start, ours in _TOML_PROBLEMS:
+        if message.startswith(start):
+            return ours
+    return re.sub(r"\s*\((at line \d+, column \d+|at end of document)\)$", "", message)
 
 
 def setting_error(settings: Settings, dotted: str, message: str) -> ConfigError:
