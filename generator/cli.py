@@ -36,7 +36,10 @@ def _find_site(ctx: click.Context, _param: click.Parameter, value: Path | None) 
     if found != Path.cwd().absolute() / DEFAULT_CONFIG and not ctx.find_root().meta.get(
             "callslot.site_shown"):
         ctx.find_root().meta["callslot.site_shown"] = True
-        click.echo(f"Using the site {found} (found above this folder)", err=True)
+        # Inside content/ itself, site.toml is right here: "above" would send them looking.
+        where = "in this folder" if found.parent == Path.cwd().absolute() else \
+            "found above this folder"
+        click.echo(f"Using the site {found} ({where})", err=True)
     return found
 
 
@@ -223,7 +226,8 @@ def stats_command(config_path: Path | None, now: str | None, since: str | None, 
     finally:
         store.close()
     result = compute_stats(bookings, tz=settings.tz, since=start, now=moment)
-    click.echo(format_json(result) if fmt == "json" else format_table(result), nl=False)
+    click.echo(format_json(result) if fmt == "json"
+               else format_table(result, settings.notify.reminders), nl=False)
     if plot is not None:
         from generator.page.theme import load_theme
 
@@ -267,7 +271,7 @@ def notify_command(config_path: Path | None, now: str | None, retry_now: bool) -
     finally:
         store.close()
     for delivery in report.deliveries:
-        click.echo(delivery.line())
+        click.echo(delivery.line(settings.tz))
     dropped = f"{report.dropped} dropped (the call had begun), " if report.dropped else ""
     click.echo(f"{report.sent} sent, {report.skipped} skipped (nothing to send), {dropped}"
                f"{report.failed} not sent (queued for a retry or given up)")
@@ -367,10 +371,6 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
     settings = load_settings(config_path)
     moment = parse_now(now)
     secret, source = load_secret(settings.state_dir, create=True)
-    if source != "env":
-        click.echo(f"Warning: CALLSLOT_SECRET is not set; signing with the development key "
-                   f"{source}. Production must set CALLSLOT_SECRET (the handler needs the "
-                   "same value).", err=True)
     for problem in check_settings(settings):
         click.echo(f"Warning: {problem}", err=True)
     target = out if out is not None else settings.root / "public"
@@ -378,6 +378,12 @@ def build_command(config_path: Path | None, now: str | None, out: Path | None) -
 
     result = build_site(settings, moment, target, secret=secret,
                         taken=_booked_calls(settings, moment, secret), progress=FetchProgress())
+    if source != "env":
+        # After the build: a mistake in the settings or their files (the intro, a calendar)
+        # is what the owner must read first, not this.
+        click.echo(f"Warning: CALLSLOT_SECRET is not set; signing with the development key "
+                   f"{source}. Production must set CALLSLOT_SECRET (the handler needs the "
+                   "same value).", err=True)
     kept = len(result.files) - len(result.written)
     if result.unchanged:
         click.echo(f"{result.out_dir} is up to date: same inputs as the last build, "
@@ -731,14 +737,26 @@ def _open_bookings(config_path: Path | None) -> tuple[Any, Any]:
     return settings, open_store(os.environ.get("DATABASE_URL"), settings=settings)
 
 
-def _send_changes(settings: Any, store: Any, booking_id: str, moment: datetime) -> None:
+def _secret_before_change(settings: Any) -> bytes:
+    """The key that signs the links in the mails a change owes, loaded before anything is
+    changed: without it the change would be made and its mails never sent."""
+    from generator.errors import ConfigError
+    from generator.signing import load_secret
+
+    try:
+        return load_secret(settings.state_dir)[0]
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.reason}; nothing was changed (the mails about the change "
+                          "carry links signed with this key)", field=exc.field) from None
+
+
+def _send_changes(settings: Any, store: Any, booking_id: str, moment: datetime,
+                  secret: bytes) -> None:
     """Send what a change from the command line owes right away; the rest waits for
     `callslot notify`, as the handler's answer does."""
     from generator.commands.phrases import count
     from generator.notify.outbox import send_now
-    from generator.signing import load_secret
 
-    secret, _ = load_secret(settings.state_dir)
     report = send_now(settings, store, booking_id, now=moment, secret=secret)
     click.echo(f"{count(report.sent, 'notification')} sent, {report.skipped} skipped "
                f"(nothing to send), {report.failed} failed (`callslot notify` tries again).")
@@ -787,12 +805,13 @@ def bookings_cancel_command(ctx: click.Context, booking_id: str, config_path: Pa
             click.echo(f"{booking_id} was already cancelled.")
             return
         channels = channels_for(settings, "cancelled")
+        secret = _secret_before_change(settings) if channels else b""
         store.cancel(booking_id, now=moment, channels=channels)
         start = booking.start.astimezone(settings.tz)
         click.echo(f"Cancelled {booking_id}: {day_and_time(start)} {booking.topic} "
                    f"({booking.name}).")
         if channels:
-            _send_changes(settings, store, booking_id, moment)
+            _send_changes(settings, store, booking_id, moment, secret)
     finally:
         store.close()
 
@@ -821,13 +840,14 @@ def bookings_move_command(ctx: click.Context, booking_id: str, to: str,
     settings, store = _open_bookings(config_path or ctx.obj["config_path"])
     moment = parse_now(now or ctx.obj["now"])
     try:
+        secret = _secret_before_change(settings)
         before, after = move_booking(settings, store, booking_id,
                                      parse_move_time(to, settings), now=moment, force=force)
         old = before.start.astimezone(settings.tz)
         new = after.start.astimezone(settings.tz)
         click.echo(f"Moved {booking_id} from {day_and_time(old)} to "
                    f"{day_and_time(new)}: {after.topic} ({after.name}).")
-        _send_changes(settings, store, booking_id, moment)
+        _send_changes(settings, store, booking_id, moment, secret)
     finally:
         store.close()
 
@@ -987,7 +1007,5 @@ def bookings_mark_command(ctx: click.Context, booking_ids: tuple[str, ...], outc
         store.close()
     if not ids:
         click.echo("No call to mark: every call that is over is marked already.")
-    elif len(ids) == 1:
-        click.echo(f"{ids[0]}: {outcome}.")
-    else:
+    else:  # one call reads as several do: "Marked 1 call held: bk03."
         click.echo(f"Marked {count(len(ids), 'call')} {outcome}: {join_and(ids)}.")

@@ -191,3 +191,31 @@ def test_cancelling_without_a_mail_server_says_the_caller_is_not_told(site, runn
     assert result.exit_code == 0, result.output
     assert "The caller is not told yet: 2 mails wait for a mail server" in result.output
     assert "(030 1234)" in result.output  # how to tell them instead, written as mails do
+
+
+@pytest.mark.parametrize(
+    "args", [("cancel", "up1"), ("move", "up1", "--to", "2026-12-01T10:00", "--force")]
+)
+def test_a_change_without_the_key_is_refused_before_anything_changes(
+    site, runner, monkeypatch, args
+) -> None:
+    # The owner on another machine (DATABASE_URL, no key): the call must stay as it was,
+    # so that running the command again once the key is there changes it and tells both.
+    monkeypatch.delenv("CALLSLOT_SECRET")
+    assert not (site / ".callslot" / "secret").exists()
+    before = run(runner, "bookings", "--all", "--format", "json").output
+    result = run(runner, "bookings", *args, "--now", NOW)
+    assert result.exit_code == 1
+    assert "CALLSLOT_SECRET is not set" in result.output
+    assert "nothing was changed" in result.output and "Traceback" not in result.output
+    assert run(runner, "bookings", "--all", "--format", "json").output == before
+    monkeypatch.setenv("CALLSLOT_SECRET", "bookings-cli-secret-0123456789")
+    again = run(runner, "bookings", *args, "--now", NOW)
+    assert again.exit_code == 0, again.output
+    assert "already" not in again.output
+
+
+def test_marking_one_call_reads_as_marking_several(site, runner) -> None:
+    result = run(runner, "bookings", "mark", "past", "missed", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert result.output == "Marked 1 call missed: past.\n"

@@ -312,8 +312,8 @@ def test_smtp_port_with_nothing_listening(runner: CliRunner, example_site: Path)
     assert result.exit_code == 1
     (line,) = fail_lines(result)
     assert line == (
-        f"FAIL  SMTP: nothing accepts connections at 127.0.0.1:{port}: check "
-        "notify.email.host and port (or SMTP_URL) and that the mail server is running"
+        f"FAIL  SMTP: the mail server at 127.0.0.1:{port} refused the connection; is it "
+        "running? (check notify.email.host and port, or SMTP_URL)"
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import available_timezones
 
 import pytest
+from babel.core import get_global
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from generator.errors import ConfigError
 
 SECRET = "test-secret-0123456789abcdef"
 NOW = "2026-11-30T08:00+01:00"
+RENAMED: dict[str, str] = get_global("zone_aliases")  # old zone name -> today's
 ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
 
 
@@ -84,6 +86,43 @@ def test_a_time_zone_far_from_any_gets_an_example_instead(example_site: Path) ->
     assert "did you mean" not in message and "Europe/Berlin" in message
 
 
+@pytest.mark.parametrize(
+    ("wrong", "standard"),
+    [("GMT+1", "+01:00"), ("UTC+1", "+01:00"), ("+01:00", "+01:00"), ("UTC-5", "-05:00"),
+     ("CET+1", "")],
+)
+def test_an_offset_is_not_taken_for_the_nearest_name(
+    example_site: Path, wrong: str, standard: str
+) -> None:
+    # "GMT+1" used to get 'did you mean "GMT+0"?': an hour off, and an offset even so.
+    edit(example_site, 'timezone = "Europe/Berlin"', f'timezone = "{wrong}"')
+    message = error_of(example_site)
+    assert "GMT+0" not in message and "did you mean" not in message, message
+    assert "offset" in message and "summer time" in message
+    if standard:
+        assert f"at {standard} in standard time" in message, message
+    else:
+        assert '"Europe/Berlin"' in message  # an example, not a guess at what CET+1 means
+
+
+@pytest.mark.parametrize(
+    ("typed", "zone"),
+    [("Kiev", "Europe/Kyiv"), ("Europe/Kiew", "Europe/Kyiv"), ("Wien", "Europe/Vienna"),
+     ("Zürich", "Europe/Zurich"), ("Munich", "Europe/Berlin"), ("münchen", "Europe/Berlin"),
+     ("Köln", "Europe/Berlin"), ("Varsovie", "Europe/Warsaw")],
+)
+def test_a_city_in_another_language_or_an_old_name_finds_todays_zone(typed: str, zone: str) -> None:
+    assert closest_timezone(typed) == zone
+
+
+def test_init_suggests_the_zone_of_a_city_typed_at_the_prompt() -> None:
+    from generator.config.valuetypes import parse_timezone
+
+    with pytest.raises(ConfigError) as caught:
+        parse_timezone("munich", field="--timezone")
+    assert 'did you mean "Europe/Berlin"?' in caught.value.format_message()
+
+
 @settings(max_examples=200, deadline=None)
 @given(zone=st.sampled_from(ZONES), flips=st.lists(st.booleans(), min_size=40, max_size=40))
 def test_any_zone_in_any_case_is_found(zone: str, flips: list[bool]) -> None:
@@ -100,7 +139,8 @@ def test_one_letter_dropped_from_a_long_zone_still_finds_it(zone: str, data: st.
     typed = zone[:i] + zone[i + 1:]
     # "Asia/Kathmandu" less its "h" is "Asia/Katmandu", the zone's old name and itself valid.
     assume(typed.casefold() not in {z.casefold() for z in available_timezones()})
-    assert closest_timezone(typed) == zone
+    # A misspelt old name ("Asia/Ashkhabd") gets today's ("Asia/Ashgabat").
+    assert closest_timezone(typed) == RENAMED.get(zone, zone)
 
 
 def test_a_mistyped_settings_key_suggests_the_right_one(example_site: Path) -> None:
@@ -471,3 +511,99 @@ def test_a_missing_argument_is_named(runner, example_site: Path,
     result = runner.invoke(main, args)
     assert result.exit_code == 2
     assert f"Error: {said}" in result.output, result.output
+
+
+# -- every settings mistake names site.toml's line, before any other warning ----------------
+
+
+@pytest.mark.parametrize(
+    ("written", "says"),
+    [('"31.12.2026" = []', 'availability.dates."31.12.2026": \'31.12.2026\' is not a date; '
+                           'write YYYY-MM-DD: did you mean "2026-12-31"?'),
+     ("31.12.2026 = []", "availability.dates.31: '31' is not a date; write the date as a "
+                         "quoted YYYY-MM-DD")],
+)
+def test_a_date_key_with_dots_is_found_on_its_line(example_site: Path, written: str,
+                                                   says: str) -> None:
+    edit(example_site, "[availability.dates]\n", f"[availability.dates]\n{written}\n")
+    lines = (example_site / "content" / "site.toml").read_text(encoding="utf-8").splitlines()
+    number = lines.index(written) + 1
+    message = error_of(example_site)
+    assert f"site.toml, line {number}: {says}" in message, message
+
+
+def _build(runner, site: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("CALLSLOT_SECRET")  # the development key: build warns of it
+    return runner.invoke(main, ["build", "--config", config(site), "--now", NOW])
+
+
+def test_a_missing_intro_names_the_setting_and_its_line_first(
+    runner, example_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edit(example_site, 'intro = "intro.md"', 'intro = "intro2.md"')
+    result = _build(runner, example_site, monkeypatch)
+    assert result.exit_code == 1
+    assert re.search(r"site\.toml, line \d+: site\.intro: the Markdown file \S+intro2\.md does "
+                     r"not exist \(did you mean 'intro\.md'\?\)", result.output), result.output
+    assert "CALLSLOT_SECRET" not in result.output and "Traceback" not in result.output
+
+
+def test_a_missing_calendar_file_names_the_setting_and_its_line_first(
+    runner, example_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edit(example_site, 'source = "calendar.ics"', 'source = "calender.ics"')
+    result = _build(runner, example_site, monkeypatch)
+    assert result.exit_code == 1
+    assert re.search(r"file not found: \S+calender\.ics; check calendars\.source in \S+site\.toml"
+                     r", line \d+ \(did you mean 'calendar\.ics'\?\)", result.output), result.output
+    assert "CALLSLOT_SECRET" not in result.output
+
+
+# -- small things ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [('name = "Dr. Anna Beispiel"', 'name = "Dr. Anna Beispiel', "a text is missing its "
+                                                                  "closing quote"),
+     ('notice = "4h"', "notice = vier", "a value TOML does not know: write a text in quotes"),
+     ('notice = "4h"', "notice = 4h", 'write texts, times and durations in quotes ("09:00", '
+                                      '"4h")'),
+     ('friday = ["09:00-13:00"]', "friday = 09:00-13:00", "write texts, times and durations "
+                                                           "in quotes")],
+)
+def test_a_toml_mistake_is_said_in_our_words_with_its_line(example_site: Path, old: str,
+                                                          new: str, says: str) -> None:
+    edit(example_site, old, new)
+    lines = (example_site / "content" / "site.toml").read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if line.startswith(new))
+    message = error_of(example_site)
+    assert f"site.toml, line {number}: not valid TOML: " in message and says in message, message
+    assert "column" not in message and "Illegal" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "fix"),
+    [("sqlite:/tmp/x.db", "write sqlite:////tmp/x.db"), ("sqlite:x.db", "write sqlite:///x.db"),
+     ("sqlite://x.db", "write sqlite:///x.db (relative to the site's folder)")],
+)
+def test_a_sqlite_url_with_too_few_slashes_gets_the_exact_fix(
+    runner, example_site: Path, url: str, fix: str
+) -> None:
+    result = runner.invoke(main, ["bookings", "--config", config(example_site)],
+                           env={"DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "needs three slashes" in result.output and fix in result.output, result.output
+    assert "no scheme" not in result.output and "Traceback" not in result.output
+
+
+def test_inside_content_the_site_is_said_to_be_in_this_folder(
+        runner, example_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(example_site / "content")
+    result = runner.invoke(main, ["slots", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert "(in this folder)" in result.output and "above" not in result.output
+    deeper = example_site / "content" / "notes"
+    deeper.mkdir()
+    monkeypatch.chdir(deeper)
+    assert "(found above this folder)" in runner.invoke(main, ["slots", "--now", NOW]).output

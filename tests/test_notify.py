@@ -5,6 +5,9 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import itertools
+import smtplib
+import socket
+import ssl
 import subprocess
 import sys
 import uuid
@@ -86,7 +89,7 @@ def test_smtp_down_keeps_the_booking_and_notify_sends_each_mail_once(
     assert store.get(booking.id) == booking
     rows = store.outbox()
     assert [(r.status, r.attempts) for r in rows] == [("pending", 1), ("pending", 1)]
-    assert all("Connection refused" in r.last_error for r in rows)
+    assert all("refused the connection; is it running?" in r.last_error for r in rows)
     store.close()
 
     config = str(example_site / "content" / "site.toml")
@@ -148,7 +151,7 @@ def test_gives_up_after_the_last_attempt_and_keeps_the_error(example_site: Path,
     assert outcomes == ["retry"] * (MAX_ATTEMPTS - 1) + ["failed"]
     [row] = store.outbox()
     assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
-    assert "Connection refused" in row.last_error
+    assert "refused the connection" in row.last_error
     store.close()
 
 
@@ -399,8 +402,9 @@ def test_notify_exits_zero_when_deliveries_fail_and_says_so(
     result = runner.invoke(main, ["notify", "--config", config, "--now", NOW.isoformat()], env=env)
     assert result.exit_code == 0, result.output
     assert sum(line.startswith("retry ") for line in result.output.splitlines()) == 2
-    assert "Connection refused" in result.output
-    assert "(next attempt 2026-11-27T10:01:00+00:00)" in result.output
+    assert f"the mail server at 127.0.0.1:{env['SMTP_URL'].rsplit(':', 1)[1]} refused the " \
+        "connection; is it running?" in result.output
+    assert "(next attempt Fri 2026-11-27 11:01)" in result.output  # the owner's clock
     assert "0 sent, 0 skipped (nothing to send), 2 not sent" in result.output
 
 
@@ -493,3 +497,63 @@ def test_notify_counts_a_skipped_caller_mail_apart_from_sent_ones(
     assert len(sink.messages) == 1
     assert "skipped   email:caller" in result.output
     assert "1 sent, 1 skipped (nothing to send), 0 not sent" in result.output
+
+
+def test_a_retry_is_said_in_our_words_at_the_owners_time(
+    example_site: Path, runner, tmp_path: Path
+) -> None:
+    # The night the clocks go back: "ConnectionRefusedError: [Errno 111] ... (next attempt
+    # 2027-10-30T23:06:00+00:00)" was Python's words and UTC's clock.
+    port = free_port()
+    env = _env(tmp_path / "b.sqlite3", port)
+    settings = site_settings(example_site, env=env)
+    store = open_store(env["DATABASE_URL"], settings=settings)
+    start = dt.datetime(2027, 11, 2, 8, 0, tzinfo=dt.UTC)
+    book(store, make_booking(start=start, end=start + dt.timedelta(minutes=30)),
+         ["email:owner"])
+    store.close()
+    config = str(example_site / "content" / "site.toml")
+    result = runner.invoke(
+        main, ["notify", "--config", config, "--now", "2027-10-31T01:01+02:00"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("retry ")]
+    assert line.endswith(f"the mail server at 127.0.0.1:{port} refused the connection; is it "
+                         "running? (check notify.email.host and port, or SMTP_URL) "
+                         "(next attempt Sun 2027-10-31 1:02)"), line
+    assert "Errno" not in result.output and "Error:" not in result.output
+    store = open_store(env["DATABASE_URL"], settings=settings)
+    [row] = store.outbox()
+    store.close()
+    assert f"127.0.0.1:{port} refused the connection" in row.last_error
+    assert SECRET.decode() not in row.last_error
+
+
+@pytest.mark.parametrize(
+    ("exc", "says"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"),
+         "refused the connection; is it running?"),
+        (TimeoutError("timed out"), "did not answer in time"),
+        (socket.gaierror(-2, "Name or service not known"),
+         "the mail server's name 'mail.example.org' cannot be found (DNS)"),
+        (ssl.SSLCertVerificationError(1, "certificate verify failed"),
+         "certificate that cannot be trusted"),
+        (smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"),
+         "rejected the login of 'anna'"),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"),
+         "closed the connection unexpectedly"),
+    ],
+)
+def test_mail_server_failures_are_said_in_our_words(exc: BaseException, says: str) -> None:
+    from generator.config.notify import EmailSettings
+    from generator.config.settings import Secret
+    from generator.notify.mail import smtp_problem
+
+    email = EmailSettings(host="mail.example.org", port=587, security="starttls",
+                          username="anna", password=Secret("hunter2-secret"),
+                          sender="anna@example.org")
+    text = smtp_problem(email, exc)
+    assert says in text, text
+    assert "mail.example.org" in text and "hunter2" not in text
+    assert type(exc).__name__ not in text and "Errno" not in text

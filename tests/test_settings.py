@@ -220,13 +220,44 @@ def test_ranges(text, expected):
     assert str(expected) in {text.strip().replace(" ", ""), f"0{text}"}
 
 
+@pytest.mark.parametrize("dash", ["\u2013", "\u2014"])
+def test_a_range_copied_from_callslots_own_output_is_taken(dash):
+    # `callslot slots` and `check` print "09:00–12:00"; an owner pastes that into site.toml.
+    assert parse_range(f"09:00{dash}12:00") == DayRange(540, 720)
+    assert parse_range(f"09:00 {dash} 24:00") == DayRange(540, 1440)
+
+
+@pytest.mark.parametrize(
+    ("text", "fix"),
+    [("9-17", "09:00-17:00"), ("09.00-12.00", "09:00-12:00"), ("9.30\u201312", "09:30-12:00"),
+     ("0900-1200", "09:00-12:00")],
+)
+def test_a_range_written_another_way_gets_the_exact_fix(text, fix):
+    with pytest.raises(ConfigError) as caught:
+        parse_range(text, field="availability.monday")
+    assert f'did you mean "{fix}"?' in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("24:00-25:00", "24:00 is the end of the day, so nothing can start at it"),
+     ("09:00-25:00", "25:00 is not a time of day: the day ends at 24:00"),
+     ("09:60-10:00", "09:60 is not a time of day: an hour has minutes 00 to 59")],
+)
+def test_an_impossible_time_is_named(text, says):
+    with pytest.raises(ConfigError) as caught:
+        parse_range(text, field="availability.monday")
+    assert says in caught.value.message
+    assert "(00:00 to 24:00)" not in caught.value.message
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("12:00-09:00", "ends before it starts"),
         ("09:00-09:00", "ends before it starts"),
-        ("09:60-10:00", "impossible time"),
-        ("24:30-25:00", "impossible time"),
+        ("09:60-10:00", "not a time of day"),
+        ("24:30-25:00", "not a time of day"),
         ("0900-1200", "HH:MM-HH:MM"),
         ("09:00", "HH:MM-HH:MM"),
         (None, "HH:MM-HH:MM"),

@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -232,6 +233,8 @@ def test_command_prints_the_table(runner, example_site: Path, store_url: str) ->
     assert "2026-W49" in result.output and "vertrag (3)" in result.output
     assert "2 of 3 calls took place (67%)" in result.output
     assert "Not marked yet: 1 past call" in result.output and "mark e held" in result.output
+    # The example site has the default reminders = ["1d"]: no advice to turn them on.
+    assert 'reminders go out already ("1d" before)' in result.output
 
 
 def test_command_json_since_and_plot(
@@ -497,3 +500,79 @@ def test_plot_writes_shares_as_the_owners_language_does(sample: list[Booking],
     assert re.search(r"\(\d+\u00a0%\)", title), title  # "(67 %)": a no-break space in French
     english = plot_stats(stats, tmp_path / "en.png", language="en", theme=theme)
     assert re.search(r"\(\d+%\)", english.axes[1].get_title())
+
+
+@pytest.mark.parametrize("weeks", [13, 45, 120, 600])
+def test_week_labels_stay_apart_over_a_long_period(tmp_path: Path, weeks: int) -> None:
+    # 45 weeks of labels, one per week, used to run into one smear under the chart.
+    first = datetime(2026, 1, 5, 9, 0)  # a Monday
+    calls = [booking(f"w{i}", (first + timedelta(weeks=i)).isoformat(),
+                     created=(first + timedelta(weeks=i, days=-2)).isoformat(),
+                     outcome="held" if i % 3 else "missed") for i in range(weeks)]
+    stats = compute_stats(calls, tz=BERLIN, since=None)
+    assert len(stats.weeks) == weeks
+    fig = plot_stats(stats, tmp_path / "long.png")
+    weeks_ax = fig.axes[0]
+    ticks = {*weeks_ax.get_xticks(), *weeks_ax.get_xticks(minor=True)}
+    assert ticks == set(range(weeks))  # every week still has its tick
+    labels = [t for t in weeks_ax.get_xticklabels() if t.get_text()]
+    assert 4 <= len(labels) <= 12 or weeks < 45, [t.get_text() for t in labels]
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for left, right in pairwise(boxes):
+        assert not left.overlaps(right), [t.get_text() for t in labels]
+    if weeks < 120:  # a label per month (or every few): its first Monday
+        mondays = {w.monday for w in stats.weeks}
+        for label, tick in zip(labels, weeks_ax.get_xticks(), strict=True):
+            assert stats.weeks[int(tick)].monday.day <= 7, label.get_text()
+            assert stats.weeks[int(tick)].monday in mondays
+
+
+def _held(held: int, missed: int, *, cancelled: int = 0, unmarked: int = 0) -> list[Booking]:
+    outcomes = ["held"] * held + ["missed"] * missed + [None] * unmarked
+    calls = [booking(f"h{i}", f"2026-11-{2 + i % 20:02d}T{9 + i // 20:02d}:00",
+                     created="2026-10-30T09:00", outcome=o) for i, o in enumerate(outcomes)]
+    return calls + [booking(f"c{i}", f"2026-11-{2 + i:02d}T16:00", created="2026-10-30T09:00",
+                            status="cancelled") for i in range(cancelled)]
+
+
+def _reminders(*texts: str) -> tuple:
+    from generator.config.valuetypes import parse_reminder
+
+    return tuple(parse_reminder(t, field="notify.reminders") for t in texts)
+
+
+def test_89_percent_is_about_the_promised_90() -> None:
+    stats = compute_stats(_held(17, 2), tz=BERLIN, since=None)
+    sentence = held_sentence(stats, _reminders("1d"))
+    assert "17 of 19 calls took place (89%)" in sentence
+    assert "fewer" not in sentence and "about the 90%" in sentence
+    assert "remind" not in sentence
+
+
+@pytest.mark.parametrize(
+    ("reminders", "advice"),
+    [((), 'a reminder before each call may help ([notify] reminders = ["1d"])'),
+     (("1d",), 'reminders go out already ("1d" before); one on the day of the call'),
+     (("1d", "2h"), None)],
+)
+def test_too_few_calls_held_gets_advice_that_is_not_taken_already(reminders, advice) -> None:
+    sentence = held_sentence(compute_stats(_held(15, 4), tz=BERLIN, since=None),
+                             _reminders(*reminders))
+    assert "fewer than the about 90%" in sentence
+    if advice:
+        assert advice in sentence, sentence
+    else:
+        assert "remind" not in sentence, sentence
+
+
+def test_the_headline_counts_held_missed_and_unmarked_calls_apart() -> None:
+    # "17 still on or held" used to count the 3 missed calls among them.
+    stats = compute_stats(_held(11, 3, cancelled=3, unmarked=3), tz=BERLIN, since=None,
+                          now=datetime(2026, 12, 1, tzinfo=UTC))
+    headline = format_table(stats).splitlines()[0]
+    assert headline == ("Calls since the first booking: 20 bookings, of which 3 cancelled, "
+                        "11 held, 3 missed and 3 not marked yet")
+    later = [*_held(1, 0), booking("u", "2026-12-20T09:00", created="2026-11-30T09:00")]
+    stats = compute_stats(later, tz=BERLIN, since=None, now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert format_table(stats).splitlines()[0].endswith("of which 1 held and 1 still to come")

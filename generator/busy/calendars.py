@@ -121,6 +121,18 @@ class CalendarInfo:
 # Reading the bytes
 
 
+
+def _other_ics(path: Path) -> str:
+    """ " (did you mean 'calendar.ics'?)" for an .ics file beside a mistyped one; or ""."""
+    from generator.config.suggest import did_you_mean
+
+    try:
+        names = [p.name for p in path.parent.glob("*.ics")]
+    except OSError:
+        return ""
+    return did_you_mean(path.name, names, cutoff=0.6)
+
+
 def fetch_calendar(
     source: CalendarSource,
     *,
@@ -160,11 +172,13 @@ def fetch_calendar(
         return path.read_bytes()
     except FileNotFoundError:
         # A path from `callslot slots --calendar` has no settings entry to point at.
-        hint = (
-            "check the --calendar path"
-            if source.location.field == "--calendar"
-            else "check the calendars.source setting"
-        )
+        if source.location.field == "--calendar":
+            hint = "check the --calendar path"
+        elif source.location.file and not source.location.env:
+            at = f", line {source.location.line}" if source.location.line else ""
+            hint = f"check calendars.source in {source.location.file}{at}{_other_ics(path)}"
+        else:
+            hint = "check the calendars.source setting"
         raise CalendarError(
             f"file not found:{shown or ' (path from the environment)'}; {hint}",
             calendar=source.name,

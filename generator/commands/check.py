@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import smtplib
-import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +24,7 @@ from generator.commands.phrases import clock, count, day_and_time
 from generator.config.settings import EmailSettings, Secret, Settings, check_settings, load_settings
 from generator.config.translations import untranslated
 from generator.errors import CallslotError, ConfigError
-from generator.notify.mail import smtp_connection
+from generator.notify.mail import smtp_connection, smtp_problem
 
 if TYPE_CHECKING:
     from generator.busy.calendars import CalendarInfo
@@ -480,40 +479,6 @@ def _smtp_session(
             action(client)
 
 
-def _smtp_problem(email: EmailSettings, exc: BaseException) -> str:
-    where = f"{email.host}:{email.port}"
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return (
-            f"{where} rejected the login of {email.username!r}: check the user name and "
-            "password (SMTP_URL or notify.email.username/password)"
-        )
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return (
-            f'{where} does not offer STARTTLS: use security = "ssl" (port 465) or, only '
-            'on a trusted network, "none"'
-        )
-    if isinstance(exc, ConnectionRefusedError):
-        return (
-            f"nothing accepts connections at {where}: check notify.email.host and port "
-            "(or SMTP_URL) and that the mail server is running"
-        )
-    if isinstance(exc, TimeoutError):
-        return f"{where} did not answer in time: check the host, the port and any firewall"
-    if isinstance(exc, ssl.SSLError):
-        return (
-            f"TLS with {where} failed ({exc.reason or exc}): check notify.email.security "
-            '("ssl" for port 465, "starttls" for 587)'
-        )
-    if isinstance(exc, smtplib.SMTPResponseException):
-        text = (
-            exc.smtp_error.decode(errors="replace")
-            if isinstance(exc.smtp_error, bytes)
-            else str(exc.smtp_error)
-        )
-        return f"{where} refused: {exc.smtp_code} {text.strip()}"
-    return f"cannot talk to {where}: {exc}; check notify.email or SMTP_URL"
-
-
 def _check_smtp(report: CheckReport, settings: Settings, timeout: float) -> bool:
     """Connect (EHLO, STARTTLS, login, QUIT); True when the server took all of it."""
     email = settings.notify.email
@@ -550,7 +515,7 @@ def _check_smtp(report: CheckReport, settings: Settings, timeout: float) -> bool
     try:
         _smtp_session(email, timeout)
     except (OSError, smtplib.SMTPException) as exc:
-        report.add(PROBLEM, "SMTP", _smtp_problem(email, exc))
+        report.add(PROBLEM, "SMTP", smtp_problem(email, exc))
         return False
     login = " and the login" if email.username else ""
     how = {"ssl": "over TLS", "starttls": "with STARTTLS"}.get(email.security, "unencrypted")
@@ -586,7 +551,7 @@ def _send_tests(
         try:
             _smtp_session(email, timeout, lambda client: client.send_message(message))
         except (OSError, smtplib.SMTPException) as exc:
-            report.add(PROBLEM, "test mail", _smtp_problem(email, exc))
+            report.add(PROBLEM, "test mail", smtp_problem(email, exc))
         else:
             report.add(OK, "test mail", f"sent to {settings.owner.email}")
     elif email is not None:

@@ -179,7 +179,7 @@ def forget_contact(
             if channels:
                 # Sent now: once the data is erased, the notices could not be sent any more.
                 report = send_now(settings, store, b.id, now=now, secret=secret)
-                lines += [d.line() for d in report.deliveries]
+                lines += [d.line(settings.tz) for d in report.deliveries]
     erased = store.erase([b.id for b in bookings], now=now)
     return ForgetReport(found=tuple(bookings), cancelled=tuple(cancelled), erased=erased,
                         notify_lines=tuple(lines))

@@ -208,7 +208,7 @@ class LocalSite:
         now = self.clock()
         report = run_due(self.settings, self.store, now=now, secret=self.secret)
         for delivery in report.deliveries:
-            self.echo(delivery.line())
+            self.echo(delivery.line(self.settings.tz))
         purged = purge_expired(self.store, keep=self.settings.privacy.keep, now=now)
         if purged.erased:
             self.echo(purged.summary())

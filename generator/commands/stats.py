@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from generator.commands.phrases import count
+from generator.commands.phrases import count, join_and
 from generator.domain import Booking
 from generator.errors import CallslotError
+
+if TYPE_CHECKING:
+    from generator.config.valuetypes import Reminder
 
 __all__ = [
     "PROMISED_SHARE",
@@ -42,6 +45,7 @@ TOP_TOPICS = 10
 
 # The idea behind callslot: about 9 of 10 scheduled calls reach the other person.
 PROMISED_SHARE = 0.9
+CLOSE_POINTS = 2  # 88% or 89% read as "about 90%"
 DAY = timedelta(days=1)
 
 
@@ -214,18 +218,31 @@ def _day(value: date) -> str:
     return f"{value.day} {value:%b %Y}"
 
 
-def held_sentence(stats: Stats) -> str:
-    """ "17 of 19 calls took place (89%), close to the 9 in 10 ..." in plain words."""
+def held_sentence(stats: Stats, reminders: Sequence[Reminder] = ()) -> str:
+    """ "17 of 19 calls took place (89%): about as many as ..." in plain words.
+
+    The share is compared as the owner reads it, rounded: 89% is about 90%. The
+    advice for too few names what is not done yet (``reminders``: [notify] reminders).
+    """
     marked = stats.held + stats.missed
     share = stats.held_share
     if share is None:
         return "Outcomes: none marked yet."
     taken = f"{stats.held} of {count(marked, 'call')} took place ({share:.0%})"
-    if share >= PROMISED_SHARE:
+    shown, promised = round(share * 100), round(PROMISED_SHARE * 100)
+    if shown >= promised:
         verdict = "as the idea promises (about 9 in 10 scheduled calls reach the other person)"
+    elif shown >= promised - CLOSE_POINTS:
+        verdict = f"about the {promised}% that scheduled calls promise"
     else:
-        verdict = (f"fewer than the about {PROMISED_SHARE:.0%} that scheduled calls promise; "
-                   "a reminder before each call may help")
+        verdict = f"fewer than the about {promised}% that scheduled calls promise"
+        if not reminders:
+            verdict += ("; a reminder before each call may help "
+                        '([notify] reminders = ["1d"])')
+        elif all(r.days for r in reminders):
+            written = ", ".join(f'"{r.text}"' for r in reminders)
+            verdict += (f"; reminders go out already ({written} before); one on the day "
+                        f'of the call may help more, e.g. reminders = [{written}, "2h"]')
     return f"{taken}: {verdict}."
 
 
@@ -239,15 +256,17 @@ def unmarked_reminder(stats: Stats, shown: int = 8) -> str | None:
             f"once: callslot bookings mark {listed} held (or missed)")
 
 
-def format_table(stats: Stats) -> str:
-    """A plain-text report for the terminal."""
+def format_table(stats: Stats, reminders: Sequence[Reminder] = ()) -> str:
+    """A plain-text report for the terminal; ``reminders`` as in :func:`held_sentence`."""
     lines: list[str] = []
     since = _day(stats.since.date()) if stats.since else "the first booking"
     if stats.total:
-        lines.append(
-            f"Calls since {since}: {count(stats.total, 'booking')}, of which "
-            f"{stats.cancelled} cancelled and {stats.confirmed} still on or held"
-        )
+        parts = [(stats.cancelled, "cancelled"), (stats.held, "held"),
+                 (stats.missed, "missed"), (stats.unmarked, "not marked yet"),
+                 (stats.upcoming, "still to come")]
+        said = [f"{n} {what}" for n, what in parts if n]
+        lines.append(f"Calls since {since}: {count(stats.total, 'booking')}, of which "
+                     f"{join_and(said)}")
     if not stats.total and stats.earlier:
         lines.append(f"No call since {since}; {count(stats.earlier, 'booking')} before it "
                      "(an earlier --since shows them).")
@@ -262,7 +281,7 @@ def format_table(stats: Stats) -> str:
         lines.append(f"{label:<22} {row.booked:>6}  {row.held:>4}  {row.missed:>6}  "
                      f"{row.cancelled:>9}")
     lines.append("")
-    lines.append(held_sentence(stats))
+    lines.append(held_sentence(stats, reminders))
     reminder = unmarked_reminder(stats)
     if reminder:
         lines.append(reminder)
@@ -346,7 +365,8 @@ def plot_stats(stats: Stats, path: Path, *, language: str = "en",
 
     Texts come from ``theme``'s catalogs in ``language`` (the owner's), week
     labels are the weeks' Mondays as the owner writes dates. Every week of the
-    period has a tick, quiet weeks too; the outcome panel is drawn only once
+    period has a tick, quiet weeks too, and over a long period only the first week of
+    each month (or of every few months) is labelled; the outcome panel is drawn only once
     an outcome is marked (else the figure says how to mark them); the legend
     sits outside the axes. Returns the matplotlib Figure (for tests).
     """
@@ -396,11 +416,13 @@ def plot_stats(stats: Stats, path: Path, *, language: str = "en",
         weeks_ax.bar(positions, values, bottom=bottom, color=_COLOURS[key], label=label,
                      width=0.7)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    labels = [format_skeleton("MMMd", w.monday, locale=locale) if w.monday else w.week
-              for w in stats.weeks]
+    shown = _labelled_weeks(stats.weeks)
+    labels = [format_skeleton("MMMd", stats.weeks[i].monday, locale=locale)
+              if stats.weeks[i].monday else stats.weeks[i].week for i in shown]
     many = len(labels) > 8
-    weeks_ax.set_xticks(positions, labels, rotation=45 if many else 0,
+    weeks_ax.set_xticks(shown, labels, rotation=45 if many else 0,
                         ha="right" if many else "center")
+    weeks_ax.set_xticks(positions, minor=True)  # every week keeps its tick, unlabelled
     weeks_ax.set_xlim(-0.6, len(positions) - 0.4)
     weeks_ax.set_ylim(0, max(max(bottom), 1) * 1.1)
     weeks_ax.yaxis.get_major_locator().set_params(integer=True)
@@ -443,6 +465,27 @@ def plot_stats(stats: Stats, path: Path, *, language: str = "en",
                      fontsize=9, color="#555555")
     _save(fig, path)
     return fig
+
+
+MAX_WEEK_LABELS = 12  # what fits under the chart, turned, without touching
+
+
+def _labelled_weeks(weeks: tuple[WeekRow, ...]) -> list[int]:
+    """The weeks (indices) whose Monday is written under the chart: all of up to
+    MAX_WEEK_LABELS weeks; else the first week of every month, or of every 2nd, 3rd,
+    6th or 12th month (or year), so that the labels never run into each other."""
+    if len(weeks) <= MAX_WEEK_LABELS:
+        return list(range(len(weeks)))
+    firsts = [i for i, w in enumerate(weeks) if w.monday is not None and w.monday.day <= 7]
+    if not firsts:  # no dates (weeks as names only): every n-th week
+        step = -(-len(weeks) // MAX_WEEK_LABELS)
+        return list(range(0, len(weeks), step))
+    for months in (1, 2, 3, 6, 12):
+        picked = [i for i in firsts
+                  if (weeks[i].monday.month - 1) % months == 0]  # type: ignore[union-attr]
+        if len(picked) <= MAX_WEEK_LABELS:
+            return picked
+    return picked[:: -(-len(picked) // MAX_WEEK_LABELS)]  # Januaries of every few years
 
 
 def _save(fig: Any, path: Path) -> None:

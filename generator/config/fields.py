@@ -56,7 +56,8 @@ class FieldReader:
 
     def line_of(self, dotted: str) -> int | None:
         """Best effort: the line where the last key of ``dotted`` is assigned."""
-        parts = dotted.split(".")
+        # A quoted part may hold dots: availability.dates."31.12.2026"
+        parts = [p.strip('"') for p in re.findall(r'"[^"]*"|[^.]+', dotted)]
         key = re.sub(r"\[\d+\]$", "", parts[-1])
         table = ".".join(re.sub(r"\[\d+\]$", "", p) for p in parts[:-1])
         # "call_types[1].slug" is in the second [[call_types]] table
@@ -64,7 +65,8 @@ class FieldReader:
         wanted = int(index.group(1)) if index else None
         seen = -1
         in_table = table == ""
-        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+        # key = ..., or a dotted key that starts with it (31.12.2026 = [] is 31's table)
+        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*[=.]")
         for number, line in enumerate(self.lines, 1):
             stripped = line.strip()
             if stripped.startswith("["):

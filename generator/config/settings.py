@@ -287,8 +287,9 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(f"not valid TOML: {exc}", file=shown,
-                          line=int(line.group(1)) if line else None) from None
+        number = int(line.group(1)) if line else None
+        raise ConfigError(f"not valid TOML: {_toml_problem(str(exc), text, number)}", file=shown,
+                          line=number) from None
     file = file.resolve()
     return _settings_from_data(data, FieldReader(data, shown, text, env), file)
 
@@ -392,7 +393,9 @@ def _calendars(r: FieldReader, value: object, content_dir: Path) -> tuple[Calend
                 raise r.error("calendars.source",
                               "only http://, https:// and webcal:// URLs or file paths are read")
             kind = "file"
-            secret = Secret(str((content_dir / raw).resolve()), field="calendars.source")
+            # Where it is written, for "file not found" when the calendar is read.
+            secret = Secret(str((content_dir / raw).resolve()), field="calendars.source",
+                            file=r.file, line=r.line_of(f"{dotted}.source"))
         default_name = (Path(raw).name if kind == "file" and not secret.env
                         else f"calendar {i + 1}")
         name = r.string(item, "name", "calendars.name", default_name) or default_name
@@ -412,7 +415,11 @@ def _availability(r: FieldReader, t: dict[str, Any]) -> Availability:
     dates_t = r.table(t, "dates", "availability.dates")
     dates = []
     for key, value in dates_t.items():
-        dotted = f"availability.dates.{key}"
+        # A key with dots is quoted, as TOML writes it, so its line can be found.
+        dotted = f'availability.dates."{key}"' if "." in key else f"availability.dates.{key}"
+        if isinstance(value, dict):  # 31.12.2026 = [] without quotes: keys 31, 12, 2026
+            raise r.error(dotted, f"{key!r} is not a date; write the date as a quoted "
+                          'YYYY-MM-DD, e.g. "2026-12-24" = []')
         day = _date(r, key, dotted)
         dates.append((day, hours(value, dotted) if value else ()))
     closed_v = t.get("closed", [])
@@ -441,6 +448,17 @@ def _date(r: FieldReader, value: object, dotted: str) -> date:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
+    # 31.12.2026 or 31/12/2026, as many owners write a date: the exact fix.
+    found = re.fullmatch(r"\s*(\d{1,2})[./](\d{1,2})[./](\d{4})\s*", value) if isinstance(
+        value, str) else None
+    if found:
+        try:
+            meant = date(int(found.group(3)), int(found.group(2)), int(found.group(1)))
+        except ValueError:
+            meant = None
+        if meant is not None:
+            raise r.error(dotted, f'{value!r} is not a date; write YYYY-MM-DD: did you mean '
+                          f'"{meant.isoformat()}"?')
     raise r.error(dotted, f"{value!r} is not a date; write YYYY-MM-DD, e.g. 2026-12-24")
 
 
@@ -624,6 +642,50 @@ def unknown_call_type(settings: Settings, slug: str) -> str:
 
     slugs = [c.slug for c in settings.call_types]
     return f"{slug!r} is not a call type{did_you_mean(slug, slugs)}; known: {', '.join(slugs)}"
+
+
+# The parser's words (tomllib) -> ours, with the fix; the line is said by the prefix.
+_TOML_PROBLEMS = (
+    ("Unterminated string", "a text is missing its closing quote"),
+    ('Expected "\'"', "a text is missing its closing quote"),
+    ("Invalid value", 'a value TOML does not know: write a text in quotes ("..."), a number, '
+                      "true or false, or a list [...]"),
+    ("Expected '=' after a key", 'a key without "=" and a value; write e.g. name = "Anna"'),
+    ("Cannot overwrite a value", "this key is set twice in one table; keep one of them"),
+    ("Cannot declare", "this table is written twice; put its settings under one [...] heading"),
+    ("Unclosed array", "a list [...] is missing its closing ]"),
+    ("Unclosed inline table", "a table {...} is missing its closing }"),
+    ("Expected ']' at the end of a table", "a table heading is missing its closing ]"),
+    ("Expected newline or end of document", "more follows a value than TOML allows: write "
+                                            'texts, times and durations in quotes ("09:00", '
+                                            '"4h"), one setting per line'),
+)
+
+
+def _toml_problem(message: str, text: str, line: int | None) -> str:
+    """What is wrong in the TOML, in our words: "a text is missing its closing quote"."""
+    if message.startswith("Illegal character"):
+        written = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+        before = written.split("#", 1)[0]
+        if before.count('"') % 2 or before.count("'") % 2:
+            return "a text is missing its closing quote"
+        return "a character TOML does not allow here; texts go in quotes (\"...\")"
+    for start, ours in _TOML_PROBLEMS:
+        if message.startswith(start):
+            return ours
+    return re.sub(r"\s*\((at line \d+, column \d+|at end of document)\)$", "", message)
+
+
+def setting_error(settings: Settings, dotted: str, message: str) -> ConfigError:
+    """A ConfigError about option ``dotted`` found after loading (a file it names is
+    missing): with site.toml's path and the line where the option is written."""
+    if settings.path is None:
+        return ConfigError(message, field=dotted)
+    try:
+        text = settings.path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return ConfigError(message, file=str(settings.path), field=dotted)
+    return FieldReader({}, str(settings.path), text, {}).error(dotted, message)
 
 
 def check_settings(settings: Settings) -> list[str]:

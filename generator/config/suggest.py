@@ -12,9 +12,17 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-__all__ = ["closest", "closest_language", "closest_timezone", "did_you_mean", "language_hint"]
+__all__ = [
+    "closest",
+    "closest_language",
+    "closest_timezone",
+    "did_you_mean",
+    "language_hint",
+    "offset_hint",
+]
 
 
 def closest(word: str, choices: Iterable[str], *, cutoff: float = 0.75) -> str | None:
@@ -46,20 +54,111 @@ def _zones() -> tuple[str, ...]:
     return tuple(sorted(z for z in available_timezones() if not z.startswith(("posix/", "right/"))))
 
 
+@lru_cache(maxsize=1)
+def _renamed() -> dict[str, str]:
+    # CLDR's aliases: an old zone name -> today's ("Europe/Kiev" -> "Europe/Kyiv").
+    from babel.core import get_global
+
+    zones = set(_zones())
+    return {old: new for old, new in get_global("zone_aliases").items() if new in zones}
+
+
+def _current(zone: str) -> str:
+    return _renamed().get(zone, zone)
+
+
+# Languages whose names for cities are searched ("Wien", "Zürich", "Varsovie"): CLDR's
+# exemplar cities of every zone, in the languages callers of a European owner use most.
+_CITY_LANGUAGES = ("en", "de", "fr", "it", "es", "nl", "pl", "pt", "cs", "da", "sv")
+
+# Large cities that are no zone's exemplar city in any language, and the zone they keep.
+_LARGE_CITIES = {
+    "hamburg": "Europe/Berlin", "munich": "Europe/Berlin", "munchen": "Europe/Berlin",
+    "koln": "Europe/Berlin", "cologne": "Europe/Berlin", "frankfurt": "Europe/Berlin",
+    "stuttgart": "Europe/Berlin", "dusseldorf": "Europe/Berlin", "leipzig": "Europe/Berlin",
+    "graz": "Europe/Vienna", "salzburg": "Europe/Vienna", "linz": "Europe/Vienna",
+    "geneva": "Europe/Zurich", "genf": "Europe/Zurich", "basel": "Europe/Zurich",
+    "bern": "Europe/Zurich", "milan": "Europe/Rome", "barcelona": "Europe/Madrid",
+}
+
+
+@lru_cache(maxsize=1)
+def _cities() -> dict[str, str]:
+    """A city's name, folded and without accents -> its zone: the zones' own cities
+    ("berlin", "kyiv" before the old "kiev"), their names in _CITY_LANGUAGES ("wien",
+    "zurich"), then _LARGE_CITIES."""
+    from babel import Locale
+
+    cities: dict[str, str] = {}
+    zones = _zones()
+    renamed = _renamed()
+    for zone in sorted(zones, key=lambda z: z in renamed):  # today's names first
+        if "/" in zone:
+            cities.setdefault(_plain(zone.rsplit("/", 1)[1].replace("_", " ")), _current(zone))
+    for code in _CITY_LANGUAGES:
+        for zone, names in Locale.parse(code).time_zones.items():
+            city = names.get("city")
+            if city and _current(zone) in zones:
+                cities.setdefault(_plain(city), _current(zone))
+    for city, zone in _LARGE_CITIES.items():
+        cities.setdefault(city, zone)
+    return cities
+
+
 def closest_timezone(name: str) -> str | None:
-    """The IANA zone meant by a mistyped ``name``: "europe/berlin", "Europe/Berln", "Berlin"."""
+    """The IANA zone meant by a mistyped ``name``: "europe/berlin", "Europe/Berln", "Berlin",
+    "Kiev" (today's name, Europe/Kyiv), "Wien", "Munich"."""
     zones = _zones()
     text = name.strip().replace(" ", "_")
     match = closest(text, zones, cutoff=0.8)
     if match:
-        return match
-    # A city alone ("berlin", "New York"): compare with the last part of each zone.
-    cities: dict[str, str] = {}
-    for zone in zones:
-        if "/" in zone:
-            cities.setdefault(zone.rsplit("/", 1)[1].casefold(), zone)
-    city = closest(text.rsplit("/", 1)[-1], cities, cutoff=0.8)
+        # Another case of an old name stays itself; a misspelling gets today's name.
+        return match if match.casefold() == text.casefold() else _current(match)
+    # A city alone ("berlin", "New York", "Wien"): compare with the cities of the zones.
+    cities = _cities()
+    city = closest(_plain(text.rsplit("/", 1)[-1].replace("_", " ")), cities, cutoff=0.8)
     return cities[city] if city else None
+
+
+_OFFSET = re.compile(
+    r"(?:(GMT|UTC|UT|Z)|[A-Z]{2,5})?\s*([+\-\u2212])\s*(\d{1,2})(?::?(\d\d))?", re.IGNORECASE
+)
+
+
+def offset_hint(name: str, *, now: datetime | None = None) -> str | None:
+    """What to say about an offset written as a zone ("GMT+1", "UTC-5", "+01:00", "CET+1"):
+    that it is no place and a place's offset changes with summer time, and which zones have
+    that offset in standard time; None when ``name`` is no offset."""
+    found = _OFFSET.fullmatch(name.strip())
+    if not found:
+        return None
+    text = (f"{name.strip()!r} is an offset from UTC, not a place, and a place's offset "
+            "changes with summer time; write the zone of your place")
+    example = ', e.g. "Europe/Berlin"'
+    hours, minutes = int(found.group(3)), int(found.group(4) or 0)
+    if (found.group(1) is None and found.group(0)[:1].isalpha()) or hours > 14 or minutes > 59:
+        return text + example  # "CET+1": CET's offset plus one? Better not to guess.
+    sign = -1 if found.group(2) in "-\u2212" else 1
+    offset = sign * timedelta(hours=hours, minutes=minutes)
+    from zoneinfo import ZoneInfo
+
+    from babel.core import get_global
+
+    moment = now or datetime.now(UTC)
+    regions = ("Europe/", "America/", "Asia/", "Africa/", "Australia/", "Pacific/")
+    same = []
+    # Windows' list names one zone for each region and offset: a short, well-known choice.
+    for zone in dict.fromkeys(get_global("windows_zone_mapping").values()):
+        local = moment.astimezone(ZoneInfo(zone))
+        standard = (local.utcoffset() or timedelta(0)) - (local.dst() or timedelta(0))
+        if zone.startswith(regions) and standard == offset:
+            same.append(_current(zone))
+    same.sort(key=lambda z: next(i for i, r in enumerate(regions) if z.startswith(r)))
+    if same:
+        sign_text = "-" if offset < timedelta(0) else "+"
+        example = (f" (at {sign_text}{hours:02}:{minutes:02} in standard time, e.g. "
+                   f"{', '.join(same[:4])})")
+    return text + example
 
 
 def _plain(text: str) -> str:

@@ -124,24 +124,54 @@ def parse_duration(text: object, *, field: str = "duration", file: str | None = 
     return total
 
 
-_RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+# The en dash and em dash too: callslot itself prints ranges as "09:00–12:00", and an
+# owner copies them from `callslot slots` or `check` into site.toml.
+_RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-\u2013\u2014]\s*(\d{1,2}):(\d{2})\s*$")
+# Ranges written another usual way: "9-17", "09.00-12.00", "9h-17h30", "0900-1200".
+_LOOSE_RANGE_RE = re.compile(
+    r"^\s*(\d{1,2})(?:[.:h]?(\d{2}))?h?\s*[-\u2013\u2014]\s*(\d{1,2})(?:[.:h]?(\d{2}))?h?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _range_fix(text: str) -> str:
+    """'did you mean "09:00-17:00"? ...' for a range written as "9-17" or "09.00-12.00"; or ""."""
+    match = _LOOSE_RANGE_RE.match(text)
+    if not match:
+        return ""
+    h1, m1, h2, m2 = (int(g or 0) for g in match.groups())
+    if max(m1, m2) > 59 or max(h1 * 60 + m1, h2 * 60 + m2) > 1440 or h2 * 60 + m2 <= h1 * 60 + m1:
+        return ""
+    return f'did you mean "{h1:02}:{m1:02}-{h2:02}:{m2:02}"? (write "HH:MM-HH:MM")'
+
+
+def _impossible(hours: int, minutes: int, *, end: bool) -> str | None:
+    """Why HH:MM is no time of day (as a start, or as an end where 24:00 is allowed); or None."""
+    if minutes > 59:
+        return f"{hours:02}:{minutes:02} is not a time of day: an hour has minutes 00 to 59"
+    if hours * 60 + minutes > 1440:
+        return f"{hours:02}:{minutes:02} is not a time of day: the day ends at 24:00"
+    if not end and hours * 60 + minutes == 1440:
+        return "24:00 is the end of the day, so nothing can start at it"
+    return None
 
 
 def parse_range(text: object, *, field: str = "hours", file: str | None = None) -> DayRange:
-    """Parse "09:00-12:00" (24:00 allowed as an end) into a DayRange."""
+    """Parse "09:00-12:00" or "09:00–12:00" (24:00 allowed as an end) into a DayRange."""
     match = _RANGE_RE.match(text) if isinstance(text, str) else None
     if not match:
+        fix = _range_fix(text) if isinstance(text, str) else ""
         raise ConfigError(
-            f'{text!r} is not a time range; write "HH:MM-HH:MM", e.g. "09:00-12:00"',
+            f"{text!r} is not a time range; "
+            + (fix or 'write "HH:MM-HH:MM", e.g. "09:00-12:00"'),
             file=file,
             field=field,
         )
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     start, end = h1 * 60 + m1, h2 * 60 + m2
-    if m1 > 59 or m2 > 59 or start > 1440 or end > 1440:
-        raise ConfigError(
-            f"{text!r} has an impossible time (00:00 to 24:00)", file=file, field=field
-        )
+    why = _impossible(h1, m1, end=False) or _impossible(h2, m2, end=True)
+    if why:
+        raise ConfigError(f"{text!r}: {why}", file=file, field=field)
     if end <= start:
         raise ConfigError(f"{text!r} ends before it starts", file=file, field=field)
     return DayRange(start, end)
@@ -193,8 +223,11 @@ def parse_timezone(text: str, *, field: str, file: str | None = None) -> ZoneInf
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         pass  # OSError: a name like "Europe/" that is a folder of tzdata
-    from generator.config.suggest import closest_timezone
+    from generator.config.suggest import closest_timezone, offset_hint
 
+    offset = offset_hint(text)
+    if offset:
+        raise ConfigError(offset, file=file, field=field)
     match = closest_timezone(text)
     fix = (f'did you mean "{match}"?' if match
            else 'write e.g. "Europe/Berlin" or "America/New_York"')

@@ -44,6 +44,7 @@ __all__ = [
     "render_mail",
     "send_message",
     "smtp_connection",
+    "smtp_problem",
 ]
 
 SMTP_TIMEOUT = 20.0  # seconds; a hanging server must not hold the worker for long
@@ -393,6 +394,71 @@ def smtp_connection(
             client.starttls(context=context)
             client.ehlo_or_helo_if_needed()  # STARTTLS forgets the first greeting
         yield client
+
+
+def smtp_problem(email: EmailSettings, exc: BaseException) -> str:
+    """What went wrong talking to the mail server, in our words, with what to check.
+
+    For the terminal and for the outbox's last error: it names the server, never the
+    password; a refusal quoting the caller's address is redacted by the outbox.
+    """
+    import socket
+
+    where = f"the mail server at {email.host}:{email.port}"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return (
+            f"{where} rejected the login of {email.username!r}: check the user name and "
+            "password (SMTP_URL or notify.email.username/password)"
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return (
+            f'{where} does not offer STARTTLS: use security = "ssl" (port 465) or, only '
+            'on a trusted network, "none"'
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return (
+            f"{where} refused the connection; is it running? (check notify.email.host and "
+            "port, or SMTP_URL)"
+        )
+    if isinstance(exc, socket.gaierror):
+        return (
+            f"the mail server's name {email.host!r} cannot be found (DNS): check "
+            "notify.email.host (or SMTP_URL) and the network"
+        )
+    if isinstance(exc, TimeoutError):
+        return f"{where} did not answer in time: check the host, the port and any firewall"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"{where} showed a certificate that cannot be trusted "
+            f"({getattr(exc, 'verify_message', None) or getattr(exc, 'reason', None) or exc}): "
+            "check the host name, or name the server's CA in SSL_CERT_FILE"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return (
+            f"TLS with {where} failed ({getattr(exc, 'reason', None) or exc}): check "
+            "notify.email.security "
+            '("ssl" for port 465, "starttls" for 587)'
+        )
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return (
+            f"{where} closed the connection unexpectedly: check notify.email.security "
+            '("ssl" for port 465, "starttls" for 587) and the server\'s log'
+        )
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        answers = "; ".join(
+            f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+            for code, text in exc.recipients.values()
+        )
+        return f"{where} refused the recipient: {answers.strip()}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
+        return f"{where} refused: {exc.smtp_code} {text.strip()}"
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"cannot talk to {where}: {reason or type(exc).__name__}; check notify.email or SMTP_URL"
 
 
 def send_message(

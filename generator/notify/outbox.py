@@ -30,12 +30,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from generator.config.settings import Secret, Settings
 from generator.domain import Booking, OutboxItem
 from generator.errors import CallslotError, NotifyError
-from generator.notify.mail import SMTP_TIMEOUT, booking_message, send_message
+from generator.notify.mail import SMTP_TIMEOUT, booking_message, send_message, smtp_problem
 from generator.notify.webhook import TIMEOUT as WEBHOOK_TIMEOUT
 from generator.notify.webhook import WebhookFailed, post, send_webhook
 from generator.signing import cancel_token, move_token
@@ -107,12 +107,19 @@ class Delivery:
     detail: str = ""
     next_attempt_at: datetime | None = None
 
-    def line(self) -> str:
+    def line(self, tz: tzinfo | None = None) -> str:
+        """One line for the terminal or the log; the next attempt as the owner's clock in
+        ``tz`` shows it ("Sun 2027-10-31 1:06"), or in UTC with its offset without a zone."""
         text = f"{self.outcome:9} {self.channel:13} {self.event:9} booking {self.booking_id}"
         if self.detail:
             text += f": {self.detail}"
         if self.next_attempt_at is not None and self.outcome in ("retry", "delayed"):
-            text += f" (next attempt {self.next_attempt_at.isoformat(timespec='seconds')})"
+            if tz is None:
+                when = self.next_attempt_at.isoformat(timespec="seconds")
+            else:  # as every command writes a time (commands.phrases.day_and_time)
+                local = self.next_attempt_at.astimezone(tz)
+                when = f"{local:%a %Y-%m-%d} {local.hour}:{local.minute:02d}"
+            text += f" (next attempt {when})"
         return text
 
 
@@ -476,12 +483,16 @@ def _send(
         )
         if message is None:
             return "skipped", f"no valid {audience} email address"
-        send_message(
-            email,
-            message,
-            timeout=min(SMTP_TIMEOUT, timeout or SMTP_TIMEOUT),
-            handoff=None if store is None else lambda stage: store.mark_handoff(item.id, stage),
-        )
+        try:
+            send_message(
+                email,
+                message,
+                timeout=min(SMTP_TIMEOUT, timeout or SMTP_TIMEOUT),
+                handoff=None if store is None else lambda stage: store.mark_handoff(item.id, stage),
+            )
+        except (OSError, smtplib.SMTPException) as exc:
+            # Said in our words for the report and the row's last error (no password).
+            raise NotifyError(smtp_problem(email, exc)) from exc
         return "sent", ""
     if channel.startswith("webhook:"):
         index = int(channel.split(":", 1)[1])

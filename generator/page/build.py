@@ -112,10 +112,10 @@ def render_intro(settings: Settings, language: str | None = None) -> Markup:
     """
     from generator.config.translations import intro_path
 
-    return _markdown(intro_path(settings, language), "site.intro")
+    return _markdown(intro_path(settings, language), "site.intro", settings)
 
 
-def _markdown(path: Path, field: str) -> Markup:
+def _markdown(path: Path, field: str, settings: Settings) -> Markup:
     import markdown
     from markupsafe import Markup
 
@@ -123,9 +123,17 @@ def _markdown(path: Path, field: str) -> Markup:
         # utf-8-sig: a byte order mark (Windows Notepad) would hide a first-line heading.
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise BuildError(
-            f"{field}: the Markdown file {path} does not exist; create it or "
-            f"point {field} in site.toml at an existing file"
+        from generator.config.settings import setting_error
+        from generator.config.suggest import did_you_mean
+
+        try:
+            others = [p.name for p in path.parent.glob("*.md")]
+        except OSError:
+            others = []
+        raise setting_error(
+            settings, field,
+            f"the Markdown file {path} does not exist{did_you_mean(path.name, others, cutoff=0.6)}"
+            f"; create it or point {field} at an existing file",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BuildError(f"{field}: cannot read {path}: {exc}") from None
@@ -177,7 +185,7 @@ def _legal_pages(settings: Settings, theme: Theme) -> dict[str, str]:
         source = legal_source(settings, kind)
         if not source or source.startswith(("http://", "https://")):
             continue
-        body = _markdown(settings.content_dir / source, f"site.{field_name}")
+        body = _markdown(settings.content_dir / source, f"site.{field_name}", settings)
         pages[filename] = theme.render(
             "text.html",
             title=titles[kind],

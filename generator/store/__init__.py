@@ -21,6 +21,20 @@ if TYPE_CHECKING:
 __all__ = ["Booking", "DayFull", "OutboxItem", "SlotTaken", "Store", "open_store"]
 
 
+def _sqlite_slashes(rest: str) -> str:
+    """What to write instead of sqlite:/tmp/x.db: the slashes are easy to miscount. A SQLite
+    path holds no password, so the fix can be written out."""
+    path = rest.lstrip("/")
+    if rest.startswith("//"):
+        fix = f"sqlite:///{path} (relative to the site's folder) or sqlite:////{path} (absolute)"
+    elif rest.startswith("/"):
+        fix = f"sqlite:////{path}"
+    else:
+        fix = f"sqlite:///{path}"
+    return (f"DATABASE_URL=sqlite:{rest} needs three slashes after sqlite: and then the path "
+            f"(a fourth for an absolute path); write {fix}")
+
+
 def open_store(url: str | None, *, settings: Settings | None = None) -> Store:
     """Open (and migrate) the store named by ``url``; None means the default SQLite file."""
     url = (url or "").strip()
@@ -34,8 +48,15 @@ def open_store(url: str | None, *, settings: Settings | None = None) -> Store:
 
         return SQLiteStore(settings.state_dir / "bookings.sqlite3")
     scheme = url.split(":", 1)[0].lower() if "://" in url else ""
+    if not scheme and url.lower().startswith("sqlite:"):
+        raise StoreError(_sqlite_slashes(url[len("sqlite:"):]))
+    if not scheme and url.lower().startswith(("postgresql:", "postgres:")):
+        raise StoreError("DATABASE_URL: write postgresql:// (two slashes) and then "
+                         "user@host/database")
     if scheme == "sqlite":
-        if not url.lower().startswith("sqlite:///") or len(url) <= len("sqlite:///"):
+        if not url.lower().startswith("sqlite:///") and len(url) > len("sqlite://"):
+            raise StoreError(_sqlite_slashes(url[len("sqlite:"):]))
+        if len(url) <= len("sqlite:///"):
             raise StoreError(
                 "DATABASE_URL: write sqlite:///relative/path.sqlite3 or "
                 "sqlite:////absolute/path.sqlite3"
