@@ -12,7 +12,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 __all__ = [
@@ -144,7 +144,10 @@ def offset_hint(name: str, *, now: datetime | None = None) -> str | None:
 
     from babel.core import get_global
 
-    moment = now or datetime.now(UTC)
+    from generator.clock import system_clock
+
+    # Which offset a zone has in standard time hardly changes: today's answer will do.
+    moment = now or system_clock()
     regions = ("Europe/", "America/", "Asia/", "Africa/", "Australia/", "Pacific/")
     same = []
     # Windows' list names one zone for each region and offset: a short, well-known choice.
