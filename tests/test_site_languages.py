@@ -99,30 +99,9 @@ def test_an_intro_per_language_when_the_owner_writes_one(example_site: Path, tmp
 def test_a_booking_is_answered_and_mailed_in_the_language_of_its_page(
     example_site: Path, tmp_path: Path
 ) -> None:
-    path = _with_languages(example_site)
-    out = tmp_path / "public"
     with smtp_server() as (sink, port):
-        settings = load_settings(path, env={"SMTP_URL": f"smtp://127.0.0.1:{port}"})
-        build_site(settings, NOW, out, secret=SECRET)
-        page = parse_page(out / "pl" / "index.html")
-        fields = {e.attrs["name"]: e.attrs["value"] for e in page.find("input", type="hidden")}
-        fields.update(
-            slot=page.slot_radios[0].attrs["value"],
-            name="Jan Nowak",
-            phone="+48 22 1234567",
-            email="jan@example.com",
-            topic="Umowa",
-            note="",
-            who_calls="owner",
-            website="",
-        )
-        store = open_store(f"sqlite:///{tmp_path}/bookings.sqlite3")
-        app = create_app(
-            settings,
-            store=store,
-            secret=SECRET,
-            clock=lambda: NOW,
-            env={"CALLSLOT_RATE_LIMIT": "off"},
+        _out, app, store, fields = _polish_booking(
+            example_site, tmp_path, env={"SMTP_URL": f"smtp://127.0.0.1:{port}"}
         )
         client = Client(app)
         booked = client.post("/api/book", data=fields)
@@ -154,9 +133,9 @@ def test_one_language_has_no_switcher(example_site: Path, tmp_path: Path) -> Non
     assert not [e for e in page.find("a") if e.attrs.get("hreflang")]
 
 
-def _polish_booking(example_site: Path, tmp_path: Path):
+def _polish_booking(example_site: Path, tmp_path: Path, env: dict[str, str] | None = None):
     """A site in de, en and pl built at NOW, its handler, and a booking form of /pl/."""
-    settings = load_settings(_with_languages(example_site), env={})
+    settings = load_settings(_with_languages(example_site), env=env or {})
     out = tmp_path / "public"
     build_site(settings, NOW, out, secret=SECRET)
     page = parse_page(out / "pl" / "index.html")
