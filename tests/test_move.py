@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from handler_support import NOW, SECRET, AnswerPage
@@ -20,6 +21,7 @@ from werkzeug.test import Client
 from generator.cli import main
 from generator.config.settings import Settings, load_settings
 from generator.domain import Booking, Slot
+from generator.i18n import short_time
 from generator.notify.mail import short_when
 from generator.notify.outbox import send_now
 from generator.page.build import build_site
@@ -163,8 +165,18 @@ def test_the_caller_moves_a_call_from_the_booked_page(site, settings, store) -> 
         "/api/move", data={"token": token_of(link), "slot": slot_token(SECRET, target)}
     )
     assert moved.status_code == 303
-    done = AnswerPage.parse(client.get(moved.headers["Location"]).get_data(as_text=True))
+    done_html = client.get(moved.headers["Location"]).get_data(as_text=True)
+    done = AnswerPage.parse(done_html)
     assert done.heading == "Ihr Telefonat ist verschoben"
+    # The call's own page, as after booking: no list of times to move to again, but the
+    # new time, the links to move or cancel once more, and "add to calendar".
+    assert choices(done_html) == []
+    hrefs = [href for _text, href in done.links]
+    assert any(h.startswith("/api/move?") for h in hrefs), hrefs
+    assert any(h.startswith("/api/cancel?") for h in hrefs), hrefs
+    assert "/api/booking.ics?token=" in done_html and "calendar.google.com" in done_html
+    new_time = short_time(target.start, ZoneInfo(BERLIN), "de")
+    assert any(new_time in value for value in done.details.values()), done.details
 
     [mine] = [b for b in store.bookings() if b.name == "Max Muster"]
     assert (mine.start, mine.end, mine.sequence) == (target.start, target.end, 1)

@@ -559,10 +559,18 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     back = safe_back(req.query.get("back") or "") or _home(ctx, lang)
     links: list[tuple[str, str]] = []
     if booking.status == "confirmed":
-        heading = t(N_("Your call is booked"), lang)
-        lead = t(
-            N_("Please keep the time free. Bookmark this page: it holds your cancel link."), lang
-        )
+        if req.query.get("moved") == "1":
+            # Where a move ends: the same page, with the new time and both links again.
+            heading = t(N_("Your call is moved"), lang)
+            lead = t(
+                N_("Please keep the new time free. Both sides get an updated invitation."), lang
+            )
+        else:
+            heading = t(N_("Your call is booked"), lang)
+            lead = t(
+                N_("Please keep the time free. Bookmark this page: it holds your cancel link."),
+                lang,
+            )
         if booking.start > now:  # once the call has begun, _cancel refuses ("too_late")
             move = _move_token(ctx.secret, booking.id)
             # A call booked before move links existed has no move token stored.

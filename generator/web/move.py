@@ -83,8 +83,9 @@ def move_view(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     if req.wants_json:
         times = open_times(booking, now, ctx)
         return ApiResponse(200, data={"open": [_slot_json(s) for s in times]})
-    moved = req.query.get("moved") == "1"
-    return ApiResponse(200, page=_choose_page(booking, token, now, ctx, lang, moved=moved))
+    if req.query.get("moved") == "1":  # an address from before moves ended there
+        return ApiResponse(303, location=_moved_location(ctx, booking, lang))
+    return ApiResponse(200, page=_choose_page(booking, token, now, ctx, lang))
 
 
 def _slot_json(slot: Slot) -> dict[str, str]:
@@ -104,9 +105,17 @@ def _reader_zone(ctx: Context, booking: Booking) -> ZoneInfo:
     return ctx.settings.tz
 
 
-def _choose_page(
-    booking: Booking, token: str, now: datetime, ctx: Context, lang: str, *, moved: bool
-) -> Page:
+def _moved_location(ctx: Context, booking: Booking, lang: str) -> str:
+    """After a move: the call's own page (its new time, move and cancel links, "add to
+    calendar"), saying it was moved, as the booked page says a call was booked."""
+    from urllib.parse import quote
+
+    from generator.signing import cancel_token
+
+    return f"/api/booking?token={cancel_token(ctx.secret, booking.id)}&lang={quote(lang)}&moved=1"
+
+
+def _choose_page(booking: Booking, token: str, now: datetime, ctx: Context, lang: str) -> Page:
     from generator.i18n import day_label, short_time, zone_label
     from generator.signing import slot_token
 
@@ -121,18 +130,14 @@ def _choose_page(
         if not groups or groups[-1][0] != legend:
             groups.append((legend, []))
         groups[-1][1].append((slot_token(ctx.secret, slot), label))
-    if moved:
-        heading = t(N_("Your call is moved"), lang)
-        lead = t(N_("Please keep the new time free. Both sides get an updated invitation."), lang)
-    else:
-        heading = t(N_("Move your call"), lang)
-        lead = t(
-            N_(
-                "Choose a new time. The old time is released for others, and both sides "
-                "get an updated invitation."
-            ),
-            lang,
-        )
+    heading = t(N_("Move your call"), lang)
+    lead = t(
+        N_(
+            "Choose a new time. The old time is released for others, and both sides "
+            "get an updated invitation."
+        ),
+        lang,
+    )
     form = None
     if groups:
         form = {
@@ -142,7 +147,7 @@ def _choose_page(
             "choices": groups,
             "button": t(N_("Move the call"), lang),
         }
-    elif not moved:
+    else:
         lead = t(
             N_("There is no other open time for this call right now. It stays as it is."), lang
         )
@@ -229,4 +234,4 @@ def _move(
         from generator.web.core import booking_json
 
         return ApiResponse(200, data=booking_json(moved))
-    return ApiResponse(303, location=f"/api/move?token={token}&lang={quote(lang)}&moved=1")
+    return ApiResponse(303, location=_moved_location(ctx, moved, lang))

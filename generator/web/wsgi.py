@@ -175,10 +175,12 @@ class BookingApp:
         if result.retry_after is not None:
             response.headers["Retry-After"] = str(result.retry_after)
         _security_headers(response)
-        if result.page is not None and result.page.rebook:
-            # The one-click forms post back to this site: with "no-referrer" Chromium sends
-            # "Origin: null" and the same-site check refuses them. This page's address holds
-            # no token, and "same-origin" still tells no other site anything.
+        if result.page is not None and (result.page.rebook or result.page.form):
+            # Its forms (book another time, move, cancel) post back to this site: under
+            # "no-referrer" browsers send "Origin: null" with them (Fetch: a POST's origin
+            # is serialized as null under that policy), and the same-site check refuses
+            # them. "same-origin" sends this page's address to this site alone; no other
+            # site learns it (the move and cancel pages' addresses hold their token).
             response.headers["Referrer-Policy"] = "same-origin"
         return response
 

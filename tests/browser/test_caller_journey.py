@@ -18,6 +18,7 @@ from caller import (
     LABELS,
     Caller,
     body_text,
+    book,
     choose_slot,
     fill_details,
     keep_page_as_built,
@@ -193,3 +194,49 @@ def test_after_a_409_the_next_free_time_books_in_one_click(
     assert re.search(rf"\b0?{int(hour)}:{minute}\b", booked), (first_choice, booked)
     _shot(slower, screenshot_dir, f"rebook-{lang}-{'js' if javascript else 'nojs'}-2-booked")
 
+
+
+# The booked page's links and the answers to them, in each language.
+CHANGE = {
+    "de": {"move_link": "Dieses Telefonat verschieben", "move": "Telefonat verschieben",
+           "moved": "Ihr Telefonat ist verschoben", "cancel_link": "Dieses Telefonat absagen",
+           "cancel": "Ja, Telefonat absagen", "cancelled": "Dieses Telefonat ist abgesagt"},
+    "en": {"move_link": "Move this call", "move": "Move the call",
+           "moved": "Your call is moved", "cancel_link": "Cancel this call",
+           "cancel": "Yes, cancel the call", "cancelled": "This call is cancelled"},
+}
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+def test_the_caller_moves_the_call_and_then_cancels_it_in_the_browser(
+    site: Served, new_context, screenshot_dir: Path, javascript: bool
+) -> None:
+    """The links on the booked page, followed and their forms sent as a person does: the
+    forms post back from pages whose addresses hold a token, which a browser must still
+    let the handler recognise as coming from the site itself."""
+    lang, words = site.language, CHANGE[site.language]
+    slot = site.claim_slot()
+    page = new_context(site, java_script_enabled=javascript).new_page()
+    assert book(page, site, slot, Caller(topic="Umzug"), javascript=javascript).status == 200
+
+    page.get_by_role("link", name=words["move_link"]).click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    choice = page.locator("label.choice").last  # the latest time offered
+    new_time = choice.inner_text()
+    choice.click()
+    with page.expect_navigation() as moved:
+        page.get_by_role("button", name=words["move"]).click()
+    assert moved.value is not None and moved.value.status == 200, body_text(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text(words["moved"])
+    start_of_new = new_time.split("–")[0].strip()
+    expect(page.locator("dd").first).to_contain_text(start_of_new)
+    # The call's own page again: "add to calendar" for the new time, and both links.
+    expect(page.get_by_role("link", name=WORDS[lang]["ics"])).to_be_visible()
+    _shot(page, screenshot_dir, f"change-{lang}-{'js' if javascript else 'nojs'}-1-moved")
+
+    page.get_by_role("link", name=words["cancel_link"]).click()
+    with page.expect_navigation() as cancelled:
+        page.get_by_role("button", name=words["cancel"]).click()
+    assert cancelled.value is not None and cancelled.value.status == 200, body_text(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text(words["cancelled"])
+    _shot(page, screenshot_dir, f"change-{lang}-{'js' if javascript else 'nojs'}-2-cancelled")
