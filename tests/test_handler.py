@@ -231,7 +231,7 @@ def test_caller_time_zone_is_shown_when_it_differs(client, store, slots) -> None
     page = AnswerPage.parse(client.get(location).get_data(as_text=True))
     # The caller's own clock first, then the owner's, each with its zone named.
     assert page.details["When"] == "Monday, 30 November, 5:00–5:30 (Eastern Time)"
-    assert page.details["Time for Dr. Anna Beispiel"] == (
+    assert page.details["Dr. Anna Beispiel’s time"] == (
         "Monday, 30 November, 11:00–11:30 (Central European Time)"
     )
     assert page.lang == "en"
