@@ -284,6 +284,10 @@ def zone_label(timezone: str, language: str) -> str:
     # CLDR has no friendly name for UTC and some rare zones ("Unknown Region (UTC) Time").
     if timezone in ("UTC", "Etc/UTC") or "(" in name:
         return timezone
+    if language == "it":
+        # CLDR writes Italian zone names as titles ("Ora dell’Europa centrale"); inside a
+        # sentence or after a colon Italian writes "ora", as French writes "heure".
+        return name[:1].lower() + name[1:]
     return name
 
 

@@ -266,3 +266,16 @@ def _offer(settings) -> str:
 
     slots = [s for s in offered_slots(settings, NOW) if s.call_type == "kurz"][:3]
     return offer_text(settings, slots, NOW)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_zone_name_reads_well_inside_a_sentence(language: str) -> None:
+    # The hint writes "Tutti gli orari: ora dell’Europa centrale", the mails
+    # "9:00–9:30 (ora dell’Europa centrale)": a title-cased CLDR name would stand out.
+    from generator.i18n import zone_label
+
+    for zone in ("Europe/Berlin", "Asia/Tokyo", "America/New_York"):
+        name = zone_label(zone, language)
+        assert name != zone, (language, zone)
+        if language in ("fr", "es", "it", "pl"):
+            assert name[:1].islower(), (language, name)
