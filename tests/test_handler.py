@@ -9,9 +9,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from handler_support import NOW, SECRET, AnswerPage
@@ -927,3 +928,31 @@ def test_a_calendar_that_drips_cannot_hold_a_booking(settings, store, slots, mon
     assert status == 503
     assert elapsed < 2.0, f"the booking request took {elapsed:.1f} s"
     assert nothing_stored(store)
+
+
+def test_every_link_of_a_booking_expires_with_its_personal_data(settings, store, slots) -> None:
+    # [privacy] keep after the call, its page, its calendar file (which holds the caller's
+    # phone and email), its cancel and move links answer 410, and show nothing of it.
+    location = make_client(settings, store).post(
+        "/api/book", data=form(slots[0], email="max@example.com")
+    ).headers["Location"]
+    token = parse_qs(urlsplit(location).query)["token"][0]
+    booking = store.bookings()[0]
+    expiry = booking.end + settings.privacy.keep
+
+    def at(moment: datetime) -> Client:
+        app = create_app(settings, store=store, secret=SECRET, clock=lambda: moment,
+                         env={"CALLSLOT_RATE_LIMIT": "off"})
+        return Client(app)
+
+    paths = (f"/api/booking?token={token}", f"/api/booking.ics?token={token}",
+             f"/api/cancel?token={token}")
+    before = at(expiry - timedelta(minutes=1))
+    # Until then the page and the file answer; cancelling a call that is over is refused.
+    assert [before.get(p).status_code for p in paths] == [200, 200, 409]
+    after = at(expiry + timedelta(minutes=1))
+    for path in paths:
+        answer = after.get(path)
+        assert answer.status_code == 410, path
+        text = answer.get_data(as_text=True)
+        assert "555 0101" not in text and "max@example.com" not in text, path

@@ -605,10 +605,12 @@ def _booking_page(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
 
 
 def _booking_ics(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
-    """The booked call as a calendar file, reached by the booking's secret token only."""
-    booking, _token = _by_token(req, ctx.store.by_cancel_hash)
-    if booking is None:
-        return refusal("unknown_token", req, ctx)
+    """The booked call as a calendar file, reached by the booking's secret token only, and
+    only as long as the booking's page is ([privacy] keep): it holds the caller's details."""
+    opened = open_link(req, now, ctx, ctx.store.by_cancel_hash)
+    if isinstance(opened, ApiResponse):
+        return opened
+    booking = opened[0]
     from generator.notify.calendar_links import calendar_file
 
     return ApiResponse(
