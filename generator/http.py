@@ -163,8 +163,26 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
 
     max_redirections = MAX_REDIRECTS
 
+    def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
+        # urllib parses the Location before redirect_request sees it, and a ValueError
+        # ("Invalid IPv6 URL") from there would leave the answer's socket open.
+        location = headers.get("location") or headers.get("uri") or ""
+        try:
+            urlsplit(location)
+        except ValueError:
+            raise urllib.error.HTTPError(
+                req.full_url, code, "redirect to an address that is not a valid URL", headers, fp
+            ) from None
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
+        try:
+            scheme = urlsplit(newurl).scheme.lower()
+        except ValueError:  # "Invalid IPv6 URL" from a hostile or broken Location
+            scheme = ""
+        if scheme not in ("http", "https"):
             raise urllib.error.HTTPError(
                 req.full_url, code, "redirect to a non-HTTP address", headers, fp
             )
@@ -197,7 +215,11 @@ def request(
     (never on to where a redirect points). ``progress`` is called with the bytes
     read so far after each read. Non-2xx answers raise HttpFailure("status").
     """
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:  # "Invalid IPv6 URL": a [ or ] outside a host's brackets
+        raise HttpFailure("scheme", "the address is not a valid URL") from None
+    if scheme not in ("http", "https"):
         raise HttpFailure("scheme", "only http:// and https:// addresses can be read")
     address, login = _split_login(url)
     prepared = urllib.request.Request(

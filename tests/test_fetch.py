@@ -85,6 +85,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send(302, b"", {"Location": f"/loop?token={TOKEN}"})
         elif path == "/to-file":
             self.send(302, b"", {"Location": "file:///etc/passwd"})
+        elif path == "/to-nowhere":
+            self.send(302, b"", {"Location": "http://[not-a-host/cal.ics"})
         elif path == "/login":
             self.send(
                 200,
@@ -188,6 +190,14 @@ def test_too_many_redirects_fail(server):
 
 def test_a_redirect_away_from_http_fails(server):
     assert "redirect" in failure(url(server, "/to-file")).format_message()
+    # A Location no URL parser can read is refused the same way, not a traceback.
+    assert "redirect" in failure(url(server, "/to-nowhere")).format_message()
+
+
+def test_an_address_with_a_bracket_in_its_password_is_refused_in_our_words():
+    text = failure("https://anna:pa[ss@cloud.example.org/cal.ics").format_message()
+    assert "not a valid URL" in text and "%5B" in text
+    assert "pa[ss" not in text and "cloud.example.org" not in text
 
 
 @pytest.mark.parametrize(

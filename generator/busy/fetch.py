@@ -44,7 +44,15 @@ def fetch_url(
     (time.monotonic()) when that is earlier: several calendars of one booking
     share one deadline. ``progress`` gets the bytes read so far.
     """
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:  # "Invalid IPv6 URL": a [ or ] outside a host's brackets
+        raise CalendarError(
+            "its address is not a valid URL: a [ or ] in the user name or password must be "
+            "written %5B or %5D (and @ : / as %40 %3A %2F)",
+            calendar=name,
+        ) from None
+    if scheme not in ("http", "https"):
         raise CalendarError(
             "only http://, https:// and webcal:// addresses can be read", calendar=name
         )
