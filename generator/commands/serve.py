@@ -52,6 +52,7 @@ READ_SECONDS = 15.0
 # At most this many open connections per client address (per /64 for IPv6), so one client
 # cannot take all of waitress's 100; further ones are closed at once. Off behind a trusted
 # proxy (CALLSLOT_TRUSTED_PROXIES >= 1), where every connection comes from the proxy.
+# CALLSLOT_SERVE_CONNECTIONS_PER_CLIENT overrides it (0: no cap; the load bench uses 0).
 CONNECTIONS_PER_CLIENT = 16
 
 
@@ -280,18 +281,20 @@ def serve(
     try:
         read_seconds = float(env.get("CALLSLOT_SERVE_READ_SECONDS") or READ_SECONDS)
         proxied = int(env.get("CALLSLOT_TRUSTED_PROXIES") or 0) > 0
+        cap = env.get("CALLSLOT_SERVE_CONNECTIONS_PER_CLIENT")
+        per_client = int(cap) if cap else (0 if proxied else CONNECTIONS_PER_CLIENT)
     except ValueError:
         listener.close()
         raise CallslotError(
-            "CALLSLOT_SERVE_READ_SECONDS must be a number of seconds and "
-            "CALLSLOT_TRUSTED_PROXIES a whole number"
+            "CALLSLOT_SERVE_READ_SECONDS must be a number of seconds, and "
+            "CALLSLOT_TRUSTED_PROXIES and CALLSLOT_SERVE_CONNECTIONS_PER_CLIENT whole numbers"
         ) from None
     server = make_server(
         AccessLog(Gzip(app), log=echo),
         listener,
         threads=threads,
         read_seconds=read_seconds,
-        per_client=0 if proxied else CONNECTIONS_PER_CLIENT,
+        per_client=per_client,
     )
     store = open_store(env.get("DATABASE_URL"), settings=settings)
     stop = threading.Event()
