@@ -346,21 +346,40 @@ def make_server(
     """waitress on ``listener``, with a total deadline for reading each request and a cap
     of connections per client address (``per_client`` 0: no cap); otherwise as waitress."""
     from waitress.channel import HTTPChannel
+    from waitress.parser import HTTPRequestParser
     from waitress.server import TcpWSGIServer
+
+    class Parser(HTTPRequestParser):
+        """waitress's parser, counting the whole (non-empty) requests of its channel."""
+
+        def __init__(self, adj: Any, channel: Channel) -> None:
+            super().__init__(adj)
+            self.channel = channel
+
+        def received(self, data: bytes) -> int:
+            done = self.completed
+            consumed = int(super().received(data))
+            if self.completed and not done and not self.empty:
+                self.channel.whole_requests += 1
+            return consumed
 
     class Channel(HTTPChannel):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            self.parser_class = lambda adj: Parser(adj, self)
+            self.whole_requests = 0
             # When the request being read began; None between requests (the idle
             # timeout applies there). A new connection counts as a request begun.
             self.reading_since: float | None = self.creation_time
 
         def received(self, data: bytes) -> bool:
-            before = self.request
+            whole = self.whole_requests
             result = super().received(data)
-            if self.request is None:  # everything received so far made whole requests
-                self.reading_since = None
-            elif self.request is not before:  # a new request began in this data
+            if self.whole_requests > whole:  # a request arrived whole: the next one starts
+                self.reading_since = None if self.request is None else time.time()
+            elif self.reading_since is None:
+                # Bytes of a request (blank lines too: they end no request, so sending
+                # them does not restart the clock).
                 self.reading_since = time.time()
             return bool(result)
 
