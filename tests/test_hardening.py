@@ -553,3 +553,31 @@ def test_without_the_pages_address_forms_are_taken_and_check_says_why(
         main, ["check", "--config", str(path)], env={"CALLSLOT_SECRET": SECRET.decode()}
     )
     assert "site.base_url is not set: the handler cannot tell" in result.output, result.output
+
+
+# -- the proxies in front pass the caller's address on -------------------------------------
+
+
+def test_a_short_forwarded_chain_is_warned_about_once_without_addresses(
+    settings, store, caplog, monkeypatch
+) -> None:
+    from generator.web import wsgi
+
+    monkeypatch.setattr(wsgi, "_chain_warned", threading.Event())
+    client = client_for(settings, store, CALLSLOT_TRUSTED_PROXIES="2")
+    caplog.set_level("WARNING", logger="callslot.handler")
+
+    def get(forwarded: str | None, path: str = "/api/taken") -> None:
+        headers = {} if forwarded is None else {"X-Forwarded-For": forwarded}
+        client.get(path, headers=headers, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+
+    get("198.51.100.7, 203.0.113.5")  # Netlify's hop and Caddy's: as the setting says
+    get(None, "/api/health")  # a local health check
+    assert not [r for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+    get("203.0.113.5")  # Caddy replaced the chain: one entry
+    get("203.0.113.6")
+    get(None)
+    warnings = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "CALLSLOT_TRUSTED_PROXIES is 2" in warnings[0] and "trusted_proxies" in warnings[0]
+    assert not any(ip in warnings[0] for ip in ("203.0.113", "198.51.100", "10.0.0.9"))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import socket
 import subprocess
 import sys
 import threading
@@ -213,3 +215,74 @@ def test_port_in_use_is_a_clear_error(example_site, runner, monkeypatch) -> None
     # Checked before any work: nothing was built, no store or key was made.
     assert not (example_site / "public").exists()
     assert not (example_site / ".callslot").exists()
+
+
+def _raw_request(sock: socket.socket) -> bytes:
+    """Send GET /api/health on a kept-alive connection and read the whole answer."""
+    sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head
+
+
+def test_trickling_clients_are_cut_and_cannot_take_every_connection(example_site, env) -> None:
+    """Slowloris against the real server: one client (127.0.0.2) opens 120 connections
+    and sends each a byte a second. It keeps at most CONNECTIONS_PER_CLIENT of them, those
+    are cut once the read deadline passes, and another caller is answered all along."""
+    from generator.commands.serve import CONNECTIONS_PER_CLIENT
+
+    read_seconds = 2.0
+    env = dict(env, CALLSLOT_SERVE_READ_SECONDS=str(read_seconds))
+    with running_server(example_site, env) as (url, _lines):
+        address = ("127.0.0.1", int(urllib.parse.urlsplit(url).port))
+        # A caller with a kept-alive connection, idle between its requests for longer
+        # than the deadline: the deadline counts only while a request is being read.
+        keeper = socket.create_connection(address, timeout=5)
+        assert b" 200 " in _raw_request(keeper)
+        opened = time.monotonic()
+        attack = []
+        for _ in range(120):
+            sock = socket.create_connection(address, timeout=5, source_address=("127.0.0.2", 0))
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+            attack.append(sock)
+        silent = socket.create_connection(address, timeout=5)  # never sends a byte
+        # Blank lines end no request (waitress skips them): they do not restart the clock.
+        blank = socket.create_connection(address, timeout=5, source_address=("127.0.0.3", 0))
+        others = [silent, blank]
+        closed_at: dict[int, float] = {}
+        answered = []
+        while (len(closed_at) < len(attack) + len(others)
+               and time.monotonic() - opened < read_seconds + 6):
+            for number, sock in enumerate([*attack, *others]):
+                if number in closed_at:
+                    continue
+                readable, _, _ = select.select([sock], [], [], 0)
+                try:
+                    gone = bool(readable) and sock.recv(1) == b""
+                    if not gone and sock is blank:
+                        sock.sendall(b"\r\n")
+                    elif not gone and sock is not silent:
+                        sock.sendall(b"X")  # one more byte of a header that never ends
+                except OSError:
+                    gone = True
+                if gone:
+                    closed_at[number] = time.monotonic() - opened
+            started = time.monotonic()
+            status, _body, _headers = get(url + "/api/health")
+            answered.append((status, time.monotonic() - started))
+            time.sleep(0.5)
+        assert b" 200 " in _raw_request(keeper)
+        keeper.close()
+        for sock in [*attack, *others]:
+            sock.close()
+    assert len(closed_at) == len(attack) + len(others), "a connection outlived the deadline"
+    held = [t for t in closed_at.values() if t > 1.0]
+    assert len(held) == CONNECTIONS_PER_CLIENT + len(others), sorted(closed_at.values())
+    assert max(held) < read_seconds + 3.0, sorted(held)
+    assert all(status == 200 and seconds < 2.0 for status, seconds in answered), answered

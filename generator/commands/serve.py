@@ -44,6 +44,16 @@ log = logging.getLogger("callslot.serve")
 POLL_SECONDS = 1.0
 NOTIFY_SECONDS = 30.0
 REBUILD_SECONDS = 600.0  # slots inside the notice period drop off the page as time passes
+# A client gets READ_SECONDS to send a request's headers and body, counted from its first
+# byte (or from the connection, for one that has sent nothing yet); slower ones are cut,
+# however steadily they trickle bytes (waitress's own channel_timeout counts only silence).
+# CALLSLOT_SERVE_READ_SECONDS overrides it.
+READ_SECONDS = 15.0
+# At most this many open connections per client address (per /64 for IPv6), so one client
+# cannot take all of waitress's 100; further ones are closed at once. Off behind a trusted
+# proxy (CALLSLOT_TRUSTED_PROXIES >= 1), where every connection comes from the proxy.
+# CALLSLOT_SERVE_CONNECTIONS_PER_CLIENT overrides it (0: no cap; the load bench uses 0).
+CONNECTIONS_PER_CLIENT = 16
 
 
 def static_headers(public: Path) -> dict[str, list[tuple[str, str]]]:
@@ -236,12 +246,14 @@ def serve(
     """Build, serve and keep rebuilding until Ctrl+C (or SIGTERM).
 
     The server is waitress, a production WSGI server: one Date header, gzip for text,
-    ETags on the built files, a bounded request size and idle timeout, and a graceful
-    stop (requests under way finish, for at most 5 seconds). Without CALLSLOT_SECRET
-    it refuses to start unless ``dev`` allows a development key from .callslot/.
+    ETags on the built files, a bounded request size, and a graceful stop (requests
+    under way finish, for at most 5 seconds). A client silent for 30 s between requests
+    is dropped; one still sending a request's headers and body READ_SECONDS after its
+    first byte (or after connecting) is cut, however steadily it trickles; and one address
+    holds at most CONNECTIONS_PER_CLIENT connections (unless behind a trusted proxy).
+    Without CALLSLOT_SECRET it refuses to start unless ``dev`` allows a development key
+    from .callslot/.
     """
-    from waitress.server import create_server
-
     from generator.signing import load_secret
     from generator.web.middleware import AccessLog, Gzip
 
@@ -266,15 +278,23 @@ def serve(
     # Take the port before any work, so a busy one is reported at once. Bound here, not
     # by waitress: it starts its threads before binding and leaves them on a failure.
     listener = _listen(host, port)
-    server = create_server(
+    try:
+        read_seconds = float(env.get("CALLSLOT_SERVE_READ_SECONDS") or READ_SECONDS)
+        proxied = int(env.get("CALLSLOT_TRUSTED_PROXIES") or 0) > 0
+        cap = env.get("CALLSLOT_SERVE_CONNECTIONS_PER_CLIENT")
+        per_client = int(cap) if cap else (0 if proxied else CONNECTIONS_PER_CLIENT)
+    except ValueError:
+        listener.close()
+        raise CallslotError(
+            "CALLSLOT_SERVE_READ_SECONDS must be a number of seconds, and "
+            "CALLSLOT_TRUSTED_PROXIES and CALLSLOT_SERVE_CONNECTIONS_PER_CLIENT whole numbers"
+        ) from None
+    server = make_server(
         AccessLog(Gzip(app), log=echo),
-        sockets=[listener],
+        listener,
         threads=threads,
-        ident="callslot",
-        channel_timeout=30,  # an idle or trickling client is dropped, not waited for
-        max_request_body_size=1 << 20,  # the handler itself stops at 64 KiB
-        expose_tracebacks=False,
-        clear_untrusted_proxy_headers=False,  # CALLSLOT_TRUSTED_PROXIES decides
+        read_seconds=read_seconds,
+        per_client=per_client,
     )
     store = open_store(env.get("DATABASE_URL"), settings=settings)
     stop = threading.Event()
@@ -313,6 +333,128 @@ def serve(
         stop.set()
         _close(server)
         store.close()
+
+
+def make_server(
+    app: Callable[..., Iterable[bytes]],
+    listener: socket.socket,
+    *,
+    threads: int = 8,
+    read_seconds: float = READ_SECONDS,
+    per_client: int = CONNECTIONS_PER_CLIENT,
+) -> Any:
+    """waitress on ``listener``, with a total deadline for reading each request and a cap
+    of connections per client address (``per_client`` 0: no cap); otherwise as waitress."""
+    from waitress.channel import HTTPChannel
+    from waitress.parser import HTTPRequestParser
+    from waitress.server import TcpWSGIServer
+
+    class Parser(HTTPRequestParser):
+        """waitress's parser, counting the whole (non-empty) requests of its channel."""
+
+        def __init__(self, adj: Any, channel: Channel) -> None:
+            super().__init__(adj)
+            self.channel = channel
+
+        def received(self, data: bytes) -> int:
+            done = self.completed
+            consumed = int(super().received(data))
+            if self.completed and not done and not self.empty:
+                self.channel.whole_requests += 1
+            return consumed
+
+    class Channel(HTTPChannel):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.parser_class = lambda adj: Parser(adj, self)
+            self.whole_requests = 0
+            # When the request being read began; None between requests (the idle
+            # timeout applies there). A new connection counts as a request begun.
+            self.reading_since: float | None = self.creation_time
+
+        def received(self, data: bytes) -> bool:
+            whole = self.whole_requests
+            result = super().received(data)
+            if self.whole_requests > whole:  # a request arrived whole: the next one starts
+                self.reading_since = None if self.request is None else time.time()
+            elif self.reading_since is None:
+                # Bytes of a request (blank lines too: they end no request, so sending
+                # them does not restart the clock).
+                self.reading_since = time.time()
+            return bool(result)
+
+    class Server(TcpWSGIServer):
+        channel_class = Channel
+        _refused_logged = 0.0
+
+        def maintenance(self, now: float) -> None:
+            super().maintenance(now)
+            cutoff = now - read_seconds
+            for channel in list(self.active_channels.values()):
+                since = getattr(channel, "reading_since", None)
+                if since is not None and since < cutoff and not channel.requests:
+                    channel.will_close = True
+
+        def handle_accept(self) -> None:
+            if not per_client:
+                return super().handle_accept()
+            try:
+                accepted = self.accept()
+            except OSError:
+                return None
+            if accepted is None:
+                return None
+            conn, addr = accepted
+            client = _client_key(addr)
+            held = sum(
+                1 for c in list(self.active_channels.values()) if _client_key(c.addr) == client
+            )
+            if held >= per_client:
+                conn.close()
+                now = time.monotonic()
+                if now - self._refused_logged > 60:  # one line a minute, not one per attempt
+                    self._refused_logged = now
+                    log.warning(
+                        "refused connections from a client that already holds %d", per_client
+                    )
+                return None
+            try:
+                self.set_socket_options(conn)
+            except OSError:
+                conn.close()
+                return None
+            self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)
+            return None
+
+    from waitress.adjustments import Adjustments
+
+    adj = Adjustments(
+        sockets=[listener],
+        threads=threads,
+        ident="callslot",
+        channel_timeout=30,  # a client silent for 30 s between requests is dropped
+        # How often the deadlines above are checked (waitress's default: every 30 s).
+        cleanup_interval=1,
+        max_request_body_size=1 << 20,  # the handler itself stops at 64 KiB
+        expose_tracebacks=False,
+        clear_untrusted_proxy_headers=False,  # CALLSLOT_TRUSTED_PROXIES decides
+    )
+    sockinfo = (listener.family, listener.type, listener.proto, listener.getsockname())
+    server = Server(app, {}, True, listener, adj=adj, bind_socket=False, sockinfo=sockinfo)
+    return server
+
+
+def _client_key(addr: Any) -> str:
+    """The address a connection comes from; an IPv6 client's /64 (one user's network)."""
+    host = str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
+    if ":" in host:
+        import ipaddress
+
+        try:
+            return str(ipaddress.IPv6Network(f"{host.split('%')[0]}/64", strict=False))
+        except ValueError:
+            return host
+    return host
 
 
 def _listen(host: str, port: int) -> socket.socket:

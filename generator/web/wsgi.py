@@ -87,6 +87,32 @@ def _security_headers(response: Response) -> None:
     )
 
 
+_chain_warned = threading.Event()  # the short X-Forwarded-For warning: once per process
+
+
+def _check_forwarded_chain(environ: Mapping[str, Any], trusted_proxies: int) -> None:
+    """Warn once when X-Forwarded-For has fewer entries than the trusted proxies: ProxyFix
+    then keeps the proxy's own address, and every caller shares one rate limit."""
+    if _chain_warned.is_set() or environ.get("PATH_INFO") == "/api/health":
+        return  # a health check may come straight from the machine itself
+    header = str(environ.get("HTTP_X_FORWARDED_FOR") or "")
+    hops = len([part for part in header.split(",") if part.strip()])
+    if hops >= trusted_proxies:
+        return
+    _chain_warned.set()
+    # No addresses in the message: only how many there were.
+    log.warning(
+        "CALLSLOT_TRUSTED_PROXIES is %d but a request came with %d X-Forwarded-For "
+        "address(es), so the rate limit counts a proxy's address and every caller shares "
+        "it. Check that each proxy in front passes the header on and adds its hop (Caddy "
+        "2.5 or later replaces it unless the global option servers { trusted_proxies "
+        "static ... } names the proxy before it), or lower CALLSLOT_TRUSTED_PROXIES to the "
+        "number of proxies there are. Logged once.",
+        trusted_proxies,
+        hops,
+    )
+
+
 class BookingApp:
     """The WSGI application around :func:`handle`."""
 
@@ -107,7 +133,13 @@ class BookingApp:
             # X-Forwarded-For; trusting it without a proxy would let anyone dodge the limit.
             from werkzeug.middleware.proxy_fix import ProxyFix
 
-            self._entry = ProxyFix(self._wsgi, x_for=trusted_proxies)
+            fixed = ProxyFix(self._wsgi, x_for=trusted_proxies)
+
+            def entry(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+                _check_forwarded_chain(environ, trusted_proxies)
+                return fixed(environ, start_response)
+
+            self._entry = entry
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
