@@ -364,3 +364,26 @@ def test_sqlite_connections_do_not_pile_up_with_one_thread_per_request(tmp_path)
     finally:
         s.close()
     assert open_files() == 0
+
+
+def test_a_locked_sqlite_file_still_reads_and_a_write_says_what_holds_it(tmp_path: Path) -> None:
+    from generator.store.sqlite import SQLiteStore
+
+    path = tmp_path / "bookings.sqlite3"
+    SQLiteStore(path).close()  # created and migrated
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another program keeps the write lock
+    try:
+        store = SQLiteStore(path, timeout=0.5)  # opening needs no write lock
+        assert store.bookings() == []  # and neither does reading
+        with pytest.raises(StoreError) as refused:
+            book(store, make("b1", T0))
+        text = str(refused.value)
+        assert "locked by another program" in text and str(path) in text, text
+        store.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store = SQLiteStore(path)
+    assert store.bookings() == []  # nothing half-written
+    store.close()

@@ -196,7 +196,16 @@ class SQLiteStore(SQLStore):
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One immediate write transaction: the write lock is held from the first read."""
         with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                raise StoreError(
+                    f"the booking database {self.path} stayed locked by another program for "
+                    f"{self.timeout:.0f} s, so nothing was changed; try again in a moment, "
+                    "or close what holds it (an sqlite3 shell, a backup, another callslot)"
+                ) from None
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -219,6 +228,8 @@ class SQLiteStore(SQLStore):
     # -- schema ---------------------------------------------------------------------
 
     def migrate(self) -> None:
+        if self._schema_is_current():
+            return  # nothing to write: reading bookings needs no write lock
         with self._write() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -237,6 +248,13 @@ class SQLiteStore(SQLStore):
 
     def schema_version(self) -> int:
         return self._read("SELECT max(version) FROM schema_version")[0][0]
+
+    def _schema_is_current(self) -> bool:
+        """The schema is this callslot's (a read: WAL lets it pass a writer's lock)."""
+        try:
+            return self.schema_version() == len(_MIGRATIONS)
+        except sqlite3.OperationalError:  # no such table yet (a new file), or locked
+            return False
 
     # -- privacy --------------------------------------------------------------------
 
