@@ -956,3 +956,24 @@ def test_every_link_of_a_booking_expires_with_its_personal_data(settings, store,
         assert answer.status_code == 410, path
         text = answer.get_data(as_text=True)
         assert "555 0101" not in text and "max@example.com" not in text, path
+
+
+def test_a_calendar_of_200000_events_in_the_day_is_refused_within_the_re_checks_budget(
+    settings, store, slots
+) -> None:
+    # An attacker's feed of 200,000 plain events in the booking's day (29 MB, under the
+    # size limit) took 70 s and 776 MB before it got its 503; the event limit ends it.
+    from bigcal_support import many_events
+
+    from generator.web.wsgi import RECHECK_SECONDS
+
+    day = slots[0].start.replace(hour=0, minute=0, second=0, microsecond=0)
+    ics = many_events(200_000, day, every=timedelta(milliseconds=400))
+    with slow_server(ics, delay=0) as base:
+        settings = replace(
+            settings, calendars=(CalendarSource("Arbeit", Secret(f"{base}/cal.ics"), "url"),)
+        )
+        status, elapsed = _timed_booking(settings, store, slots[0])
+    assert status == 503
+    assert elapsed < RECHECK_SECONDS, f"the booking request took {elapsed:.1f} s"
+    assert nothing_stored(store)

@@ -59,6 +59,10 @@ from generator.busy.expansion import MAX_TIMEZONES, expand, skip_ahead
 from generator.busy.policy import check_readable, event_error, widen
 from generator.busy.prefilter import (
     DURATION_MARK,
+    MAX_DATES,
+    MAX_EVENTS,
+    OutOfTime,
+    TooLarge,
     drop_zones,
     filter_events,
     parse_duration_text,
@@ -236,9 +240,18 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
 
 
 def _parse(
-    data: bytes, name: str, start: datetime | None, end: datetime | None
+    data: bytes,
+    name: str,
+    start: datetime | None,
+    end: datetime | None,
+    deadline: float | None = None,
 ) -> tuple[list[icalendar.Calendar], int]:
-    """The calendars in ``data`` (events outside the window skipped) and the event count."""
+    """The calendars in ``data`` (events outside the window skipped) and the event count.
+
+    The size limits (:data:`MAX_EVENTS` in the window, :data:`MAX_DATES` per event)
+    are checked on the raw text, before the full parse; ``deadline``
+    (time.monotonic()) is checked during the scan and after the parse.
+    """
     if not data.lstrip(b"\xef\xbb\xbf \t\r\n").upper().startswith(b"BEGIN:VCALENDAR"):
         head = data.lstrip()[:200].lower()
         hint = (
@@ -251,7 +264,12 @@ def _parse(
             calendar=name,
         )
     data = _complete(data, name)
-    filtered = filter_events(data, start, end)
+    try:
+        filtered = filter_events(data, start, end, deadline=deadline)
+    except TooLarge as exc:
+        raise CalendarError(_too_large(exc, start, end), calendar=name) from None
+    except OutOfTime:
+        raise _out_of_time(name) from None
     zones = filtered.data.count(b"BEGIN:VTIMEZONE")
     if zones > MAX_TIMEZONES:
         raise CalendarError(
@@ -269,9 +287,36 @@ def _parse(
         raise CalendarError(
             "holds no complete VCALENDAR (cut short? END:VCALENDAR is missing)", calendar=name
         )
+    if deadline is not None and time_left(deadline) <= 0:
+        raise _out_of_time(name)
     for calendar in calendars:
         check_readable(calendar, name)
     return [_normalise(c, name) for c in calendars], filtered.events
+
+
+def _too_large(exc: TooLarge, start: datetime | None, end: datetime | None) -> str:
+    """What is too big in a calendar, in our words, and what to do."""
+    if exc.what == "dates":
+        event = f"the event on line {exc.line:,}" if exc.line else "one of its events"
+        return (
+            f"{event} has more than {MAX_DATES:,} extra or left-out dates (RDATE, EXDATE); "
+            f"callslot reads at most that many per event: write the repetition as a rule "
+            "(RRULE) or export a smaller calendar"
+        )
+    days = math.ceil((end - start) / timedelta(days=1)) if start and end else 0
+    period = f"in the {days} days read around the booking window" if days else "in it"
+    return (
+        f"has more than {MAX_EVENTS:,} events {period} (a repeating event counts once); "
+        "callslot reads at most that many: export a smaller calendar or check the address"
+    )
+
+
+def _out_of_time(name: str) -> CalendarError:
+    return CalendarError(
+        "not read in time: it is too large to read within the time allowed; it is not "
+        "taken as free; export a smaller calendar or check the address",
+        calendar=name,
+    )
 
 
 def _complete(data: bytes, name: str) -> bytes:
@@ -679,7 +724,9 @@ def _busy(
 ) -> list[Busy]:
     _check_window(start, end)
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    calendars, _ = _parse(data, name, start if prefilter else None, end if prefilter else None)
+    calendars, _ = _parse(
+        data, name, start if prefilter else None, end if prefilter else None, deadline
+    )
     busy: list[Busy] = []
     for calendar in calendars:
         busy.extend(_expand(calendar, tz, start, end, name, deadline))

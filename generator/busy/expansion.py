@@ -183,19 +183,25 @@ def expand(
         stop_at = min(stop_at, deadline)
     events = calendar.walk("VEVENT")
     left = MAX_OCCURRENCES
+    largest: tuple[int, Any] = (0, None)
     for event in events:
-        left -= estimate(event, end)
+        count = estimate(event, end)
+        largest = max(largest, (count, event), key=lambda pair: pair[0])
+        left -= count
         if left < 0:
-            raise _too_many(event, name)
+            raise _too_many(largest[1] if largest[0] > MAX_OCCURRENCES // 2 else None, name)
     query = recurring_ical_events.of(calendar)
     made = 0
     for series in query.series:
         if time.monotonic() > stop_at:
             raise _too_slow(series, events, name)
+        before = made
         for occurrence in series.between(start, end):
             made += 1
             if made > MAX_OCCURRENCES:
-                raise _too_many(_component_of(series, events), name)
+                # Blame one series only when it made most of them.
+                own = made - before > MAX_OCCURRENCES // 2
+                raise _too_many(_component_of(series, events) if own else None, name)
             if made % 256 == 0 and time.monotonic() > stop_at:
                 raise _too_slow(series, events, name)
             yield occurrence.as_component(False)
@@ -209,7 +215,15 @@ def _component_of(series: Any, events: list[icalendar.cal.Component]) -> icalend
     return events[0]
 
 
-def _too_many(event: icalendar.cal.Component, name: str) -> CalendarError:
+def _too_many(event: icalendar.cal.Component | None, name: str) -> CalendarError:
+    """The instance budget ran out: blame ``event`` when it alone made most of them."""
+    if event is None:
+        return CalendarError(
+            f"has too many events and repetitions to read: together they would need more "
+            f"than {MAX_OCCURRENCES:,} instances around the booking window; the build stops "
+            "rather than guess; export a smaller calendar or check the address",
+            calendar=name,
+        )
     rule = event.get("RRULE")
     shown = rule.to_ical().decode() if rule is not None and not isinstance(rule, list) else ""
     what = f"{shown!r} " if shown else ""
@@ -224,8 +238,16 @@ def _too_many(event: icalendar.cal.Component, name: str) -> CalendarError:
 
 
 def _too_slow(series: Any, events: list[icalendar.cal.Component], name: str) -> CalendarError:
+    event = _component_of(series, events)
+    if "RRULE" not in event:  # no rule to blame: it is the number of events
+        return CalendarError(
+            "could not be worked out in time: it has too many events around the booking "
+            "window; the calendar is not read rather than taken as free; export a smaller "
+            "calendar or check the address",
+            calendar=name,
+        )
     return event_error(
-        _component_of(series, events),
+        event,
         "RRULE",
         "could not be worked out in time; the calendar is not read rather "
         "than taken as free; make the repetition simpler or end it",
