@@ -387,3 +387,40 @@ def test_a_locked_sqlite_file_still_reads_and_a_write_says_what_holds_it(tmp_pat
     store = SQLiteStore(path)
     assert store.bookings() == []  # nothing half-written
     store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_lock_held_elsewhere_ends_in_our_words_not_a_long_wait(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    import uuid
+
+    import psycopg
+
+    from generator.store import postgres
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    store_url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+
+    monkeypatch.setattr(postgres, "LOCK_SECONDS", 1)
+    store = open_store(store_url)
+    holder = psycopg.connect(store_url)  # a psql session that locked the tables and waits
+    holder.execute("LOCK TABLE bookings, outbox IN ACCESS EXCLUSIVE MODE")
+    try:
+        began = time.monotonic()
+        with pytest.raises(StoreError) as waited:
+            store.bookings()
+        with pytest.raises(StoreError):
+            book(store, make("b1", T0))
+        assert time.monotonic() - began < 6, "waited for the other session's lock"
+        text = str(waited.value)
+        assert "kept callslot waiting for a lock" in text and "pg_stat_activity" in text, text
+    finally:
+        holder.rollback()
+        holder.close()
+    assert store.bookings() == []  # nothing half-written, and the store works again
+    assert book(store, make("b1", T0))[1]
+    store.close()

@@ -36,6 +36,10 @@ log = logging.getLogger("callslot.store")
 
 # Advisory lock namespaces (first key of pg_advisory_xact_lock(int, int)).
 _LOCK_DAY = 0x63616C6C  # "call"
+# How long one session waits for another's lock, and for any one statement: a booking's
+# answer is due within 12 s (web.wsgi's REQUEST_SECONDS), behind proxies that wait 15 s.
+LOCK_SECONDS = 5
+STATEMENT_SECONDS = 10
 _LOCK_RATE = 0x72617465  # "rate"
 _LOCK_MIGRATE = 0x736C6F74  # "slot"
 
@@ -149,6 +153,10 @@ class _Pool:
                 f"cannot connect to PostgreSQL at {describe_url(self.url)} (DATABASE_URL): {first}"
             ) from None
         conn.execute("SET TIME ZONE 'UTC'")
+        # Another session's lock (a migration, a manual LOCK, a stuck transaction) must
+        # not hold a booking past its answer's deadline: give up and say so instead.
+        conn.execute(f"SET lock_timeout = '{LOCK_SECONDS}s'")
+        conn.execute(f"SET statement_timeout = '{STATEMENT_SECONDS}s'")
         return conn
 
     @staticmethod
@@ -233,8 +241,25 @@ class PostgresStore(SQLStore):
         self._pool = _Pool(url, pool_size)
         self.migrate()
 
+    def _waited_too_long(self, exc: psycopg.Error) -> StoreError:
+        what = "a lock" if isinstance(exc, pg_errors.LockNotAvailable) else "its answer"
+        return StoreError(
+            f"PostgreSQL at {describe_url(self.url)} (DATABASE_URL) kept callslot waiting for "
+            f"{what} too long ({LOCK_SECONDS} s for a lock, {STATEMENT_SECONDS} s for a "
+            "statement), so nothing was changed: another session holds the tables (look in "
+            "pg_stat_activity); try again in a moment"
+        )
+
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection]:
+        try:
+            with self._transaction() as conn:
+                yield conn
+        except (pg_errors.LockNotAvailable, pg_errors.QueryCanceled) as exc:
+            raise self._waited_too_long(exc) from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection]:
         for attempt in (1, 2):
             stack = contextlib.ExitStack()
             conn = stack.enter_context(self._pool.connection())
@@ -251,6 +276,14 @@ class PostgresStore(SQLStore):
             return
 
     def _read(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._read_once_more(sql, args)
+        except (pg_errors.LockNotAvailable, pg_errors.QueryCanceled) as exc:
+            raise self._waited_too_long(exc) from None
+
+    def _read_once_more(
+        self, sql: str, args: Sequence[Any] | dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
         try:
             with self._pool.connection() as conn:
                 return conn.execute(sql, args).fetchall()
