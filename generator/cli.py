@@ -946,6 +946,15 @@ def bookings_forget_command(ctx: click.Context, contact: str, assume_yes: bool,
     click.echo(f"{count(len(report.cancelled), 'call')} cancelled, "
                f"{count(report.erased, 'booking')} erased "
                "(stats still count them).")
+    if report.untold:
+        ids = ", ".join(b.id for b in report.untold)
+        raise CallslotError(
+            f"not erased yet: {ids}, because the caller could not be told of the "
+            "cancellation (see the lines above) and erasing the address now would leave "
+            "them waiting for a call that will not come; once mail works, run `callslot "
+            f"notify`, then `callslot bookings forget {contact}` again (it erases then, "
+            "told or not)"
+        )
 
 
 @bookings_command.command("mark")

@@ -210,3 +210,37 @@ def test_a_contact_that_is_neither_is_refused_in_our_words(cli_site, runner, con
                                ["bookings", command, "--contact", contact])
         assert result.exit_code == 1, result.output
         assert words in result.output and "Traceback" not in result.output
+
+
+def test_forget_keeps_a_caller_it_could_not_tell_until_told_or_asked_again(
+    example_site: Path, runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from notify_support import free_port
+
+    monkeypatch.chdir(example_site)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("CALLSLOT_SECRET", SECRET.decode())
+    monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{free_port()}")  # nothing listens
+    s = site_settings(example_site)
+    store = open_store(None, settings=s)
+    book(store, make_booking(30, id="ahead", name="Eve Zwei", phone="0171 9988776",
+                             email="eve2@example.com", topic="Gewicht"), [])
+    store.close()
+    args = ["bookings", "forget", "--contact", "eve2@example.com", "--yes",
+            "--now", NOW.isoformat()]
+    first = runner.invoke(main, args)
+    # Cancelled, but not erased: the caller's address is what the retry needs.
+    assert first.exit_code == 1, first.output
+    assert "not erased yet: ahead" in first.output and "callslot notify" in first.output
+    assert "Traceback" not in first.output
+    store = open_store(None, settings=s)
+    kept = store.get("ahead")
+    assert kept is not None and kept.status == "cancelled" and kept.email == "eve2@example.com"
+    store.close()
+    # Asked again: erased, told or not, as the message said.
+    second = runner.invoke(main, args)
+    assert second.exit_code == 0, second.output
+    store = open_store(None, settings=s)
+    gone = store.get("ahead")
+    assert gone is not None and gone.email == "" and gone.name == ""
+    store.close()

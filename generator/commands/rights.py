@@ -153,6 +153,9 @@ class ForgetReport:
     cancelled: tuple[Booking, ...]  # calls still ahead, cancelled first (both sides told)
     erased: int
     notify_lines: tuple[str, ...]  # what happened to the cancellation notices
+    # Calls cancelled whose caller could not be told now: kept (their contact with them)
+    # until the notice goes out, or until the owner runs the command again.
+    untold: tuple[Booking, ...] = ()
 
 
 def forget_contact(
@@ -172,6 +175,7 @@ def forget_contact(
     cancelled: list[Booking] = []
     lines: list[str] = []
     channels = channels_for(settings, "cancelled")
+    untold: list[Booking] = []
     for b in bookings:
         if b.status == "confirmed" and b.start > now:
             store.cancel(b.id, now=now, channels=channels)
@@ -180,6 +184,10 @@ def forget_contact(
                 # Sent now: once the data is erased, the notices could not be sent any more.
                 report = send_now(settings, store, b.id, now=now, secret=secret)
                 lines += [d.line(settings.tz) for d in report.deliveries]
-    erased = store.erase([b.id for b in bookings], now=now)
+                if any(d.channel == "email:caller" and d.outcome in ("retry", "failed")
+                       for d in report.deliveries):
+                    untold.append(b)  # erased now, the caller would never hear of it
+    kept = {b.id for b in untold}
+    erased = store.erase([b.id for b in bookings if b.id not in kept], now=now)
     return ForgetReport(found=tuple(bookings), cancelled=tuple(cancelled), erased=erased,
-                        notify_lines=tuple(lines))
+                        notify_lines=tuple(lines), untold=tuple(untold))
