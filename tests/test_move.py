@@ -600,3 +600,27 @@ def test_the_move_page_writes_times_in_the_callers_zone(site, settings, store) -
     label = f"{short_time(first.start, new_york, 'de')}–{short_time(first.end, new_york, 'de')}"
     assert f"> {label}</label>" in html, html
     assert "Nordamerikanische Ostküstenzeit" in html
+
+
+def test_moves_are_rate_limited_per_household_with_a_retry_after(site, settings, store) -> None:
+    booked_url = book(make_client(settings, store), offered(site, "rueckruf")[0])
+    token = token_of(move_link(make_client(settings, store), booked_url))
+    client = make_client(settings, store, CALLSLOT_RATE_LIMIT="2/10m")
+    forged = {"token": token, "slot": "not-a-slot"}
+
+    def move_from(address: str):  # type: ignore[no-untyped-def]
+        return client.post("/api/move", json=forged, environ_base={"REMOTE_ADDR": address})
+
+    # Two addresses of one IPv6 /64 (one household, one provider's line) count as one.
+    assert move_from("2001:db8:1:2::10").status_code == 400
+    assert move_from("2001:db8:1:2::99").status_code == 400
+    limited = move_from("2001:db8:1:2:ffff::1")
+    assert limited.status_code == 429 and limited.get_json()["error"] == "rate_limited"
+    assert limited.headers["Retry-After"] == "600"
+    assert move_from("2001:db8:1:3::10").status_code == 400  # the neighbour's line is not
+    # What the store keeps cannot be turned back into an address by hashing them all.
+    import hashlib
+
+    rows = store._read("SELECT key FROM rate_hits")  # type: ignore[attr-defined]
+    plain = hashlib.sha256(b"move:2001:db8:1:2::/64").hexdigest()[:32]
+    assert rows and all(key != plain for (key,) in rows)

@@ -54,7 +54,8 @@ from generator.web.form import (
     parse_form,
     safe_back,
 )
-from generator.web.guards import PROOF_RE, client_key, link_expired, retry_seconds, same_site
+from generator.web.guards import PROOF_RE, link_expired, retry_seconds, same_site
+from generator.web.guards import rate_key as keyed_rate_key
 
 if TYPE_CHECKING:
     from generator.domain import Busy, Slot
@@ -356,7 +357,7 @@ def _book(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     # replay were refused above without a hit, and a hit whose attempt booked nothing (a
     # lost race, a closed day) is taken back below, so an ordinary caller is never locked
     # out by their own mistakes. Checked before the calendar re-read, which costs most.
-    rate_key = f"book:{client_key(req.client)}"
+    rate_key = keyed_rate_key(ctx.secret, "book", req.client)
     if ctx.rate_limit is not None:
         limit, window = ctx.rate_limit
         if not ctx.store.rate_hit(rate_key, now=now, window=window, limit=limit):
@@ -698,7 +699,7 @@ def _feed(req: ApiRequest, now: datetime, ctx: Context) -> ApiResponse:
     if ctx.feed_rate_limit is not None:
         # Calendar apps poll a few times an hour; a guesser needs millions of tries.
         limit, window = ctx.feed_rate_limit
-        rate_key = f"feed:{client_key(req.client)}"
+        rate_key = keyed_rate_key(ctx.secret, "feed", req.client)
         if not ctx.store.rate_hit(rate_key, now=now, window=window, limit=limit):
             wait = ctx.store.rate_retry_after(rate_key, now=now, window=window)
             return replace(refusal("rate_limited", req, ctx), retry_after=retry_seconds(wait))

@@ -37,6 +37,15 @@ def client_key(address: str) -> str:
     return str(ip)
 
 
+def rate_key(secret: bytes, kind: str, address: str) -> str:
+    """What the rate limit counts for ``kind`` ("book", "move", "feed") from ``address``:
+    keyed with the site's secret, so the table cannot be read back into addresses by
+    hashing all 2**32 IPv4 addresses in turn."""
+    import hmac
+
+    return hmac.new(secret, f"{kind}:{client_key(address)}".encode(), "sha256").hexdigest()
+
+
 def retry_seconds(wait: timedelta) -> int:
     """Whole seconds for Retry-After, rounded up and at least 1."""
     return max(1, int(-(-wait.total_seconds() // 1)))

@@ -11,6 +11,7 @@ released, or nothing changes. Both sides then get an updated invitation.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from generator.errors import CalendarError
 from generator.i18n import N_
 from generator.store.base import Booking, DayFull, MoveRefused, SlotTaken, day_limits
 from generator.web.answers import Page, booking_details
+from generator.web.guards import rate_key, retry_seconds
 
 if TYPE_CHECKING:
     from generator.availability import Slot
@@ -176,8 +178,10 @@ def _move(
 
     if ctx.rate_limit is not None:
         limit, window = ctx.rate_limit
-        if not ctx.store.rate_hit(f"move:{req.client}", now=now, window=window, limit=limit):
-            return refuse("rate_limited")
+        key = rate_key(ctx.secret, "move", req.client)
+        if not ctx.store.rate_hit(key, now=now, window=window, limit=limit):
+            wait = ctx.store.rate_retry_after(key, now=now, window=window)
+            return replace(refuse("rate_limited"), retry_after=retry_seconds(wait))
     chosen = req.fields.get("slot") or ""
     if not chosen:
         return refuse("move_no_time")
