@@ -375,11 +375,14 @@ def make_server(
         def received(self, data: bytes) -> bool:
             whole = self.whole_requests
             result = super().received(data)
+            # clock-exempt: waitress dates channels and its maintenance with time.time().
             if self.whole_requests > whole:  # a request arrived whole: the next one starts
+                # clock-exempt: on waitress's scale, as above.
                 self.reading_since = None if self.request is None else time.time()
             elif self.reading_since is None:
                 # Bytes of a request (blank lines too: they end no request, so sending
                 # them does not restart the clock).
+                # clock-exempt: on waitress's scale, as above.
                 self.reading_since = time.time()
             return bool(result)
 
