@@ -145,19 +145,36 @@ class _Pool:
         self._pid = os.getpid()
 
     def _connect(self) -> psycopg.Connection:
-        try:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(
-                f"cannot connect to PostgreSQL at {describe_url(self.url)} (DATABASE_URL): {first}"
-            ) from None
-        conn.execute("SET TIME ZONE 'UTC'")
-        # Another session's lock (a migration, a manual LOCK, a stuck transaction) must
-        # not hold a booking past its answer's deadline: give up and say so instead.
-        conn.execute(f"SET lock_timeout = '{LOCK_SECONDS}s'")
-        conn.execute(f"SET statement_timeout = '{STATEMENT_SECONDS}s'")
-        return conn
+        for attempt in (1, 2):
+            try:
+                conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            except psycopg.Error as exc:
+                text = str(exc).strip()
+                first = text.splitlines()[0] if text else type(exc).__name__
+                raise StoreError(
+                    f"cannot connect to PostgreSQL at {describe_url(self.url)} "
+                    f"(DATABASE_URL): {first}"
+                ) from None
+            try:
+                # UTC, and another session's lock (a migration, a manual LOCK, a stuck
+                # transaction) must not hold a booking past its answer's deadline: give up
+                # and say so instead. One round trip, after connecting (a pooler such as
+                # PgBouncer refuses these as connection options).
+                conn.execute(
+                    "SELECT set_config('TimeZone', 'UTC', false), "
+                    f"set_config('lock_timeout', '{LOCK_SECONDS}s', false), "
+                    f"set_config('statement_timeout', '{STATEMENT_SECONDS}s', false)"
+                )
+            except psycopg.OperationalError:
+                # Dropped right after connecting (a restart, idle_session_timeout on a
+                # loaded machine): a fresh connection, once.
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
+                if attempt == 2:
+                    raise
+                continue
+            return conn
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
     def _alive(conn: psycopg.Connection, idle_since: float) -> bool:
@@ -284,11 +301,12 @@ class PostgresStore(SQLStore):
     def _read_once_more(
         self, sql: str, args: Sequence[Any] | dict[str, Any]
     ) -> list[tuple[Any, ...]]:
+        conn: psycopg.Connection | None = None
         try:
             with self._pool.connection() as conn:
                 return conn.execute(sql, args).fetchall()
         except psycopg.OperationalError:
-            if not conn.broken and not conn.closed:
+            if conn is not None and not conn.broken and not conn.closed:
                 raise
             # The connection died between its check and the query: a read changes nothing,
             # so it is sent once more on a fresh connection.
