@@ -331,8 +331,11 @@ def test_a_slow_mail_server_does_not_slow_the_booking_answer(example_site, tmp_p
             "email": CALLER, "topic": "Vertrag", "lang": "de"})
         elapsed = time.monotonic() - started
         assert response.status_code == 201, response.get_data(as_text=True)
-        assert elapsed < 1.5, f"the caller waited {elapsed:.1f} s for the mail server"
-        assert sink.messages == []  # not even the first mail was through when it answered
+        # The answer came before even the first mail was through: it did not wait on them.
+        assert sink.messages == []
+        # Both mails take 4 s; a first booking on a loaded machine (cold imports, a
+        # moved clock) has taken up to 3.5 s without waiting on any.
+        assert elapsed < 2 * sink.delay, f"the caller waited {elapsed:.1f} s for the mail server"
         assert app.ctx.after_commit.wait(30)
     assert sorted(m.rcpt_tos[0] for m in sink.messages) == [OWNER, CALLER]
     app.ctx.store.close()
